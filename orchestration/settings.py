@@ -1,0 +1,72 @@
+"""Runtime settings: every environment variable the product reads, with its default.
+
+Read inside functions (never at import time) so tests and the CLI can point the whole pipeline
+at another landing zone or warehouse by setting variables before a run. `dbt_project/profiles.yml`
+reads the same variables with the same defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+
+#: name -> (default, what it is). The README table is written from this.
+ENVIRONMENT: dict[str, tuple[str, str]] = {
+    "CDP_LANDING_DIR": ("seeds/landing", "Landing zone: one folder per source (events/, crm_contacts/, ...)."),
+    "CDP_WAREHOUSE": ("warehouse/cdp.duckdb", "The DuckDB warehouse file (the single writer's file)."),
+    "CDP_SERVING_WAREHOUSE": (
+        "warehouse/cdp_serving.duckdb",
+        "Read-only copy for BI tools, replaced atomically after a run whose checks all passed.",
+    ),
+    "CDP_EXPORT_DIR": ("warehouse/exports", "Where file destinations write audience exports."),
+    "CDP_DUCKDB_MEMORY_LIMIT": ("3GB", "DuckDB memory_limit for loaders and dbt; spills to disk beyond it."),
+    "CDP_DUCKDB_THREADS": ("0", "DuckDB threads; 0 means one per core."),
+    "CDP_MAX_QUARANTINE_RATE": ("0.05", "Raw gate: the share of quarantined rows above which a load fails."),
+}
+
+
+def _path(name: str) -> Path:
+    raw = os.environ.get(name) or ENVIRONMENT[name][0]
+    path = Path(raw).expanduser()
+    return path if path.is_absolute() else (REPO_ROOT / path)
+
+
+@dataclass(frozen=True)
+class Settings:
+    landing_dir: Path
+    warehouse: Path
+    serving_warehouse: Path
+    export_dir: Path
+    duckdb_memory_limit: str
+    duckdb_threads: int
+    max_quarantine_rate: float
+
+    def duckdb_config(self) -> dict[str, str | int]:
+        config: dict[str, str | int] = {"memory_limit": self.duckdb_memory_limit}
+        if self.duckdb_threads > 0:
+            config["threads"] = self.duckdb_threads
+        return config
+
+
+def get_settings() -> Settings:
+    """The settings in force now (environment read at call time)."""
+    try:
+        threads = int(os.environ.get("CDP_DUCKDB_THREADS") or ENVIRONMENT["CDP_DUCKDB_THREADS"][0])
+        rate = float(os.environ.get("CDP_MAX_QUARANTINE_RATE") or ENVIRONMENT["CDP_MAX_QUARANTINE_RATE"][0])
+    except ValueError as exc:
+        raise ValueError(
+            f"CDP_DUCKDB_THREADS must be an integer and CDP_MAX_QUARANTINE_RATE a number: {exc}"
+        ) from exc
+    return Settings(
+        landing_dir=_path("CDP_LANDING_DIR"),
+        warehouse=_path("CDP_WAREHOUSE"),
+        serving_warehouse=_path("CDP_SERVING_WAREHOUSE"),
+        export_dir=_path("CDP_EXPORT_DIR"),
+        duckdb_memory_limit=os.environ.get("CDP_DUCKDB_MEMORY_LIMIT") or ENVIRONMENT["CDP_DUCKDB_MEMORY_LIMIT"][0],
+        duckdb_threads=threads,
+        max_quarantine_rate=rate,
+    )
