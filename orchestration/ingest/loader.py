@@ -1,0 +1,187 @@
+"""Loading a landing folder into `raw.<table>`: new files only, one transaction per file.
+
+A file is known by the SHA-256 of its bytes. `ops.load_manifest` holds one row per (path, hash), so a
+re-run loads nothing, a new or changed file loads only itself, and a copy of an already-loaded file
+under another name is recorded as `skipped_same_content` without loading a row twice.
+
+Within a file's transaction: the file is validated into good rows and quarantined rows (see
+`events_file` and `table_file`), duplicates are removed (by `messageId`, or by the whole row for
+tabular sources) against the file itself and against what raw already holds, and the manifest row
+records read = loaded + quarantined + duplicates skipped, which is asserted before commit. A file
+that cannot be read at all (truncated gzip, not a CSV) is rolled back and quarantined whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from orchestration.ingest.contract import LandingContract, SourceSpec, load_contract
+from orchestration.ingest.events_file import RAW_EVENTS_DDL, stage_events_file
+from orchestration.ingest.reading import sql_string
+from orchestration.ingest.table_file import raw_table_ddl, stage_table_file
+
+log = logging.getLogger(__name__)
+
+
+class ReconciliationError(RuntimeError):
+    """A file's counts do not add up; the file's transaction is rolled back."""
+
+
+@dataclass(frozen=True)
+class FileResult:
+    path: str
+    status: str
+    rows_read: int
+    rows_loaded: int
+    rows_quarantined: int
+    duplicates_skipped: int
+    blank_lines: int
+    seconds: float
+    reason: str | None = None
+
+
+@dataclass
+class SourceResult:
+    source: str
+    files: list[FileResult]
+    files_already_loaded: int
+
+    def total(self, attribute: str) -> int:
+        return sum(getattr(f, attribute) for f in self.files)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def discover(landing_dir: Path, spec: SourceSpec) -> list[Path]:
+    folder = landing_dir / spec.folder
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.name.lower().endswith(spec.suffixes)
+                  and not p.name.startswith("."))
+
+
+def ensure_raw_table(con: duckdb.DuckDBPyConnection, spec: SourceSpec) -> None:
+    con.execute(RAW_EVENTS_DDL if spec.format == "ndjson" else raw_table_ddl(spec))
+
+
+def _dedupe_key(spec: SourceSpec) -> str:
+    return "message_id" if spec.format == "ndjson" else "_row_hash"
+
+
+def _load_file(con: duckdb.DuckDBPyConnection, spec: SourceSpec, contract: LandingContract,
+               path: Path, file_hash: str) -> FileResult:
+    started = time.perf_counter()
+    if spec.format == "ndjson":
+        blank = stage_events_file(con, spec, contract, path, file_hash)
+        file_reason = None
+    else:
+        blank, file_reason = stage_table_file(con, spec, contract, path, file_hash)
+    key = _dedupe_key(spec)
+    good = con.execute("select count(*) from _good").fetchone()[0]
+    bad = con.execute("select count(*) from _bad").fetchone()[0]
+    if good:
+        con.execute(f"""
+            create or replace temp table _new as
+            select * from (
+                select *, row_number() over (partition by {key} order by _line_number) as _copy from _good
+            ) as g
+            where _copy = 1 and not exists (select 1 from raw.{spec.table} as r where r.{key} = g.{key})
+        """)
+        loaded = con.execute("select count(*) from _new").fetchone()[0]
+        con.execute(f"insert into raw.{spec.table} by name select * exclude (_copy) from _new")
+        con.execute("drop table _new")
+    else:
+        loaded = 0
+    duplicates = good - loaded
+    source_file = sql_string(path)
+    con.execute(f"""
+        insert into ops.quarantine
+        select {sql_string(spec.name)}, {source_file}, {sql_string(file_hash)}, line_number, payload, reason, now()
+        from _bad
+    """)
+    read = good + bad
+    if read != loaded + bad + duplicates:  # pragma: no cover - guards the arithmetic above
+        raise ReconciliationError(f"{path}: read {read} != loaded {loaded} + quarantined {bad} + dup {duplicates}")
+    status = "quarantined" if file_reason else "loaded"
+    seconds = time.perf_counter() - started
+    con.execute(
+        "insert into ops.load_manifest values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now(), ?)",
+        [str(path), spec.name, file_hash, path.stat().st_size, status, read, loaded, bad, duplicates, blank,
+         file_reason, seconds],
+    )
+    for table in ("_good", "_bad"):
+        con.execute(f"drop table if exists {table}")
+    return FileResult(str(path), status, read, loaded, bad, duplicates, blank, seconds, file_reason)
+
+
+def _quarantine_whole_file(con: duckdb.DuckDBPyConnection, spec: SourceSpec, path: Path, file_hash: str,
+                           reason: str, seconds: float) -> FileResult:
+    con.execute("insert into ops.quarantine values (?, ?, ?, null, null, ?, now())",
+                [spec.name, str(path), file_hash, reason])
+    con.execute("insert into ops.load_manifest values (?, ?, ?, ?, 'quarantined', 0, 0, 0, 0, 0, ?, now(), ?)",
+                [str(path), spec.name, file_hash, path.stat().st_size, reason, seconds])
+    return FileResult(str(path), "quarantined", 0, 0, 0, 0, 0, seconds, reason)
+
+
+def load_source(con: duckdb.DuckDBPyConnection, spec: SourceSpec, landing_dir: Path,
+                contract: LandingContract | None = None,
+                progress: Callable[[str], None] | None = None) -> SourceResult:
+    """Load every new file of one source; returns what each file did."""
+    contract = contract or load_contract()
+    say = progress or log.info
+    ensure_raw_table(con, spec)
+    files = discover(landing_dir, spec)
+    seen = {(r[0], r[1]) for r in con.execute(
+        "select file_path, file_hash from ops.load_manifest where source = ?", [spec.name]).fetchall()}
+    known_hashes = {h for _, h in seen}
+    results: list[FileResult] = []
+    already = 0
+    for number, path in enumerate(files, start=1):
+        file_hash = file_sha256(path)
+        if (str(path), file_hash) in seen:
+            already += 1
+            continue
+        if file_hash in known_hashes:
+            con.execute("insert into ops.load_manifest values (?, ?, ?, ?, 'skipped_same_content', "
+                        "0, 0, 0, 0, 0, 'same bytes as a file already loaded', now(), 0)",
+                        [str(path), spec.name, file_hash, path.stat().st_size])
+            results.append(FileResult(str(path), "skipped_same_content", 0, 0, 0, 0, 0, 0.0,
+                                      "same bytes as a file already loaded"))
+            seen.add((str(path), file_hash))
+            continue
+        started = time.perf_counter()
+        con.execute("begin transaction")
+        try:
+            result = _load_file(con, spec, contract, path, file_hash)
+            con.execute("commit")
+        except (duckdb.IOException, duckdb.InvalidInputException, duckdb.ConversionException) as exc:
+            con.execute("rollback")
+            reason = f"file could not be read: {str(exc).splitlines()[0]}"
+            con.execute("begin transaction")
+            result = _quarantine_whole_file(con, spec, path, file_hash, reason, time.perf_counter() - started)
+            con.execute("commit")
+        except Exception:
+            con.execute("rollback")
+            raise
+        seen.add((str(path), file_hash))
+        known_hashes.add(file_hash)
+        results.append(result)
+        rate = result.rows_read / result.seconds if result.seconds else 0.0
+        say(f"[{spec.name}] {number}/{len(files)} {path.name}: {result.status}, read {result.rows_read:,}, "
+            f"loaded {result.rows_loaded:,}, quarantined {result.rows_quarantined:,}, "
+            f"duplicates {result.duplicates_skipped:,} ({result.seconds:.2f}s, {rate:,.0f} rows/s)"
+            + (f" - {result.reason}" if result.reason else ""))
+    return SourceResult(spec.name, results, already)

@@ -1,0 +1,179 @@
+"""Validating one tabular landing file (CSV, TSV, Parquet; optionally gzipped) into `_good` / `_bad`.
+
+Every value is read as text (raw keeps what arrived; staging casts), so a wrong type never aborts the
+read: the contract's `types` are checked in SQL and a value that does not parse quarantines its row.
+Header names are matched trimmed and lowercased; contract columns missing from the header are null
+when optional, and quarantine every row of the file when required (the header itself is wrong).
+Columns outside the contract are kept in `_extra` as a JSON object.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from orchestration.ingest.contract import LandingContract, SourceSpec
+from orchestration.ingest.reading import clear_rejects, renumber_after_rejects, sql_string
+
+BOOLEAN_TEXT = ("true", "false", "t", "f", "1", "0", "yes", "no", "y", "n")
+
+
+def raw_table_ddl(spec: SourceSpec) -> str:
+    columns = ",\n    ".join(f'"{c}" varchar' for c in spec.columns)
+    return f"""
+create table if not exists raw.{spec.table} (
+    {columns},
+    _extra json,
+    _row_hash varchar not null,
+    _source_file varchar not null,
+    _file_hash varchar not null,
+    _line_number bigint,
+    _loaded_at timestamptz not null
+)"""
+
+
+def _csv_options(path: Path) -> str:
+    delim = "e'\\t'" if path.name.lower().endswith((".tsv", ".tsv.gz")) else "','"
+    return f"header = true, delim = {delim}, quote = '\"', escape = '\"', parallel = false"
+
+
+def _header(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
+    """Column names as they appear in the file (CSV: its first line, every column read as text)."""
+    if path.name.lower().endswith(".parquet"):
+        reader = f"read_parquet({sql_string(path)})"
+    else:
+        reader = f"read_csv({sql_string(path)}, {_csv_options(path)}, all_varchar = true, auto_detect = true)"
+    return [r[0] for r in con.execute(f"describe select * from {reader}").fetchall()]
+
+
+def _strict_csv(path: Path, header: list[str]) -> str:
+    """A CSV scan that rejects (rather than pads or truncates) rows with the wrong column count."""
+    columns = "{" + ", ".join(f"{sql_string(h)}: 'VARCHAR'" for h in header) + "}"
+    return (f"read_csv({sql_string(path)}, {_csv_options(path)}, columns = {columns}, auto_detect = false, "
+            "store_rejects = true, strict_mode = true, null_padding = false, max_line_size = 4194304)")
+
+
+def _check(column: str, kind: str, contract: LandingContract) -> str:
+    """SQL giving a reason when the text value of `column` does not parse as `kind`."""
+    v = f'v."{column}"'
+    shown = f"'{column} ''' || {v} || ''''"
+    if kind == "timestamp":
+        rules = contract.timestamps
+        return (f"case when try_cast({v} as timestamptz) is null then {shown} || ' is not a timestamp' "
+                f"when try_cast({v} as timestamptz) < timestamptz '{rules.not_before.isoformat()} 00:00:00+00' "
+                f"then {shown} || ' is before {rules.not_before.isoformat()}' "
+                f"when try_cast({v} as timestamptz) > now() + interval {rules.max_future_hours} hour "
+                f"then {shown} || ' is more than {rules.max_future_hours} hours in the future' end")
+    if kind == "date":
+        return f"case when try_cast({v} as date) is null then {shown} || ' is not a date (YYYY-MM-DD)' end"
+    if kind == "integer":
+        return f"case when try_cast({v} as bigint) is null then {shown} || ' is not an integer' end"
+    if kind == "decimal":
+        return f"case when try_cast({v} as decimal(38, 6)) is null then {shown} || ' is not a number' end"
+    allowed = ", ".join(f"'{b}'" for b in BOOLEAN_TEXT)
+    return f"case when lower({v}) not in ({allowed}) then {shown} || ' is not a boolean' end"
+
+
+def stage_table_file(con: duckdb.DuckDBPyConnection, spec: SourceSpec, contract: LandingContract,
+                     path: Path, file_hash: str) -> tuple[int, str | None]:
+    """Fill temp tables `_good` and `_bad` from one file.
+
+    Returns (blank_lines, file_reason): file_reason is set when the header is wrong, in which case
+    every record of the file is in `_bad` with that reason.
+    """
+    con.execute(raw_table_ddl(spec))
+    is_parquet = path.name.lower().endswith(".parquet")
+    if path.stat().st_size == 0:
+        _empty(con)
+        return 0, None
+    clear_rejects(con)
+    header = _header(con, path)
+    by_name = {h.strip().lower().lstrip("\ufeff"): h for h in header}
+    missing = [c for c in spec.required if c not in by_name]
+    file_reason = None
+    if missing:
+        file_reason = (f"file header lacks required column(s) {', '.join(missing)}; "
+                       f"found [{', '.join(header)}], expected at least [{', '.join(spec.required)}]")
+
+    contract_cols = ", ".join(
+        f'nullif(trim(cast(t."{by_name[c]}" as varchar)), \'\') as "{c}"' if c in by_name
+        else f'cast(null as varchar) as "{c}"'
+        for c in spec.columns
+    )
+    extra_names = [h for key, h in by_name.items() if key not in spec.columns]
+    extra = ("to_json(struct_pack(" + ", ".join(
+        f'"{h.strip()}" := cast(t."{h}" as varchar)' for h in extra_names) + "))") if extra_names else "null"
+    payload_cols = ", ".join(f'"{h}" := cast(t."{h}" as varchar)' for h in header)
+    ordinal = "file_row_number + 1" if is_parquet else "row_number() over ()"
+    source = (f"read_parquet({sql_string(path)}, file_row_number = true)" if is_parquet
+              else _strict_csv(path, header))
+    con.execute(f"""
+        create or replace temp table _ordinal_rows as
+        select {ordinal} as k, {contract_cols}, {extra} as _extra,
+               to_json(struct_pack({payload_cols})) as _payload
+        from {source} as t
+    """)
+    if is_parquet:
+        con.execute("create or replace temp table _rows as select * exclude (k), k as line_number "
+                    "from _ordinal_rows")
+        rejects: list[tuple[int, str, str]] = []
+    else:
+        renumber_after_rejects(con, "_ordinal_rows", "_rows", first_line=2)
+        rejects = con.execute("""
+            select line, any_value(trim(csv_line, e'\\r\\n')),
+                   string_agg(distinct error_type || ': ' || error_message, '; ')
+            from reject_errors group by line order by line
+        """).fetchall()
+    con.execute("drop table _ordinal_rows")
+
+    if file_reason is not None:
+        con.execute(f"""
+            create or replace temp table _bad as
+            select line_number, _payload as payload, {sql_string(file_reason)} as reason from _rows
+        """)
+    else:
+        problems = [
+            f"""case when v."{c}" is null then 'missing required value {c}' end""" for c in spec.required
+        ]
+        problems += [f'case when v."{c}" is not null then {_check(c, kind, contract)} end'
+                     for c, kind in spec.types.items()]
+        for c, values in spec.accepted.items():
+            allowed = ", ".join(f"'{x}'" for x in values)
+            problems.append(f"""case when v."{c}" is not null and lower(v."{c}") not in ({allowed})
+                then '{c} ''' || v."{c}" || ''' is not one of {", ".join(values)}' end""")
+        con.execute(f"""
+            create or replace temp table _checked as
+            select v.*, nullif(concat_ws('; ', {", ".join(problems)}), '') as reason from _rows as v
+        """)
+        con.execute("create or replace temp table _bad as select line_number, _payload as payload, reason "
+                    "from _checked where reason is not null")
+    con.execute("create or replace temp table _rejected(line_number bigint, payload varchar, reason varchar)")
+    if rejects:
+        con.executemany("insert into _rejected values (?, ?, ?)",
+                        [(int(line), payload, f"unreadable row: {why}") for line, payload, why in rejects])
+    con.execute("insert into _bad select * from _rejected")
+
+    hashed = ", ".join(f'"{c}"' for c in spec.columns)
+    if file_reason is not None:
+        con.execute(f"create or replace temp table _good as select {hashed}, _extra, '' as _row_hash, "
+                    "'' as _source_file, '' as _file_hash, 0::bigint as _line_number, now() as _loaded_at "
+                    "from _rows where false")
+    else:
+        con.execute(f"""
+            create or replace temp table _good as
+            select {hashed}, _extra,
+                   md5(to_json(struct_pack({", ".join(f'"{c}" := "{c}"' for c in spec.columns)},
+                                           _extra := _extra))) as _row_hash,
+                   {sql_string(path)} as _source_file, {sql_string(file_hash)} as _file_hash,
+                   line_number as _line_number, now() as _loaded_at
+            from _checked where reason is null
+        """)
+    for table in ("_rows", "_checked", "_rejected"):
+        con.execute(f"drop table if exists {table}")
+    return 0, file_reason
+
+
+def _empty(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("create or replace temp table _bad(line_number bigint, payload varchar, reason varchar)")
+    con.execute("create or replace temp table _good as select 1 as _nothing where false")
