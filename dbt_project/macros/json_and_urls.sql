@@ -1,0 +1,48 @@
+{#- Reading JSON fields and URL parts, behind adapter.dispatch so the models stay portable. -#}
+
+{#- Text at a path of keys inside a JSON column: json_text('context', ['campaign', 'source']). -#}
+{% macro json_text(column, keys) -%}
+    {{ return(adapter.dispatch('json_text', 'cdp')(column, keys)) }}
+{%- endmacro %}
+{% macro default__json_text(column, keys) -%}
+    json_extract_path_text({{ column }}, {% for k in keys %}'{{ k }}'{% if not loop.last %}, {% endif %}{% endfor %})
+{%- endmacro %}
+{% macro duckdb__json_text(column, keys) -%}
+    json_extract_string({{ column }}, '$.{{ keys | join(".") }}')
+{%- endmacro %}
+{% macro postgres__json_text(column, keys) -%}
+    ({{ column }}::jsonb #>> '{ {{- keys | join(",") -}} }')
+{%- endmacro %}
+
+{#- Lowercased host of a URL (no scheme, port, path); null when the value is not a URL. -#}
+{% macro url_host(column) -%}
+    {{ return(adapter.dispatch('url_host', 'cdp')(column)) }}
+{%- endmacro %}
+{% macro default__url_host(column) -%}
+    nullif(regexp_substr(lower({{ column }}), '^[a-z][a-z0-9+.-]*://([^/:?#]+)', 1, 1, 'e', 1), '')
+{%- endmacro %}
+{% macro duckdb__url_host(column) -%}
+    nullif(regexp_extract(lower({{ column }}), '^[a-z][a-z0-9+.-]*://([^/:?#]+)', 1), '')
+{%- endmacro %}
+{% macro postgres__url_host(column) -%}
+    substring(lower({{ column }}) from '^[a-z][a-z0-9+.-]*://([^/:?#]+)')
+{%- endmacro %}
+
+{#- Decoded value of one query-string parameter of a URL. -#}
+{% macro url_parameter(column, name) -%}
+    {{ return(adapter.dispatch('url_parameter', 'cdp')(column, name)) }}
+{%- endmacro %}
+{% macro default__url_parameter(column, name) -%}
+    nullif(regexp_substr({{ column }}, '[?&]{{ name }}=([^&#]*)', 1, 1, 'e', 1), '')
+{%- endmacro %}
+{% macro duckdb__url_parameter(column, name) -%}
+    nullif(url_decode(replace(regexp_extract({{ column }}, '[?&]{{ name }}=([^&#]*)', 1), '+', ' ')), '')
+{%- endmacro %}
+{% macro postgres__url_parameter(column, name) -%}
+    substring({{ column }} from '[?&]{{ name }}=([^&#]*)')
+{%- endmacro %}
+
+{#- A UTM value as channel rules compare it: decoded, trimmed, lowercased, empty as null. -#}
+{% macro normalize_utm(column) -%}
+    nullif(lower(trim({{ column }})), '')
+{%- endmacro %}

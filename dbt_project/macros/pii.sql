@@ -1,0 +1,55 @@
+{#- Normalising and hashing personal identifiers. Engine-specific SQL sits behind adapter.dispatch so
+    the same models run on another warehouse (Postgres, Snowflake, BigQuery, Spark). -#}
+
+{#- Lowercased, trimmed email; null unless it looks like local@domain.tld. -#}
+{% macro normalize_email(column) -%}
+    case when {{ cdp_regex_full_match('lower(trim(' ~ column ~ '))', "'[^@\\s]+@[^@\\s]+\\.[a-z]{2,}'") }}
+         then lower(trim({{ column }})) end
+{%- endmacro %}
+
+{#- Hex SHA-256 of a text value (DuckDB's sha256 equals Python's hashlib). -#}
+{% macro sha256_hex(column) -%}
+    {{ return(adapter.dispatch('sha256_hex', 'cdp')(column)) }}
+{%- endmacro %}
+{% macro default__sha256_hex(column) -%} sha2({{ column }}, 256) {%- endmacro %}
+{% macro duckdb__sha256_hex(column) -%} sha256({{ column }}) {%- endmacro %}
+{% macro postgres__sha256_hex(column) -%} encode(sha256(convert_to({{ column }}, 'UTF8')), 'hex') {%- endmacro %}
+
+{#- True when the whole of `value` matches the regular expression `pattern` (both SQL expressions). -#}
+{% macro cdp_regex_full_match(value, pattern) -%}
+    {{ return(adapter.dispatch('cdp_regex_full_match', 'cdp')(value, pattern)) }}
+{%- endmacro %}
+{% macro default__cdp_regex_full_match(value, pattern) -%} regexp_like({{ value }}, '^(?:' || {{ pattern }} || ')$') {%- endmacro %}
+{% macro duckdb__cdp_regex_full_match(value, pattern) -%} regexp_full_match({{ value }}, {{ pattern }}) {%- endmacro %}
+{% macro postgres__cdp_regex_full_match(value, pattern) -%} ({{ value }} ~ ('^(?:' || {{ pattern }} || ')$')) {%- endmacro %}
+
+{#- Digits only. -#}
+{% macro digits_only(column) -%}
+    {{ return(adapter.dispatch('digits_only', 'cdp')(column)) }}
+{%- endmacro %}
+{% macro default__digits_only(column) -%} regexp_replace({{ column }}, '[^0-9]', '') {%- endmacro %}
+{% macro duckdb__digits_only(column) -%} regexp_replace({{ column }}, '[^0-9]', '', 'g') {%- endmacro %}
+{% macro postgres__digits_only(column) -%} regexp_replace({{ column }}, '[^0-9]', '', 'g') {%- endmacro %}
+
+{#- A phone number in E.164 (+<country code><national number>) where it can be read, else null.
+    `cc` is the alias of the seed country_calling_codes joined on the record's country (or on var
+    cdp__default_phone_country): it gives the calling code, national number length and trunk prefix
+    that national formats need. A "(0)" written inside international numbers is dropped; numbers of
+    one repeated digit and anything shorter than six digits are placeholders, not phones. -#}
+{% macro phone_to_e164(phone, cc) -%}
+    {%- set d = digits_only("replace(" ~ phone ~ ", '(0)', '')") -%}
+    case
+        when {{ phone }} is null or length({{ d }}) < 6
+             or {{ cdp_regex_full_match(d, "'0+|1+|2+|3+|4+|5+|6+|7+|8+|9+'") }} then null
+        when trim({{ phone }}) like '+%' then case when length({{ d }}) between 8 and 15 then '+' || {{ d }} end
+        when {{ d }} like '00%' then case when length({{ d }}) between 10 and 17 then '+' || substr({{ d }}, 3) end
+        when {{ cc }}.calling_code is null then null
+        when {{ cc }}.trunk_prefix is not null and {{ d }} like {{ cc }}.trunk_prefix || '%'
+             and length({{ d }}) = {{ cc }}.national_number_length + length({{ cc }}.trunk_prefix)
+            then '+' || {{ cc }}.calling_code || substr({{ d }}, length({{ cc }}.trunk_prefix) + 1)
+        when length({{ d }}) = {{ cc }}.national_number_length then '+' || {{ cc }}.calling_code || {{ d }}
+        when {{ d }} like {{ cc }}.calling_code || '%'
+             and length({{ d }}) = {{ cc }}.national_number_length + length({{ cc }}.calling_code)
+            then '+' || {{ d }}
+    end
+{%- endmacro %}

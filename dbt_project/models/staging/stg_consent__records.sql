@@ -1,0 +1,32 @@
+{#- Consent grants and revocations, one row per recorded change, identifiers normalised and hashed. -#}
+with default_country as (
+    select * from {{ ref('country_calling_codes') }} where country = '{{ var("cdp__default_phone_country") }}'
+),
+
+typed as (
+    select
+        lower(trim(r.identifier_type)) as identifier_type,
+        r.identifier as identifier_raw,
+        {{ normalize_identifier('r.identifier_type', 'r.identifier', 'cc') }} as identifier,
+        lower(trim(r.purpose)) as purpose,
+        lower(trim(r.status)) as status,
+        cast(r.recorded_at as timestamp with time zone) as recorded_at,
+        nullif(trim(r.source), '') as source,
+        r._source_file,
+        r._line_number
+    from {{ source('raw', 'consent') }} as r
+    left join default_country as cc on 1 = 1
+)
+
+select
+    {{ dbt.hash("concat_ws('|', identifier_type, identifier_raw, purpose, status, cast(recorded_at as varchar), coalesce(source, ''))") }} as consent_record_id,
+    identifier_type,
+    identifier,
+    {{ sha256_hex('identifier') }} as identifier_sha256,
+    purpose,
+    status,
+    recorded_at,
+    source,
+    _source_file,
+    _line_number
+from typed

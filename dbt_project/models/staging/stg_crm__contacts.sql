@@ -1,0 +1,63 @@
+{#- CRM contacts: the latest exported snapshot of each contact, typed, with email and phone
+    normalised (phone to E.164 using the contact's country) and hashed. -#}
+with ranked as (
+    select
+        *,
+        row_number() over (
+            partition by contact_id
+            order by cast(coalesce(updated_at, created_at) as timestamp with time zone) desc,
+                     _loaded_at desc, _line_number desc
+        ) as snapshot_rank
+    from {{ source('raw', 'crm_contacts') }}
+),
+
+latest as (
+    select * from ranked where snapshot_rank = 1
+),
+
+typed as (
+    select
+        contact_id,
+        {{ normalize_email('email') }} as email,
+        phone as phone_raw,
+        nullif(trim(first_name), '') as first_name,
+        nullif(trim(last_name), '') as last_name,
+        nullif(trim(company), '') as company,
+        nullif(trim(job_title), '') as job_title,
+        nullif(trim(industry), '') as industry,
+        {{ dbt.safe_cast('company_size', api.Column.translate_type('integer')) }} as company_size,
+        upper(nullif(trim(country), '')) as country,
+        lower(nullif(trim(lead_source), '')) as lead_source,
+        cast(created_at as timestamp with time zone) as created_at,
+        cast(coalesce(updated_at, created_at) as timestamp with time zone) as updated_at,
+        _source_file,
+        _loaded_at
+    from latest
+)
+
+select
+    t.contact_id,
+    t.email,
+    {{ sha256_hex('t.email') }} as email_sha256,
+    t.email is not null and exists (
+        select 1 from {{ ref('blocked_identifiers') }} as b
+        where b.identifier_type = 'email' and b.identifier = t.email
+    ) as email_is_blocked,
+    t.phone_raw,
+    {{ phone_to_e164('t.phone_raw', 'cc') }} as phone_e164,
+    {{ sha256_hex(phone_to_e164('t.phone_raw', 'cc')) }} as phone_sha256,
+    t.first_name,
+    t.last_name,
+    t.company,
+    t.job_title,
+    t.industry,
+    t.company_size,
+    t.country,
+    t.lead_source,
+    t.created_at,
+    t.updated_at,
+    t._source_file,
+    t._loaded_at
+from typed as t
+left join {{ ref('country_calling_codes') }} as cc
+    on cc.country = coalesce(t.country, '{{ var("cdp__default_phone_country") }}')

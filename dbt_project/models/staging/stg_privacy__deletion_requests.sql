@@ -1,0 +1,22 @@
+{#- Data-subject deletion requests, identifiers normalised and hashed like everywhere else. -#}
+with default_country as (
+    select * from {{ ref('country_calling_codes') }} where country = '{{ var("cdp__default_phone_country") }}'
+),
+
+ranked as (
+    select
+        r.*,
+        row_number() over (partition by r.request_id order by r._loaded_at, r._line_number) as copy_rank
+    from {{ source('raw', 'deletion_requests') }} as r
+)
+
+select
+    r.request_id,
+    lower(trim(r.identifier_type)) as identifier_type,
+    {{ normalize_identifier('r.identifier_type', 'r.identifier', 'cc') }} as identifier,
+    {{ sha256_hex(normalize_identifier('r.identifier_type', 'r.identifier', 'cc')) }} as identifier_sha256,
+    cast(r.requested_at as timestamp with time zone) as requested_at,
+    r._source_file
+from ranked as r
+left join default_country as cc on 1 = 1
+where r.copy_rank = 1
