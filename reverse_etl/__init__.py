@@ -1,0 +1,1 @@
+"""Reverse ETL: audiences in the warehouse -> destinations, streamed in bounded batches."""
