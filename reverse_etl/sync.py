@@ -59,13 +59,13 @@ def run_sync(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, export_dir: P
     destination = build_destination(sync.kind, sync.destination, export_dir)
     columns = _columns(con, sync)
     relation = f'{AUDIENCE_SCHEMA}."{sync.audience}"'
-    planned = con.execute(f"select count(*) from {relation}").fetchone()[0]
+    planned = con.execute(f"select count(*) from {relation}").fetchall()[0][0]
     select = ", ".join(f'"{c}"' for c in columns)
     sent = failed = 0
     errors: list[str] = []
     status = "failed"
     try:
-        reader = con.sql(f'select {select} from {relation} order by "{sync.key}"').to_arrow_reader(
+        reader = con.cursor().sql(f'select {select} from {relation} order by "{sync.key}"').to_arrow_reader(
             sync.batch_rows)
         destination.open(reader.schema)
         for number, batch in enumerate(reader, start=1):

@@ -1,0 +1,67 @@
+"""The dbt project as Dagster assets: every model and seed an asset, every dbt test an asset check.
+
+dbt sources `raw.<table>` map to the raw loader assets' keys, so raw -> staging -> marts -> audiences
+is one lineage graph. All dbt work runs in the `duckdb` pool, never beside a Python writer.
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+from dagster import AssetExecutionContext
+from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
+
+from orchestration.settings import DBT_PROJECT_DIR, get_settings
+
+POOL = "duckdb"
+PARSE_INPUTS = ("models", "macros", "seeds", "tests", "dbt_project.yml", "profiles.yml")
+
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+
+
+def _newest_input(project_dir: Path) -> float:
+    newest = 0.0
+    for name in PARSE_INPUTS:
+        path = project_dir / name
+        files = [path] if path.is_file() else list(path.rglob("*")) if path.is_dir() else []
+        newest = max([newest, *(f.stat().st_mtime for f in files if f.is_file())])
+    return newest
+
+
+def dbt_executable() -> str:
+    """The dbt installed beside this Python (works without an activated virtual environment)."""
+    beside = Path(sys.executable).with_name("dbt")
+    return str(beside) if beside.exists() else "dbt"
+
+
+def ensure_manifest(project: DbtProject = dbt_project) -> Path:
+    """Parse the project when its manifest is missing or older than any model, macro or seed."""
+    manifest = project.manifest_path
+    project_dir = Path(project.project_dir)
+    if not manifest.exists() or manifest.stat().st_mtime < _newest_input(project_dir):
+        command = [dbt_executable(), "parse", "--quiet", "--project-dir", str(project_dir),
+                   "--profiles-dir", str(project.profiles_dir), "--target-path", str(project.target_path)]
+        done = subprocess.run(command, cwd=project_dir, capture_output=True, text=True, check=False)
+        if done.returncode != 0 or not manifest.exists():
+            raise RuntimeError(f"`{' '.join(command)}` failed; fix the dbt project first:\n"
+                               f"{done.stdout[-3000:]}{done.stderr[-3000:]}")
+    return manifest
+
+
+def dbt_environment() -> None:
+    """dbt reads the same variables as Python; hand it absolute paths so its cwd does not matter."""
+    settings = get_settings()
+    os.environ["CDP_WAREHOUSE"] = str(settings.warehouse)
+    os.environ["CDP_DUCKDB_MEMORY_LIMIT"] = settings.duckdb_memory_limit
+
+
+@dbt_assets(manifest=ensure_manifest(), project=dbt_project, pool=POOL, name="cdp_dbt_models")
+def cdp_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource):
+    dbt_environment()
+    yield from dbt.cli(["build"], context=context).stream()
+
+
+def dbt_resource() -> DbtCliResource:
+    return DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable())

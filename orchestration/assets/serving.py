@@ -1,0 +1,33 @@
+"""The serving-copy asset: published last, only when everything upstream succeeded."""
+
+from collections.abc import Sequence
+
+import dagster as dg
+from dagster import AssetExecutionContext
+
+from orchestration.serving import publish_serving_copy
+from orchestration.settings import get_settings
+from orchestration.warehouse import connect
+
+
+def build_serving_asset(upstream: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=dg.AssetKey(["serving", "warehouse_copy"]),
+        deps=list(upstream),
+        group_name="serving",
+        pool="duckdb",
+        kinds={"duckdb"},
+        description="Read-only copy of staging, marts, audiences and ops for BI tools (CDP_SERVING_WAREHOUSE).",
+    )
+    def _publish(context: AssetExecutionContext) -> dg.MaterializeResult:
+        settings = get_settings()
+        with connect(settings) as con:
+            copied = publish_serving_copy(con, settings)
+        context.log.info(f"published {len(copied)} tables to {settings.serving_warehouse}")
+        return dg.MaterializeResult(metadata={
+            "path": str(settings.serving_warehouse),
+            "tables": len(copied),
+            "rows": sum(copied.values()),
+        })
+
+    return _publish

@@ -1,0 +1,78 @@
+"""`cdp run`: materialise the whole pipeline in this process and print what happened.
+
+Steps run one after another in-process (so the single-writer rule holds trivially) against a
+persistent Dagster instance under DAGSTER_HOME when set (runs then show in `dagster dev`), else an
+ephemeral one. The summary is read back from the run's events and the warehouse: rows per layer,
+asset checks passed and failed, rows quarantined, syncs.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import dagster as dg
+
+from orchestration.settings import get_settings
+from orchestration.status import layer_rows, quarantine_summary
+from orchestration.warehouse import connect
+
+
+def _instance() -> dg.DagsterInstance:
+    return dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+
+
+def _severity(check) -> str:
+    return str(getattr(check.severity, "value", check.severity))
+
+
+def run_pipeline(select: str = "*") -> bool:
+    """Run the pipeline; returns True when every step and every blocking check succeeded."""
+    from orchestration.definitions import defs
+
+    settings = get_settings()
+    print(f"landing zone: {settings.landing_dir}\nwarehouse:    {settings.warehouse}\n")
+    started = time.perf_counter()
+    job = defs.get_job_def("cdp_pipeline")
+    if select != "*":
+        job = job.get_subset(asset_selection=set(dg.AssetSelection.from_string(select).resolve(
+            defs.resolve_asset_graph())))
+    with _instance() as instance:
+        result = job.execute_in_process(
+            instance=instance, raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": os.environ.get("CDP_LOG_LEVEL", "INFO")}}}},
+        )
+    seconds = time.perf_counter() - started
+    evaluations = [e for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    checks = [e.event_specific_data for e in evaluations]
+    passed = [c for c in checks if c.passed]
+    failed = [c for c in checks if not c.passed and _severity(c) == "ERROR"]
+    warned = [c for c in checks if not c.passed and _severity(c) != "ERROR"]
+    failed_steps = [e.step_key for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    skipped_steps = [e.step_key for e in result.all_events if e.event_type_value == "STEP_SKIPPED"]
+
+    print("\n" + "=" * 72)
+    print(f"cdp run {'succeeded' if result.success else 'FAILED'} in {seconds:.1f}s (run {result.run_id[:8]})")
+    if settings.warehouse.exists():
+        with connect(settings, read_only=True) as con:
+            print("\nrows per layer")
+            for schema, table, rows in layer_rows(con):
+                print(f"  {schema + '.' + table:<50}{rows:>12,}")
+            print("\nquarantined (ops.quarantine)")
+            for source, rows, whole_files in quarantine_summary(con):
+                print(f"  {source:<20}{rows:>8,} rows" + (f", {whole_files} whole files" if whole_files else ""))
+    print(f"\nchecks: {len(passed)} passed, {len(failed)} failed, {len(warned)} warnings")
+    for check in failed:
+        print(f"  FAILED {check.asset_key.to_user_string()}: {check.check_name}")
+    for check in warned:
+        print(f"  warning {check.asset_key.to_user_string()}: {check.check_name}")
+    for step in failed_steps:
+        print(f"  step failed: {step}")
+    for step in skipped_steps:
+        print(f"  step skipped (upstream failed): {step}")
+    if settings.export_dir.exists():
+        print(f"\nexports in {settings.export_dir}: "
+              + ", ".join(sorted(p.name for p in settings.export_dir.iterdir() if p.is_file())))
+    print(f"serving copy for BI: {settings.serving_warehouse}"
+          + ("" if settings.serving_warehouse.exists() else " (not published)"))
+    return bool(result.success)

@@ -1,0 +1,55 @@
+"""`cdp status` and the end-of-run summary: what the warehouse holds, read from the warehouse itself."""
+
+from __future__ import annotations
+
+from orchestration.settings import Settings
+from orchestration.warehouse import connect
+
+LAYERS = ("raw", "staging", "marts", "audiences")
+
+
+def layer_rows(con) -> list[tuple[str, str, int]]:
+    """(schema, table, rows) for every table of the pipeline's layers."""
+    tables = con.execute(
+        "select table_schema, table_name from information_schema.tables "
+        "where table_schema in ('raw', 'staging', 'marts', 'audiences') and table_type = 'BASE TABLE' "
+        "order by 1, 2"
+    ).fetchall()
+    order = {name: i for i, name in enumerate(LAYERS)}
+    rows = [(s, t, con.execute(f'select count(*) from "{s}"."{t}"').fetchone()[0]) for s, t in tables]
+    return sorted(rows, key=lambda r: (order[r[0]], r[1]))
+
+
+def quarantine_summary(con) -> list[tuple[str, int, int]]:
+    """(source, quarantined rows, files quarantined whole)."""
+    return con.execute(
+        "select source, count(line_number), count(*) - count(line_number) from ops.quarantine "
+        "group by source order by source"
+    ).fetchall()
+
+
+def print_status(settings: Settings) -> None:
+    if not settings.warehouse.exists():
+        print(f"No warehouse at {settings.warehouse} yet: run `cdp run`.")
+        return
+    with connect(settings, read_only=True) as con:
+        print(f"warehouse: {settings.warehouse}")
+        files = con.execute(
+            "select source, count(*), sum(rows_loaded), sum(rows_quarantined), sum(duplicates_skipped), "
+            "max(loaded_at) from ops.load_manifest group by source order by source").fetchall()
+        print("\nlanded files")
+        print(f"  {'source':<20}{'files':>7}{'loaded':>12}{'quarantined':>13}{'duplicates':>12}  last load")
+        for source, n, loaded, quarantined, dups, last in files:
+            print(f"  {source:<20}{n:>7}{loaded:>12,}{quarantined:>13,}{dups:>12,}  {last:%Y-%m-%d %H:%M}")
+        print("\nrows per table")
+        for schema, table, rows in layer_rows(con):
+            print(f"  {schema + '.' + table:<50}{rows:>12,}")
+        syncs = con.execute(
+            "select sync_name, status, rows_sent, rows_failed, destination, finished_at from ops.sync_runs "
+            "qualify row_number() over (partition by sync_name order by started_at desc) = 1 order by 1"
+        ).fetchall()
+        print("\nlatest syncs")
+        for name, status, sent, failed, destination, finished in syncs or []:
+            print(f"  {name}: {status}, {sent:,} sent, {failed:,} failed -> {destination} ({finished:%Y-%m-%d %H:%M})")
+        if not syncs:
+            print("  none yet")
