@@ -291,7 +291,7 @@ def write_events(con: duckdb.DuckDBPyConnection, events_file: Path, truth_dir: P
     """)
     compression = ", compression gzip" if gzip else ""
     con.execute(f"""
-        copy (select line from chunk_lines order by occurred_at, copy_no)
+        copy (select line from chunk_lines order by occurred_at, copy_no, line)
         to '{events_file}' (format csv, header false, quote '', escape '', delimiter '\x1f'{compression})
     """)
     con.execute(f"""
@@ -348,11 +348,11 @@ def write_crm(con: duckdb.DuckDBPyConnection, landing: Path, truth_dir: Path, ch
         from base
     """)
     con.execute(f"""
-        copy (select * exclude (person_id, defect) from chunk_contacts order by created_at)
+        copy (select * exclude (person_id, defect) from chunk_contacts order by created_at, contact_id)
         to '{contacts_file}' (header, delimiter ',')
     """)
     con.execute(f"""
-        copy (select contact_id, person_id, defect from chunk_contacts)
+        copy (select contact_id, person_id, defect from chunk_contacts order by contact_id)
         to '{truth_dir / "contact_people" / f"contact_people_{chunk:05d}.parquet"}' (format parquet)
     """)
     stages = _lit(OPPORTUNITY_STAGES)
@@ -380,7 +380,7 @@ def write_crm(con: duckdb.DuckDBPyConnection, landing: Path, truth_dir: Path, ch
                 {_ts("least(created_epoch + stage_k * stage_days * 86400, " + str(end_epoch) + ")")}
                     as updated_at
             from o
-            order by updated_at
+            order by updated_at, opportunity_id, stage
         ) to '{landing / "crm_opportunities" / f"opportunities_{chunk:05d}.csv"}' (header, delimiter ',')
     """)
 
@@ -421,7 +421,7 @@ def write_consent_and_deletions(con: duckdb.DuckDBPyConnection, landing: Path, c
             )
             select identifier_type, identifier, purpose, status,
                    {_ts(f"least(recorded_epoch, {end_epoch})")} as recorded_at, source
-            from rows order by recorded_at
+            from rows order by recorded_at, identifier_type, identifier, purpose, status, source
         ) to '{landing / "consent" / f"consent_{chunk:05d}.csv"}' (header, delimiter ',')
     """)
     con.execute(f"""
@@ -433,6 +433,7 @@ def write_consent_and_deletions(con: duckdb.DuckDBPyConnection, landing: Path, c
                 case when deletion_by_user_id and has_user_id then user_id else email end as identifier,
                 {_ts(f"least(last_seen_at + 5 * 86400, {end_epoch})")} as requested_at
             from people_v where deletion_request
+            order by request_id
         ) to '{landing / "deletion_requests" / f"deletion_requests_{chunk:05d}.csv"}' (header, delimiter ',')
     """)
 
@@ -449,6 +450,7 @@ def write_people_truth(con: duckdb.DuckDBPyConnection, truth_dir: Path, chunk: i
                    n_sessions, channel_mask, converted, case when converted then revenue end as revenue,
                    to_timestamp(first_seen_at) as first_seen_at
             from people_v
+            order by person_id
         ) to '{truth_dir / "people" / f"people_{chunk:05d}.parquet"}' (format parquet)
     """)
     con.execute(f"""
@@ -472,5 +474,6 @@ def write_people_truth(con: duckdb.DuckDBPyConnection, truth_dir: Path, chunk: i
             select person_id, 'user_id', user_id, false from people_v where has_user_id
             union all
             select person_id, 'crm_contact_id', contact_id, false from people_v where in_crm
+            order by 1, 2, 3, 4
         ) to '{truth_dir / "identifiers" / f"identifiers_{chunk:05d}.parquet"}' (format parquet)
     """)

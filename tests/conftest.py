@@ -1,0 +1,77 @@
+"""Shared fixtures: an isolated landing zone, warehouse and export folder per test, and generated data.
+
+Every test that writes points the product at its own temporary folders through the same
+environment variables a user sets (CDP_LANDING_DIR, CDP_WAREHOUSE, ...), so nothing touches the
+repository's warehouse/ and tests can run in any order.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from orchestration.ingest.contract import load_contract
+from orchestration.ingest.loader import SourceResult, load_source
+from orchestration.sample_data.generator import GenerationSpec, generate
+from orchestration.settings import REPO_ROOT, Settings, get_settings
+from orchestration.warehouse import connect
+
+SAMPLE_LANDING = REPO_ROOT / "seeds" / "landing"
+SAMPLE_TRUTH = REPO_ROOT / "seeds" / "ground_truth"
+
+
+@dataclass
+class Workspace:
+    root: Path
+    landing: Path
+    settings: Settings
+
+    def load(self, source: str | None = None) -> dict[str, SourceResult]:
+        contract = load_contract()
+        names = [source] if source else list(contract.sources)
+        with connect(self.settings) as con:
+            return {n: load_source(con, contract.sources[n], self.landing, contract) for n in names}
+
+    def query(self, sql: str, params: list | None = None) -> list[tuple]:
+        con = duckdb.connect(str(self.settings.warehouse), read_only=True)
+        try:
+            return con.execute(sql, params or []).fetchall()
+        finally:
+            con.close()
+
+
+def make_workspace(root: Path, landing: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
+    monkeypatch.setenv("CDP_LANDING_DIR", str(landing))
+    monkeypatch.setenv("CDP_WAREHOUSE", str(root / "warehouse" / "cdp.duckdb"))
+    monkeypatch.setenv("CDP_SERVING_WAREHOUSE", str(root / "warehouse" / "cdp_serving.duckdb"))
+    monkeypatch.setenv("CDP_EXPORT_DIR", str(root / "exports"))
+    monkeypatch.setenv("CDP_DUCKDB_MEMORY_LIMIT", "2GB")
+    return Workspace(root, landing, get_settings())
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
+    """An empty landing zone and warehouse of the test's own."""
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    return make_workspace(tmp_path, landing, monkeypatch)
+
+
+@pytest.fixture
+def sample_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
+    """A copy of the bundled sample landing zone with an empty warehouse."""
+    landing = tmp_path / "landing"
+    shutil.copytree(SAMPLE_LANDING, landing)
+    return make_workspace(tmp_path, landing, monkeypatch)
+
+
+@pytest.fixture(scope="session")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """4,000 generated people in two chunks (seed 7): a second, larger dataset than the sample."""
+    out = tmp_path_factory.mktemp("generated")
+    generate(GenerationSpec(people=4000, seed=7, chunk_size=2000), out, log=lambda _: None)
+    return out
