@@ -112,6 +112,9 @@ def _load_file(con: duckdb.DuckDBPyConnection, spec: SourceSpec, contract: Landi
         select {sql_string(spec.name)}, {source_file}, {sql_string(file_hash)}, line_number, payload, reason, now()
         from _bad
     """)
+    if file_reason and not bad:
+        con.execute("insert into ops.quarantine values (?, ?, ?, null, null, ?, now())",
+                    [spec.name, str(path), file_hash, file_reason])
     read = good + bad
     if read != loaded + bad + duplicates:  # pragma: no cover - guards the arithmetic above
         raise ReconciliationError(f"{path}: read {read} != loaded {loaded} + quarantined {bad} + dup {duplicates}")

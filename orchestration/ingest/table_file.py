@@ -9,6 +9,7 @@ Columns outside the contract are kept in `_extra` as a JSON object.
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import duckdb
@@ -38,13 +39,34 @@ def _csv_options(path: Path) -> str:
     return f"header = true, delim = {delim}, quote = '\"', escape = '\"', parallel = false"
 
 
+class HeaderError(ValueError):
+    """The first line of a CSV cannot be read as a header."""
+
+
 def _header(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
-    """Column names as they appear in the file (CSV: its first line, every column read as text)."""
+    """Column names as they appear in the file (CSV: its first line, parsed as one CSV record).
+
+    The first line is read by DuckDB (so gzip and a BOM are handled) and split by Python's csv module:
+    sniffing the whole file would fail on exactly the ragged files we must quarantine row by row.
+    """
     if path.name.lower().endswith(".parquet"):
-        reader = f"read_parquet({sql_string(path)})"
-    else:
-        reader = f"read_csv({sql_string(path)}, {_csv_options(path)}, all_varchar = true, auto_detect = true)"
-    return [r[0] for r in con.execute(f"describe select * from {reader}").fetchall()]
+        return [r[0] for r in con.execute(
+            f"describe select * from read_parquet({sql_string(path)})").fetchall()]
+    clear_rejects(con)
+    first = con.execute(f"""
+        select line from read_csv({sql_string(path)}, columns = {{'line': 'VARCHAR'}}, header = false,
+                                  delim = e'\\x1f', quote = '', escape = '', auto_detect = false,
+                                  strict_mode = false, parallel = false, store_rejects = true)
+        limit 1
+    """).fetchall()
+    header_unreadable = con.execute("select count(*) from reject_errors where line = 1").fetchall()[0][0]
+    clear_rejects(con)
+    if header_unreadable:
+        raise HeaderError("the header line is not valid UTF-8 text")
+    if not first or first[0][0] is None:
+        return []
+    delimiter = "\t" if path.name.lower().endswith((".tsv", ".tsv.gz")) else ","
+    return next(csv.reader([first[0][0]], delimiter=delimiter))
 
 
 def _strict_csv(path: Path, header: list[str]) -> str:
@@ -87,8 +109,14 @@ def stage_table_file(con: duckdb.DuckDBPyConnection, spec: SourceSpec, contract:
     if path.stat().st_size == 0:
         _empty(con)
         return 0, None
-    clear_rejects(con)
-    header = _header(con, path)
+    try:
+        header = _header(con, path)
+        header_reason = None
+    except HeaderError as exc:
+        header, header_reason = [], str(exc)
+    if header_reason is not None:
+        _empty(con)
+        return 0, header_reason
     by_name = {h.strip().lower().lstrip("\ufeff"): h for h in header}
     missing = [c for c in spec.required if c not in by_name]
     file_reason = None
@@ -111,7 +139,7 @@ def stage_table_file(con: duckdb.DuckDBPyConnection, spec: SourceSpec, contract:
     con.execute(f"""
         create or replace temp table _ordinal_rows as
         select {ordinal} as k, {contract_cols}, {extra} as _extra,
-               to_json(struct_pack({payload_cols})) as _payload
+               cast(to_json(struct_pack({payload_cols})) as varchar) as _payload
         from {source} as t
     """)
     if is_parquet:

@@ -1,0 +1,272 @@
+"""Malformed landing files: every case is loaded or quarantined with a reason, and nothing is lost."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.conftest import Workspace
+from tests.test_ingestion import assert_reconciles
+
+CONTACT_HEADER = "contact_id,email,phone,first_name,last_name,company,job_title,industry,company_size,country," \
+                 "lead_source,created_at,updated_at"
+
+
+def event(n: int, **fields) -> dict:
+    message = {"type": "track", "messageId": f"m-{n}", "timestamp": "2026-10-01T12:00:00Z",
+               "anonymousId": f"anon-{n}", "event": "Page Viewed", "properties": {"n": n},
+               "context": {"page": {"url": "https://shop.example.com/"}}}
+    message.update(fields)
+    return {k: v for k, v in message.items() if v is not ...}
+
+
+def write_lines(path: Path, lines: list[str | bytes], *, newline: bytes = b"\n", gz: bool = False,
+                prefix: bytes = b"") -> Path:
+    data = prefix + newline.join(x if isinstance(x, bytes) else x.encode() for x in lines) + newline
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip.compress(data) if gz else data)
+    return path
+
+
+def events_file(ws: Workspace, name: str, messages: list[dict | str | bytes], **kwargs) -> Path:
+    lines = [json.dumps(m) if isinstance(m, dict) else m for m in messages]
+    return write_lines(ws.landing / "events" / name, lines, **kwargs)
+
+
+def quarantine(ws: Workspace, name: str) -> list[tuple]:
+    return ws.query("select line_number, payload, reason from ops.quarantine where source_file like ? "
+                    "order by line_number", [f"%/{name}"])
+
+
+def manifest(ws: Workspace, name: str) -> tuple:
+    rows = ws.query("select status, rows_read, rows_loaded, rows_quarantined, duplicates_skipped, reason "
+                    "from ops.load_manifest where file_path like ?", [f"%/{name}"])
+    assert len(rows) == 1
+    return rows[0]
+
+
+def test_truncated_gzip_is_quarantined_whole_and_the_run_continues(workspace: Workspace) -> None:
+    good = events_file(workspace, "a_good.ndjson.gz", [event(i) for i in range(50)], gz=True)
+    bad = workspace.landing / "events" / "b_truncated.ndjson.gz"
+    whole = gzip.compress("\n".join(json.dumps(event(100 + i)) for i in range(500)).encode())
+    bad.write_bytes(whole[: len(whole) // 2])
+    result = workspace.load("events")["events"]
+    assert {Path(f.path).name: f.status for f in result.files} == {good.name: "loaded", bad.name: "quarantined"}
+    status, read, loaded, quarantined, _, reason = manifest(workspace, bad.name)
+    assert (status, read, loaded, quarantined) == ("quarantined", 0, 0, 0)
+    assert "could not be read" in reason and "gzip" in reason.lower()
+    rows = quarantine(workspace, bad.name)
+    assert rows == [(None, None, reason)]
+    assert workspace.query("select count(*) from raw.events")[0][0] == 50
+    assert_reconciles(workspace)
+
+
+def test_an_invalid_json_line_among_good_ones(workspace: Workspace) -> None:
+    lines: list[dict | str] = [event(i) for i in range(10)]
+    lines[3] = '{"type": "track", "messageId": "m-3", "timestamp": "2026-10-01T12:'
+    lines[6] = "[1, 2, 3]"
+    events_file(workspace, "mixed.ndjson", lines)
+    workspace.load("events")
+    assert manifest(workspace, "mixed.ndjson")[:5] == ("loaded", 10, 8, 2, 0)
+    rows = quarantine(workspace, "mixed.ndjson")
+    assert [r[0] for r in rows] == [4, 7]
+    assert rows[0][1] == lines[3] and "invalid JSON" in rows[0][2]
+    assert "expected an object" in rows[1][2]
+    assert_reconciles(workspace)
+
+
+def test_missing_required_fields_and_wrong_types_in_events(workspace: Workspace) -> None:
+    cases = {
+        "no messageId": event(1, messageId=...),
+        "no identity": event(2, anonymousId=...),
+        "type is a number": event(3, type=42),
+        "unknown type": event(4, type="purchase"),
+        "properties is a string": event(5, properties="revenue=10"),
+        "track without event": event(6, event=...),
+        "timestamp is a number": event(7, timestamp=1700000000),
+        "fine": event(8),
+    }
+    events_file(workspace, "types.ndjson", list(cases.values()))
+    workspace.load("events")
+    reasons = [r[2] for r in quarantine(workspace, "types.ndjson")]
+    expected = ["missing required field messageId", "neither anonymousId nor userId", "type must be a string",
+                "unknown message type 'purchase'", "properties must be an object", "track message without an event",
+                "timestamp must be an ISO 8601 string"]
+    assert len(reasons) == len(expected)
+    for reason, fragment in zip(reasons, expected, strict=True):
+        assert fragment in reason
+    assert workspace.query("select message_id from raw.events") == [("m-8",)]
+
+
+def test_unparseable_and_far_future_timestamps(workspace: Workspace) -> None:
+    events_file(workspace, "time.ndjson", [
+        event(1, timestamp="last tuesday"),
+        event(2, timestamp="2199-01-01T00:00:00Z"),
+        event(3, timestamp="1970-01-01T00:00:00Z"),
+        event(4, timestamp="2026-10-01T14:00:00+02:00"),
+    ])
+    workspace.load("events")
+    reasons = [r[2] for r in quarantine(workspace, "time.ndjson")]
+    assert "is not ISO 8601" in reasons[0]
+    assert "in the future" in reasons[1]
+    assert "is before 2000-01-01" in reasons[2]
+    loaded = workspace.query("select message_id, \"timestamp\" at time zone 'UTC' from raw.events")
+    assert [(m, t.isoformat()) for m, t in loaded] == [("m-4", "2026-10-01T12:00:00")]
+
+
+def test_duplicate_message_ids_within_and_across_files(workspace: Workspace) -> None:
+    events_file(workspace, "a.ndjson", [event(1), event(2), event(1), event(3)])
+    workspace.load("events")
+    assert manifest(workspace, "a.ndjson")[:5] == ("loaded", 4, 3, 0, 1)
+    events_file(workspace, "b.ndjson", [event(3), event(4), event(2)])
+    workspace.load("events")
+    assert manifest(workspace, "b.ndjson")[:5] == ("loaded", 3, 1, 0, 2)
+    ids = workspace.query("select message_id, _line_number from raw.events order by message_id")
+    assert ids == [("m-1", 1), ("m-2", 2), ("m-3", 4), ("m-4", 2)]
+    assert_reconciles(workspace)
+
+
+def test_empty_files(workspace: Workspace) -> None:
+    (workspace.landing / "events").mkdir()
+    (workspace.landing / "events" / "empty.ndjson").write_bytes(b"")
+    (workspace.landing / "events" / "empty.ndjson.gz").write_bytes(gzip.compress(b""))
+    (workspace.landing / "events" / "blank.ndjson").write_bytes(b"\n\n  \n")
+    (workspace.landing / "crm_contacts").mkdir()
+    (workspace.landing / "crm_contacts" / "empty.csv").write_bytes(b"")
+    (workspace.landing / "crm_contacts" / "header_only.csv").write_text(CONTACT_HEADER + "\n")
+    results = workspace.load()
+    statuses = {Path(f.path).name: (f.status, f.rows_read) for r in results.values() for f in r.files}
+    assert statuses == {"empty.ndjson": ("loaded", 0), "empty.ndjson.gz": ("loaded", 0),
+                        "blank.ndjson": ("loaded", 0), "empty.csv": ("loaded", 0),
+                        "header_only.csv": ("loaded", 0)}
+    assert manifest(workspace, "blank.ndjson")[0] == "loaded"
+    assert workspace.query("select blank_lines from ops.load_manifest where file_path like '%blank.ndjson'") == [(3,)]
+    assert workspace.query("select count(*) from ops.quarantine") == [(0,)]
+    assert_reconciles(workspace)
+
+
+def test_utf8_bom_and_windows_line_endings(workspace: Workspace) -> None:
+    events_file(workspace, "bom.ndjson", [event(1), event(2), event(3)], newline=b"\r\n", prefix=b"\xef\xbb\xbf")
+    write_lines(workspace.landing / "crm_contacts" / "bom.csv", [
+        CONTACT_HEADER,
+        "C1, Ana@Example.org ,+44 20 7946 0018,Ana,Smith,Acme,CMO,Retail,25,GB,webinar,2026-05-01T10:00:00Z,",
+        "C2,ben@example.org,,Ben,Jones,,,,,US,web_form,2026-05-02T10:00:00Z,2026-05-03T10:00:00Z",
+    ], newline=b"\r\n", prefix=b"\xef\xbb\xbf")
+    workspace.load()
+    assert workspace.query("select message_id, _line_number from raw.events order by 1") == [
+        ("m-1", 1), ("m-2", 2), ("m-3", 3)]
+    contacts = workspace.query("select contact_id, email, updated_at, _line_number from raw.crm_contacts order by 1")
+    assert contacts == [("C1", "Ana@Example.org", None, 2), ("C2", "ben@example.org", "2026-05-03T10:00:00Z", 3)]
+    assert workspace.query("select count(*) from ops.quarantine") == [(0,)]
+
+
+def test_non_utf8_bytes_quarantine_only_their_line(workspace: Workspace) -> None:
+    events_file(workspace, "latin1.ndjson", [
+        json.dumps(event(1)).encode(),
+        json.dumps(event(2, event="Caf\u00e9 Visited"), ensure_ascii=False).encode("latin-1"),
+        json.dumps(event(3)).encode(),
+        b"\xff\xfe garbage",
+        json.dumps(event(5)).encode(),
+    ])
+    write_lines(workspace.landing / "crm_contacts" / "latin1.csv", [
+        CONTACT_HEADER.encode(),
+        "C1,a@example.org,,Jos\u00e9,Garc\u00eda,,,,,ES,web_form,2026-05-01T10:00:00Z,".encode("latin-1"),
+        b"C2,b@example.org,,Ben,Jones,,,,,US,web_form,2026-05-02T10:00:00Z,",
+    ])
+    workspace.load()
+    rows = quarantine(workspace, "latin1.ndjson")
+    assert [r[0] for r in rows] == [2, 4]
+    assert all("unreadable line" in r[2] and "UTF" in r[2].upper() for r in rows)
+    assert workspace.query("select message_id, _line_number from raw.events order by 1") == [
+        ("m-1", 1), ("m-3", 3), ("m-5", 5)]
+    contact_rows = quarantine(workspace, "latin1.csv")
+    assert [r[0] for r in contact_rows] == [2]
+    assert workspace.query("select contact_id, _line_number from raw.crm_contacts") == [("C2", 3)]
+    assert_reconciles(workspace)
+
+
+def test_csv_missing_a_required_column_is_quarantined_whole(workspace: Workspace) -> None:
+    write_lines(workspace.landing / "crm_contacts" / "no_created_at.csv", [
+        "contact_id,email,first_name", "C1,a@example.org,Ana", "C2,b@example.org,Ben"])
+    write_lines(workspace.landing / "crm_contacts" / "good.csv", [
+        "contact_id,created_at", "C3,2026-05-01T10:00:00Z"])
+    workspace.load("crm_contacts")
+    status, read, loaded, quarantined, _, reason = manifest(workspace, "no_created_at.csv")
+    assert (status, read, loaded, quarantined) == ("quarantined", 2, 0, 2)
+    assert "lacks required column(s) created_at" in reason
+    rows = quarantine(workspace, "no_created_at.csv")
+    assert [r[0] for r in rows] == [2, 3]
+    assert json.loads(rows[0][1]) == {"contact_id": "C1", "email": "a@example.org", "first_name": "Ana"}
+    assert workspace.query("select contact_id from raw.crm_contacts") == [("C3",)]
+    assert_reconciles(workspace)
+
+
+def test_csv_wrong_types_bad_values_and_ragged_rows(workspace: Workspace) -> None:
+    write_lines(workspace.landing / "ad_spend" / "spend.csv", [
+        "date,channel,source,medium,campaign,spend,currency,impressions,clicks",
+        "2026-06-01,email,newsletter,email,spring,10.5,USD,100,5",
+        "2026-06-02,email,newsletter,email,spring,N/A,USD,100,5",
+        "2026-13-45,email,newsletter,email,spring,3,USD,100,5",
+        "2026-06-04,email,newsletter,email,spring,3,USD,lots,5",
+        "2026-06-05,email,newsletter,email,spring,3,USD,100,5,surplus",
+        ",email,newsletter,email,spring,3,USD,100,5",
+        "2026-06-01,email,newsletter,email,spring,10.5,USD,100,5",
+    ])
+    write_lines(workspace.landing / "consent" / "consent.csv", [
+        "identifier_type,identifier,purpose,status,recorded_at,source",
+        "email,a@example.org,email_marketing,granted,2026-05-01T10:00:00Z,web",
+        "email,b@example.org,email_marketing,maybe,2026-05-01T10:00:00Z,web",
+        "fax,123,email_marketing,granted,2026-05-01T10:00:00Z,web",
+        "email,c@example.org,email_marketing,revoked,3026-05-01T10:00:00Z,web",
+    ])
+    workspace.load()
+    spend = {r[0]: r[2] for r in quarantine(workspace, "spend.csv")}
+    assert set(spend) == {3, 4, 5, 6, 7}
+    assert "spend 'N/A' is not a number" in spend[3]
+    assert "date '2026-13-45' is not a date" in spend[4]
+    assert "impressions 'lots' is not an integer" in spend[5]
+    assert "unreadable row" in spend[6] and "TOO MANY COLUMNS" in spend[6].upper()
+    assert "missing required value date" in spend[7]
+    assert manifest(workspace, "spend.csv")[:5] == ("loaded", 7, 1, 5, 1)
+    consent = {r[0]: r[2] for r in quarantine(workspace, "consent.csv")}
+    assert "status 'maybe' is not one of granted, revoked" in consent[3]
+    assert "identifier_type 'fax' is not one of" in consent[4]
+    assert "in the future" in consent[5]
+    assert_reconciles(workspace)
+
+
+def test_extra_and_missing_optional_columns_gzip_csv_and_parquet(workspace: Workspace) -> None:
+    write_lines(workspace.landing / "crm_contacts" / "slim.csv.gz", [
+        "Contact_ID,Created_At,Email,favourite_colour", "C1,2026-05-01T10:00:00Z,a@example.org,teal"], gz=True)
+    parquet = workspace.landing / "crm_opportunities" / "opps.parquet"
+    parquet.parent.mkdir(parents=True)
+    duckdb.sql(f"""
+        copy (select * from (values ('O1', 'C1', 'prospecting', timestamp '2026-05-02 10:00:00', 1200.5, 'x'),
+                                    ('O2', 'C1', 'closed_won', timestamp '2026-05-03 10:00:00', 99.0, 'y'))
+                 as t(opportunity_id, contact_id, stage, created_at, amount, region))
+        to '{parquet}' (format parquet)
+    """)
+    workspace.load()
+    contact = workspace.query("select contact_id, email, phone, _extra::varchar from raw.crm_contacts")
+    assert contact == [("C1", "a@example.org", None, '{"favourite_colour":"teal"}')]
+    opps = workspace.query("select opportunity_id, amount, currency, _extra->>'region', _line_number "
+                           "from raw.crm_opportunities order by 1")
+    assert opps == [("O1", "1200.5", None, "x", 1), ("O2", "99.0", None, "y", 2)]
+    assert_reconciles(workspace)
+
+
+def test_extra_event_fields_are_kept(workspace: Workspace) -> None:
+    events_file(workspace, "extra.ndjson", [event(1, sentAt="2026-10-01T12:00:01Z", integrations={"All": True})])
+    workspace.load("events")
+    extra = workspace.query("select _extra from raw.events")[0][0]
+    assert json.loads(extra) == {"sentAt": "2026-10-01T12:00:01Z", "integrations": {"All": True}}
+
+
+@pytest.mark.parametrize("name", ["notes.txt", ".hidden.ndjson"])
+def test_files_outside_the_contract_are_not_read(workspace: Workspace, name: str) -> None:
+    write_lines(workspace.landing / "events" / name, [json.dumps(event(1))])
+    assert workspace.load("events")["events"].files == []
