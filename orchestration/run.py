@@ -33,7 +33,7 @@ def run_pipeline(select: str = "*") -> bool:
     settings = get_settings()
     print(f"landing zone: {settings.landing_dir}\nwarehouse:    {settings.warehouse}\n")
     started = time.perf_counter()
-    job = defs.get_job_def("cdp_pipeline")
+    job = defs.resolve_job_def("cdp_pipeline")
     if select != "*":
         job = job.get_subset(asset_selection=set(dg.AssetSelection.from_string(select).resolve(
             defs.resolve_asset_graph())))

@@ -11,8 +11,8 @@ import os
 
 import duckdb
 
-from orchestration.sql_text import quote_literal
 from orchestration.settings import Settings
+from orchestration.sql_text import quote_literal
 
 SERVED_SCHEMAS = ("staging", "marts", "audiences", "ops", "rules")
 

@@ -9,7 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import dagster as dg
 from dagster import AssetExecutionContext
 from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
 

@@ -47,7 +47,8 @@ create table if not exists raw.events (
 
 
 def _id_value(field: str) -> str:
-    return f"case when json_type(m.{field}) in ('VARCHAR', 'BIGINT', 'UBIGINT') then nullif(trim(m.{field} ->> '$'), '') end"
+    return (f"case when json_type(m.{field}) in ('VARCHAR', 'BIGINT', 'UBIGINT') "
+            f"then nullif(trim(m.{field} ->> '$'), '') end")
 
 
 def _type_problem(field: str, allowed: str, expected: str) -> str:
@@ -62,6 +63,7 @@ def stage_events_file(con: duckdb.DuckDBPyConnection, spec: SourceSpec, contract
     read_lines(con, path, "_lines")
     struct = "{" + ", ".join(f'"{f}": "JSON"' for f in KNOWN_FIELDS) + "}"
     types = ", ".join(f"'{t}'" for t in spec.message_types)
+    type_list = ", ".join(spec.message_types)
     known = ", ".join(f"'{f}'" for f in KNOWN_FIELDS)
     rules = contract.timestamps
     con.execute(f"""
@@ -103,7 +105,7 @@ def stage_events_file(con: duckdb.DuckDBPyConnection, spec: SourceSpec, contract
                      when json_type(m.type) <> 'VARCHAR'
                          then 'type must be a string, got ' || lower(json_type(m.type))
                      when type not in ({types})
-                         then 'unknown message type ''' || type || ''' (expected one of {", ".join(spec.message_types)})'
+                         then 'unknown message type ''' || type || ''' (expected one of {type_list})'
                 end,
                 case when m.timestamp is null or json_type(m.timestamp) = 'NULL'
                      then 'missing required field timestamp'

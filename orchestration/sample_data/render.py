@@ -443,7 +443,7 @@ def write_people_truth(con: duckdb.DuckDBPyConnection, truth_dir: Path, chunk: i
     con.execute(f"""
         copy (
             select person_id, is_b2b, country_code as country,
-                   case when has_email then email end as email,
+                   case when has_email or in_crm then email end as email,
                    case when has_phone then phone_e164 end as phone_e164,
                    case when has_user_id then user_id end as user_id,
                    case when in_crm then contact_id end as contact_id,
@@ -467,7 +467,7 @@ def write_people_truth(con: duckdb.DuckDBPyConnection, truth_dir: Path, chunk: i
             inner join people_v as p on p.person = s.person
             where d.is_app
             union all
-            select person_id, 'email', email, false from people_v where has_email
+            select person_id, 'email', email, false from people_v where has_email or in_crm
             union all
             select person_id, 'phone', phone_e164, false from people_v where has_phone
             union all

@@ -1,0 +1,39 @@
+# The two commands of the README, and a few helpers. Everything runs from a project-local virtual
+# environment (.venv), created on first use from pyproject.toml.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: run test setup lint dev bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+setup: $(BIN)/.installed
+
+## Set up and run the whole pipeline on the bundled sample (seeds/landing).
+run: setup
+	$(BIN)/cdp run
+	@echo
+	@echo "Open the lineage graph:  $(BIN)/dagster dev   (then http://127.0.0.1:3000)"
+
+## Set up and run the tests (what .ci/run does).
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+lint: setup
+	$(BIN)/ruff check .
+
+dev: setup
+	$(BIN)/dagster dev
+
+## Benchmarks at 10k, 100k and 1M people (long; prints a table).
+bench: setup
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf warehouse dbt_project/target dbt_project/logs

@@ -1,0 +1,142 @@
+"""The whole pipeline through Dagster: definitions, a full in-process run, gates that stop it."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from orchestration.run import run_pipeline
+from tests.conftest import SAMPLE_TRUTH, Workspace
+
+pytestmark = pytest.mark.slow
+
+EXPECTED_ASSETS = {
+    "raw/events", "raw/crm_contacts", "raw/crm_opportunities", "raw/ad_spend", "raw/consent",
+    "raw/deletion_requests",
+    "rules/channel_rules", "rules/country_calling_codes", "rules/blocked_identifiers",
+    "staging/stg_segment__events", "staging/stg_crm__contacts", "staging/stg_crm__opportunity_snapshots",
+    "staging/stg_crm__opportunities", "staging/stg_ads__spend", "staging/stg_consent__records",
+    "staging/stg_privacy__deletion_requests",
+    "marts/dim_known_people", "audiences/aud_recent_form_submitters",
+    "reverse_etl/recent_form_submitters_csv", "serving/warehouse_copy",
+}
+
+
+def test_definitions_form_one_lineage_graph() -> None:
+    from orchestration.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    assert keys == EXPECTED_ASSETS
+    staging_parents = {k.to_user_string() for k in graph.get(
+        next(k for k in graph.get_all_asset_keys() if k.path == ["staging", "stg_segment__events"])).parent_keys}
+    assert "raw/events" in staging_parents
+    checks = {f"{c.asset_key.to_user_string()}:{c.name}" for c in graph.asset_check_keys}
+    assert "raw/events:reconciliation" in checks
+    assert any(c.startswith("staging/stg_segment__events:unique_") for c in checks)
+    assert defs.resolve_job_def("cdp_pipeline") is not None
+    assert {s.name for s in defs.schedules} == {"cdp_daily"}
+    assert {s.name for s in defs.sensors} == {"landing_files_sensor"}
+
+
+def _export_rows(ws: Workspace) -> list[dict]:
+    with (ws.settings.export_dir / "recent_form_submitters.csv").open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_full_run_on_the_sample(sample_workspace: Workspace, capsys: pytest.CaptureFixture) -> None:
+    ws = sample_workspace
+    assert run_pipeline() is True
+    printed = capsys.readouterr().out
+    assert "cdp run succeeded" in printed and "0 failed" in printed
+
+    audience = ws.query("select email, email_sha256 from audiences.aud_recent_form_submitters order by email")
+    exported = _export_rows(ws)
+    assert len(audience) > 20
+    assert [(r["email"], r["email_sha256"]) for r in exported] == audience
+    sent = ws.query("select status, rows_planned, rows_sent from ops.sync_runs")
+    assert sent == [("succeeded", len(audience), len(audience))]
+
+    # Staging against the generator's ground truth: phones in every national format become the
+    # person's true E.164 number; emails normalise to the true address.
+    truth = f"{SAMPLE_TRUTH}/people/*.parquet"
+    contact_people = f"{SAMPLE_TRUTH}/contact_people/*.parquet"
+    phones = ws.query(f"""
+        select count(*), count(*) filter (where c.phone_e164 = p.phone_e164)
+        from staging.stg_crm__contacts as c
+        inner join '{contact_people}' as cp using (contact_id)
+        inner join '{truth}' as p using (person_id)
+        where c.phone_raw is not null and cp.defect is null
+    """)[0]
+    assert phones[0] > 100 and phones[1] == phones[0]
+    emails = ws.query(f"""
+        select count(*), count(*) filter (where c.email = p.email)
+        from staging.stg_crm__contacts as c
+        inner join '{contact_people}' as cp using (contact_id)
+        inner join '{truth}' as p using (person_id)
+        where c.email is not null and not c.email_is_blocked and cp.defect is null
+    """)[0]
+    assert emails[0] > 100 and emails[1] == emails[0]
+    channels = dict(ws.query("select channel, count(*) from staging.stg_segment__events group by 1"))
+    assert len(set(channels) - {"internal"}) >= 10
+    assert "other_campaign" not in channels, "every generated UTM combination has a rule"
+
+    # No deleted or unsubscribed person is in the audience; no placeholder email either.
+    leaks = ws.query("""
+        select count(*) from audiences.aud_recent_form_submitters as a
+        where a.email in (select identifier from staging.stg_privacy__deletion_requests)
+           or a.email in (select identifier from staging.stg_consent__records
+                          where purpose = 'email_marketing' and status = 'revoked'
+                            and recorded_at = (select max(recorded_at) from staging.stg_consent__records as r2
+                                               where r2.identifier = stg_consent__records.identifier
+                                                 and r2.purpose = 'email_marketing'))
+           or a.email in (select identifier from rules.blocked_identifiers)
+    """)[0][0]
+    assert leaks == 0
+
+    # The serving copy holds the marts and audiences, and opens read-only beside nothing else.
+    serving = duckdb.connect(str(ws.settings.serving_warehouse), read_only=True)
+    try:
+        assert serving.execute("select count(*) from audiences.aud_recent_form_submitters").fetchall()[0][0] == len(
+            audience)
+    finally:
+        serving.close()
+
+    # A second run over the same files changes nothing and re-sends the same audience.
+    counts = ws.query("select count(*) from staging.stg_segment__events")
+    assert run_pipeline() is True
+    assert ws.query("select count(*) from staging.stg_segment__events") == counts
+    assert [(r["email"], r["email_sha256"]) for r in _export_rows(ws)] == audience
+
+
+def test_a_failed_gate_stops_everything_downstream(sample_workspace: Workspace, monkeypatch,
+                                                   capsys: pytest.CaptureFixture) -> None:
+    """More quarantined rows than CDP_MAX_QUARANTINE_RATE allows: nothing after raw is built or sent."""
+    ws = sample_workspace
+    broken = ws.landing / "events" / "broken.ndjson"
+    broken.write_text("\n".join(json.dumps({"type": "track", "messageId": f"x{i}"}) for i in range(5000)) + "\n")
+    monkeypatch.setenv("CDP_MAX_QUARANTINE_RATE", "0.05")
+    assert run_pipeline() is False
+    printed = capsys.readouterr().out
+    assert "FAILED raw/events: quarantine_rate" in printed
+    assert not (ws.settings.export_dir / "recent_form_submitters.csv").exists()
+    assert not ws.settings.serving_warehouse.exists()
+    tables = ws.query("select table_schema from information_schema.tables where table_schema = 'audiences'")
+    assert tables == []
+
+
+def test_new_landing_file_flows_through_incrementally(sample_workspace: Workspace, generated: Path) -> None:
+    ws = sample_workspace
+    assert run_pipeline() is True
+    before = ws.query("select count(*) from staging.stg_segment__events")[0][0]
+    shutil.copy(generated / "landing" / "events" / "events_00001.ndjson.gz", ws.landing / "events" / "new.ndjson.gz")
+    assert run_pipeline() is True
+    raw_new = ws.query("select count(*) from raw.events where _source_file like '%new.ndjson.gz'")[0][0]
+    assert raw_new > 1000
+    assert ws.query("select count(*) from staging.stg_segment__events")[0][0] == before + raw_new
+    assert ws.query("select count(*) - count(distinct message_id) from staging.stg_segment__events") == [(0,)]
