@@ -1,6 +1,6 @@
 """Validating one Segment-Spec NDJSON file into `_good` (raw.events rows) and `_bad` (quarantine).
 
-Each line is parsed once (`from_json` into a struct of JSON values), then checked in SQL: valid
+Each line is read and parsed once (`from_json` into a struct of JSON values), then checked in SQL: valid
 JSON object, the fields the Spec requires (messageId, type, timestamp, an identity), field types,
 known message types, and a timestamp inside the contract's sanity window. Top-level fields the
 Spec does not name are kept in `_extra` as JSON.
@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 
 from orchestration.ingest.contract import LandingContract, SourceSpec
-from orchestration.ingest.reading import read_lines, rejected_lines, sql_string
+from orchestration.ingest.reading import clear_rejects, line_reader, rejected_lines, renumber_lines, sql_string
 
 # Top-level Segment fields that get a column of their own in raw.events.
 ID_FIELDS = {"messageId": "message_id", "anonymousId": "anonymous_id", "userId": "user_id",
@@ -21,6 +21,7 @@ ID_FIELDS = {"messageId": "message_id", "anonymousId": "anonymous_id", "userId":
 TEXT_FIELDS = {"type": "type", "event": "event", "name": "name"}
 OBJECT_FIELDS = ("context", "properties", "traits")
 KNOWN_FIELDS = (*ID_FIELDS, *TEXT_FIELDS, "timestamp", *OBJECT_FIELDS)
+BLANK = "__blank__"  # reason marker for blank lines: counted, neither loaded nor quarantined
 
 RAW_EVENTS_DDL = """
 create table if not exists raw.events (
@@ -56,106 +57,125 @@ def _type_problem(field: str, allowed: str, expected: str) -> str:
             f"then '{field} must be {expected}, got ' || lower(json_type(m.{field})) end")
 
 
-def stage_events_file(con: duckdb.DuckDBPyConnection, spec: SourceSpec, contract: LandingContract,
-                      path: Path, file_hash: str) -> int:
-    """Fill temp tables `_good` and `_bad` from one file; returns the number of blank lines."""
-    con.execute(RAW_EVENTS_DDL)
-    read_lines(con, path, "_lines")
-    struct = "{" + ", ".join(f'"{f}": "JSON"' for f in KNOWN_FIELDS) + "}"
+
+def _reason_sql(spec: SourceSpec, contract: LandingContract) -> str:
+    """SQL giving why a parsed line cannot be loaded (null when it can), over the `typed` CTE."""
     types = ", ".join(f"'{t}'" for t in spec.message_types)
     type_list = ", ".join(spec.message_types)
-    known = ", ".join(f"'{f}'" for f in KNOWN_FIELDS)
     rules = contract.timestamps
-    con.execute(f"""
-        create or replace temp table _parsed as
-        select
-            line_number, line,
-            case when json_valid(line) and json_type(line) = 'OBJECT'
-                 then from_json(line, '{struct}') end as m,
-            case
-                when not json_valid(line)
-                    then 'invalid JSON: the line is not one complete JSON document'
-                when json_type(line) <> 'OBJECT'
-                    then 'not a message: the line is JSON ' || lower(json_type(line)) || ', expected an object'
-            end as parse_error
-        from _lines
-        where line is not null and trim(line) <> ''
-    """)
+    not_before = rules.not_before.isoformat()
+    hours = rules.max_future_hours
+    q = "''"  # an escaped quote inside a SQL string literal
+    return f"""
+        case
+        when not is_object and (line is null or trim(line) = '') then '{BLANK}'
+        when not json_valid(line) then 'invalid JSON: the line is not one complete JSON document'
+        when not is_object
+            then 'not a message: the line is JSON ' || lower(json_type(line)) || ', expected an object'
+        else nullif(concat_ws('; ',
+            case when m.messageId is null or json_type(m.messageId) = 'NULL'
+                 then 'missing required field messageId'
+                 when message_id is null then 'messageId must be a non-empty string' end,
+            case when m.type is null or json_type(m.type) = 'NULL' then 'missing required field type'
+                 when json_type(m.type) <> 'VARCHAR'
+                     then 'type must be a string, got ' || lower(json_type(m.type))
+                 when type not in ({types})
+                     then 'unknown message type {q}' || type || '{q} (expected one of {type_list})'
+            end,
+            case when m.timestamp is null or json_type(m.timestamp) = 'NULL'
+                 then 'missing required field timestamp'
+                 when original_timestamp is null
+                     then 'timestamp must be an ISO 8601 string, got ' || lower(json_type(m.timestamp))
+                 when ts is null then 'timestamp {q}' || original_timestamp || '{q} is not ISO 8601'
+                 when ts < timestamptz '{not_before} 00:00:00+00'
+                     then 'timestamp ' || original_timestamp || ' is before {not_before}'
+                 when ts > now() + interval {hours} hour
+                     then 'timestamp ' || original_timestamp || ' is more than {hours} hours in the future'
+            end,
+            case when anonymous_id is null and user_id is null
+                 then 'message has neither anonymousId nor userId' end,
+            case when type = 'track' and event is null then 'track message without an event name' end,
+            case when type = 'alias' and previous_id is null then 'alias message without previousId' end,
+            {_type_problem("event", "'VARCHAR'", "a string")},
+            {", ".join(_type_problem(f, "'OBJECT'", "an object") for f in OBJECT_FIELDS)}
+        ), '')
+        end"""
+
+
+def stage_events_file(con: duckdb.DuckDBPyConnection, spec: SourceSpec, contract: LandingContract,
+                      path: Path, file_hash: str) -> int:
+    """Define temp views `_good` (raw.events rows) and `_bad` (quarantine rows) over one file.
+
+    The file is read and checked in one pass into the temp table `_checked`; both views select from
+    it. The original line is kept only for rows that go to quarantine. Returns the blank-line count.
+    """
+    con.execute(RAW_EVENTS_DDL)
+    struct = "{" + ", ".join(f'"{f}": "JSON"' for f in KNOWN_FIELDS) + "}"
+    known = ", ".join(f"'{f}'" for f in KNOWN_FIELDS)
+    ids = ", ".join(f"{_id_value(f)} as {col}" for f, col in ID_FIELDS.items())
+    texts = ", ".join(f"case when json_type(m.{f}) = 'VARCHAR' then m.{f} ->> '$' end as {col}"
+                      for f, col in TEXT_FIELDS.items())
+    clear_rejects(con)
     con.execute(f"""
         create or replace temp table _checked as
-        with fields as (
+        with lines as (
+            select row_number() over () as k, line from {line_reader(path)}
+        ),
+        parsed as (
+            select k, line, case when json_valid(line) then json_type(line) = 'OBJECT' else false end as is_object
+            from lines
+        ),
+        fields as (
             select
-                line_number, line, parse_error, m,
-                {", ".join(f"{_id_value(f)} as {col}" for f, col in ID_FIELDS.items())},
-                {", ".join(f"case when json_type(m.{f}) = 'VARCHAR' then m.{f} ->> '$' end as {col}"
-                           for f, col in TEXT_FIELDS.items())},
+                k, line, is_object, m, {ids}, {texts},
                 case when json_type(m.timestamp) = 'VARCHAR' then m.timestamp ->> '$' end as original_timestamp
-            from _parsed
+            from (select *, case when is_object then from_json(line, '{struct}') end as m from parsed)
         ),
         typed as (
             select *, try_cast(original_timestamp as timestamptz) as ts from fields
+        ),
+        checked as (
+            select *, {_reason_sql(spec, contract)} as reason from typed
         )
         select
-            *,
-            coalesce(parse_error, nullif(concat_ws('; ',
-                case when m.messageId is null or json_type(m.messageId) = 'NULL'
-                     then 'missing required field messageId'
-                     when message_id is null then 'messageId must be a non-empty string' end,
-                case when m.type is null or json_type(m.type) = 'NULL' then 'missing required field type'
-                     when json_type(m.type) <> 'VARCHAR'
-                         then 'type must be a string, got ' || lower(json_type(m.type))
-                     when type not in ({types})
-                         then 'unknown message type ''' || type || ''' (expected one of {type_list})'
-                end,
-                case when m.timestamp is null or json_type(m.timestamp) = 'NULL'
-                     then 'missing required field timestamp'
-                     when original_timestamp is null
-                         then 'timestamp must be an ISO 8601 string, got ' || lower(json_type(m.timestamp))
-                     when ts is null then 'timestamp ''' || original_timestamp || ''' is not ISO 8601'
-                     when ts < timestamptz '{rules.not_before.isoformat()} 00:00:00+00'
-                         then 'timestamp ' || original_timestamp || ' is before {rules.not_before.isoformat()}'
-                     when ts > now() + interval {rules.max_future_hours} hour
-                         then 'timestamp ' || original_timestamp
-                              || ' is more than {rules.max_future_hours} hours in the future'
-                end,
-                case when anonymous_id is null and user_id is null
-                     then 'message has neither anonymousId nor userId' end,
-                case when type = 'track' and event is null then 'track message without an event name' end,
-                case when type = 'alias' and previous_id is null then 'alias message without previousId' end,
-                {_type_problem("event", "'VARCHAR'", "a string")},
-                {", ".join(_type_problem(f, "'OBJECT'", "an object") for f in OBJECT_FIELDS)}
-            ), '')) as reason
-        from typed
-    """)
-    con.execute("""
-        create or replace temp table _bad as
-        select line_number, line as payload, reason from _checked where reason is not null
-    """)
-    undecodable = [(line, payload, f"unreadable line: {why}") for line, payload, why in rejected_lines(con)]
-    if undecodable:
-        con.executemany("insert into _bad values (?, ?, ?)", undecodable)
-    con.execute(f"""
-        create or replace temp table _good as
-        with extras as (
-            select *, list_filter(json_keys(line), lambda k: k not in ({known})) as extra_keys
-            from _checked where reason is null
-        )
-        select
+            k, reason,
+            case when reason is not null then line end as line,
             message_id, type, event, name, anonymous_id, user_id, previous_id, group_id,
             ts as "timestamp", original_timestamp,
             case when json_type(m.context) = 'OBJECT' then m.context end as context,
             case when json_type(m.properties) = 'OBJECT' then m.properties end as properties,
             case when json_type(m.traits) = 'OBJECT' then m.traits end as traits,
-            case when len(extra_keys) > 0 then to_json(map_from_entries(list_transform(
-                extra_keys, lambda k: struct_pack(k := k, v := json_extract(line, '$."' || k || '"')))))
-            end as _extra,
+            case when len(extra_keys) > 0 then to_json(map_from_entries(list_transform(extra_keys,
+                lambda key: struct_pack(k := key, v := json_extract(line, '$."' || key || '"')))))
+            end as _extra
+        from (
+            select *, case when reason is null then
+                          list_filter(json_keys(line), lambda key: key not in ({known})) end as extra_keys
+            from checked
+        )
+    """)
+    renumber_lines(con, "_checked", first_line=1)
+    undecodable = [(line, payload, f"unreadable line: {why}") for line, payload, why in rejected_lines(con)]
+    con.execute("create or replace temp table _rejected(line_number bigint, payload varchar, reason varchar)")
+    if undecodable:
+        con.executemany("insert into _rejected values (?, ?, ?)", undecodable)
+    con.execute(f"""
+        create or replace temp view _bad as
+        select line_number, line as payload, reason from _checked
+        where reason is not null and reason <> '{BLANK}'
+        union all
+        select * from _rejected
+    """)
+    con.execute(f"""
+        create or replace temp view _good as
+        select
+            message_id, type, event, name, anonymous_id, user_id, previous_id, group_id,
+            "timestamp", original_timestamp, context, properties, traits, _extra,
             {sql_string(path)} as _source_file,
             {sql_string(file_hash)} as _file_hash,
             line_number as _line_number,
             now() as _loaded_at
-        from extras
+        from _checked
+        where reason is null
     """)
-    blank = con.execute("select count(*) from _lines where line is null or trim(line) = ''").fetchone()[0]
-    for table in ("_parsed", "_checked", "_lines"):
-        con.execute(f"drop table if exists {table}")
-    return int(blank)
+    return int(con.execute(f"select count(*) from _checked where reason = '{BLANK}'").fetchall()[0][0])

@@ -24,7 +24,7 @@ import duckdb
 
 from orchestration.ingest.contract import LandingContract, SourceSpec, load_contract
 from orchestration.ingest.events_file import RAW_EVENTS_DDL, stage_events_file
-from orchestration.ingest.reading import sql_string
+from orchestration.ingest.reading import drop_temp_objects, sql_string
 from orchestration.ingest.table_file import raw_table_ddl, stage_table_file
 
 log = logging.getLogger(__name__)
@@ -90,21 +90,27 @@ def _load_file(con: duckdb.DuckDBPyConnection, spec: SourceSpec, contract: Landi
     else:
         blank, file_reason = stage_table_file(con, spec, contract, path, file_hash)
     key = _dedupe_key(spec)
-    good = con.execute("select count(*) from _good").fetchone()[0]
-    bad = con.execute("select count(*) from _bad").fetchone()[0]
+    good = con.execute("select count(*) from _good").fetchall()[0][0]
+    bad = con.execute("select count(*) from _bad").fetchall()[0][0]
+    loaded = 0
     if good:
+        # Keep the first copy of each key within the file, and only keys raw does not hold yet. The
+        # duplicate lines are found on the narrow (key, line) pairs, not on whole rows.
         con.execute(f"""
-            create or replace temp table _new as
-            select * from (
-                select *, row_number() over (partition by {key} order by _line_number) as _copy from _good
-            ) as g
-            where _copy = 1 and not exists (select 1 from raw.{spec.table} as r where r.{key} = g.{key})
+            create or replace temp table _repeats as
+            select {key}, _line_number from (
+                select {key}, _line_number,
+                       row_number() over (partition by {key} order by _line_number) as copy_number
+                from _good
+            ) where copy_number > 1
+            union all
+            select g.{key}, g._line_number from _good as g semi join raw.{spec.table} as r on r.{key} = g.{key}
         """)
-        loaded = con.execute("select count(*) from _new").fetchone()[0]
-        con.execute(f"insert into raw.{spec.table} by name select * exclude (_copy) from _new")
-        con.execute("drop table _new")
-    else:
-        loaded = 0
+        loaded = con.execute(f"""
+            insert into raw.{spec.table} by name
+            select g.* from _good as g
+            anti join _repeats as d on d.{key} = g.{key} and d._line_number = g._line_number
+        """).fetchall()[0][0]
     duplicates = good - loaded
     source_file = sql_string(path)
     con.execute(f"""
@@ -125,8 +131,7 @@ def _load_file(con: duckdb.DuckDBPyConnection, spec: SourceSpec, contract: Landi
         [str(path), spec.name, file_hash, path.stat().st_size, status, read, loaded, bad, duplicates, blank,
          file_reason, seconds],
     )
-    for table in ("_good", "_bad"):
-        con.execute(f"drop table if exists {table}")
+    drop_temp_objects(con)
     return FileResult(str(path), status, read, loaded, bad, duplicates, blank, seconds, file_reason)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 
 from orchestration.ingest.contract import LandingContract, SourceSpec
-from orchestration.ingest.reading import clear_rejects, renumber_after_rejects, sql_string
+from orchestration.ingest.reading import clear_rejects, rejected_lines, renumber_lines, sql_string
 
 BOOLEAN_TEXT = ("true", "false", "t", "f", "1", "0", "yes", "no", "y", "n")
 
@@ -99,7 +99,7 @@ def _check(column: str, kind: str, contract: LandingContract) -> str:
 
 def stage_table_file(con: duckdb.DuckDBPyConnection, spec: SourceSpec, contract: LandingContract,
                      path: Path, file_hash: str) -> tuple[int, str | None]:
-    """Fill temp tables `_good` and `_bad` from one file.
+    """Fill temp tables `_good` (raw rows) and `_bad` (quarantine rows) from one file.
 
     Returns (blank_lines, file_reason): file_reason is set when the header is wrong, in which case
     every record of the file is in `_bad` with that reason.
@@ -136,24 +136,15 @@ def stage_table_file(con: duckdb.DuckDBPyConnection, spec: SourceSpec, contract:
     ordinal = "file_row_number + 1" if is_parquet else "row_number() over ()"
     source = (f"read_parquet({sql_string(path)}, file_row_number = true)" if is_parquet
               else _strict_csv(path, header))
+    clear_rejects(con)
     con.execute(f"""
-        create or replace temp table _ordinal_rows as
+        create or replace temp table _rows as
         select {ordinal} as k, {contract_cols}, {extra} as _extra,
                cast(to_json(struct_pack({payload_cols})) as varchar) as _payload
         from {source} as t
     """)
-    if is_parquet:
-        con.execute("create or replace temp table _rows as select * exclude (k), k as line_number "
-                    "from _ordinal_rows")
-        rejects: list[tuple[int, str, str]] = []
-    else:
-        renumber_after_rejects(con, "_ordinal_rows", "_rows", first_line=2)
-        rejects = con.execute("""
-            select line, any_value(trim(csv_line, e'\\r\\n')),
-                   string_agg(distinct error_type || ': ' || error_message, '; ')
-            from reject_errors group by line order by line
-        """).fetchall()
-    con.execute("drop table _ordinal_rows")
+    renumber_lines(con, "_rows", first_line=1 if is_parquet else 2)
+    rejects = [] if is_parquet else rejected_lines(con)
 
     if file_reason is not None:
         con.execute(f"""
@@ -197,8 +188,6 @@ def stage_table_file(con: duckdb.DuckDBPyConnection, spec: SourceSpec, contract:
                    line_number as _line_number, now() as _loaded_at
             from _checked where reason is null
         """)
-    for table in ("_rows", "_checked", "_rejected"):
-        con.execute(f"drop table if exists {table}")
     return 0, file_reason
 
 

@@ -1,0 +1,170 @@
+"""Benchmark harness: the pipeline's stages at 10x steps of data volume. Prints a table; asserts nothing.
+
+    python -m bench.run [--sizes 10000 100000 1000000] [--seed 42] [--keep]
+
+For each size it generates a landing zone (kept under bench/data/ and reused), then runs every stage
+in its own process against a fresh warehouse, so each stage's wall time and peak resident memory
+(the child's ru_maxrss) are its own. Results go to stdout as a table and to bench/results/*.json.
+Later capabilities add their stages to STAGES.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "bench" / "data"
+RESULTS = ROOT / "bench" / "results"
+BIN = Path(sys.executable).parent
+DBT = [str(BIN / "dbt")]
+DBT_DIRS = ["--project-dir", str(ROOT / "dbt_project"), "--profiles-dir", str(ROOT / "dbt_project")]
+
+SYNC_SNIPPET = """
+from orchestration.settings import get_settings
+from orchestration.warehouse import connect
+from reverse_etl.config import load_syncs
+from reverse_etl.sync import run_sync
+settings = get_settings()
+with connect(settings) as con:
+    for sync in load_syncs().values():
+        run_sync(con, sync, settings.export_dir, progress=lambda _: None)
+"""
+
+
+@dataclass
+class Stage:
+    name: str
+    command: list[str]
+    rows_sql: str | None  # rows this stage processed, counted in the warehouse afterwards
+    rows_label: str
+
+
+STAGES = [
+    Stage("load raw (all sources)", [str(BIN / "cdp"), "load"],
+          "select sum(rows_read) from ops.load_manifest where source = 'events'", "event lines"),
+    Stage("dbt seeds (rules)", [*DBT, "seed", *DBT_DIRS], None, ""),
+    Stage("dbt staging models", [*DBT, "run", "--select", "staging", *DBT_DIRS],
+          "select count(*) from staging.stg_segment__events", "events"),
+    Stage("dbt staging tests", [*DBT, "test", "--select", "staging", *DBT_DIRS],
+          "select count(*) from staging.stg_segment__events", "events"),
+    Stage("dbt marts + audiences (build)", [*DBT, "build", "--select", "marts", "audiences", *DBT_DIRS],
+          "select count(*) from marts.dim_known_people", "people"),
+    Stage("reverse-ETL syncs", [sys.executable, "-c", SYNC_SNIPPET],
+          "select coalesce(sum(rows_sent), 0) from ops.sync_runs", "rows sent"),
+]
+
+
+@dataclass
+class Measurement:
+    people: int
+    stage: str
+    seconds: float
+    peak_rss_mib: float
+    rows: int | None
+    rows_label: str
+    rows_per_second: float | None
+
+
+def run_measured(command: list[str], env: dict[str, str], log: Path) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB) of one child process; raises if it fails."""
+    started = time.perf_counter()
+    with log.open("w") as out:
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+        _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed ({process.returncode}); see {log}")
+    return seconds, usage.ru_maxrss / 1024
+
+
+def _count(warehouse: Path, sql: str) -> int:
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return int(con.execute(sql).fetchall()[0][0] or 0)
+    finally:
+        con.close()
+
+
+def bench_size(people: int, seed: int, work: Path) -> list[Measurement]:
+    data = DATA / f"people_{people}_seed_{seed}"
+    warehouse_dir = work / f"warehouse_{people}"
+    shutil.rmtree(warehouse_dir, ignore_errors=True)
+    warehouse_dir.mkdir(parents=True)
+    env = {**os.environ, "CDP_LANDING_DIR": str(data / "landing"),
+           "CDP_WAREHOUSE": str(warehouse_dir / "cdp.duckdb"),
+           "CDP_SERVING_WAREHOUSE": str(warehouse_dir / "cdp_serving.duckdb"),
+           "CDP_EXPORT_DIR": str(warehouse_dir / "exports")}
+    results: list[Measurement] = []
+    if not (data / "ground_truth" / "generation.json").exists():
+        seconds, rss = run_measured([str(BIN / "cdp"), "generate", "--people", str(people), "--seed", str(seed),
+                                     "--out", str(data), "--force"], env, work / f"generate_{people}.log")
+        lines = json.loads((data / "ground_truth" / "generation.json").read_text())["result"]["event_lines"]
+        results.append(Measurement(people, "generate sample data", seconds, rss, lines, "event lines",
+                                   lines / seconds))
+        print(f"  {people:>9,} generate: {seconds:.1f}s", flush=True)
+    for stage in STAGES:
+        log = work / f"{people}_{stage.name.split()[0]}_{len(results)}.log"
+        seconds, rss = run_measured(stage.command, env, log)
+        rows = _count(warehouse_dir / "cdp.duckdb", stage.rows_sql) if stage.rows_sql else None
+        results.append(Measurement(people, stage.name, seconds, rss, rows, stage.rows_label,
+                                   rows / seconds if rows else None))
+        print(f"  {people:>9,} {stage.name}: {seconds:.1f}s, peak {rss:,.0f} MiB", flush=True)
+    load = next(m for m in results if m.stage.startswith("load raw"))
+    staging = next(m for m in results if m.stage == "dbt staging models")
+    total = load.seconds + staging.seconds
+    results.append(Measurement(people, "= ingestion + staging (events)", total, max(load.peak_rss_mib,
+                               staging.peak_rss_mib), load.rows, "event lines", (load.rows or 0) / total))
+    return results
+
+
+def print_table(results: list[Measurement]) -> None:
+    header = f"{'people':>9}  {'stage':<34}{'seconds':>9}{'rows':>13}  {'rows/s':>11}  {'peak MiB':>9}  unit"
+    print("\n" + header + "\n" + "-" * len(header))
+    for m in results:
+        rows = f"{m.rows:,}" if m.rows is not None else "-"
+        rate = f"{m.rows_per_second:,.0f}" if m.rows_per_second else "-"
+        print(f"{m.people:>9,}  {m.stage:<34}{m.seconds:>9.1f}{rows:>13}  {rate:>11}  {m.peak_rss_mib:>9,.0f}  "
+              f"{m.rows_label}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--keep", action="store_true", help="keep the benchmark warehouses")
+    args = parser.parse_args(argv)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    work = ROOT / "bench" / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    results: list[Measurement] = []
+    for people in args.sizes:
+        print(f"benchmarking {people:,} people", flush=True)
+        results.extend(bench_size(people, args.seed, work))
+        if not args.keep:
+            shutil.rmtree(work / f"warehouse_{people}", ignore_errors=True)
+    print_table(results)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    out = RESULTS / f"bench_{stamp}.json"
+    out.write_text(json.dumps({
+        "when": stamp, "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                                   "python": platform.python_version(), "duckdb": duckdb.__version__},
+        "results": [asdict(m) for m in results]}, indent=2) + "\n")
+    print(f"\nJSON: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
