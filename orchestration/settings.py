@@ -26,6 +26,8 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "CDP_DUCKDB_MEMORY_LIMIT": ("3GB", "DuckDB memory_limit for loaders and dbt; spills to disk beyond it."),
     "CDP_DUCKDB_THREADS": ("0", "DuckDB threads; 0 means one per core."),
     "CDP_MAX_QUARANTINE_RATE": ("0.05", "Raw gate: the share of quarantined rows above which a load fails."),
+    "CDP_DBT_TARGET": ("duckdb", "dbt target in dbt_project/profiles.yml."),
+    "CDP_LOG_LEVEL": ("INFO", "Log level of `cdp run` (DEBUG shows every Dagster event)."),
 }
 
 

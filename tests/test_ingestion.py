@@ -102,3 +102,20 @@ def test_a_renamed_copy_is_not_loaded_twice(sample_workspace: Workspace) -> None
     assert [f.status for f in result.files] == ["skipped_same_content"]
     assert _table_counts(sample_workspace) == before
     assert sample_workspace.load("consent")["consent"].files == []
+
+
+def test_quarantined_line_numbers_point_at_the_real_lines(generated: Path, tmp_path: Path, monkeypatch) -> None:
+    """On large multi-threaded loads, every quarantined event's line number is its line in the file."""
+    ws = make_workspace(tmp_path, generated / "landing", monkeypatch)
+    ws.load("events")
+    rows = ws.query("select source_file, line_number, payload from ops.quarantine where source = 'events'")
+    assert len(rows) > 20
+    files: dict[str, list[str]] = {}
+    for source_file, line_number, payload in rows:
+        if source_file not in files:
+            with gzip.open(source_file, "rt", encoding="utf-8") as handle:
+                files[source_file] = handle.read().split("\n")
+        assert files[source_file][line_number - 1] == payload
+    loaded = ws.query("select _source_file, _line_number, message_id from raw.events using sample 200 rows")
+    for source_file, line_number, message_id in loaded:
+        assert f'"messageId":"{message_id}"' in files[source_file][line_number - 1]

@@ -46,3 +46,26 @@
 {% macro normalize_utm(column) -%}
     nullif(lower(trim({{ column }})), '')
 {%- endmacro %}
+
+{#- Several text fields of one JSON column, parsed once: a list (1-based) of the values at `keys_list`
+    (each a list of keys). Read items with list_item(). -#}
+{% macro json_texts(column, keys_list) -%}
+    {{ return(adapter.dispatch('json_texts', 'cdp')(column, keys_list)) }}
+{%- endmacro %}
+{% macro default__json_texts(column, keys_list) -%}
+    array_construct({% for keys in keys_list %}{{ default__json_text(column, keys) }}{% if not loop.last %}, {% endif %}{% endfor %})
+{%- endmacro %}
+{% macro duckdb__json_texts(column, keys_list) -%}
+    json_extract_string({{ column }}, [{% for keys in keys_list %}'$.{{ keys | join(".") }}'{% if not loop.last %}, {% endif %}{% endfor %}])
+{%- endmacro %}
+{% macro postgres__json_texts(column, keys_list) -%}
+    array[{% for keys in keys_list %}{{ postgres__json_text(column, keys) }}{% if not loop.last %}, {% endif %}{% endfor %}]
+{%- endmacro %}
+
+{#- Item `position` (1-based) of a list built by json_texts(). -#}
+{% macro list_item(list_column, position) -%}
+    {{ return(adapter.dispatch('list_item', 'cdp')(list_column, position)) }}
+{%- endmacro %}
+{% macro default__list_item(list_column, position) -%} get({{ list_column }}, {{ position - 1 }}) {%- endmacro %}
+{% macro duckdb__list_item(list_column, position) -%} {{ list_column }}[{{ position }}] {%- endmacro %}
+{% macro postgres__list_item(list_column, position) -%} ({{ list_column }})[{{ position }}] {%- endmacro %}

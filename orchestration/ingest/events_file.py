@@ -116,10 +116,14 @@ def stage_events_file(con: duckdb.DuckDBPyConnection, spec: SourceSpec, contract
     texts = ", ".join(f"case when json_type(m.{f}) = 'VARCHAR' then m.{f} ->> '$' end as {col}"
                       for f, col in TEXT_FIELDS.items())
     clear_rejects(con)
+    # Reading is one thread (gzip streams); numbering lines in its own statement keeps the parsing
+    # below out of that single-threaded pipeline, so it runs on every core.
+    con.execute(f"create or replace temp table _lines as select row_number() over () as k, line "
+                f"from {line_reader(path)}")
     con.execute(f"""
         create or replace temp table _checked as
         with lines as (
-            select row_number() over () as k, line from {line_reader(path)}
+            select k, line from _lines
         ),
         parsed as (
             select k, line, case when json_valid(line) then json_type(line) = 'OBJECT' else false end as is_object
@@ -154,6 +158,7 @@ def stage_events_file(con: duckdb.DuckDBPyConnection, spec: SourceSpec, contract
             from checked
         )
     """)
+    con.execute("drop table _lines")
     renumber_lines(con, "_checked", first_line=1)
     undecodable = [(line, payload, f"unreadable line: {why}") for line, payload, why in rejected_lines(con)]
     con.execute("create or replace temp table _rejected(line_number bigint, payload varchar, reason varchar)")

@@ -151,6 +151,9 @@ def load_source(con: duckdb.DuckDBPyConnection, spec: SourceSpec, landing_dir: P
     contract = contract or load_contract()
     say = progress or log.info
     ensure_raw_table(con, spec)
+    # Row order inside raw does not matter (every row carries its line number), and not keeping it
+    # lets DuckDB insert from all cores. Line numbers come from single-threaded reads, so stay exact.
+    con.execute("set preserve_insertion_order = false")
     files = discover(landing_dir, spec)
     seen = {(r[0], r[1]) for r in con.execute(
         "select file_path, file_hash from ops.load_manifest where source = ?", [spec.name]).fetchall()}

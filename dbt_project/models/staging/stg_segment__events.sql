@@ -9,6 +9,24 @@ with source as (
     {% endif %}
 ),
 
+{%- set context_paths = [
+    ['device', 'id'], ['page', 'url'], ['page', 'path'], ['page', 'referrer'],
+    ['campaign', 'source'], ['campaign', 'medium'], ['campaign', 'name'], ['campaign', 'term'],
+    ['campaign', 'content'], ['traits', 'email'], ['traits', 'phone'],
+] -%}
+{%- set properties_paths = [['revenue'], ['currency'], ['order_id'], ['form_id']] -%}
+{%- set traits_paths = [['email'], ['phone']] %}
+
+parsed as (
+    {#- Each JSON object is parsed once for all the fields read from it. -#}
+    select
+        *,
+        {{ json_texts('context', context_paths) }} as context_values,
+        {{ json_texts('properties', properties_paths) }} as properties_values,
+        {{ json_texts('traits', traits_paths) }} as traits_values
+    from source
+),
+
 extracted as (
     select
         message_id,
@@ -19,26 +37,26 @@ extracted as (
         nullif(trim(previous_id), '') as previous_id,
         nullif(trim(group_id), '') as group_id,
         "timestamp" as occurred_at,
-        coalesce({{ json_text('traits', ['email']) }}, {{ json_text('context', ['traits', 'email']) }}) as email_raw,
-        coalesce({{ json_text('traits', ['phone']) }}, {{ json_text('context', ['traits', 'phone']) }}) as phone_raw,
-        nullif(trim({{ json_text('context', ['device', 'id']) }}), '') as device_id,
-        {{ json_text('context', ['page', 'url']) }} as page_url,
-        {{ json_text('context', ['page', 'path']) }} as page_path,
-        nullif(trim({{ json_text('context', ['page', 'referrer']) }}), '') as page_referrer,
-        {{ json_text('context', ['campaign', 'source']) }} as campaign_source,
-        {{ json_text('context', ['campaign', 'medium']) }} as campaign_medium,
-        {{ json_text('context', ['campaign', 'name']) }} as campaign_name,
-        {{ json_text('context', ['campaign', 'term']) }} as campaign_term,
-        {{ json_text('context', ['campaign', 'content']) }} as campaign_content,
-        {{ json_text('properties', ['revenue']) }} as revenue_text,
-        {{ json_text('properties', ['currency']) }} as currency_raw,
-        {{ json_text('properties', ['order_id']) }} as order_id,
-        {{ json_text('properties', ['form_id']) }} as form_id,
+        coalesce({{ list_item('traits_values', 1) }}, {{ list_item('context_values', 10) }}) as email_raw,
+        coalesce({{ list_item('traits_values', 2) }}, {{ list_item('context_values', 11) }}) as phone_raw,
+        nullif(trim({{ list_item('context_values', 1) }}), '') as device_id,
+        {{ list_item('context_values', 2) }} as page_url,
+        {{ list_item('context_values', 3) }} as page_path,
+        nullif(trim({{ list_item('context_values', 4) }}), '') as page_referrer,
+        {{ list_item('context_values', 5) }} as campaign_source,
+        {{ list_item('context_values', 6) }} as campaign_medium,
+        {{ list_item('context_values', 7) }} as campaign_name,
+        {{ list_item('context_values', 8) }} as campaign_term,
+        {{ list_item('context_values', 9) }} as campaign_content,
+        {{ list_item('properties_values', 1) }} as revenue_text,
+        {{ list_item('properties_values', 2) }} as currency_raw,
+        {{ list_item('properties_values', 3) }} as order_id,
+        {{ list_item('properties_values', 4) }} as form_id,
         properties,
         traits,
         _source_file,
         _loaded_at
-    from source
+    from parsed
 ),
 
 normalised as (
