@@ -53,3 +53,11 @@
             then '+' || {{ d }}
     end
 {%- endmacro %}
+
+{#- True when a normalised identifier is a placeholder listed in seeds/blocked_identifiers.csv. -#}
+{% macro is_blocked_identifier(identifier_type, column) -%}
+    ({{ column }} is not null and exists (
+        select 1 from {{ ref('blocked_identifiers') }} as blocked
+        where blocked.identifier_type = '{{ identifier_type }}' and blocked.identifier = {{ column }}
+    ))
+{%- endmacro %}

@@ -39,10 +39,7 @@ select
     t.contact_id,
     t.email,
     {{ sha256_hex('t.email') }} as email_sha256,
-    t.email is not null and exists (
-        select 1 from {{ ref('blocked_identifiers') }} as b
-        where b.identifier_type = 'email' and b.identifier = t.email
-    ) as email_is_blocked,
+    {{ is_blocked_identifier('email', 't.email') }} as email_is_blocked,
     t.phone_raw,
     {{ phone_to_e164('t.phone_raw', 'cc') }} as phone_e164,
     {{ sha256_hex(phone_to_e164('t.phone_raw', 'cc')) }} as phone_sha256,

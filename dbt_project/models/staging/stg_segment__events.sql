@@ -92,10 +92,7 @@ select
     n.device_id,
     n.email,
     {{ sha256_hex('n.email') }} as email_sha256,
-    n.email is not null and exists (
-        select 1 from {{ ref('blocked_identifiers') }} as b
-        where b.identifier_type = 'email' and b.identifier = n.email
-    ) as email_is_blocked,
+    {{ is_blocked_identifier('email', 'n.email') }} as email_is_blocked,
     {{ phone_to_e164('n.phone_raw', 'cc') }} as phone_e164,
     {{ sha256_hex(phone_to_e164('n.phone_raw', 'cc')) }} as phone_sha256,
     n.page_url,
