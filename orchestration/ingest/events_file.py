@@ -47,15 +47,14 @@ create table if not exists raw.events (
 """
 
 
-def _id_value(field: str) -> str:
-    return (f"case when json_type(m.{field}) in ('VARCHAR', 'BIGINT', 'UBIGINT') "
-            f"then nullif(trim(m.{field} ->> '$'), '') end")
+def _is_structured(value: str) -> str:
+    """SQL: the text from_json gave for a VARCHAR field is a JSON object or array, not a scalar."""
+    return f"left({value}, 1) in ('{{', '[')"
 
 
-def _type_problem(field: str, allowed: str, expected: str) -> str:
-    return (f"case when m.{field} is not null and json_type(m.{field}) not in ('NULL', {allowed}) "
-            f"then '{field} must be {expected}, got ' || lower(json_type(m.{field})) end")
-
+def _object_problem(field: str) -> str:
+    return (f"case when m.{field} is not null and m.{field} <> 'null' and left(m.{field}, 1) <> '{{' "
+            f"then '{field} must be an object' end")
 
 
 def _reason_sql(spec: SourceSpec, contract: LandingContract) -> str:
@@ -73,19 +72,13 @@ def _reason_sql(spec: SourceSpec, contract: LandingContract) -> str:
         when not is_object
             then 'not a message: the line is JSON ' || lower(json_type(line)) || ', expected an object'
         else nullif(concat_ws('; ',
-            case when m.messageId is null or json_type(m.messageId) = 'NULL'
-                 then 'missing required field messageId'
-                 when message_id is null then 'messageId must be a non-empty string' end,
-            case when m.type is null or json_type(m.type) = 'NULL' then 'missing required field type'
-                 when json_type(m.type) <> 'VARCHAR'
-                     then 'type must be a string, got ' || lower(json_type(m.type))
+            case when message_id is null then 'missing required field messageId'
+                 when {_is_structured("message_id")} then 'messageId must be a string' end,
+            case when type is null then 'missing required field type'
                  when type not in ({types})
                      then 'unknown message type {q}' || type || '{q} (expected one of {type_list})'
             end,
-            case when m.timestamp is null or json_type(m.timestamp) = 'NULL'
-                 then 'missing required field timestamp'
-                 when original_timestamp is null
-                     then 'timestamp must be an ISO 8601 string, got ' || lower(json_type(m.timestamp))
+            case when original_timestamp is null then 'missing required field timestamp'
                  when ts is null then 'timestamp {q}' || original_timestamp || '{q} is not ISO 8601'
                  when ts < timestamptz '{not_before} 00:00:00+00'
                      then 'timestamp ' || original_timestamp || ' is before {not_before}'
@@ -95,9 +88,9 @@ def _reason_sql(spec: SourceSpec, contract: LandingContract) -> str:
             case when anonymous_id is null and user_id is null
                  then 'message has neither anonymousId nor userId' end,
             case when type = 'track' and event is null then 'track message without an event name' end,
+            case when {_is_structured("event")} then 'event must be a string' end,
             case when type = 'alias' and previous_id is null then 'alias message without previousId' end,
-            {_type_problem("event", "'VARCHAR'", "a string")},
-            {", ".join(_type_problem(f, "'OBJECT'", "an object") for f in OBJECT_FIELDS)}
+            {", ".join(_object_problem(f) for f in OBJECT_FIELDS)}
         ), '')
         end"""
 
@@ -110,11 +103,11 @@ def stage_events_file(con: duckdb.DuckDBPyConnection, spec: SourceSpec, contract
     it. The original line is kept only for rows that go to quarantine. Returns the blank-line count.
     """
     con.execute(RAW_EVENTS_DDL)
-    struct = "{" + ", ".join(f'"{f}": "JSON"' for f in KNOWN_FIELDS) + "}"
+    # Scalars come out as text (a number id as its digits); objects as JSON text, checked below.
+    struct = "{" + ", ".join(f'"{f}": "{"JSON" if f in OBJECT_FIELDS else "VARCHAR"}"' for f in KNOWN_FIELDS) + "}"
     known = ", ".join(f"'{f}'" for f in KNOWN_FIELDS)
-    ids = ", ".join(f"{_id_value(f)} as {col}" for f, col in ID_FIELDS.items())
-    texts = ", ".join(f"case when json_type(m.{f}) = 'VARCHAR' then m.{f} ->> '$' end as {col}"
-                      for f, col in TEXT_FIELDS.items())
+    ids = ", ".join(f"nullif(trim(m.{f}), '') as {col}" for f, col in ID_FIELDS.items())
+    texts = ", ".join(f"m.{f} as {col}" for f, col in TEXT_FIELDS.items())
     clear_rejects(con)
     # Reading is one thread (gzip streams); numbering lines in its own statement keeps the parsing
     # below out of that single-threaded pipeline, so it runs on every core.
@@ -126,13 +119,13 @@ def stage_events_file(con: duckdb.DuckDBPyConnection, spec: SourceSpec, contract
             select k, line from _lines
         ),
         parsed as (
-            select k, line, case when json_valid(line) then json_type(line) = 'OBJECT' else false end as is_object
+            select k, line, coalesce(json_valid(line) and left(ltrim(line), 1) = '{{', false) as is_object
             from lines
         ),
         fields as (
             select
                 k, line, is_object, m, {ids}, {texts},
-                case when json_type(m.timestamp) = 'VARCHAR' then m.timestamp ->> '$' end as original_timestamp
+                nullif(trim(m.timestamp), '') as original_timestamp
             from (select *, case when is_object then from_json(line, '{struct}') end as m from parsed)
         ),
         typed as (
@@ -146,9 +139,9 @@ def stage_events_file(con: duckdb.DuckDBPyConnection, spec: SourceSpec, contract
             case when reason is not null then line end as line,
             message_id, type, event, name, anonymous_id, user_id, previous_id, group_id,
             ts as "timestamp", original_timestamp,
-            case when json_type(m.context) = 'OBJECT' then m.context end as context,
-            case when json_type(m.properties) = 'OBJECT' then m.properties end as properties,
-            case when json_type(m.traits) = 'OBJECT' then m.traits end as traits,
+            case when left(m.context, 1) = '{{' then m.context end as context,
+            case when left(m.properties, 1) = '{{' then m.properties end as properties,
+            case when left(m.traits, 1) = '{{' then m.traits end as traits,
             case when len(extra_keys) > 0 then to_json(map_from_entries(list_transform(extra_keys,
                 lambda key: struct_pack(k := key, v := json_extract(line, '$."' || key || '"')))))
             end as _extra

@@ -78,7 +78,7 @@ def _strict_csv(path: Path, header: list[str]) -> str:
 
 def _check(column: str, kind: str, contract: LandingContract) -> str:
     """SQL giving a reason when the text value of `column` does not parse as `kind`."""
-    v = f'v."{column}"'
+    v = f'"{column}"'
     shown = f"'{column} ''' || {v} || ''''"
     if kind == "timestamp":
         rules = contract.timestamps
@@ -124,71 +124,70 @@ def stage_table_file(con: duckdb.DuckDBPyConnection, spec: SourceSpec, contract:
         file_reason = (f"file header lacks required column(s) {', '.join(missing)}; "
                        f"found [{', '.join(header)}], expected at least [{', '.join(spec.required)}]")
 
+    originals = [f"__c{i}" for i in range(len(header))]
+    original_of = dict(zip(header, originals, strict=True))
     contract_cols = ", ".join(
-        f'nullif(trim(cast(t."{by_name[c]}" as varchar)), \'\') as "{c}"' if c in by_name
+        f"nullif(trim(v.{original_of[by_name[c]]}), '') as \"{c}\"" if c in by_name
         else f'cast(null as varchar) as "{c}"'
         for c in spec.columns
     )
     extra_names = [h for key, h in by_name.items() if key not in spec.columns]
     extra = ("to_json(struct_pack(" + ", ".join(
-        f'"{h.strip()}" := cast(t."{h}" as varchar)' for h in extra_names) + "))") if extra_names else "null"
-    payload_cols = ", ".join(f'"{h}" := cast(t."{h}" as varchar)' for h in header)
+        f'"{h.strip()}" := v.{original_of[h]}' for h in extra_names) + "))") if extra_names else "null"
     ordinal = "file_row_number + 1" if is_parquet else "row_number() over ()"
     source = (f"read_parquet({sql_string(path)}, file_row_number = true)" if is_parquet
               else _strict_csv(path, header))
+    read_cols = ", ".join(f'cast(t."{h}" as varchar) as {original_of[h]}' for h in header)
     clear_rejects(con)
-    con.execute(f"""
-        create or replace temp table _rows as
-        select {ordinal} as k, {contract_cols}, {extra} as _extra,
-               cast(to_json(struct_pack({payload_cols})) as varchar) as _payload
-        from {source} as t
-    """)
+    # Values as they arrived, numbered by line; the payload of a quarantined row is rebuilt from
+    # these, so the JSON is only made for the (few) rows that need it.
+    con.execute(f"create or replace temp table _rows as select {ordinal} as k, {read_cols} from {source} as t")
     renumber_lines(con, "_rows", first_line=1 if is_parquet else 2)
     rejects = [] if is_parquet else rejected_lines(con)
 
-    if file_reason is not None:
-        con.execute(f"""
-            create or replace temp table _bad as
-            select line_number, _payload as payload, {sql_string(file_reason)} as reason from _rows
-        """)
-    else:
-        problems = [
-            f"""case when v."{c}" is null then 'missing required value {c}' end""" for c in spec.required
-        ]
-        problems += [f'case when v."{c}" is not null then {_check(c, kind, contract)} end'
-                     for c, kind in spec.types.items()]
-        for c, values in spec.accepted.items():
-            allowed = ", ".join(f"'{x}'" for x in values)
-            problems.append(f"""case when v."{c}" is not null and lower(v."{c}") not in ({allowed})
-                then '{c} ''' || v."{c}" || ''' is not one of {", ".join(values)}' end""")
-        con.execute(f"""
-            create or replace temp table _checked as
-            select v.*, nullif(concat_ws('; ', {", ".join(problems)}), '') as reason from _rows as v
-        """)
-        con.execute("create or replace temp table _bad as select line_number, _payload as payload, reason "
-                    "from _checked where reason is not null")
+    reason_sql = sql_string(file_reason) if file_reason is not None else _reason_sql(spec, contract)
+    con.execute(f"""
+        create or replace temp table _checked as
+        select *, {reason_sql} as reason
+        from (select v.line_number, {contract_cols}, {extra} as _extra from _rows as v)
+    """)
     con.execute("create or replace temp table _rejected(line_number bigint, payload varchar, reason varchar)")
     if rejects:
         con.executemany("insert into _rejected values (?, ?, ?)",
                         [(int(line), payload, f"unreadable row: {why}") for line, payload, why in rejects])
-    con.execute("insert into _bad select * from _rejected")
-
-    hashed = ", ".join(f'"{c}"' for c in spec.columns)
-    if file_reason is not None:
-        con.execute(f"create or replace temp table _good as select {hashed}, _extra, '' as _row_hash, "
-                    "'' as _source_file, '' as _file_hash, 0::bigint as _line_number, now() as _loaded_at "
-                    "from _rows where false")
-    else:
-        con.execute(f"""
-            create or replace temp table _good as
-            select {hashed}, _extra,
-                   md5(to_json(struct_pack({", ".join(f'"{c}" := "{c}"' for c in spec.columns)},
-                                           _extra := _extra))) as _row_hash,
-                   {sql_string(path)} as _source_file, {sql_string(file_hash)} as _file_hash,
-                   line_number as _line_number, now() as _loaded_at
-            from _checked where reason is null
-        """)
+    payload = ", ".join(f'"{h}" := r.{original_of[h]}' for h in header)
+    con.execute(f"""
+        create or replace temp view _bad as
+        select c.line_number, cast(to_json(struct_pack({payload})) as varchar) as payload, c.reason
+        from _checked as c inner join _rows as r on r.line_number = c.line_number
+        where c.reason is not null
+        union all
+        select * from _rejected
+    """)
+    columns = ", ".join(f'"{c}"' for c in spec.columns)
+    hashed = ", ".join(f"coalesce(\"{c}\", chr(0))" for c in spec.columns)
+    con.execute(f"""
+        create or replace temp view _good as
+        select {columns}, _extra,
+               md5(concat_ws(e'\\x1f', {hashed}, coalesce(cast(_extra as varchar), chr(0)))) as _row_hash,
+               {sql_string(path)} as _source_file, {sql_string(file_hash)} as _file_hash,
+               line_number as _line_number, now() as _loaded_at
+        from _checked where reason is null
+    """)
     return 0, file_reason
+
+
+def _reason_sql(spec: SourceSpec, contract: LandingContract) -> str:
+    """SQL giving why a row breaks the contract (null when it does not), over the contract columns."""
+    q = "''"  # an escaped quote inside a SQL string literal
+    problems = [f"""case when "{c}" is null then 'missing required value {c}' end""" for c in spec.required]
+    problems += [f'case when "{c}" is not null then {_check(c, kind, contract)} end'
+                 for c, kind in spec.types.items()]
+    for c, values in spec.accepted.items():
+        allowed = ", ".join(f"'{x}'" for x in values)
+        problems.append(f"""case when "{c}" is not null and lower("{c}") not in ({allowed})
+            then '{c} {q}' || "{c}" || '{q} is not one of {", ".join(values)}' end""")
+    return f"nullif(concat_ws('; ', {', '.join(problems)}), '')"
 
 
 def _empty(con: duckdb.DuckDBPyConnection) -> None:
