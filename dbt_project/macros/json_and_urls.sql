@@ -69,3 +69,20 @@
 {% macro default__list_item(list_column, position) -%} get({{ list_column }}, {{ position - 1 }}) {%- endmacro %}
 {% macro duckdb__list_item(list_column, position) -%} {{ list_column }}[{{ position }}] {%- endmacro %}
 {% macro postgres__list_item(list_column, position) -%} ({{ list_column }})[{{ position }}] {%- endmacro %}
+
+{#- `materialized` for a CTE that is read more than once, where the engine supports the hint. -#}
+{% macro cte_materialized() -%}
+    {{ return(adapter.dispatch('cte_materialized', 'cdp')()) }}
+{%- endmacro %}
+{% macro default__cte_materialized() -%}{%- endmacro %}
+{% macro duckdb__cte_materialized() -%} materialized {%- endmacro %}
+{% macro postgres__cte_materialized() -%} materialized {%- endmacro %}
+
+{#- Cast that gives null instead of failing when the text does not parse. -#}
+{% macro try_cast(expression, type) -%}
+    {{ return(adapter.dispatch('try_cast', 'cdp')(expression, type)) }}
+{%- endmacro %}
+{% macro default__try_cast(expression, type) -%} try_cast({{ expression }} as {{ type }}) {%- endmacro %}
+{% macro postgres__try_cast(expression, type) -%}
+    case when {{ expression }} ~ '^\s*-?[0-9]+(\.[0-9]+)?\s*$' then cast({{ expression }} as {{ type }}) end
+{%- endmacro %}

@@ -17,8 +17,8 @@ identified_names as (
     from (
         select
             email,
-            nullif(trim({{ json_text('traits', ['firstName']) }}), '') as first_name,
-            nullif(trim({{ json_text('traits', ['lastName']) }}), '') as last_name,
+            first_name,
+            last_name,
             user_id,
             row_number() over (partition by email order by occurred_at desc, message_id) as recency
         from {{ ref('stg_segment__events') }}

@@ -25,7 +25,7 @@ typed as (
         nullif(trim(company), '') as company,
         nullif(trim(job_title), '') as job_title,
         nullif(trim(industry), '') as industry,
-        {{ dbt.safe_cast('company_size', api.Column.translate_type('integer')) }} as company_size,
+        {{ try_cast('company_size', 'integer') }} as company_size,
         upper(nullif(trim(country), '')) as country,
         lower(nullif(trim(lead_source), '')) as lead_source,
         cast(created_at as timestamp with time zone) as created_at,

@@ -15,7 +15,7 @@ with source as (
     ['campaign', 'content'], ['traits', 'email'], ['traits', 'phone'],
 ] -%}
 {%- set properties_paths = [['revenue'], ['currency'], ['order_id'], ['form_id']] -%}
-{%- set traits_paths = [['email'], ['phone']] %}
+{%- set traits_paths = [['email'], ['phone'], ['firstName'], ['lastName']] %}
 
 parsed as (
     {#- Each JSON object is parsed once for all the fields read from it. -#}
@@ -52,14 +52,15 @@ extracted as (
         {{ list_item('properties_values', 2) }} as currency_raw,
         {{ list_item('properties_values', 3) }} as order_id,
         {{ list_item('properties_values', 4) }} as form_id,
+        nullif(trim({{ list_item('traits_values', 3) }}), '') as first_name,
+        nullif(trim({{ list_item('traits_values', 4) }}), '') as last_name,
         properties,
-        traits,
         _source_file,
         _loaded_at
     from parsed
 ),
 
-normalised as (
+normalised as {{ cte_materialized() }} (
     select
         e.*,
         {{ normalize_email('e.email_raw') }} as email,
@@ -72,8 +73,19 @@ normalised as (
     from extracted as e
 ),
 
+keyed as (
+    {#- One text key per (source, medium, referrer host) so the channel lookup is a plain equi-join. -#}
+    select
+        *,
+        concat_ws('|', coalesce(utm_source, ''), coalesce(utm_medium, ''), coalesce(referrer_host, '')) as channel_key
+    from normalised
+),
+
 channels as (
-    {{ classify_channels('normalised') }}
+    select
+        concat_ws('|', coalesce(utm_source, ''), coalesce(utm_medium, ''), coalesce(referrer_host, '')) as channel_key,
+        channel
+    from ({{ classify_channels('normalised') }}) as classified
 ),
 
 default_country as (
@@ -105,17 +117,15 @@ select
     n.utm_term,
     n.utm_content,
     c.channel,
-    {{ dbt.safe_cast('n.revenue_text', 'decimal(18, 2)') }} as revenue,
+    {{ try_cast('n.revenue_text', 'decimal(18, 2)') }} as revenue,
     upper(nullif(trim(n.currency_raw), '')) as currency,
     n.order_id,
     n.form_id,
+    n.first_name,
+    n.last_name,
     n.properties,
-    n.traits,
     n._source_file,
     n._loaded_at
-from normalised as n
-left join channels as c
-    on c.utm_source is not distinct from n.utm_source
-   and c.utm_medium is not distinct from n.utm_medium
-   and c.referrer_host is not distinct from n.referrer_host
+from keyed as n
+left join channels as c on c.channel_key = n.channel_key
 left join default_country as cc on 1 = 1
