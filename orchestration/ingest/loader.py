@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,14 +83,51 @@ def _dedupe_key(spec: SourceSpec) -> str:
     return "message_id" if spec.format == "ndjson" else "_row_hash"
 
 
-def _load_file(con: duckdb.DuckDBPyConnection, spec: SourceSpec, contract: LandingContract,
-               path: Path, file_hash: str) -> FileResult:
-    started = time.perf_counter()
-    if spec.format == "ndjson":
-        blank = stage_events_file(con, spec, contract, path, file_hash)
-        file_reason = None
-    else:
-        blank, file_reason = stage_table_file(con, spec, contract, path, file_hash)
+READ_ERRORS = (duckdb.IOException, duckdb.InvalidInputException, duckdb.ConversionException)
+
+
+@dataclass
+class _Staged:
+    """A file validated into its cursor's temp objects `_good` / `_bad`, or why it could not be read."""
+    path: Path
+    file_hash: str
+    started: float
+    blank: int = 0
+    file_reason: str | None = None
+    read_error: str | None = None
+
+
+def _stage(cur: duckdb.DuckDBPyConnection, spec: SourceSpec, contract: LandingContract,
+           path: Path, file_hash: str) -> _Staged:
+    staged = _Staged(path, file_hash, time.perf_counter())
+    try:
+        if spec.format == "ndjson":
+            staged.blank = stage_events_file(cur, spec, contract, path, file_hash)
+        else:
+            staged.blank, staged.file_reason = stage_table_file(cur, spec, contract, path, file_hash)
+    except READ_ERRORS as exc:
+        staged.read_error = f"file could not be read: {str(exc).splitlines()[0]}"
+    return staged
+
+
+def _commit(cur: duckdb.DuckDBPyConnection, spec: SourceSpec, staged: _Staged) -> FileResult:
+    """Deduplicate, insert, quarantine and record one staged file in one transaction."""
+    cur.execute("begin transaction")
+    try:
+        if staged.read_error is not None:
+            result = _quarantine_whole_file(cur, spec, staged.path, staged.file_hash, staged.read_error,
+                                            time.perf_counter() - staged.started)
+        else:
+            result = _insert_staged(cur, spec, staged)
+        cur.execute("commit")
+    except Exception:
+        cur.execute("rollback")
+        raise
+    return result
+
+
+def _insert_staged(con: duckdb.DuckDBPyConnection, spec: SourceSpec, staged: _Staged) -> FileResult:
+    path, file_hash, file_reason, blank = staged.path, staged.file_hash, staged.file_reason, staged.blank
     key = _dedupe_key(spec)
     good = con.execute("select count(*) from _good").fetchall()[0][0]
     bad = con.execute("select count(*) from _bad").fetchall()[0][0]
@@ -112,10 +151,10 @@ def _load_file(con: duckdb.DuckDBPyConnection, spec: SourceSpec, contract: Landi
             anti join _repeats as d on d.{key} = g.{key} and d._line_number = g._line_number
         """).fetchall()[0][0]
     duplicates = good - loaded
-    source_file = sql_string(path)
     con.execute(f"""
         insert into ops.quarantine
-        select {sql_string(spec.name)}, {source_file}, {sql_string(file_hash)}, line_number, payload, reason, now()
+        select {sql_string(spec.name)}, {sql_string(path)}, {sql_string(file_hash)}, line_number, payload,
+               reason, now()
         from _bad
     """)
     if file_reason and not bad:
@@ -125,13 +164,12 @@ def _load_file(con: duckdb.DuckDBPyConnection, spec: SourceSpec, contract: Landi
     if read != loaded + bad + duplicates:  # pragma: no cover - guards the arithmetic above
         raise ReconciliationError(f"{path}: read {read} != loaded {loaded} + quarantined {bad} + dup {duplicates}")
     status = "quarantined" if file_reason else "loaded"
-    seconds = time.perf_counter() - started
+    seconds = time.perf_counter() - staged.started
     con.execute(
         "insert into ops.load_manifest values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now(), ?)",
         [str(path), spec.name, file_hash, path.stat().st_size, status, read, loaded, bad, duplicates, blank,
          file_reason, seconds],
     )
-    drop_temp_objects(con)
     return FileResult(str(path), status, read, loaded, bad, duplicates, blank, seconds, file_reason)
 
 
@@ -144,55 +182,89 @@ def _quarantine_whole_file(con: duckdb.DuckDBPyConnection, spec: SourceSpec, pat
     return FileResult(str(path), "quarantined", 0, 0, 0, 0, 0, seconds, reason)
 
 
+class _InOrder:
+    """Lets workers commit strictly in file order while they stage files concurrently."""
+
+    def __init__(self) -> None:
+        self._turn = 0
+        self._failed = False
+        self._condition = threading.Condition()
+
+    def wait_for(self, position: int) -> None:
+        with self._condition:
+            self._condition.wait_for(lambda: self._turn == position or self._failed)
+            if self._failed:
+                raise RuntimeError("an earlier file failed to load; stopping")
+
+    def done(self, *, failed: bool = False) -> None:
+        with self._condition:
+            self._turn += 1
+            self._failed = self._failed or failed
+            self._condition.notify_all()
+
+
 def load_source(con: duckdb.DuckDBPyConnection, spec: SourceSpec, landing_dir: Path,
                 contract: LandingContract | None = None,
-                progress: Callable[[str], None] | None = None) -> SourceResult:
-    """Load every new file of one source; returns what each file did."""
+                progress: Callable[[str], None] | None = None, workers: int = 2) -> SourceResult:
+    """Load every new file of one source; returns what each file did.
+
+    Files are validated by `workers` threads at once, each on its own cursor (so reading one file,
+    which is single-threaded, overlaps parsing and inserting another); the transactions that insert
+    them commit one at a time in file order, so deduplication sees every earlier file and a rerun
+    makes the same choices.
+    """
     contract = contract or load_contract()
     say = progress or log.info
     ensure_raw_table(con, spec)
-    # Row order inside raw does not matter (every row carries its line number), and not keeping it
-    # lets DuckDB insert from all cores. Line numbers come from single-threaded reads, so stay exact.
-    con.execute("set preserve_insertion_order = false")
     files = discover(landing_dir, spec)
     seen = {(r[0], r[1]) for r in con.execute(
         "select file_path, file_hash from ops.load_manifest where source = ?", [spec.name]).fetchall()}
     known_hashes = {h for _, h in seen}
     results: list[FileResult] = []
     already = 0
+    todo: list[tuple[int, Path, str]] = []
     for number, path in enumerate(files, start=1):
         file_hash = file_sha256(path)
         if (str(path), file_hash) in seen:
             already += 1
-            continue
-        if file_hash in known_hashes:
+        elif file_hash in known_hashes:
             con.execute("insert into ops.load_manifest values (?, ?, ?, ?, 'skipped_same_content', "
                         "0, 0, 0, 0, 0, 'same bytes as a file already loaded', now(), 0)",
                         [str(path), spec.name, file_hash, path.stat().st_size])
             results.append(FileResult(str(path), "skipped_same_content", 0, 0, 0, 0, 0, 0.0,
                                       "same bytes as a file already loaded"))
             seen.add((str(path), file_hash))
-            continue
-        started = time.perf_counter()
-        con.execute("begin transaction")
+        else:
+            known_hashes.add(file_hash)
+            todo.append((number, path, file_hash))
+
+    order = _InOrder()
+
+    def load_one(position: int, number: int, path: Path, file_hash: str) -> FileResult:
+        cur = con.cursor()
         try:
-            result = _load_file(con, spec, contract, path, file_hash)
-            con.execute("commit")
-        except (duckdb.IOException, duckdb.InvalidInputException, duckdb.ConversionException) as exc:
-            con.execute("rollback")
-            reason = f"file could not be read: {str(exc).splitlines()[0]}"
-            con.execute("begin transaction")
-            result = _quarantine_whole_file(con, spec, path, file_hash, reason, time.perf_counter() - started)
-            con.execute("commit")
-        except Exception:
-            con.execute("rollback")
-            raise
-        seen.add((str(path), file_hash))
-        known_hashes.add(file_hash)
-        results.append(result)
+            # Row order inside raw does not matter (every row carries its line number); not keeping
+            # it lets DuckDB insert from all cores. Line numbers come from single-threaded reads.
+            cur.execute("set preserve_insertion_order = false")
+            staged = _stage(cur, spec, contract, path, file_hash)
+            order.wait_for(position)
+            try:
+                result = _commit(cur, spec, staged)
+            except BaseException:
+                order.done(failed=True)
+                raise
+            order.done()
+        finally:
+            drop_temp_objects(cur)
+            cur.close()
         rate = result.rows_read / result.seconds if result.seconds else 0.0
         say(f"[{spec.name}] {number}/{len(files)} {path.name}: {result.status}, read {result.rows_read:,}, "
             f"loaded {result.rows_loaded:,}, quarantined {result.rows_quarantined:,}, "
             f"duplicates {result.duplicates_skipped:,} ({result.seconds:.2f}s, {rate:,.0f} rows/s)"
             + (f" - {result.reason}" if result.reason else ""))
+        return result
+
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix=f"load-{spec.name}") as pool:
+        futures = [pool.submit(load_one, i, *item) for i, item in enumerate(todo)]
+        results.extend(f.result() for f in futures)
     return SourceResult(spec.name, results, already)
