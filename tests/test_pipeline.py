@@ -140,3 +140,20 @@ def test_new_landing_file_flows_through_incrementally(sample_workspace: Workspac
     assert raw_new > 1000
     assert ws.query("select count(*) from staging.stg_segment__events")[0][0] == before + raw_new
     assert ws.query("select count(*) - count(distinct message_id) from staging.stg_segment__events") == [(0,)]
+
+
+def test_landing_sensor_requests_a_run_only_when_files_change(sample_workspace: Workspace) -> None:
+    import dagster as dg
+
+    from orchestration.schedules import landing_files_sensor
+
+    first = landing_files_sensor(dg.build_sensor_context(cursor=None))
+    assert isinstance(first, dg.RunRequest)
+    signature = first.run_key
+    unchanged = landing_files_sensor(dg.build_sensor_context(cursor=signature))
+    assert isinstance(unchanged, dg.SkipReason)
+    (sample_workspace.landing / "consent" / "late.csv").write_text(
+        "identifier_type,identifier,purpose,status,recorded_at,source\n"
+        "email,a@example.org,email_marketing,granted,2026-05-01T10:00:00Z,web\n")
+    changed = landing_files_sensor(dg.build_sensor_context(cursor=signature))
+    assert isinstance(changed, dg.RunRequest) and changed.run_key != signature

@@ -70,14 +70,6 @@
 {% macro duckdb__list_item(list_column, position) -%} {{ list_column }}[{{ position }}] {%- endmacro %}
 {% macro postgres__list_item(list_column, position) -%} ({{ list_column }})[{{ position }}] {%- endmacro %}
 
-{#- `materialized` for a CTE that is read more than once, where the engine supports the hint. -#}
-{% macro cte_materialized() -%}
-    {{ return(adapter.dispatch('cte_materialized', 'cdp')()) }}
-{%- endmacro %}
-{% macro default__cte_materialized() -%}{%- endmacro %}
-{% macro duckdb__cte_materialized() -%} materialized {%- endmacro %}
-{% macro postgres__cte_materialized() -%} materialized {%- endmacro %}
-
 {#- Cast that gives null instead of failing when the text does not parse. -#}
 {% macro try_cast(expression, type) -%}
     {{ return(adapter.dispatch('try_cast', 'cdp')(expression, type)) }}
@@ -86,3 +78,12 @@
 {% macro postgres__try_cast(expression, type) -%}
     case when {{ expression }} ~ '^\s*-?[0-9]+(\.[0-9]+)?\s*$' then cast({{ expression }} as {{ type }}) end
 {%- endmacro %}
+
+{#- `not materialized` for a CTE read more than once that is cheaper to compute twice than to keep
+    (wide rows at tens of millions would spill): each reader then only computes the columns it needs. -#}
+{% macro cte_not_materialized() -%}
+    {{ return(adapter.dispatch('cte_not_materialized', 'cdp')()) }}
+{%- endmacro %}
+{% macro default__cte_not_materialized() -%}{%- endmacro %}
+{% macro duckdb__cte_not_materialized() -%} not materialized {%- endmacro %}
+{% macro postgres__cte_not_materialized() -%} not materialized {%- endmacro %}

@@ -2,7 +2,7 @@
     the messages loaded since the last one (raw.events is append-only and deduplicated on load). -#}
 {{ config(materialized='incremental', on_schema_change='append_new_columns') }}
 
-with source as (
+with source as {{ cte_not_materialized() }} (
     select * from {{ source('raw', 'events') }}
     {% if is_incremental() %}
     where _loaded_at > (select coalesce(max(_loaded_at), cast('1900-01-01' as timestamp)) from {{ this }})
@@ -17,7 +17,7 @@ with source as (
 {%- set properties_paths = [['revenue'], ['currency'], ['order_id'], ['form_id']] -%}
 {%- set traits_paths = [['email'], ['phone'], ['firstName'], ['lastName']] %}
 
-parsed as (
+parsed as {{ cte_not_materialized() }} (
     {#- Each JSON object is parsed once for all the fields read from it. -#}
     select
         *,
@@ -27,7 +27,7 @@ parsed as (
     from source
 ),
 
-extracted as (
+extracted as {{ cte_not_materialized() }} (
     select
         message_id,
         type as event_type,
@@ -60,17 +60,21 @@ extracted as (
     from parsed
 ),
 
-normalised as {{ cte_materialized() }} (
+normalised as {{ cte_not_materialized() }} (
     select
         e.*,
         {{ normalize_email('e.email_raw') }} as email,
-        {{ normalize_utm("coalesce(e.campaign_source, " ~ url_parameter('e.page_url', 'utm_source') ~ ")") }} as utm_source,
-        {{ normalize_utm("coalesce(e.campaign_medium, " ~ url_parameter('e.page_url', 'utm_medium') ~ ")") }} as utm_medium,
-        {{ normalize_utm("coalesce(e.campaign_name, " ~ url_parameter('e.page_url', 'utm_campaign') ~ ")") }} as utm_campaign,
-        {{ normalize_utm("coalesce(e.campaign_term, " ~ url_parameter('e.page_url', 'utm_term') ~ ")") }} as utm_term,
-        {{ normalize_utm("coalesce(e.campaign_content, " ~ url_parameter('e.page_url', 'utm_content') ~ ")") }} as utm_content,
-        {{ url_host('e.page_referrer') }} as referrer_host
-    from extracted as e
+        {{ normalize_utm("coalesce(e.campaign_source, case when e.has_url_utm then " ~ url_parameter('e.page_url', 'utm_source') ~ " end)") }} as utm_source,
+        {{ normalize_utm("coalesce(e.campaign_medium, case when e.has_url_utm then " ~ url_parameter('e.page_url', 'utm_medium') ~ " end)") }} as utm_medium,
+        {{ normalize_utm("coalesce(e.campaign_name, case when e.has_url_utm then " ~ url_parameter('e.page_url', 'utm_campaign') ~ " end)") }} as utm_campaign,
+        {{ normalize_utm("coalesce(e.campaign_term, case when e.has_url_utm then " ~ url_parameter('e.page_url', 'utm_term') ~ " end)") }} as utm_term,
+        {{ normalize_utm("coalesce(e.campaign_content, case when e.has_url_utm then " ~ url_parameter('e.page_url', 'utm_content') ~ " end)") }} as utm_content,
+        {{ url_host('e.page_referrer') }} as referrer_host,
+        case when e.phone_raw is not null then '{{ var("cdp__default_phone_country") }}' end as phone_country
+    from (
+        {#- Only URLs that carry UTM parameters are searched for them (most page views carry none). -#}
+        select *, page_url like '%utm\_%' escape '\' as has_url_utm from extracted
+    ) as e
 ),
 
 keyed as (
@@ -86,10 +90,6 @@ channels as (
         concat_ws('|', coalesce(utm_source, ''), coalesce(utm_medium, ''), coalesce(referrer_host, '')) as channel_key,
         channel
     from ({{ classify_channels('normalised') }}) as classified
-),
-
-default_country as (
-    select * from {{ ref('country_calling_codes') }} where country = '{{ var("cdp__default_phone_country") }}'
 )
 
 select
@@ -128,4 +128,4 @@ select
     n._loaded_at
 from keyed as n
 left join channels as c on c.channel_key = n.channel_key
-left join default_country as cc on 1 = 1
+left join {{ ref('country_calling_codes') }} as cc on cc.country = n.phone_country
