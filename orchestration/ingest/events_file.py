@@ -1,9 +1,9 @@
 """Validating one Segment-Spec NDJSON file into `_good` (raw.events rows) and `_bad` (quarantine).
 
-Each line is read and parsed once (`from_json` into a struct of JSON values), then checked in SQL: valid
-JSON object, the fields the Spec requires (messageId, type, timestamp, an identity), field types,
-known message types, and a timestamp inside the contract's sanity window. Top-level fields the
-Spec does not name are kept in `_extra` as JSON.
+Each line is read once and parsed once (`from_json`: envelope fields as text, context/properties/
+traits as JSON), then checked in SQL: a valid JSON object, the fields the Spec requires (messageId,
+type, timestamp, an identity), field shapes, known message types, and a timestamp inside the
+contract's sanity window. Top-level fields the Spec does not name are kept in `_extra` as JSON.
 """
 
 from __future__ import annotations

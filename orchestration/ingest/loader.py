@@ -9,6 +9,10 @@ Within a file's transaction: the file is validated into good rows and quarantine
 tabular sources) against the file itself and against what raw already holds, and the manifest row
 records read = loaded + quarantined + duplicates skipped, which is asserted before commit. A file
 that cannot be read at all (truncated gzip, not a CSV) is rolled back and quarantined whole.
+
+Two files are validated at a time, each on its own cursor, while their transactions commit one at a
+time in file order: the single-threaded read of one file overlaps the parsing and inserting of the
+other, and the result is the same as loading them one by one.
 """
 
 from __future__ import annotations
