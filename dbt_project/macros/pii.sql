@@ -61,3 +61,13 @@
         where blocked.identifier_type = '{{ identifier_type }}' and blocked.identifier = {{ column }}
     ))
 {%- endmacro %}
+
+{#- The staged personal identifiers every source that has them exposes, in one shape:
+    email, email_sha256, email_is_blocked, phone_e164, phone_sha256. -#}
+{% macro pii_columns(email, phone, cc) -%}
+    {{ email }} as email,
+    {{ sha256_hex(email) }} as email_sha256,
+    {{ is_blocked_identifier('email', email) }} as email_is_blocked,
+    {{ phone_to_e164(phone, cc) }} as phone_e164,
+    {{ sha256_hex(phone_to_e164(phone, cc)) }} as phone_sha256
+{%- endmacro %}

@@ -37,12 +37,8 @@ typed as (
 
 select
     t.contact_id,
-    t.email,
-    {{ sha256_hex('t.email') }} as email_sha256,
-    {{ is_blocked_identifier('email', 't.email') }} as email_is_blocked,
+    {{ pii_columns('t.email', 't.phone_raw', 'cc') }},
     t.phone_raw,
-    {{ phone_to_e164('t.phone_raw', 'cc') }} as phone_e164,
-    {{ sha256_hex(phone_to_e164('t.phone_raw', 'cc')) }} as phone_sha256,
     t.first_name,
     t.last_name,
     t.company,
