@@ -157,3 +157,29 @@ def test_landing_sensor_requests_a_run_only_when_files_change(sample_workspace: 
         "email,a@example.org,email_marketing,granted,2026-05-01T10:00:00Z,web\n")
     changed = landing_files_sensor(dg.build_sensor_context(cursor=signature))
     assert isinstance(changed, dg.RunRequest) and changed.run_key != signature
+
+
+def test_multiprocess_run_keeps_one_warehouse_writer(sample_workspace: Workspace, tmp_path: Path) -> None:
+    """Under a real Dagster instance (as `dagster dev` runs it: one process per step), the project's
+    dagster.yaml limits the `duckdb` pool to one step, so loaders and dbt never open the file together."""
+    import os
+    import subprocess
+    import sys
+
+    from orchestration.settings import REPO_ROOT
+
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
+    dagster = Path(sys.executable).with_name("dagster")
+    done = subprocess.run(
+        [str(dagster), "job", "execute", "-m", "orchestration.definitions", "-j", "cdp_pipeline"],
+        cwd=REPO_ROOT, env={**os.environ, "DAGSTER_HOME": str(home)}, capture_output=True, text=True,
+        timeout=900, check=False,
+    )
+    log = done.stdout + done.stderr
+    assert done.returncode == 0, log[-3000:]
+    assert "RUN_SUCCESS" in log
+    assert "Step blocked by limit for pool duckdb" in log
+    assert "Could not open the warehouse" not in log
+    assert (sample_workspace.settings.export_dir / "recent_form_submitters.csv").exists()
