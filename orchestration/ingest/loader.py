@@ -139,6 +139,13 @@ def _insert_staged(con: duckdb.DuckDBPyConnection, spec: SourceSpec, staged: _St
     if good:
         # Keep the first copy of each key within the file, and only keys raw does not hold yet. The
         # duplicate lines are found on the narrow (key, line) pairs, not on whole rows.
+        # Keys raw already holds: the file's keys are the hash table and raw's key column is only
+        # scanned, so the cost per file stays small as raw grows.
+        con.execute(f"""
+            create or replace temp table _existing as
+            select distinct r.{key} from raw.{spec.table} as r
+            semi join (select {key} from _good) as g on g.{key} = r.{key}
+        """)
         con.execute(f"""
             create or replace temp table _repeats as
             select {key}, _line_number from (
@@ -147,7 +154,7 @@ def _insert_staged(con: duckdb.DuckDBPyConnection, spec: SourceSpec, staged: _St
                 from _good
             ) where copy_number > 1
             union all
-            select g.{key}, g._line_number from _good as g semi join raw.{spec.table} as r on r.{key} = g.{key}
+            select g.{key}, g._line_number from _good as g semi join _existing as e on e.{key} = g.{key}
         """)
         loaded = con.execute(f"""
             insert into raw.{spec.table} by name
