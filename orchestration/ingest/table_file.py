@@ -145,11 +145,16 @@ def stage_table_file(con: duckdb.DuckDBPyConnection, spec: SourceSpec, contract:
     renumber_lines(con, "_rows", first_line=1 if is_parquet else 2)
     rejects = [] if is_parquet else rejected_lines(con)
 
+    hashed = ", ".join(f"coalesce(\"{c}\", chr(0))" for c in spec.columns)
     reason_sql = sql_string(file_reason) if file_reason is not None else _reason_sql(spec, contract)
     con.execute(f"""
         create or replace temp table _checked as
-        select *, {reason_sql} as reason
-        from (select v.line_number, {contract_cols}, {extra} as _extra from _rows as v)
+        select *, case when reason is null then
+                       md5(concat_ws(e'\\x1f', {hashed}, coalesce(cast(_extra as varchar), chr(0)))) end as _row_hash
+        from (
+            select *, {reason_sql} as reason
+            from (select v.line_number, {contract_cols}, {extra} as _extra from _rows as v)
+        )
     """)
     con.execute("create or replace temp table _rejected(line_number bigint, payload varchar, reason varchar)")
     if rejects:
@@ -165,11 +170,10 @@ def stage_table_file(con: duckdb.DuckDBPyConnection, spec: SourceSpec, contract:
         select * from _rejected
     """)
     columns = ", ".join(f'"{c}"' for c in spec.columns)
-    hashed = ", ".join(f"coalesce(\"{c}\", chr(0))" for c in spec.columns)
     con.execute(f"""
         create or replace temp view _good as
         select {columns}, _extra,
-               md5(concat_ws(e'\\x1f', {hashed}, coalesce(cast(_extra as varchar), chr(0)))) as _row_hash,
+               _row_hash,
                {sql_string(path)} as _source_file, {sql_string(file_hash)} as _file_hash,
                line_number as _line_number, now() as _loaded_at
         from _checked where reason is null
