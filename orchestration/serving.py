@@ -12,7 +12,7 @@ import os
 import duckdb
 
 from orchestration.settings import Settings
-from orchestration.sql_text import quote_literal
+from orchestration.sql_text import sql_string
 
 SERVED_SCHEMAS = ("staging", "marts", "audiences", "ops", "rules")
 
@@ -31,7 +31,7 @@ def publish_serving_copy(con: duckdb.DuckDBPyConnection, settings: Settings) -> 
         [source_db, *SERVED_SCHEMAS],
     ).fetchall()
     copied: dict[str, int] = {}
-    con.execute(f"attach {quote_literal(str(partial))} as serving_new")
+    con.execute(f"attach {sql_string(partial)} as serving_new")
     try:
         for schema in sorted({s for s, _ in tables}):
             con.execute(f'create schema serving_new."{schema}"')

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 
-def quote_literal(value: str) -> str:
-    """A SQL string literal."""
-    return "'" + value.replace("'", "''") + "'"
+
+def sql_string(value: str | Path) -> str:
+    """A SQL string literal of a value (quotes doubled)."""
+    return "'" + str(value).replace("'", "''") + "'"

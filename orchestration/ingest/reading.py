@@ -12,12 +12,10 @@ from pathlib import Path
 
 import duckdb
 
+from orchestration.sql_text import sql_string
+
 REJECT_TABLES = ("reject_errors", "reject_scans")
 MAX_LINE_BYTES = 4 * 1024 * 1024
-
-
-def sql_string(value: str | Path) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
 
 
 def clear_rejects(con: duckdb.DuckDBPyConnection) -> None:
