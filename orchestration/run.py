@@ -14,7 +14,7 @@ import time
 import dagster as dg
 
 from orchestration.settings import get_settings
-from orchestration.status import layer_rows, quarantine_summary
+from orchestration.status import print_layer_rows, quarantine_summary
 from orchestration.warehouse import connect
 
 
@@ -56,8 +56,7 @@ def run_pipeline(select: str = "*") -> bool:
     if settings.warehouse.exists():
         with connect(settings, read_only=True) as con:
             print("\nrows per layer")
-            for schema, table, rows in layer_rows(con):
-                print(f"  {schema + '.' + table:<50}{rows:>12,}")
+            print_layer_rows(con)
             print("\nquarantined (ops.quarantine)")
             for source, rows, whole_files in quarantine_summary(con):
                 print(f"  {source:<20}{rows:>8,} rows" + (f", {whole_files} whole files" if whole_files else ""))

@@ -20,6 +20,11 @@ def layer_rows(con) -> list[tuple[str, str, int]]:
     return sorted(rows, key=lambda r: (order[r[0]], r[1]))
 
 
+def print_layer_rows(con) -> None:
+    for schema, table, rows in layer_rows(con):
+        print(f"  {schema + '.' + table:<50}{rows:>12,}")
+
+
 def quarantine_summary(con) -> list[tuple[str, int, int]]:
     """(source, quarantined rows, files quarantined whole)."""
     return con.execute(
@@ -42,8 +47,7 @@ def print_status(settings: Settings) -> None:
         for source, n, loaded, quarantined, dups, last in files:
             print(f"  {source:<20}{n:>7}{loaded:>12,}{quarantined:>13,}{dups:>12,}  {last:%Y-%m-%d %H:%M}")
         print("\nrows per table")
-        for schema, table, rows in layer_rows(con):
-            print(f"  {schema + '.' + table:<50}{rows:>12,}")
+        print_layer_rows(con)
         syncs = con.execute(
             "select sync_name, status, rows_sent, rows_failed, destination, finished_at from ops.sync_runs "
             "qualify row_number() over (partition by sync_name order by started_at desc) = 1 order by 1"

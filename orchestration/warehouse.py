@@ -16,6 +16,9 @@ import duckdb
 
 from orchestration.settings import Settings, get_settings
 
+#: The Dagster concurrency pool of every step that opens the warehouse (limit 1 in dagster.yaml).
+WAREHOUSE_POOL = "duckdb"
+
 OPS_DDL = """
 create schema if not exists ops;
 create schema if not exists raw;

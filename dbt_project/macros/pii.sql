@@ -71,3 +71,12 @@
     {{ phone_to_e164(phone, cc) }} as phone_e164,
     {{ sha256_hex(phone_to_e164(phone, cc)) }} as phone_sha256
 {%- endmacro %}
+
+{#- Joins the numbering plan phone_to_e164() reads (as `alias`) for rows that have a phone: the
+    record's own country, else var cdp__default_phone_country. An equi-join, so it stays cheap on
+    tens of millions of rows. -#}
+{% macro join_phone_country(has_phone, country='null', alias='cc') -%}
+left join {{ ref('country_calling_codes') }} as {{ alias }}
+    on {{ alias }}.country = case when {{ has_phone }}
+                                  then coalesce({{ country }}, '{{ var("cdp__default_phone_country") }}') end
+{%- endmacro %}

@@ -13,8 +13,8 @@ from dagster import AssetExecutionContext
 from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
 
 from orchestration.settings import DBT_PROJECT_DIR, get_settings
+from orchestration.warehouse import WAREHOUSE_POOL
 
-POOL = "duckdb"
 PARSE_INPUTS = ("models", "macros", "seeds", "tests", "dbt_project.yml", "profiles.yml")
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
@@ -56,7 +56,7 @@ def dbt_environment() -> None:
     os.environ["CDP_DUCKDB_MEMORY_LIMIT"] = settings.duckdb_memory_limit
 
 
-@dbt_assets(manifest=ensure_manifest(), project=dbt_project, pool=POOL, name="cdp_dbt_models")
+@dbt_assets(manifest=ensure_manifest(), project=dbt_project, pool=WAREHOUSE_POOL, name="cdp_dbt_models")
 def cdp_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource):
     dbt_environment()
     yield from dbt.cli(["build"], context=context).stream()

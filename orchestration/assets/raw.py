@@ -13,9 +13,7 @@ from dagster import AssetExecutionContext
 from orchestration.ingest.contract import SourceSpec, load_contract
 from orchestration.ingest.loader import SourceResult, load_source
 from orchestration.settings import get_settings
-from orchestration.warehouse import connect
-
-POOL = "duckdb"
+from orchestration.warehouse import WAREHOUSE_POOL, connect
 
 
 def raw_asset_key(spec: SourceSpec) -> dg.AssetKey:
@@ -78,7 +76,7 @@ def build_raw_asset(spec: SourceSpec) -> dg.AssetsDefinition:
     @dg.asset(
         key=key,
         group_name="raw",
-        pool=POOL,
+        pool=WAREHOUSE_POOL,
         kinds={"duckdb", "python"},
         description=f"Landing folder `{spec.folder}/` loaded into raw.{spec.table} (new files only).",
         check_specs=[

@@ -7,7 +7,7 @@ from dagster import AssetExecutionContext
 
 from orchestration.serving import publish_serving_copy
 from orchestration.settings import get_settings
-from orchestration.warehouse import connect
+from orchestration.warehouse import WAREHOUSE_POOL, connect
 
 
 def build_serving_asset(upstream: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
@@ -15,7 +15,7 @@ def build_serving_asset(upstream: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
         key=dg.AssetKey(["serving", "warehouse_copy"]),
         deps=list(upstream),
         group_name="serving",
-        pool="duckdb",
+        pool=WAREHOUSE_POOL,
         kinds={"duckdb"},
         description="Read-only copy of staging, marts, audiences and ops for BI tools (CDP_SERVING_WAREHOUSE).",
     )

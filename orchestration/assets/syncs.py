@@ -8,11 +8,9 @@ import dagster as dg
 from dagster import AssetExecutionContext
 
 from orchestration.settings import get_settings
-from orchestration.warehouse import connect
+from orchestration.warehouse import WAREHOUSE_POOL, connect
 from reverse_etl.config import SyncDefinition, load_syncs
 from reverse_etl.sync import run_sync
-
-POOL = "duckdb"
 
 
 def build_sync_asset(sync: SyncDefinition) -> dg.AssetsDefinition:
@@ -20,7 +18,7 @@ def build_sync_asset(sync: SyncDefinition) -> dg.AssetsDefinition:
         key=dg.AssetKey(["reverse_etl", sync.name]),
         deps=[dg.AssetKey(["audiences", sync.audience])],
         group_name="reverse_etl",
-        pool=POOL,
+        pool=WAREHOUSE_POOL,
         kinds={"python", sync.kind},
         description=f"Sync audience `{sync.audience}` to a {sync.kind} destination.",
     )

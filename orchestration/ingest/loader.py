@@ -8,7 +8,7 @@ Within a file's transaction: the file is validated into good rows and quarantine
 `events_file` and `table_file`), duplicates are removed (by `messageId`, or by the whole row for
 tabular sources) against the file itself and against what raw already holds, and the manifest row
 records read = loaded + quarantined + duplicates skipped, which is asserted before commit. A file
-that cannot be read at all (truncated gzip, not a CSV) is rolled back and quarantined whole.
+that cannot be read at all (truncated gzip, not a CSV) loads nothing and is quarantined whole.
 
 Two files are validated at a time, each on its own cursor, while their transactions commit one at a
 time in file order: the single-threaded read of one file overlaps the parsing and inserting of the
@@ -108,7 +108,7 @@ def _stage(cur: duckdb.DuckDBPyConnection, spec: SourceSpec, contract: LandingCo
         if spec.format == "ndjson":
             staged.blank = stage_events_file(cur, spec, contract, path, file_hash)
         else:
-            staged.blank, staged.file_reason = stage_table_file(cur, spec, contract, path, file_hash)
+            staged.file_reason = stage_table_file(cur, spec, contract, path, file_hash)
     except READ_ERRORS as exc:
         staged.read_error = f"file could not be read: {str(exc).splitlines()[0]}"
     return staged
@@ -169,8 +169,7 @@ def _insert_staged(con: duckdb.DuckDBPyConnection, spec: SourceSpec, staged: _St
         from _bad
     """)
     if file_reason and not bad:
-        con.execute("insert into ops.quarantine values (?, ?, ?, null, null, ?, now())",
-                    [spec.name, str(path), file_hash, file_reason])
+        _quarantine_file_row(con, spec, path, file_hash, file_reason)
     read = good + bad
     if read != loaded + bad + duplicates:  # pragma: no cover - guards the arithmetic above
         raise ReconciliationError(f"{path}: read {read} != loaded {loaded} + quarantined {bad} + dup {duplicates}")
@@ -184,10 +183,16 @@ def _insert_staged(con: duckdb.DuckDBPyConnection, spec: SourceSpec, staged: _St
     return FileResult(str(path), status, read, loaded, bad, duplicates, blank, seconds, file_reason)
 
 
-def _quarantine_whole_file(con: duckdb.DuckDBPyConnection, spec: SourceSpec, path: Path, file_hash: str,
-                           reason: str, seconds: float) -> FileResult:
+def _quarantine_file_row(con: duckdb.DuckDBPyConnection, spec: SourceSpec, path: Path, file_hash: str,
+                         reason: str) -> None:
+    """One quarantine row for a whole file (no line, no payload: the file itself stays in landing)."""
     con.execute("insert into ops.quarantine values (?, ?, ?, null, null, ?, now())",
                 [spec.name, str(path), file_hash, reason])
+
+
+def _quarantine_whole_file(con: duckdb.DuckDBPyConnection, spec: SourceSpec, path: Path, file_hash: str,
+                           reason: str, seconds: float) -> FileResult:
+    _quarantine_file_row(con, spec, path, file_hash, reason)
     con.execute("insert into ops.load_manifest values (?, ?, ?, ?, 'quarantined', 0, 0, 0, 0, 0, ?, now(), ?)",
                 [str(path), spec.name, file_hash, path.stat().st_size, reason, seconds])
     return FileResult(str(path), "quarantined", 0, 0, 0, 0, 0, seconds, reason)

@@ -98,25 +98,25 @@ def _check(column: str, kind: str, contract: LandingContract) -> str:
 
 
 def stage_table_file(con: duckdb.DuckDBPyConnection, spec: SourceSpec, contract: LandingContract,
-                     path: Path, file_hash: str) -> tuple[int, str | None]:
+                     path: Path, file_hash: str) -> str | None:
     """Fill temp tables `_good` (raw rows) and `_bad` (quarantine rows) from one file.
 
-    Returns (blank_lines, file_reason): file_reason is set when the header is wrong, in which case
-    every record of the file is in `_bad` with that reason.
+    Returns why the whole file is quarantined (its header is wrong; then every record is in `_bad`
+    with that reason), or None.
     """
     con.execute(raw_table_ddl(spec))
     is_parquet = path.name.lower().endswith(".parquet")
     if path.stat().st_size == 0:
-        _empty(con)
-        return 0, None
+        _empty(con, spec)
+        return None
     try:
         header = _header(con, path)
         header_reason = None
     except HeaderError as exc:
         header, header_reason = [], str(exc)
     if header_reason is not None:
-        _empty(con)
-        return 0, header_reason
+        _empty(con, spec)
+        return header_reason
     by_name = {h.strip().lower().lstrip("\ufeff"): h for h in header}
     missing = [c for c in spec.required if c not in by_name]
     file_reason = None
@@ -178,7 +178,7 @@ def stage_table_file(con: duckdb.DuckDBPyConnection, spec: SourceSpec, contract:
                line_number as _line_number, now() as _loaded_at
         from _checked where reason is null
     """)
-    return 0, file_reason
+    return file_reason
 
 
 def _reason_sql(spec: SourceSpec, contract: LandingContract) -> str:
@@ -194,6 +194,7 @@ def _reason_sql(spec: SourceSpec, contract: LandingContract) -> str:
     return f"nullif(concat_ws('; ', {', '.join(problems)}), '')"
 
 
-def _empty(con: duckdb.DuckDBPyConnection) -> None:
+def _empty(con: duckdb.DuckDBPyConnection, spec: SourceSpec) -> None:
+    """No records: `_good` and `_bad` with their usual shapes and no rows."""
     con.execute("create or replace temp table _bad(line_number bigint, payload varchar, reason varchar)")
-    con.execute("create or replace temp table _good as select 1 as _nothing where false")
+    con.execute(f"create or replace temp view _good as select * from raw.{spec.table} limit 0")

@@ -1,9 +1,5 @@
 {#- Consent grants and revocations, one row per recorded change, identifiers normalised and hashed. -#}
-with default_country as (
-    select * from {{ ref('country_calling_codes') }} where country = '{{ var("cdp__default_phone_country") }}'
-),
-
-typed as (
+with typed as (
     select
         lower(trim(r.identifier_type)) as identifier_type,
         r.identifier as identifier_raw,
@@ -15,7 +11,7 @@ typed as (
         r._source_file,
         r._line_number
     from {{ source('raw', 'consent') }} as r
-    left join default_country as cc on 1 = 1
+    {{ join_phone_country("lower(trim(r.identifier_type)) = 'phone'") }}
 )
 
 select

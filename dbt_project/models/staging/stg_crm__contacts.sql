@@ -52,5 +52,4 @@ select
     t._source_file,
     t._loaded_at
 from typed as t
-left join {{ ref('country_calling_codes') }} as cc
-    on cc.country = coalesce(t.country, '{{ var("cdp__default_phone_country") }}')
+{{ join_phone_country('t.phone_raw is not null', 't.country') }}

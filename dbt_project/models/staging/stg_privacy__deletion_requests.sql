@@ -1,9 +1,5 @@
 {#- Data-subject deletion requests, identifiers normalised and hashed like everywhere else. -#}
-with default_country as (
-    select * from {{ ref('country_calling_codes') }} where country = '{{ var("cdp__default_phone_country") }}'
-),
-
-ranked as (
+with ranked as (
     select
         r.*,
         row_number() over (partition by r.request_id order by r._loaded_at, r._line_number) as copy_rank
@@ -18,5 +14,5 @@ select
     cast(r.requested_at as timestamp with time zone) as requested_at,
     r._source_file
 from ranked as r
-left join default_country as cc on 1 = 1
+{{ join_phone_country("lower(trim(r.identifier_type)) = 'phone'") }}
 where r.copy_rank = 1

@@ -64,13 +64,12 @@ normalised as {{ cte_not_materialized() }} (
     select
         e.*,
         {{ normalize_email('e.email_raw') }} as email,
-        {{ normalize_utm("coalesce(e.campaign_source, case when e.has_url_utm then " ~ url_parameter('e.page_url', 'utm_source') ~ " end)") }} as utm_source,
-        {{ normalize_utm("coalesce(e.campaign_medium, case when e.has_url_utm then " ~ url_parameter('e.page_url', 'utm_medium') ~ " end)") }} as utm_medium,
-        {{ normalize_utm("coalesce(e.campaign_name, case when e.has_url_utm then " ~ url_parameter('e.page_url', 'utm_campaign') ~ " end)") }} as utm_campaign,
-        {{ normalize_utm("coalesce(e.campaign_term, case when e.has_url_utm then " ~ url_parameter('e.page_url', 'utm_term') ~ " end)") }} as utm_term,
-        {{ normalize_utm("coalesce(e.campaign_content, case when e.has_url_utm then " ~ url_parameter('e.page_url', 'utm_content') ~ " end)") }} as utm_content,
-        {{ url_host('e.page_referrer') }} as referrer_host,
-        case when e.phone_raw is not null then '{{ var("cdp__default_phone_country") }}' end as phone_country
+        {%- for utm, campaign_field in [('source', 'source'), ('medium', 'medium'), ('campaign', 'name'),
+                                        ('term', 'term'), ('content', 'content')] %}
+        {{ normalize_utm("coalesce(e.campaign_" ~ campaign_field ~ ", case when e.has_url_utm then "
+                         ~ url_parameter('e.page_url', 'utm_' ~ utm) ~ " end)") }} as utm_{{ utm }},
+        {%- endfor %}
+        {{ url_host('e.page_referrer') }} as referrer_host
     from (
         {#- Only URLs that carry UTM parameters are searched for them (most page views carry none). -#}
         select *, page_url like '%utm\_%' escape '\' as has_url_utm from extracted
@@ -124,4 +123,4 @@ select
     n._loaded_at
 from keyed as n
 left join channels as c on c.channel_key = n.channel_key
-left join {{ ref('country_calling_codes') }} as cc on cc.country = n.phone_country
+{{ join_phone_country('n.phone_raw is not null') }}
