@@ -46,13 +46,6 @@ create table if not exists ops.quarantine (
     reason varchar not null,
     quarantined_at timestamptz not null
 );
-create table if not exists ops.run_log (
-    run_id varchar,
-    step varchar not null,
-    status varchar not null,
-    detail varchar,
-    logged_at timestamptz not null
-);
 create table if not exists ops.sync_runs (
     sync_name varchar not null,
     run_id varchar,
