@@ -26,6 +26,11 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "CDP_DUCKDB_MEMORY_LIMIT": ("3GB", "DuckDB memory_limit for loaders and dbt; spills to disk beyond it."),
     "CDP_DUCKDB_THREADS": ("0", "DuckDB threads; 0 means one per core."),
     "CDP_MAX_QUARANTINE_RATE": ("0.05", "Raw gate: the share of quarantined rows above which a load fails."),
+    "CDP_GROUND_TRUTH_DIR": (
+        "",
+        "Planted truth of generated data for identity accuracy (marts.identity_accuracy); empty: the"
+        " ground_truth/ folder beside the landing dir when there is one, else none (real data).",
+    ),
     "CDP_DBT_TARGET": ("duckdb", "dbt target in dbt_project/profiles.yml."),
     "CDP_LOG_LEVEL": ("INFO", "Log level of `cdp run` (DEBUG shows every Dagster event)."),
 }
@@ -46,6 +51,7 @@ class Settings:
     duckdb_memory_limit: str
     duckdb_threads: int
     max_quarantine_rate: float
+    ground_truth_dir: Path | None
 
     def duckdb_config(self) -> dict[str, str | int]:
         config: dict[str, str | int] = {"memory_limit": self.duckdb_memory_limit}
@@ -71,4 +77,13 @@ def get_settings() -> Settings:
         duckdb_memory_limit=os.environ.get("CDP_DUCKDB_MEMORY_LIMIT") or ENVIRONMENT["CDP_DUCKDB_MEMORY_LIMIT"][0],
         duckdb_threads=threads,
         max_quarantine_rate=rate,
+        ground_truth_dir=_ground_truth_dir(_path("CDP_LANDING_DIR")),
     )
+
+
+def _ground_truth_dir(landing_dir: Path) -> Path | None:
+    """CDP_GROUND_TRUTH_DIR, else `ground_truth/` beside the landing folder (what `cdp generate` writes)."""
+    if os.environ.get("CDP_GROUND_TRUTH_DIR"):
+        return _path("CDP_GROUND_TRUTH_DIR")
+    beside = landing_dir.parent / "ground_truth"
+    return beside if (beside / "identifiers").is_dir() else None

@@ -54,6 +54,7 @@ def dbt_environment() -> None:
     settings = get_settings()
     os.environ["CDP_WAREHOUSE"] = str(settings.warehouse)
     os.environ["CDP_DUCKDB_MEMORY_LIMIT"] = settings.duckdb_memory_limit
+    os.environ["CDP_GROUND_TRUTH_DIR"] = str(settings.ground_truth_dir or "")
 
 
 @dbt_assets(manifest=ensure_manifest(), project=dbt_project, pool=WAREHOUSE_POOL, name="cdp_dbt_models")

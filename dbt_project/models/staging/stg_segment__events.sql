@@ -15,7 +15,7 @@ with source as {{ cte_not_materialized() }} (
     ['campaign', 'content'], ['traits', 'email'], ['traits', 'phone'],
 ] -%}
 {%- set properties_paths = [['revenue'], ['currency'], ['order_id'], ['form_id']] -%}
-{%- set traits_paths = [['email'], ['phone'], ['firstName'], ['lastName']] %}
+{%- set traits_paths = [['email'], ['phone'], ['firstName'], ['lastName'], ['company'], ['title'], ['country']] %}
 
 parsed as {{ cte_not_materialized() }} (
     {#- Each JSON object is parsed once for all the fields read from it. -#}
@@ -54,6 +54,9 @@ extracted as {{ cte_not_materialized() }} (
         {{ list_item('properties_values', 4) }} as form_id,
         nullif(trim({{ list_item('traits_values', 3) }}), '') as first_name,
         nullif(trim({{ list_item('traits_values', 4) }}), '') as last_name,
+        nullif(trim({{ list_item('traits_values', 5) }}), '') as company,
+        nullif(trim({{ list_item('traits_values', 6) }}), '') as job_title,
+        upper(nullif(trim({{ list_item('traits_values', 7) }}), '')) as country,
         properties,
         _source_file,
         _loaded_at
@@ -118,6 +121,9 @@ select
     n.form_id,
     n.first_name,
     n.last_name,
+    n.company,
+    n.job_title,
+    n.country,
     n.properties,
     n._source_file,
     n._loaded_at

@@ -1,0 +1,94 @@
+{#- Identity resolution helpers: identifier keys, and exact connected components in set-based SQL. -#}
+
+{#- The email as an identity key. With var cdp__identity_gmail_dots_insensitive (off by default),
+    Gmail and Googlemail addresses drop dots and a +tag in the local part, as Google does. -#}
+{% macro identity_email_key(email) -%}
+    {%- if var('cdp__identity_gmail_dots_insensitive', false) -%}
+    case when split_part({{ email }}, '@', 2) in ('gmail.com', 'googlemail.com')
+         then replace(split_part(split_part({{ email }}, '@', 1), '+', 1), '.', '') || '@gmail.com'
+         else {{ email }} end
+    {%- else -%}
+    {{ email }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The value of `value` on the row where `order_by` is smallest, within a group. -#}
+{% macro cdp_arg_min(value, order_by) -%}
+    {{ return(adapter.dispatch('cdp_arg_min', 'cdp')(value, order_by)) }}
+{%- endmacro %}
+{% macro default__cdp_arg_min(value, order_by) -%} (array_agg({{ value }} order by {{ order_by }}))[1] {%- endmacro %}
+{% macro duckdb__cdp_arg_min(value, order_by) -%} arg_min({{ value }}, {{ order_by }}) {%- endmacro %}
+
+{#- Replace table `name` with the result of `sql` (portable: drop, then create as). -#}
+{% macro cdp_replace_table(name, sql) -%}
+    {% do run_query('drop table if exists ' ~ name) %}
+    {% do run_query('create table ' ~ name ~ ' as ' ~ sql) %}
+{%- endmacro %}
+
+{% macro cdp_scalar(sql) -%}
+    {{ return(run_query(sql).columns[0].values()[0]) }}
+{%- endmacro %}
+
+{#- Exact connected components of an undirected graph, in set-based SQL.
+
+    `edges_sql` selects integer node ids as columns u and v. Leaves the table `<work>_labels`
+    (node, label) where label is the smallest node id of the node's component; nodes without edges
+    are not in it. Returns the number of rounds.
+
+    Each round every tree (all nodes sharing a label) hooks onto the smallest label among the trees
+    it touches, the hooks are compressed by pointer jumping (so a chain of hooks of length k takes
+    log2(k) steps), and the edge list is contracted to edges between the new trees. A chain of n
+    nodes therefore resolves in O(log n) rounds whatever the order of its ids, where min-label
+    propagation would need n rounds. Runs on any adapter with create table as, joins and group by;
+    engines with native graph support can override it through adapter.dispatch. -#}
+{% macro connected_components(edges_sql, work) -%}
+    {{ return(adapter.dispatch('connected_components', 'cdp')(edges_sql, work)) }}
+{%- endmacro %}
+
+{% macro default__connected_components(edges_sql, work) -%}
+    {%- set edges, labels, hooks = work ~ '_edges', work ~ '_labels', work ~ '_hooks' -%}
+    {{ cdp_replace_table(edges, "select distinct case when u < v then u else v end as u, case when u < v then v else u end as v from (" ~ edges_sql ~ ") as g where u <> v") }}
+    {{ cdp_replace_table(labels, "select u as node, u as label from " ~ edges ~ " union select v, v from " ~ edges) }}
+    {%- set state = namespace(rounds=0) -%}
+    {%- for round in range(1000) -%}
+        {#- edges holds label pairs (roots of trees); each tree hooks onto its smallest neighbour -#}
+        {{ cdp_replace_table(hooks, "select v as r, min(u) as m from " ~ edges ~ " group by v") }}
+        {%- if cdp_scalar("select count(*) from " ~ hooks) == 0 -%}{%- break -%}{%- endif -%}
+        {%- set state.rounds = state.rounds + 1 -%}
+        {%- for jump in range(64) -%}
+            {%- if cdp_scalar("select count(*) from " ~ hooks ~ " as h inner join " ~ hooks ~ " as g on g.r = h.m") == 0 -%}{%- break -%}{%- endif -%}
+            {{ cdp_replace_table(hooks ~ '_next', "select h.r, coalesce(g.m, h.m) as m from " ~ hooks ~ " as h left join " ~ hooks ~ " as g on g.r = h.m") }}
+            {% do run_query('drop table ' ~ hooks) %}
+            {% do run_query('alter table ' ~ hooks ~ '_next rename to ' ~ hooks.split('.')[-1]) %}
+        {%- endfor -%}
+        {{ cdp_replace_table(labels ~ '_next', "select l.node, coalesce(h.m, l.label) as label from " ~ labels ~ " as l left join " ~ hooks ~ " as h on h.r = l.label") }}
+        {% do run_query('drop table ' ~ labels) %}
+        {% do run_query('alter table ' ~ labels ~ '_next rename to ' ~ labels.split('.')[-1]) %}
+        {{ cdp_replace_table(edges ~ '_next', "select distinct case when a < b then a else b end as u, case when a < b then b else a end as v from (select coalesce(hu.m, e.u) as a, coalesce(hv.m, e.v) as b from " ~ edges ~ " as e left join " ~ hooks ~ " as hu on hu.r = e.u left join " ~ hooks ~ " as hv on hv.r = e.v) as c where a <> b") }}
+        {% do run_query('drop table ' ~ edges) %}
+        {% do run_query('alter table ' ~ edges ~ '_next rename to ' ~ edges.split('.')[-1]) %}
+    {%- endfor -%}
+    {% do run_query('drop table if exists ' ~ edges) %}
+    {% do run_query('drop table if exists ' ~ hooks) %}
+    {{ return(state.rounds) }}
+{%- endmacro %}
+
+{#- Rows of the Parquet files matching `glob` (the generator's ground truth). DuckDB only. -#}
+{% macro cdp_read_parquet(glob) -%}
+    {{ return(adapter.dispatch('cdp_read_parquet', 'cdp')(glob)) }}
+{%- endmacro %}
+{% macro default__cdp_read_parquet(glob) -%}
+    {{ exceptions.raise_compiler_error("Reading ground truth from Parquet needs DuckDB; unset CDP_GROUND_TRUTH_DIR on " ~ target.type) }}
+{%- endmacro %}
+{% macro duckdb__cdp_read_parquet(glob) -%} read_parquet('{{ glob }}') {%- endmacro %}
+
+{#- The value of `value` on the row where `order_by` is largest, ignoring rows where value is null. -#}
+{% macro cdp_latest(value, order_by) -%}
+    {{ return(adapter.dispatch('cdp_latest', 'cdp')(value, order_by)) }}
+{%- endmacro %}
+{% macro default__cdp_latest(value, order_by) -%}
+    (array_agg({{ value }} order by {{ order_by }} desc) filter (where {{ value }} is not null))[1]
+{%- endmacro %}
+{% macro duckdb__cdp_latest(value, order_by) -%}
+    arg_max({{ value }}, {{ order_by }}) filter (where {{ value }} is not null)
+{%- endmacro %}

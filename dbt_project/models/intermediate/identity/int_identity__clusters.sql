@@ -1,0 +1,107 @@
+{#- Every identifier's cluster: the exact connected component of the allowed graph (edges the rules
+    allow, minus identifiers cut by int_identity__protected_identifiers), computed in the warehouse by
+    macro connected_components (O(log n) rounds, any graph shape).
+
+    Then per-profile limits are enforced on whole clusters, since two user ids can also meet through
+    a chain no single identifier sees: in a cluster holding more identifiers of a type than
+    `max_per_profile` allows, the lowest-priority identifiers that bridge two or more higher-priority
+    ones are cut and that cluster is recomputed, repeated until no cluster breaks a limit (at most
+    var cdp__identity_max_repair_rounds times; what remains is reported by the identity health gate).
+    Work tables live beside the model while it builds and are dropped after. -#}
+-- depends_on: {{ ref('int_identity__edges') }}
+{%- set work = this.schema ~ '.' ~ this.identifier ~ '__work' -%}
+{{ config(post_hook=["{% for t in ['allowed', 'assign', 'cuts', 'cc_labels', 'violations', 'repair_labels'] %}drop table if exists {{ this.schema }}.{{ this.identifier }}__work_{{ t }}; {% endfor %}"]) }}
+{%- set identifiers = ref('int_identity__identifiers') -%}
+{%- set types = ref('identity_identifier_types') -%}
+{%- set state = namespace(rounds=0, repairs=0) -%}
+{%- if execute -%}
+    {{ cdp_replace_table(work ~ '_allowed', "select e.left_node_id as u, e.right_node_id as v from " ~ ref('int_identity__edges')
+        ~ " as e where e.is_allowed and not exists (select 1 from " ~ ref('int_identity__protected_identifiers')
+        ~ " as p where p.node_id = e.left_node_id or p.node_id = e.right_node_id)") }}
+    {%- set state.rounds = connected_components("select u, v from " ~ work ~ "_allowed", work ~ "_cc") -%}
+    {{ cdp_replace_table(work ~ '_assign', "select n.node_id, coalesce(l.label, n.node_id) as cluster_node_id from "
+        ~ identifiers ~ " as n left join " ~ work ~ "_cc_labels as l on l.node = n.node_id") }}
+    {{ cdp_replace_table(work ~ '_cuts', "select node_id, cast('' as varchar) as detail from " ~ identifiers ~ " where 1 = 0") }}
+    {%- for repair in range(var('cdp__identity_max_repair_rounds', 5)) -%}
+        {{ cdp_replace_table(work ~ '_violations',
+            "select a.cluster_node_id, min(i.identifier_type) as identifier_type, max(t.max_per_profile) as max_per_profile, count(*) as holding"
+            ~ " from " ~ work ~ "_assign as a inner join " ~ identifiers ~ " as i on i.node_id = a.node_id"
+            ~ " inner join " ~ types ~ " as t on t.identifier_type = i.identifier_type"
+            ~ " where t.max_per_profile is not null and not i.is_blocked"
+            ~ " group by a.cluster_node_id, i.identifier_type having count(*) > max(t.max_per_profile)") }}
+        {%- if cdp_scalar("select count(*) from " ~ work ~ "_violations") == 0 -%}{%- break -%}{%- endif -%}
+        {%- set cut_sql -%}
+            with both_ways as (
+                select u as node_id, v as neighbour_id from {{ work }}_allowed
+                union all
+                select v, u from {{ work }}_allowed
+            ),
+            bridges as (
+                select a.node_id, a.cluster_node_id, i.type_priority, count(distinct m.node_id) as higher
+                from {{ work }}_assign as a
+                inner join (select distinct cluster_node_id from {{ work }}_violations) as v
+                    on v.cluster_node_id = a.cluster_node_id
+                inner join both_ways as b on b.node_id = a.node_id
+                inner join {{ identifiers }} as i on i.node_id = a.node_id
+                inner join {{ identifiers }} as m on m.node_id = b.neighbour_id
+                where m.type_priority < i.type_priority
+                group by a.node_id, a.cluster_node_id, i.type_priority
+                having count(distinct m.node_id) >= 2
+            ),
+            lowest as (
+                select cluster_node_id, max(type_priority) as type_priority from bridges group by cluster_node_id
+            )
+            select b.node_id,
+                   'cluster would hold ' || cast(v.holding as varchar) || ' ' || v.identifier_type
+                   || ' values; a profile holds at most ' || cast(v.max_per_profile as varchar) as detail
+            from bridges as b
+            inner join lowest as l on l.cluster_node_id = b.cluster_node_id and l.type_priority = b.type_priority
+            inner join (select cluster_node_id, min(identifier_type) as identifier_type, max(holding) as holding,
+                               min(max_per_profile) as max_per_profile
+                        from {{ work }}_violations group by cluster_node_id) as v on v.cluster_node_id = b.cluster_node_id
+        {%- endset -%}
+        {{ cdp_replace_table(work ~ '_new_cuts', cut_sql) }}
+        {%- if cdp_scalar("select count(*) from " ~ work ~ "_new_cuts") == 0 -%}
+            {% do run_query("drop table " ~ work ~ "_new_cuts") %}
+            {%- break -%}
+        {%- endif -%}
+        {%- set state.repairs = state.repairs + 1 -%}
+        {% do run_query("insert into " ~ work ~ "_cuts select node_id, detail from " ~ work ~ "_new_cuts") %}
+        {% do run_query("delete from " ~ work ~ "_allowed where u in (select node_id from " ~ work ~ "_new_cuts) or v in (select node_id from " ~ work ~ "_new_cuts)") %}
+        {% do run_query("drop table " ~ work ~ "_new_cuts") %}
+        {%- do connected_components("select e.u, e.v from " ~ work ~ "_allowed as e inner join " ~ work ~ "_assign as a on a.node_id = e.u"
+            ~ " where a.cluster_node_id in (select cluster_node_id from " ~ work ~ "_violations)", work ~ "_repair") -%}
+        {% do run_query("update " ~ work ~ "_assign set cluster_node_id = coalesce((select l.label from " ~ work ~ "_repair_labels as l"
+            ~ " where l.node = " ~ work.split('.')[-1] ~ "_assign.node_id), node_id)"
+            ~ " where cluster_node_id in (select cluster_node_id from " ~ work ~ "_violations)") %}
+    {%- endfor -%}
+{%- endif %}
+
+with assigned as (
+    select
+        a.node_id,
+        a.cluster_node_id,
+        count(*) over (partition by a.cluster_node_id) as cluster_size
+    from {{ work }}_assign as a
+)
+
+select
+    n.node_id,
+    n.node_key,
+    n.identifier_type,
+    n.identifier,
+    n.type_priority,
+    n.first_seen_at,
+    n.last_seen_at,
+    n.is_blocked,
+    n.blocked_reason,
+    a.cluster_node_id,
+    a.cluster_size,
+    case when p.node_id is not null then p.rule when c.node_id is not null then 'profile_limit' end as protection_rule,
+    coalesce(p.detail, c.detail) as protection_detail,
+    {{ state.rounds }} as resolution_rounds,
+    {{ state.repairs }} as repair_rounds
+from {{ identifiers }} as n
+inner join assigned as a on a.node_id = n.node_id
+left join {{ ref('int_identity__protected_identifiers') }} as p on p.node_id = n.node_id
+left join {{ work }}_cuts as c on c.node_id = n.node_id

@@ -1,0 +1,71 @@
+{#- Merge protection before clustering: identifiers that would join people who must stay apart are
+    cut from the graph (they keep their own profile and link nothing). Two rules, both from seed
+    identity_identifier_types:
+    - shared_value: the identifier is linked to more than `max_shared_people` identifiers of one
+      higher-priority type, i.e. to that many people (a family tablet, a group mailbox, a
+      switchboard phone);
+    - profile_limit: it is linked to more identifiers of one higher-priority type than a profile may
+      hold (`max_per_profile`, e.g. two user ids): linking would break the limit, so the
+      lower-priority identifier is cut. -#}
+with allowed as (
+    select left_node_id as node_id, right_node_id as neighbour_id from {{ ref('int_identity__edges') }} where is_allowed
+    union
+    select right_node_id, left_node_id from {{ ref('int_identity__edges') }} where is_allowed
+),
+
+higher_neighbours as (
+    select
+        n.node_id,
+        m.identifier_type as neighbour_type,
+        count(*) as neighbours
+    from allowed as a
+    inner join {{ ref('int_identity__identifiers') }} as n on n.node_id = a.node_id
+    inner join {{ ref('int_identity__identifiers') }} as m on m.node_id = a.neighbour_id
+    where m.type_priority < n.type_priority
+    group by n.node_id, m.identifier_type
+),
+
+shared_values as (
+    select
+        h.node_id,
+        'shared_value' as rule,
+        max(h.neighbours) as linked_identifiers,
+        'shared by ' || cast(max(h.neighbours) as varchar) || ' values of one higher-priority type; at most '
+            || cast(min(t.max_shared_people) as varchar) || ' allowed for ' || min(n.identifier_type) as detail
+    from higher_neighbours as h
+    inner join {{ ref('int_identity__identifiers') }} as n on n.node_id = h.node_id
+    inner join {{ ref('identity_identifier_types') }} as t on t.identifier_type = n.identifier_type
+    where t.max_shared_people is not null
+    group by h.node_id
+    having max(h.neighbours) > min(t.max_shared_people)
+),
+
+limit_breaks as (
+    select
+        h.node_id,
+        'profile_limit' as rule,
+        max(h.neighbours) as linked_identifiers,
+        'linked to ' || cast(max(h.neighbours) as varchar) || ' ' || min(h.neighbour_type)
+            || ' values; a profile holds at most ' || cast(min(t.max_per_profile) as varchar) as detail
+    from higher_neighbours as h
+    inner join {{ ref('identity_identifier_types') }} as t on t.identifier_type = h.neighbour_type
+    where t.max_per_profile is not null and h.neighbours > t.max_per_profile
+    group by h.node_id
+),
+
+protected as (
+    select * from limit_breaks
+    union all
+    select s.* from shared_values as s where not exists (select 1 from limit_breaks as l where l.node_id = s.node_id)
+)
+
+select
+    p.node_id,
+    n.node_key,
+    n.identifier_type,
+    n.identifier,
+    p.rule,
+    p.linked_identifiers,
+    p.detail
+from protected as p
+inner join {{ ref('int_identity__identifiers') }} as n on n.node_id = p.node_id

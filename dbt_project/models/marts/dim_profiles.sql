@@ -1,0 +1,175 @@
+{#- One row per resolved person: the profile id every other table uses, identifiers by type,
+    activity, channels, consent and latest traits. Profiles with a deletion request on any of their
+    identifiers are left out (privacy by default). lifecycle_stage and lead_score are filled by the
+    funnel models. -#}
+{%- set session_minutes = var('cdp__session_timeout_minutes') | int -%}
+
+with registry as (
+    select profile_id, identifier_type, identifier, node_key, profile_first_seen_at
+    from {{ ref('identity_profile_registry') }}
+),
+
+identifiers as (
+    select
+        r.profile_id,
+        min(r.profile_first_seen_at) as profile_first_seen_at,
+        count(*) as identifier_count,
+        {%- for t in ['user_id', 'crm_contact_id', 'email', 'phone', 'device_id', 'anonymous_id'] %}
+        count(case when r.identifier_type = '{{ t }}' then 1 end) as {{ t }}_count,
+        {{ cdp_latest("case when r.identifier_type = '" ~ t ~ "' then r.identifier end", 'c.last_seen_at') }} as latest_{{ t }},
+        {%- endfor %}
+        min(c.first_seen_at) as identifiers_first_seen_at,
+        max(c.last_seen_at) as identifiers_last_seen_at
+    from registry as r
+    inner join {{ ref('int_identity__clusters') }} as c on c.node_key = r.node_key
+    group by r.profile_id
+),
+
+events as {{ cte_not_materialized() }} (
+    select
+        p.profile_id,
+        e.occurred_at,
+        e.event_type,
+        e.event_name,
+        e.channel,
+        e.revenue,
+        e.first_name,
+        e.last_name,
+        e.company,
+        e.job_title,
+        e.country
+    from {{ ref('stg_segment__events') }} as e
+    inner join {{ ref('int_identity__event_profiles') }} as p on p.message_id = e.message_id
+    where p.profile_id is not null
+),
+
+sessionised as (
+    select
+        *,
+        case when lag(occurred_at) over (partition by profile_id order by occurred_at) is null
+                  or occurred_at > {{ dbt.dateadd('minute', session_minutes,
+                                                  'lag(occurred_at) over (partition by profile_id order by occurred_at)') }}
+             then 1 else 0 end as starts_session,
+        channel is not null and channel <> 'internal' as is_touch
+    from events
+),
+
+activity as (
+    select
+        profile_id,
+        min(occurred_at) as first_event_at,
+        max(occurred_at) as last_event_at,
+        count(*) as event_count,
+        cast(sum(starts_session) as bigint) as session_count,
+        count(case when is_touch then 1 end) as touchpoint_count,
+        {{ cdp_arg_min("case when is_touch then channel end", "case when is_touch then occurred_at end") }} as first_touch_channel,
+        {{ cdp_latest("case when is_touch then channel end", "case when is_touch then occurred_at end") }} as last_touch_channel,
+        string_agg(distinct case when is_touch then channel end, ', ' order by case when is_touch then channel end) as channels_seen,
+        count(case when event_name = 'Order Completed' then 1 end) as order_count,
+        coalesce(sum(case when event_name = 'Order Completed' then revenue end), 0) as order_revenue
+    from sessionised
+    group by profile_id
+),
+
+trait_observations as (
+    select profile_id, occurred_at as observed_at, first_name, last_name, company, job_title, country
+    from events
+    where event_type = 'identify'
+    union all
+    select r.profile_id, c.updated_at, c.first_name, c.last_name, c.company, c.job_title, c.country
+    from {{ ref('stg_crm__contacts') }} as c
+    inner join registry as r on r.node_key = 'crm_contact_id:' || c.contact_id
+),
+
+traits as (
+    select
+        profile_id,
+        {%- for f in ['first_name', 'last_name', 'company', 'job_title', 'country'] %}
+        {{ cdp_latest(f, 'observed_at') }} as {{ f }}{% if not loop.last %},{% endif %}
+        {%- endfor %}
+    from trait_observations
+    group by profile_id
+),
+
+consent_latest as (
+    {#- each identifier's latest status per purpose (a revocation wins a tie) -#}
+    select identifier_type, identifier, purpose, status
+    from (
+        select
+            identifier_type, identifier, purpose, status,
+            row_number() over (partition by identifier_type, identifier, purpose
+                               order by recorded_at desc, status desc) as recency
+        from {{ ref('stg_consent__records') }}
+        where identifier is not null
+    ) as ranked
+    where recency = 1
+),
+
+consent as (
+    {#- per profile and purpose: revoked if any identifier's latest says so, else granted if any does -#}
+    select
+        r.profile_id,
+        {%- for purpose in ['email_marketing', 'sms', 'ads_targeting', 'analytics'] %}
+        case when count(case when k.purpose = '{{ purpose }}' and k.status = 'revoked' then 1 end) > 0 then 'revoked'
+             when count(case when k.purpose = '{{ purpose }}' and k.status = 'granted' then 1 end) > 0 then 'granted'
+             else 'unknown' end as {{ purpose }}_consent{% if not loop.last %},{% endif %}
+        {%- endfor %}
+    from consent_latest as k
+    inner join registry as r
+        on r.node_key = k.identifier_type || ':' || case when k.identifier_type = 'email'
+                                                         then {{ identity_email_key('k.identifier') }}
+                                                         else k.identifier end
+    group by r.profile_id
+),
+
+deleted as (
+    select distinct r.profile_id
+    from {{ ref('stg_privacy__deletion_requests') }} as d
+    inner join registry as r
+        on r.node_key = d.identifier_type || ':' || case when d.identifier_type = 'email'
+                                                         then {{ identity_email_key('d.identifier') }}
+                                                         else d.identifier end
+)
+
+select
+    i.profile_id,
+    i.latest_user_id as user_id,
+    i.latest_email as email,
+    {{ sha256_hex('i.latest_email') }} as email_sha256,
+    i.latest_phone as phone_e164,
+    {{ sha256_hex('i.latest_phone') }} as phone_sha256,
+    i.latest_crm_contact_id as crm_contact_id,
+    i.identifier_count,
+    i.user_id_count,
+    i.crm_contact_id_count,
+    i.email_count,
+    i.phone_count,
+    i.device_id_count,
+    i.anonymous_id_count,
+    i.profile_first_seen_at,
+    least(i.identifiers_first_seen_at, coalesce(a.first_event_at, i.identifiers_first_seen_at)) as first_seen_at,
+    greatest(i.identifiers_last_seen_at, coalesce(a.last_event_at, i.identifiers_last_seen_at)) as last_seen_at,
+    coalesce(a.event_count, 0) as event_count,
+    coalesce(a.touchpoint_count, 0) as touchpoint_count,
+    coalesce(a.session_count, 0) as session_count,
+    a.channels_seen,
+    a.first_touch_channel,
+    a.last_touch_channel,
+    coalesce(a.order_count, 0) as order_count,
+    coalesce(a.order_revenue, 0) as order_revenue,
+    cast(null as varchar) as lifecycle_stage,
+    cast(null as double) as lead_score,
+    coalesce(k.email_marketing_consent, 'unknown') as email_marketing_consent,
+    coalesce(k.sms_consent, 'unknown') as sms_consent,
+    coalesce(k.ads_targeting_consent, 'unknown') as ads_targeting_consent,
+    coalesce(k.analytics_consent, 'unknown') as analytics_consent,
+    t.first_name,
+    t.last_name,
+    t.company,
+    t.job_title,
+    t.country
+from identifiers as i
+left join activity as a on a.profile_id = i.profile_id
+left join traits as t on t.profile_id = i.profile_id
+left join consent as k on k.profile_id = i.profile_id
+where not exists (select 1 from deleted as d where d.profile_id = i.profile_id)

@@ -1,0 +1,11 @@
+{#- Every blocked identifier value (seeds blocked_identifiers and blocked_identifier_patterns) and
+    how often it was seen: these values link nothing. -#}
+select
+    identifier_type,
+    identifier,
+    blocked_reason,
+    observations,
+    first_seen_at,
+    last_seen_at
+from {{ ref('int_identity__identifiers') }}
+where is_blocked

@@ -1,0 +1,33 @@
+{#- Distribution of profile sizes (identifiers per profile), for spotting blobs at a glance. -#}
+with sizes as (
+    select profile_id, count(*) as identifiers
+    from {{ ref('identity_profile_registry') }}
+    group by profile_id
+),
+
+bucketed as (
+    select
+        case when identifiers <= 5 then cast(identifiers as varchar)
+             when identifiers <= 10 then '6-10'
+             when identifiers <= 20 then '11-20'
+             when identifiers <= 50 then '21-50'
+             when identifiers <= 100 then '51-100'
+             else '101+' end as size_bucket,
+        case when identifiers <= 5 then identifiers
+             when identifiers <= 10 then 6
+             when identifiers <= 20 then 11
+             when identifiers <= 50 then 21
+             when identifiers <= 100 then 51
+             else 101 end as bucket_floor,
+        identifiers
+    from sizes
+)
+
+select
+    size_bucket,
+    bucket_floor,
+    count(*) as profiles,
+    sum(identifiers) as identifiers,
+    max(identifiers) as largest
+from bucketed
+group by size_bucket, bucket_floor

@@ -1,0 +1,83 @@
+{#- Identity health, one row per run (history kept; never rebuilt): graph size, profile sizes,
+    merges, splits and protections this run, blocked values, clustering rounds, and accuracy
+    against planted truth when there is some. The identity gate (dbt tests on this model, blocking)
+    fails the run when the largest profile passes var cdp__identity_max_cluster_size, when a
+    profile still breaks a per-profile limit, or when merges jump above
+    var cdp__identity_max_merge_growth times the previous run's (and var cdp__identity_merge_floor). -#}
+{{ config(materialized='incremental', full_refresh=false, on_schema_change='append_new_columns') }}
+{%- set run_at = "cast('" ~ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") ~ "' as timestamp)" %}
+
+with clusters as (
+    select * from {{ ref('int_identity__clusters') }}
+),
+
+profile_sizes as (
+    select profile_id, count(*) as identifiers from {{ ref('identity_profile_registry') }} group by profile_id
+),
+
+limit_breaks as (
+    select count(*) as profiles
+    from (
+        select r.profile_id
+        from {{ ref('identity_profile_registry') }} as r
+        inner join {{ ref('identity_identifier_types') }} as t on t.identifier_type = r.identifier_type
+        where t.max_per_profile is not null
+        group by r.profile_id, r.identifier_type
+        having count(*) > max(t.max_per_profile)
+    ) as broken
+),
+
+this_run_events as (
+    select
+        count(case when event_type = 'merged' then 1 end) as merges,
+        count(case when event_type = 'split' then 1 end) as splits
+    from {{ ref('identity_merge_events') }}
+    where recorded_at = {{ run_at }}
+),
+
+event_resolution as (
+    select count(*) as events, count(profile_id) as events_resolved
+    from {{ ref('int_identity__event_profiles') }}
+),
+
+previous as (
+    {% if is_incremental() -%}
+    select max(merges) as merges
+    from {{ this }}
+    where run_at = (select max(run_at) from {{ this }} where run_at < {{ run_at }})
+    {%- else -%}
+    select cast(null as bigint) as merges
+    {%- endif %}
+)
+
+select
+    {{ run_at }} as run_at,
+    (select count(*) from clusters) as identifiers,
+    (select count(*) from clusters where is_blocked) as blocked_identifiers,
+    (select coalesce(sum(observations), 0) from {{ ref('identity_blocked_identifiers') }}) as blocked_observations,
+    (select count(*) from {{ ref('int_identity__edges') }}) as edges,
+    (select count(*) from {{ ref('int_identity__edges') }} where is_allowed) as allowed_edges,
+    (select count(*) from profile_sizes) as profiles,
+    (select max(identifiers) from profile_sizes) as largest_profile_identifiers,
+    (select count(*) from profile_sizes where identifiers = 1) as single_identifier_profiles,
+    (select max(resolution_rounds) from clusters) as resolution_rounds,
+    (select max(repair_rounds) from clusters) as repair_rounds,
+    (select profiles from limit_breaks) as profiles_breaking_limits,
+    (select count(*) from clusters where protection_rule = 'shared_value') as shared_value_protections,
+    (select count(*) from clusters where protection_rule = 'profile_limit') as profile_limit_protections,
+    (select count(*) from {{ ref('identity_protection_events') }} where recorded_at = {{ run_at }}) as new_protections,
+    m.merges,
+    m.splits,
+    p.merges as previous_run_merges,
+    r.events,
+    r.events_resolved,
+    a.pairwise_precision,
+    a.pairwise_recall,
+    a.pairwise_recall_strict,
+    {{ var('cdp__identity_max_cluster_size') }} as max_cluster_size_allowed,
+    greatest({{ var('cdp__identity_merge_floor') }},
+             {{ var('cdp__identity_max_merge_growth') }} * coalesce(p.merges, 0)) as max_merges_allowed
+from this_run_events as m
+cross join previous as p
+cross join event_resolution as r
+cross join {{ ref('identity_accuracy') }} as a

@@ -1,0 +1,12 @@
+{#- The 25 largest profiles with their identifiers counted by type: where blobs would show first. -#}
+select
+    r.profile_id,
+    count(*) as identifiers,
+    {%- for t in ['user_id', 'crm_contact_id', 'email', 'phone', 'device_id', 'anonymous_id', 'order_id', 'opportunity_id'] %}
+    count(case when r.identifier_type = '{{ t }}' then 1 end) as {{ t }}_count,
+    {%- endfor %}
+    min(r.profile_first_seen_at) as profile_first_seen_at
+from {{ ref('identity_profile_registry') }} as r
+group by r.profile_id
+order by identifiers desc, r.profile_id
+limit 25

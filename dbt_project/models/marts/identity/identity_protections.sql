@@ -1,0 +1,14 @@
+{#- Identifiers currently cut from merging (shared values, per-profile limits), the profile they
+    were left in, and when the cut was first recorded. -#}
+select
+    c.node_key,
+    c.identifier_type,
+    c.identifier,
+    c.protection_rule,
+    c.protection_detail,
+    r.profile_id,
+    (select min(e.recorded_at) from {{ ref('identity_protection_events') }} as e
+     where e.node_key = c.node_key and e.protection_rule = c.protection_rule) as first_recorded_at
+from {{ ref('int_identity__clusters') }} as c
+left join {{ ref('identity_profile_registry') }} as r on r.node_key = c.node_key
+where c.protection_rule is not null

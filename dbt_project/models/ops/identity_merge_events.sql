@@ -1,0 +1,72 @@
+{#- Merge history, appended each run (never rebuilt): when a cluster joined identifiers of two or
+    more earlier profiles, one row per retired profile naming the survivor, when it happened, the
+    identifier that joined them and the edge (rule, source row, time) that linked it. Splits (an
+    earlier profile cut in two by a protection) are recorded too, as event_type 'split'. -#}
+{{ config(materialized='incremental', full_refresh=false) }}
+
+with registry as (
+    select * from {{ ref('identity_profile_registry') }}
+),
+
+moved as (
+    select node_key, previous_profile_id, profile_id, assignment
+    from registry
+    where assignment in ('merged', 'split')
+      and assigned_at = cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as timestamp)
+),
+
+events as (
+    select
+        previous_profile_id as retired_profile_id,
+        profile_id as surviving_profile_id,
+        assignment as event_type,
+        count(*) as identifiers_moved
+    from moved
+    group by previous_profile_id, profile_id, assignment
+),
+
+edge_ends as (
+    select rule, left_key as node_key, right_key as other_key, first_seen_at, first_source, first_source_key
+    from {{ ref('int_identity__edges') }} where is_allowed
+    union all
+    select rule, right_key, left_key, first_seen_at, first_source, first_source_key
+    from {{ ref('int_identity__edges') }} where is_allowed
+),
+
+joining_edges as (
+    {#- edges from an identifier of the retired profile to one of the survivor that was not -#}
+    select
+        m.previous_profile_id as retired_profile_id,
+        m.profile_id as surviving_profile_id,
+        e.other_key as joined_by_identifier,
+        m.node_key as joined_identifier,
+        e.rule,
+        e.first_seen_at,
+        e.first_source,
+        e.first_source_key,
+        row_number() over (partition by m.previous_profile_id, m.profile_id
+                           order by e.first_seen_at desc, e.other_key, m.node_key) as position
+    from moved as m
+    inner join edge_ends as e on e.node_key = m.node_key
+    inner join registry as o on o.node_key = e.other_key and o.profile_id = m.profile_id
+    where m.assignment = 'merged'
+      and not exists (select 1 from moved as x
+                      where x.node_key = e.other_key and x.previous_profile_id = m.previous_profile_id)
+)
+
+select
+    cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as timestamp) as recorded_at,
+    v.event_type,
+    v.retired_profile_id,
+    v.surviving_profile_id,
+    v.identifiers_moved,
+    j.joined_by_identifier,
+    j.joined_identifier,
+    j.rule as joined_by_rule,
+    j.first_source as joined_by_source,
+    j.first_source_key as joined_by_source_key,
+    j.first_seen_at as joined_at
+from events as v
+left join joining_edges as j
+    on j.retired_profile_id = v.retired_profile_id and j.surviving_profile_id = v.surviving_profile_id
+    and j.position = 1
