@@ -4,6 +4,7 @@
     cdp run        materialise every asset in-process and print a summary
     cdp load       load new landing files into raw only
     cdp status     what the warehouse holds: files, rows per layer, quarantine, last syncs
+    cdp explain-profile ID   a profile's identifiers, the edges that joined them, merges, protections
 """
 
 from __future__ import annotations
@@ -52,6 +53,17 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _explain_profile(args: argparse.Namespace) -> int:
+    from orchestration.explain import UnknownProfile, explain_profile
+
+    try:
+        explain_profile(get_settings(), args.profile_id)
+    except UnknownProfile as exc:
+        print(f"cdp explain-profile: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cdp", description="Composable CDP: load, model, check and sync.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -72,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("load", help="load new landing files into raw").set_defaults(func=_load)
     commands.add_parser("status", help="print what the warehouse holds").set_defaults(func=_status)
+    explain = commands.add_parser("explain-profile", help="why a profile holds the identifiers it holds")
+    explain.add_argument("profile_id", help="a profile id (prf_...), current or retired")
+    explain.set_defaults(func=_explain_profile)
     return parser
 
 

@@ -31,6 +31,10 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
         "Planted truth of generated data for identity accuracy (marts.identity_accuracy); empty: the"
         " ground_truth/ folder beside the landing dir when there is one, else none (real data).",
     ),
+    "CDP_IDENTITY_MAX_CLUSTER_SIZE": (
+        "500",
+        "Identity gate: the most identifiers one profile may hold before the run fails (blob guard).",
+    ),
     "CDP_DBT_TARGET": ("duckdb", "dbt target in dbt_project/profiles.yml."),
     "CDP_LOG_LEVEL": ("INFO", "Log level of `cdp run` (DEBUG shows every Dagster event)."),
 }

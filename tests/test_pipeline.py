@@ -22,7 +22,14 @@ EXPECTED_ASSETS = {
     "staging/stg_segment__events", "staging/stg_crm__contacts", "staging/stg_crm__opportunity_snapshots",
     "staging/stg_crm__opportunities", "staging/stg_ads__spend", "staging/stg_consent__records",
     "staging/stg_privacy__deletion_requests",
-    "marts/dim_known_people", "audiences/aud_recent_form_submitters",
+    "rules/identity_identifier_types", "rules/identity_link_rules", "rules/blocked_identifier_patterns",
+    "intermediate/int_identity__pairs", "intermediate/int_identity__identifiers", "intermediate/int_identity__edges",
+    "intermediate/int_identity__protected_identifiers", "intermediate/int_identity__clusters",
+    "intermediate/int_identity__event_profiles", "ops/identity_profile_registry", "ops/identity_merge_events",
+    "ops/identity_protection_events", "marts/dim_profiles", "marts/profile_identifiers", "marts/canonical_id_aliases",
+    "marts/identity_blocked_identifiers", "marts/identity_protections", "marts/identity_cluster_sizes",
+    "marts/identity_largest_clusters", "marts/identity_accuracy", "marts/identity_health",
+    "audiences/aud_recent_form_submitters",
     "reverse_etl/recent_form_submitters_csv", "serving/warehouse_copy",
 }
 
@@ -49,16 +56,19 @@ def _export_rows(ws: Workspace) -> list[dict]:
         return list(csv.DictReader(handle))
 
 
-def test_full_run_on_the_sample(sample_workspace: Workspace, capsys: pytest.CaptureFixture) -> None:
+def test_full_run_on_the_sample(sample_workspace: Workspace, capsys: pytest.CaptureFixture,
+                                monkeypatch: pytest.MonkeyPatch) -> None:
     ws = sample_workspace
+    monkeypatch.setenv("CDP_GROUND_TRUTH_DIR", str(SAMPLE_TRUTH))
     assert run_pipeline() is True
     printed = capsys.readouterr().out
     assert "cdp run succeeded" in printed and "0 failed" in printed
 
-    audience = ws.query("select email, email_sha256 from audiences.aud_recent_form_submitters order by email")
+    audience = ws.query("select profile_id, email, email_sha256 from audiences.aud_recent_form_submitters "
+                        "order by profile_id")
     exported = _export_rows(ws)
     assert len(audience) > 20
-    assert [(r["email"], r["email_sha256"]) for r in exported] == audience
+    assert [(r["profile_id"], r["email"], r["email_sha256"]) for r in exported] == audience
     sent = ws.query("select status, rows_planned, rows_sent from ops.sync_runs")
     assert sent == [("succeeded", len(audience), len(audience))]
 
@@ -99,6 +109,14 @@ def test_full_run_on_the_sample(sample_workspace: Workspace, capsys: pytest.Capt
     """)[0][0]
     assert leaks == 0
 
+    # Identity resolution against the planted truth, as the pipeline itself reports it.
+    health = ws.query("""select pairwise_precision, pairwise_recall, largest_profile_identifiers,
+                                profiles_breaking_limits, events_resolved, events from marts.identity_health""")
+    assert len(health) == 1
+    precision, recall, largest, breaking, resolved, events = health[0]
+    assert precision >= 0.99 and recall >= 0.98
+    assert largest < 50 and breaking == 0 and resolved == events
+
     # The serving copy holds the marts and audiences, and opens read-only beside nothing else.
     serving = duckdb.connect(str(ws.settings.serving_warehouse), read_only=True)
     try:
@@ -111,7 +129,7 @@ def test_full_run_on_the_sample(sample_workspace: Workspace, capsys: pytest.Capt
     counts = ws.query("select count(*) from staging.stg_segment__events")
     assert run_pipeline() is True
     assert ws.query("select count(*) from staging.stg_segment__events") == counts
-    assert [(r["email"], r["email_sha256"]) for r in _export_rows(ws)] == audience
+    assert [(r["profile_id"], r["email"], r["email_sha256"]) for r in _export_rows(ws)] == audience
 
 
 def test_a_failed_gate_stops_everything_downstream(sample_workspace: Workspace, monkeypatch,

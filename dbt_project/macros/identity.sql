@@ -92,3 +92,12 @@
 {% macro duckdb__cdp_latest(value, order_by) -%}
     arg_max({{ value }}, {{ order_by }}) filter (where {{ value }} is not null)
 {%- endmacro %}
+
+{#- Operation: connected components of any edge table, for checking the algorithm or resolving a
+    graph by hand. `dbt run-operation run_connected_components --args '{edges_sql: "select u, v
+    from my.edges", work: "my.cc"}'` leaves my.cc_labels (node, label) and my.cc_rounds (rounds). -#}
+{% macro run_connected_components(edges_sql, work) -%}
+    {%- set rounds = connected_components(edges_sql, work) -%}
+    {{ cdp_replace_table(work ~ '_rounds', 'select ' ~ rounds ~ ' as rounds') }}
+    {{ log('connected components: ' ~ rounds ~ ' rounds; labels in ' ~ work ~ '_labels', info=true) }}
+{%- endmacro %}
