@@ -25,11 +25,14 @@ def message(message_id: str, ts: str, kind: str = "identify", **fields: object) 
 
 HAND_MADE = [
     # a family tablet: one anonymous id, two people logging in on it
-    message("hm-1", "2026-10-01T10:00:00Z", anonymousId="anon-tablet", userId="u-mum", traits={"email": "mum@fam.example"}),
-    message("hm-2", "2026-10-02T10:00:00Z", anonymousId="anon-tablet", userId="u-kid", traits={"email": "kid@fam.example"}),
+    message("hm-1", "2026-10-01T10:00:00Z", anonymousId="anon-tablet", userId="u-mum",
+            traits={"email": "mum@fam.example"}),
+    message("hm-2", "2026-10-02T10:00:00Z", anonymousId="anon-tablet", userId="u-kid",
+            traits={"email": "kid@fam.example"}),
     message("hm-3", "2026-10-03T10:00:00Z", "page", anonymousId="anon-tablet", name="/home"),
     # a placeholder email typed by two different people
-    message("hm-4", "2026-10-01T11:00:00Z", anonymousId="anon-p1", userId="u-p1", traits={"email": "Test@Example.com "}),
+    message("hm-4", "2026-10-01T11:00:00Z", anonymousId="anon-p1", userId="u-p1",
+            traits={"email": "Test@Example.com "}),
     message("hm-5", "2026-10-01T12:00:00Z", anonymousId="anon-p2", userId="u-p2", traits={"email": "test@example.com"}),
     # an alias chain: two earlier anonymous ids aliased to one user
     message("hm-6", "2026-10-01T13:00:00Z", "alias", anonymousId="anon-z2", previousId="anon-z1", userId="u-z"),
