@@ -1,11 +1,12 @@
 """Benchmark harness: the pipeline's stages at 10x steps of data volume. Prints a table; asserts nothing.
 
-    python -m bench.run [--sizes 10000 100000 1000000] [--seed 42] [--keep]
+    python -m bench.run [--sizes 10000 100000 1000000] [--seed 42] [--keep] [--no-chains]
 
 For each size it generates a landing zone (kept under bench/data/ and reused), then runs every stage
 in its own process against a fresh warehouse, so each stage's wall time and peak resident memory
 (the child's ru_maxrss) are its own. Results go to stdout as a table and to bench/results/*.json.
-Later capabilities add their stages to STAGES.
+Later capabilities add their stages to STAGES. First, connected components of single chains of
+1k .. 1M hops (shuffled ids) show how the number of rounds grows with chain length.
 """
 
 from __future__ import annotations
@@ -43,6 +44,13 @@ with connect(settings) as con:
 """
 
 
+# Identity resolution proper: graph build, blocking, protections, components, stable ids.
+IDENTITY_MODELS = ["int_identity__pairs", "int_identity__identifiers", "int_identity__edges",
+                   "int_identity__protected_identifiers", "int_identity__clusters", "identity_profile_registry",
+                   "identity_merge_events", "identity_protection_events"]
+CHAIN_LENGTHS = [1_000, 10_000, 100_000, 1_000_000]
+
+
 @dataclass
 class Stage:
     name: str
@@ -59,8 +67,12 @@ STAGES = [
           "select count(*) from staging.stg_segment__events", "events"),
     Stage("dbt staging tests", [*DBT, "test", "--select", "staging", *DBT_DIRS],
           "select count(*) from staging.stg_segment__events", "events"),
+    Stage("dbt identity resolution", [*DBT, "run", "--select", *IDENTITY_MODELS, *DBT_DIRS],
+          "select count(*) from staging.stg_segment__events", "events"),
+    Stage("dbt events -> profiles", [*DBT, "run", "--select", "int_identity__event_profiles", *DBT_DIRS],
+          "select count(*) from intermediate.int_identity__event_profiles", "events"),
     Stage("dbt marts + audiences (build)", [*DBT, "build", "--select", "marts", "audiences", *DBT_DIRS],
-          "select count(*) from marts.dim_known_people", "people"),
+          "select count(*) from marts.dim_profiles", "profiles"),
     Stage("reverse-ETL syncs", [sys.executable, "-c", SYNC_SNIPPET],
           "select coalesce(sum(rows_sent), 0) from ops.sync_runs", "rows sent"),
 ]
@@ -106,7 +118,8 @@ def bench_size(people: int, seed: int, work: Path) -> list[Measurement]:
     env = {**os.environ, "CDP_LANDING_DIR": str(data / "landing"),
            "CDP_WAREHOUSE": str(warehouse_dir / "cdp.duckdb"),
            "CDP_SERVING_WAREHOUSE": str(warehouse_dir / "cdp_serving.duckdb"),
-           "CDP_EXPORT_DIR": str(warehouse_dir / "exports")}
+           "CDP_EXPORT_DIR": str(warehouse_dir / "exports"),
+           "CDP_GROUND_TRUTH_DIR": str(data / "ground_truth")}
     results: list[Measurement] = []
     if not (data / "ground_truth" / "generation.json").exists():
         seconds, rss = run_measured([str(BIN / "cdp"), "generate", "--people", str(people), "--seed", str(seed),
@@ -122,11 +135,54 @@ def bench_size(people: int, seed: int, work: Path) -> list[Measurement]:
         results.append(Measurement(people, stage.name, seconds, rss, rows, stage.rows_label,
                                    rows / seconds if rows else None))
         print(f"  {people:>9,} {stage.name}: {seconds:.1f}s, peak {rss:,.0f} MiB", flush=True)
+    accuracy = _accuracy(warehouse_dir / "cdp.duckdb")
+    print(f"  {people:>9,} identity accuracy: {accuracy}", flush=True)
+    results.append(Measurement(people, "identity precision / recall", 0.0, 0.0, None,
+                               f"precision {accuracy['pairwise_precision']:.4f}, recall "
+                               f"{accuracy['pairwise_recall']:.4f} (strict {accuracy['pairwise_recall_strict']:.4f})"
+                               f", largest profile {accuracy['largest_profile_identifiers']}", None))
     load = next(m for m in results if m.stage.startswith("load raw"))
     staging = next(m for m in results if m.stage == "dbt staging models")
     total = load.seconds + staging.seconds
     results.append(Measurement(people, "= ingestion + staging (events)", total, max(load.peak_rss_mib,
                                staging.peak_rss_mib), load.rows, "event lines", (load.rows or 0) / total))
+    return results
+
+
+def _accuracy(warehouse: Path) -> dict:
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        cursor = con.execute("select pairwise_precision, pairwise_recall, pairwise_recall_strict, "
+                             "largest_profile_identifiers, resolution_rounds, profiles "
+                             "from marts.identity_health order by run_at desc limit 1")
+        names = [d[0] for d in cursor.description]
+        return dict(zip(names, cursor.fetchall()[0], strict=True))
+    finally:
+        con.close()
+
+
+def bench_chains(work: Path) -> list[Measurement]:
+    """Connected components of one chain with shuffled ids: rounds must grow like log(length)."""
+    results = []
+    for length in CHAIN_LENGTHS:
+        warehouse = work / f"chain_{length}.duckdb"
+        warehouse.unlink(missing_ok=True)
+        con = duckdb.connect(str(warehouse))
+        try:
+            con.execute("create schema g")
+            con.execute(f"""create table g.edges as
+                with ids as (select i, row_number() over (order by hash(i)) as node from range({length + 1}) as t(i))
+                select a.node as u, b.node as v from ids as a inner join ids as b on b.i = a.i + 1""")
+        finally:
+            con.close()
+        args = json.dumps({"edges_sql": "select u, v from g.edges", "work": "g.cc"})
+        seconds, rss = run_measured([*DBT, "run-operation", "run_connected_components", "--args", args, *DBT_DIRS],
+                                    {**os.environ, "CDP_WAREHOUSE": str(warehouse)}, work / f"chain_{length}.log")
+        rounds = _count(warehouse, "select rounds from g.cc_rounds")
+        assert _count(warehouse, "select count(distinct label) from g.cc_labels") == 1
+        results.append(Measurement(0, f"components: chain of {length:,} hops", seconds, rss, rounds, "rounds", None))
+        print(f"  chain {length:>9,}: {rounds} rounds, {seconds:.1f}s", flush=True)
+        warehouse.unlink()
     return results
 
 
@@ -145,11 +201,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--keep", action="store_true", help="keep the benchmark warehouses")
+    parser.add_argument("--no-chains", action="store_true", help="skip the long-chain components benchmark")
     args = parser.parse_args(argv)
     RESULTS.mkdir(parents=True, exist_ok=True)
     work = ROOT / "bench" / "work"
     work.mkdir(parents=True, exist_ok=True)
     results: list[Measurement] = []
+    if not args.no_chains:
+        results.extend(bench_chains(work))
     for people in args.sizes:
         print(f"benchmarking {people:,} people", flush=True)
         results.extend(bench_size(people, args.seed, work))

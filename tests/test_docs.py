@@ -19,6 +19,6 @@ def test_the_two_commands_and_the_cli_subcommands_exist() -> None:
     makefile = (REPO_ROOT / "Makefile").read_text()
     assert re.search(r"^run: ", makefile, flags=re.M) and re.search(r"^test: ", makefile, flags=re.M)
     assert "make test" in (REPO_ROOT / ".ci" / "run").read_text()
-    documented = set(re.findall(r"\.venv/bin/cdp (\w+)", README))
+    documented = set(re.findall(r"\.venv/bin/cdp ([\w-]+)", README))
     known = set(build_parser()._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
     assert documented and documented <= known

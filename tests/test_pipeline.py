@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 from pathlib import Path
 
 import duckdb
+import phonenumbers
 import pytest
 
 from orchestration.run import run_pipeline
@@ -18,7 +20,8 @@ pytestmark = pytest.mark.slow
 EXPECTED_ASSETS = {
     "raw/events", "raw/crm_contacts", "raw/crm_opportunities", "raw/ad_spend", "raw/consent",
     "raw/deletion_requests",
-    "rules/channel_rules", "rules/country_calling_codes", "rules/blocked_identifiers",
+    "rules/channel_rules", "rules/phone_numbering_plans", "rules/phone_calling_code_lengths",
+    "rules/blocked_identifiers",
     "staging/stg_segment__events", "staging/stg_crm__contacts", "staging/stg_crm__opportunity_snapshots",
     "staging/stg_crm__opportunities", "staging/stg_ads__spend", "staging/stg_consent__records",
     "staging/stg_privacy__deletion_requests",
@@ -49,6 +52,21 @@ def test_definitions_form_one_lineage_graph() -> None:
     assert defs.resolve_job_def("cdp_pipeline") is not None
     assert {s.name for s in defs.schedules} == {"cdp_daily"}
     assert {s.name for s in defs.sensors} == {"landing_files_sensor"}
+
+
+def library_e164(raw: str, region: str) -> str | None:
+    """What libphonenumber makes of a phone typed into a form: E.164 when it is a possible number."""
+    text = raw.strip()
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    if re.fullmatch(r"(\d)\1*", re.sub(r"\D", "", text)):
+        return None
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164) if (
+        phonenumbers.is_possible_number(number)) else None
 
 
 def _export_rows(ws: Workspace) -> list[dict]:
@@ -84,6 +102,18 @@ def test_full_run_on_the_sample(sample_workspace: Workspace, capsys: pytest.Capt
         where c.phone_raw is not null and cp.defect is null
     """)[0]
     assert phones[0] > 100 and phones[1] == phones[0]
+    # ... and agree with libphonenumber on every raw phone (CRM with the contact's country, events
+    # with the default), reading "00" as "+" whatever the region and never taking placeholders.
+    crm_phones = ws.query("select distinct phone_raw, coalesce(country, 'US'), phone_e164 "
+                          "from staging.stg_crm__contacts where phone_raw is not null")
+    event_phones = ws.query("""
+        select distinct coalesce(json_extract_string(r.traits, '$.phone'),
+                                 json_extract_string(r.context, '$.traits.phone')) as raw, 'US', s.phone_e164
+        from raw.events as r inner join staging.stg_segment__events as s using (message_id)
+        where raw is not null""")
+    assert len(crm_phones) > 100 and len(event_phones) > 100
+    disagree = [row for row in crm_phones + event_phones if row[2] != library_e164(row[0], row[1])]
+    assert disagree == []
     emails = ws.query(f"""
         select count(*), count(*) filter (where c.email = p.email)
         from staging.stg_crm__contacts as c

@@ -32,26 +32,46 @@
 {% macro postgres__digits_only(column) -%} regexp_replace({{ column }}, '[^0-9]', '', 'g') {%- endmacro %}
 
 {#- A phone number in E.164 (+<country code><national number>) where it can be read, else null.
-    `cc` is the alias of the seed country_calling_codes joined on the record's country (or on var
-    cdp__default_phone_country): it gives the calling code, national number length and trunk prefix
-    that national formats need. A "(0)" written inside international numbers is dropped; numbers of
-    one repeated digit and anything shorter than six digits are placeholders, not phones. -#}
+    Follows libphonenumber's rules for a *possible* number, from seeds generated out of its metadata
+    (python -m orchestration.rules.phone_plans): `cc` is the seed phone_numbering_plans joined on the
+    record's country (or var cdp__default_phone_country) and gives the calling code, trunk prefix and
+    possible national lengths that national formats need; numbers written with + or 00 are checked
+    against the possible lengths of their calling code (seed phone_calling_code_lengths). A "(0)"
+    written inside international numbers is dropped; numbers of one repeated digit and anything
+    shorter than six digits are placeholders, not phones. -#}
 {% macro phone_to_e164(phone, cc) -%}
     {%- set d = digits_only("replace(" ~ phone ~ ", '(0)', '')") -%}
     case
         when {{ phone }} is null or length({{ d }}) < 6
              or {{ cdp_regex_full_match(d, "'0+|1+|2+|3+|4+|5+|6+|7+|8+|9+'") }} then null
-        when trim({{ phone }}) like '+%' then case when length({{ d }}) between 8 and 15 then '+' || {{ d }} end
-        when {{ d }} like '00%' then case when length({{ d }}) between 10 and 17 then '+' || substr({{ d }}, 3) end
+        when trim({{ phone }}) like '+%' then {{ phone_international_e164(d) }}
+        when {{ d }} like '00%' then {{ phone_international_e164('substr(' ~ d ~ ', 3)') }}
         when {{ cc }}.calling_code is null then null
         when {{ cc }}.trunk_prefix is not null and {{ d }} like {{ cc }}.trunk_prefix || '%'
-             and length({{ d }}) = {{ cc }}.national_number_length + length({{ cc }}.trunk_prefix)
+             and {{ phone_length_possible(cc ~ '.possible_lengths', 'length(' ~ d ~ ') - length(' ~ cc ~ '.trunk_prefix)') }}
             then '+' || {{ cc }}.calling_code || substr({{ d }}, length({{ cc }}.trunk_prefix) + 1)
-        when length({{ d }}) = {{ cc }}.national_number_length then '+' || {{ cc }}.calling_code || {{ d }}
+        when {{ phone_length_possible(cc ~ '.possible_lengths', 'length(' ~ d ~ ')') }}
+            then '+' || {{ cc }}.calling_code || {{ d }}
         when {{ d }} like {{ cc }}.calling_code || '%'
-             and length({{ d }}) = {{ cc }}.national_number_length + length({{ cc }}.calling_code)
+             and {{ phone_length_possible(cc ~ '.possible_lengths', 'length(' ~ d ~ ') - length(' ~ cc ~ '.calling_code)') }}
             then '+' || {{ d }}
     end
+{%- endmacro %}
+
+{#- True when `length` is one of the '|'-separated lengths in `lengths`. -#}
+{% macro phone_length_possible(lengths, length) -%}
+    ('|' || {{ lengths }} || '|' like '%|' || cast({{ length }} as varchar) || '|%')
+{%- endmacro %}
+
+{#- '+' || digits when the digits start with a calling code (1 to 3 digits; calling codes are
+    prefix-free) followed by a national number of a length possible under that code. Three
+    equality lookups, so the warehouse can hash-join them on any number of rows. -#}
+{% macro phone_international_e164(digits) -%}
+    case when {% for n in [1, 2, 3] -%}
+        exists (select 1 from {{ ref('phone_calling_code_lengths') }} as pl
+                where pl.code_and_length = substr({{ digits }}, 1, {{ n }}) || ':' || cast(length({{ digits }}) - {{ n }} as varchar))
+        {%- if not loop.last %} or {% endif %}
+    {%- endfor %} then '+' || {{ digits }} end
 {%- endmacro %}
 
 {#- True when a normalised identifier is a placeholder listed in seeds/blocked_identifiers.csv. -#}
@@ -76,7 +96,7 @@
     record's own country, else var cdp__default_phone_country. An equi-join, so it stays cheap on
     tens of millions of rows. -#}
 {% macro join_phone_country(has_phone, country='null', alias='cc') -%}
-left join {{ ref('country_calling_codes') }} as {{ alias }}
+left join {{ ref('phone_numbering_plans') }} as {{ alias }}
     on {{ alias }}.country = case when {{ has_phone }}
                                   then coalesce({{ country }}, '{{ var("cdp__default_phone_country") }}') end
 {%- endmacro %}

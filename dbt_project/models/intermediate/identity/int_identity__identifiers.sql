@@ -2,6 +2,13 @@
     and last seen, its type's rules (seed identity_identifier_types) and whether it is blocked: an
     exact placeholder from seed blocked_identifiers or a full match of a pattern from seed
     blocked_identifier_patterns (type `any` applies to every type). Blocked identifiers link nothing. -#}
+-- depends_on: {{ ref('blocked_identifier_patterns') }}
+{%- set blocked_patterns = [] -%}
+{%- if execute -%}
+    {%- set blocked_patterns = run_query("select identifier_type, pattern, reason from " ~ ref('blocked_identifier_patterns')
+                                         ~ " order by identifier_type, pattern").rows -%}
+{%- endif %}
+
 with endpoints as (
     select left_type as identifier_type, left_value as identifier, left_key as node_key,
            first_seen_at, last_seen_at, observations
@@ -33,12 +40,21 @@ exact_blocks as (
 ),
 
 pattern_blocks as (
-    select n.node_key, min(p.reason) as reason
-    from nodes as n
-    inner join {{ ref('blocked_identifier_patterns') }} as p
-        on p.identifier_type in (n.identifier_type, 'any')
-        and {{ cdp_regex_full_match('lower(n.identifier)', 'p.pattern') }}
-    group by n.node_key
+    {#- patterns are written into the SQL as constants, so each regular expression compiles once -#}
+    select node_key, reason
+    from (
+        select
+            node_key,
+            case when 1 = 0 then cast(null as varchar)
+            {%- for p in blocked_patterns %}
+                when {% if p[0] != 'any' %}identifier_type = '{{ p[0] }}' and {% endif -%}
+                     {{ cdp_regex_full_match('lower(identifier)', "'" ~ p[1] | replace("'", "''") ~ "'") }}
+                    then '{{ p[2] | replace("'", "''") }}'
+            {%- endfor %}
+            end as reason
+        from nodes
+    ) as matched
+    where reason is not null
 )
 
 select
