@@ -16,6 +16,11 @@ from orchestration.settings import Settings
 from orchestration.warehouse import connect
 
 EDGE_LIMIT = 60
+MEMBERS = """members as (
+                select c.node_id, c.node_key
+                from ops.identity_profile_registry as r
+                inner join intermediate.int_identity__clusters as c on c.node_key = r.node_key
+                where r.profile_id = ?)"""
 
 
 class UnknownProfile(LookupError):
@@ -65,13 +70,14 @@ def explain_profile(settings: Settings, profile_id: str, out: Callable[[str], No
             out(f"  {kind:<15} {value:<40} seen {first_seen:%Y-%m-%d} .. {last_seen:%Y-%m-%d}  "
                 f"{assignment} {assigned_at:%Y-%m-%d %H:%M}{note}")
 
-        edges = _rows(con, """
-            with members as (select node_key from ops.identity_profile_registry where profile_id = ?)
-            select e.left_key, e.right_key, e.rule, e.first_seen_at, e.first_source, e.first_source_key, e.observations
+        edges = _rows(con, f"""
+            with {MEMBERS}
+            select l.node_key, r.node_key, e.rule, e.first_seen_at, e.first_source, e.first_source_key, e.observations
             from intermediate.int_identity__edges as e
+            inner join members as l on l.node_id = e.left_node_id
+            inner join members as r on r.node_id = e.right_node_id
             where e.is_allowed
-              and e.left_key in (select node_key from members) and e.right_key in (select node_key from members)
-            order by e.first_seen_at, e.left_key, e.right_key""", [current])
+            order by e.first_seen_at, l.node_key, r.node_key""", [current])
         out(f"\nedges that joined them ({len(edges)})")
         for left, right, rule, first_seen, source, key, observations in edges[:EDGE_LIMIT]:
             out(f"  {left} <-> {right}\n      rule {rule}, first {first_seen:%Y-%m-%d %H:%M:%S} in {source} {key}"
@@ -90,14 +96,16 @@ def explain_profile(settings: Settings, profile_id: str, out: Callable[[str], No
             how = f": {by} linked to {joined} by rule {rule} ({source} {key})" if by else ""
             out(f"  {at:%Y-%m-%d %H:%M:%S} {kind} {retired} -> {survivor}, {moved} identifiers moved{how}")
 
-        protections = _rows(con, """
-            with members as (select node_key from ops.identity_profile_registry where profile_id = ?),
+        protections = _rows(con, f"""
+            with {MEMBERS},
             touching as (
-                select right_key as node_key from intermediate.int_identity__edges
-                where left_key in (select node_key from members)
+                select c.node_key from intermediate.int_identity__edges as e
+                inner join members as m on m.node_id = e.left_node_id
+                inner join intermediate.int_identity__clusters as c on c.node_id = e.right_node_id
                 union
-                select left_key from intermediate.int_identity__edges
-                where right_key in (select node_key from members)
+                select c.node_key from intermediate.int_identity__edges as e
+                inner join members as m on m.node_id = e.right_node_id
+                inner join intermediate.int_identity__clusters as c on c.node_id = e.left_node_id
                 union
                 select node_key from members
             )

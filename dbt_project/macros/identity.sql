@@ -101,3 +101,16 @@
     {{ cdp_replace_table(work ~ '_rounds', 'select ' ~ rounds ~ ' as rounds') }}
     {{ log('connected components: ' ~ rounds ~ ' rounds; labels in ' ~ work ~ '_labels', info=true) }}
 {%- endmacro %}
+
+{#- The exact placeholders of one identifier type (seed blocked_identifiers) as a list of SQL
+    literals, read once at compile time so a filter over millions of rows compares constants. -#}
+{% macro blocked_values(identifier_type) -%}
+    {%- set seed = ref('blocked_identifiers') -%}
+    {%- set values = [] -%}
+    {%- if execute -%}
+        {%- set values = run_query("select identifier from " ~ seed ~ " where identifier_type = '" ~ identifier_type
+                                   ~ "' order by 1").columns[0].values() -%}
+    {%- endif -%}
+    {%- for v in values %}'{{ v | replace("'", "''") }}'{% if not loop.last %}, {% endif %}{% endfor -%}
+    {%- if not values %}cast(null as varchar){% endif -%}
+{%- endmacro %}

@@ -64,12 +64,19 @@
 {%- endmacro %}
 
 {#- '+' || digits when the digits start with a calling code (1 to 3 digits; calling codes are
-    prefix-free) followed by a national number of a length possible under that code. Three
-    equality lookups, so the warehouse can hash-join them on any number of rows. -#}
+    prefix-free) followed by a national number of a length possible under that code (seed
+    phone_calling_code_lengths, read once at compile time into one constant, so the check is a
+    string search per row rather than a join). -#}
 {% macro phone_international_e164(digits) -%}
+    {%- set known = '|' -%}
+    {%- set lengths = ref('phone_calling_code_lengths') -%}
+    {%- if execute -%}
+        {%- set known = '|' ~ (run_query("select code_and_length from " ~ lengths ~ " order by 1")
+                               .columns[0].values() | join('|')) ~ '|' -%}
+    {%- endif -%}
     case when {% for n in [1, 2, 3] -%}
-        exists (select 1 from {{ ref('phone_calling_code_lengths') }} as pl
-                where pl.code_and_length = substr({{ digits }}, 1, {{ n }}) || ':' || cast(length({{ digits }}) - {{ n }} as varchar))
+        position('|' || substr({{ digits }}, 1, {{ n }}) || ':' || cast(length({{ digits }}) - {{ n }} as varchar) || '|'
+                 in '{{ known }}') > 0
         {%- if not loop.last %} or {% endif %}
     {%- endfor %} then '+' || {{ digits }} end
 {%- endmacro %}

@@ -25,11 +25,22 @@ events as (
     group by previous_profile_id, profile_id, assignment
 ),
 
+clusters as (
+    select node_id, node_key from {{ ref('int_identity__clusters') }}
+),
+
+moved_nodes as (
+    select m.*, c.node_id
+    from moved as m
+    inner join clusters as c on c.node_key = m.node_key
+    where m.assignment = 'merged'
+),
+
 edge_ends as (
-    select rule, left_key as node_key, right_key as other_key, first_seen_at, first_source, first_source_key
+    select rule, left_node_id as node_id, right_node_id as other_id, first_seen_at, first_source, first_source_key
     from {{ ref('int_identity__edges') }} where is_allowed
     union all
-    select rule, right_key, left_key, first_seen_at, first_source, first_source_key
+    select rule, right_node_id, left_node_id, first_seen_at, first_source, first_source_key
     from {{ ref('int_identity__edges') }} where is_allowed
 ),
 
@@ -38,20 +49,20 @@ joining_edges as (
     select
         m.previous_profile_id as retired_profile_id,
         m.profile_id as surviving_profile_id,
-        e.other_key as joined_by_identifier,
+        oc.node_key as joined_by_identifier,
         m.node_key as joined_identifier,
         e.rule,
         e.first_seen_at,
         e.first_source,
         e.first_source_key,
         row_number() over (partition by m.previous_profile_id, m.profile_id
-                           order by e.first_seen_at desc, e.other_key, m.node_key) as position
-    from moved as m
-    inner join edge_ends as e on e.node_key = m.node_key
-    inner join registry as o on o.node_key = e.other_key and o.profile_id = m.profile_id
-    where m.assignment = 'merged'
-      and not exists (select 1 from moved as x
-                      where x.node_key = e.other_key and x.previous_profile_id = m.previous_profile_id)
+                           order by e.first_seen_at desc, oc.node_key, m.node_key) as position
+    from moved_nodes as m
+    inner join edge_ends as e on e.node_id = m.node_id
+    inner join clusters as oc on oc.node_id = e.other_id
+    inner join registry as o on o.node_key = oc.node_key and o.profile_id = m.profile_id
+    where not exists (select 1 from moved as x
+                      where x.node_key = oc.node_key and x.previous_profile_id = m.previous_profile_id)
 )
 
 select

@@ -30,21 +30,24 @@ anchors as (
 ),
 
 {% if is_incremental() %}
-previous as (
-    select node_key, profile_id, profile_first_seen_at from {{ this }}
+with_previous as (
+    {#- each identifier with the profile it had before this run (one join, used twice) -#}
+    select c.*, p.profile_id as previous_profile_id, p.profile_first_seen_at as previous_first_seen_at
+    from clusters as c
+    left join {{ this }} as p on p.node_key = c.node_key
 ),
 
 claims as (
     {#- each earlier profile present in a cluster, with its earliest identifier there -#}
     select
-        c.cluster_node_id,
-        p.profile_id,
-        min(p.profile_first_seen_at) as profile_first_seen_at,
-        min(c.first_seen_at) as claim_first_seen_at,
-        min(c.node_key) as claim_key
-    from clusters as c
-    inner join previous as p on p.node_key = c.node_key
-    group by c.cluster_node_id, p.profile_id
+        cluster_node_id,
+        previous_profile_id as profile_id,
+        min(previous_first_seen_at) as profile_first_seen_at,
+        min(first_seen_at) as claim_first_seen_at,
+        min(node_key) as claim_key
+    from with_previous
+    where previous_profile_id is not null
+    group by cluster_node_id, previous_profile_id
 ),
 
 kept_claims as (
@@ -80,12 +83,11 @@ assigned as (
         {% if is_incremental() -%}
         coalesce(s.profile_id, 'prf_' || substr(md5(a.anchor_key), 1, 24)) as profile_id,
         coalesce(s.profile_first_seen_at, a.cluster_first_seen_at) as profile_first_seen_at,
-        p.profile_id as previous_profile_id,
+        c.previous_profile_id,
         case
-            when p.profile_id is null then 'new'
-            when p.profile_id = coalesce(s.profile_id, '') then 'kept'
-            when exists (select 1 from kept_claims as k
-                         where k.profile_id = p.profile_id and k.cluster_node_id = c.cluster_node_id) then 'merged'
+            when c.previous_profile_id is null then 'new'
+            when c.previous_profile_id = coalesce(s.profile_id, '') then 'kept'
+            when k.profile_id is not null then 'merged'
             else 'split'
         end as assignment
         {%- else -%}
@@ -94,11 +96,14 @@ assigned as (
         cast(null as varchar) as previous_profile_id,
         'new' as assignment
         {%- endif %}
+    {% if is_incremental() -%}
+    from with_previous as c
+    inner join anchors as a on a.cluster_node_id = c.cluster_node_id
+    left join survivors as s on s.cluster_node_id = c.cluster_node_id
+    left join kept_claims as k on k.profile_id = c.previous_profile_id and k.cluster_node_id = c.cluster_node_id
+    {%- else -%}
     from clusters as c
     inner join anchors as a on a.cluster_node_id = c.cluster_node_id
-    {% if is_incremental() -%}
-    left join survivors as s on s.cluster_node_id = c.cluster_node_id
-    left join previous as p on p.node_key = c.node_key
     {%- endif %}
 )
 

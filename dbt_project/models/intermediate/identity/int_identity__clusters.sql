@@ -15,9 +15,9 @@
 {%- set types = ref('identity_identifier_types') -%}
 {%- set state = namespace(rounds=0, repairs=0) -%}
 {%- if execute -%}
+    {%- set protected = "(select node_id from " ~ ref('int_identity__protected_identifiers') ~ ")" -%}
     {{ cdp_replace_table(work ~ '_allowed', "select e.left_node_id as u, e.right_node_id as v from " ~ ref('int_identity__edges')
-        ~ " as e where e.is_allowed and not exists (select 1 from " ~ ref('int_identity__protected_identifiers')
-        ~ " as p where p.node_id = e.left_node_id or p.node_id = e.right_node_id)") }}
+        ~ " as e where e.is_allowed and e.left_node_id not in " ~ protected ~ " and e.right_node_id not in " ~ protected) }}
     {%- set state.rounds = connected_components("select u, v from " ~ work ~ "_allowed", work ~ "_cc") -%}
     {{ cdp_replace_table(work ~ '_assign', "select n.node_id, coalesce(l.label, n.node_id) as cluster_node_id from "
         ~ identifiers ~ " as n left join " ~ work ~ "_cc_labels as l on l.node = n.node_id") }}
@@ -77,14 +77,6 @@
     {%- endfor -%}
 {%- endif %}
 
-with assigned as (
-    select
-        a.node_id,
-        a.cluster_node_id,
-        count(*) over (partition by a.cluster_node_id) as cluster_size
-    from {{ work }}_assign as a
-)
-
 select
     n.node_id,
     n.node_key,
@@ -96,12 +88,11 @@ select
     n.is_blocked,
     n.blocked_reason,
     a.cluster_node_id,
-    a.cluster_size,
     case when p.node_id is not null then p.rule when c.node_id is not null then 'profile_limit' end as protection_rule,
     coalesce(p.detail, c.detail) as protection_detail,
     {{ state.rounds }} as resolution_rounds,
     {{ state.repairs }} as repair_rounds
 from {{ identifiers }} as n
-inner join assigned as a on a.node_id = n.node_id
+inner join {{ work }}_assign as a on a.node_id = n.node_id
 left join {{ ref('int_identity__protected_identifiers') }} as p on p.node_id = n.node_id
 left join {{ work }}_cuts as c on c.node_id = n.node_id
