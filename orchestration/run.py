@@ -3,18 +3,20 @@
 Steps run one after another in-process (so the single-writer rule holds trivially) against a
 persistent Dagster instance under DAGSTER_HOME when set (runs then show in `dagster dev`), else an
 ephemeral one. The summary is read back from the run's events and the warehouse: rows per layer,
-asset checks passed and failed, rows quarantined, syncs.
+identity resolution in one line, asset checks passed and failed (and what dbt said about any node
+that failed), rows quarantined, syncs.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
 import dagster as dg
 
-from orchestration.settings import get_settings
-from orchestration.status import print_layer_rows, quarantine_summary
+from orchestration.settings import DBT_PROJECT_DIR, get_settings
+from orchestration.status import identity_summary, print_layer_rows, quarantine_summary
 from orchestration.warehouse import connect
 
 
@@ -24,6 +26,22 @@ def _instance() -> dg.DagsterInstance:
 
 def _severity(check) -> str:
     return str(getattr(check.severity, "value", check.severity))
+
+
+def dbt_failures(limit: int = 10) -> list[str]:
+    """The dbt nodes that errored in the latest dbt invocation, each with the start of dbt's message."""
+    runs = sorted(DBT_PROJECT_DIR.glob("target/*/run_results.json"), key=lambda p: p.stat().st_mtime)
+    if not runs:
+        return []
+    results = json.loads(runs[-1].read_text()).get("results", [])
+    failed = [r for r in results if r.get("status") in ("error", "fail")]
+    lines = []
+    for r in failed[:limit]:
+        message = " ".join(str(r.get("message") or "").split())
+        lines.append(f"{r['unique_id']}: {r['status']}: {message[:300]}")
+    if len(failed) > limit:
+        lines.append(f"... and {len(failed) - limit} more; see {runs[-1]}")
+    return lines
 
 
 def run_pipeline(select: str = "*") -> bool:
@@ -57,6 +75,9 @@ def run_pipeline(select: str = "*") -> bool:
         with connect(settings, read_only=True) as con:
             print("\nrows per layer")
             print_layer_rows(con)
+            identity = identity_summary(con)
+            if identity:
+                print(f"\nidentity: {identity}")
             print("\nquarantined (ops.quarantine)")
             for source, rows, whole_files in quarantine_summary(con):
                 print(f"  {source:<20}{rows:>8,} rows" + (f", {whole_files} whole files" if whole_files else ""))
@@ -67,6 +88,9 @@ def run_pipeline(select: str = "*") -> bool:
         print(f"  warning {check.asset_key.to_user_string()}: {check.check_name}")
     for step in failed_steps:
         print(f"  step failed: {step}")
+        if step == "cdp_dbt_models":
+            for line in dbt_failures():
+                print(f"    {line}")
     for step in skipped_steps:
         print(f"  step skipped (upstream failed): {step}")
     if settings.export_dir.exists():

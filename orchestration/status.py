@@ -57,3 +57,24 @@ def print_status(settings: Settings) -> None:
             print(f"  {name}: {status}, {sent:,} sent, {failed:,} failed -> {destination} ({finished:%Y-%m-%d %H:%M})")
         if not syncs:
             print("  none yet")
+
+
+def identity_summary(con) -> str | None:
+    """One line on the latest identity run (marts.identity_health), or None before the first."""
+    exists = con.execute("select count(*) from information_schema.tables "
+                         "where table_schema = 'marts' and table_name = 'identity_health'").fetchall()[0][0]
+    if not exists:
+        return None
+    rows = con.execute("""
+        select profiles, identifiers, largest_profile_identifiers, merges, shared_value_protections
+                   + profile_limit_protections, blocked_identifiers, resolution_rounds,
+               pairwise_precision, pairwise_recall
+        from marts.identity_health order by run_at desc limit 1""").fetchall()
+    if not rows:
+        return None
+    profiles, identifiers, largest, merges, protections, blocked, rounds, precision, recall = rows[0]
+    line = (f"{profiles:,} profiles from {identifiers:,} identifiers (largest {largest}), {merges} merges this run, "
+            f"{protections} protected, {blocked} blocked, {rounds} clustering rounds")
+    if precision is not None:
+        line += f"; vs planted truth: pairwise precision {precision:.4f}, recall {recall:.4f}"
+    return line

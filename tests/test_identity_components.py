@@ -123,3 +123,24 @@ def test_rounds_grow_with_the_logarithm_of_chain_length(tmp_path: Path) -> None:
     assert rounds[10000] <= 3 * math.log2(10000)
     assert rounds[10000] - rounds[100] <= 3 * math.log2(10000 / 100)
     assert rounds[100] <= rounds[1000] <= rounds[10000] or rounds[10000] < 20
+
+
+def email_key(tmp_path: Path, email: str, gmail_rule: bool) -> str:
+    """identity_email_key() as dbt renders it under var cdp__identity_gmail_dots_insensitive."""
+    sql = "select {{ identity_email_key(\"'" + email + "'\") }} as k"
+    done = subprocess.run(
+        [dbt_executable(), "show", "--inline", sql, "--output", "json", "--quiet",
+         "--vars", json.dumps({"cdp__identity_gmail_dots_insensitive": gmail_rule}),
+         "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+         "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs")],
+        cwd=DBT_PROJECT_DIR, env={**os.environ, "CDP_WAREHOUSE": str(tmp_path / "show.duckdb")},
+        capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return json.loads(done.stdout[done.stdout.index("{"):])["show"][0]["k"]
+
+
+def test_gmail_dot_rule_is_off_by_default_and_applies_only_to_gmail(tmp_path: Path) -> None:
+    assert email_key(tmp_path, "ann.lee+news@gmail.com", gmail_rule=False) == "ann.lee+news@gmail.com"
+    assert email_key(tmp_path, "ann.lee+news@gmail.com", gmail_rule=True) == "annlee@gmail.com"
+    assert email_key(tmp_path, "ann.lee+news@googlemail.com", gmail_rule=True) == "annlee@gmail.com"
+    assert email_key(tmp_path, "ann.lee+news@example.org", gmail_rule=True) == "ann.lee+news@example.org"

@@ -43,15 +43,20 @@ events as {{ cte_not_materialized() }} (
     where p.profile_id is not null
 ),
 
+with_previous as (
+    select
+        *,
+        lag(occurred_at) over (partition by profile_id order by occurred_at) as previous_at,
+        channel is not null and channel <> 'internal' as is_touch
+    from events
+),
+
 sessionised as (
     select
         *,
-        case when lag(occurred_at) over (partition by profile_id order by occurred_at) is null
-                  or occurred_at > {{ dbt.dateadd('minute', session_minutes,
-                                                  'lag(occurred_at) over (partition by profile_id order by occurred_at)') }}
-             then 1 else 0 end as starts_session,
-        channel is not null and channel <> 'internal' as is_touch
-    from events
+        case when previous_at is null or occurred_at > {{ dbt.dateadd('minute', session_minutes, 'previous_at') }}
+             then 1 else 0 end as starts_session
+    from with_previous
 ),
 
 activity as (

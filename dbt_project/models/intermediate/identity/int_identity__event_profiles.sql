@@ -1,9 +1,16 @@
 {#- The profile of every event: the profile of its user id, else of its anonymous id, else of its
     device id (a shared device's anonymous id is its own profile, so a logged-in user's events stay
     theirs). Null only when every identifier on the event is a blocked placeholder. -#}
-with registry as {{ cte_not_materialized() }} (
-    select node_key, profile_id from {{ ref('identity_profile_registry') }}
-)
+{%- set by_type = [('user_id', 'user_id'), ('anonymous_id', 'anonymous_id'), ('device_id', 'device_id')] %}
+
+with
+{%- for identifier_type, column in by_type %}
+{{ identifier_type }}_profiles as (
+    select identifier, profile_id
+    from {{ ref('identity_profile_registry') }}
+    where identifier_type = '{{ identifier_type }}'
+){% if not loop.last %},{% endif %}
+{%- endfor %}
 
 select
     e.message_id,
@@ -12,6 +19,6 @@ select
          when a.profile_id is not null then 'anonymous_id'
          when d.profile_id is not null then 'device_id' end as resolved_by
 from {{ ref('stg_segment__events') }} as e
-left join registry as u on u.node_key = 'user_id:' || e.user_id
-left join registry as a on a.node_key = 'anonymous_id:' || e.anonymous_id
-left join registry as d on d.node_key = 'device_id:' || e.device_id
+left join user_id_profiles as u on u.identifier = e.user_id
+left join anonymous_id_profiles as a on a.identifier = e.anonymous_id
+left join device_id_profiles as d on d.identifier = e.device_id

@@ -6,56 +6,37 @@
     Pairwise metrics over the identifiers seen in the data (placeholders and devices borrowed from
     someone else are not anyone's identifiers and are left out):
     - precision: of the identifier pairs placed in one profile, the share that belong to one person;
-    - recall: of the pairs the data can link (two identifiers of one person connected through that
-      person's own messages and CRM records), the share placed in one profile;
+    - recall: of the pairs the data can link (two identifiers of one person connected through pairs
+      of that person's identifiers seen together in any record), the share placed in one profile;
     - strict recall: of all pairs belonging to one person, the share placed in one profile
       (includes devices a person never identified on, which no resolver can link). -#}
--- depends_on: {{ ref('stg_segment__events') }}, {{ ref('stg_crm__contacts') }}, {{ ref('stg_crm__opportunities') }}, {{ ref('identity_profile_registry') }}
+-- depends_on: {{ ref('int_identity__identifiers') }}, {{ ref('int_identity__edges') }}, {{ ref('identity_profile_registry') }}
 {%- set truth_dir = env_var('CDP_GROUND_TRUTH_DIR', '') -%}
 {%- set work = this.schema ~ '.' ~ this.identifier ~ '__work' -%}
 {%- if truth_dir and execute -%}
-    {#- linkable groups: components of each person's own identifiers, linked where they appear together -#}
+    {#- linkable groups: the components of each person's own identifiers, over every pair the data
+        observed together (any rule, allowed or not) whose two sides are that same person's -#}
     {%- set truth_edges -%}
         with truth as (
-            select identifier_type || ':' || identifier as node_key, person_id
+            select identifier_type || ':' || identifier as node_key, min(person_id) as person_id
             from {{ cdp_read_parquet(truth_dir ~ '/identifiers/*.parquet') }}
             where not is_shared_device
+            group by 1
         ),
-        event_ids as (
-            select t.person_id, e.message_id,
-                   'user_id:' || e.user_id as u, 'anonymous_id:' || e.anonymous_id as a,
-                   'anonymous_id:' || e.previous_id as pa, 'device_id:' || e.device_id as d,
-                   'email:' || e.email as m, 'phone:' || e.phone_e164 as p
-            from {{ ref('stg_segment__events') }} as e
-            inner join {{ cdp_read_parquet(truth_dir ~ '/event_people/*.parquet') }} as t on t.message_id = e.message_id
-        ),
-        together as (
-            select person_id, coalesce(u, a) as x, y
-            from event_ids
-            cross join lateral (values (a), (pa), (d), (m), (p)) as o (y)
-            where y is not null and coalesce(u, a) is not null
-            union all
-            select t.person_id, 'crm_contact_id:' || c.contact_id, y
-            from {{ ref('stg_crm__contacts') }} as c
-            inner join {{ cdp_read_parquet(truth_dir ~ '/contact_people/*.parquet') }} as t on t.contact_id = c.contact_id
-            cross join lateral (values ('email:' || c.email), ('phone:' || c.phone_e164)) as o (y)
-            where y is not null
-            union all
-            select t.person_id, 'crm_contact_id:' || o.contact_id, 'opportunity_id:' || o.opportunity_id
-            from {{ ref('stg_crm__opportunities') }} as o
-            inner join {{ cdp_read_parquet(truth_dir ~ '/contact_people/*.parquet') }} as t on t.contact_id = o.contact_id
+        owned as (
+            select i.node_id, t.person_id
+            from {{ ref('int_identity__identifiers') }} as i
+            inner join truth as t on t.node_key = i.node_key
         )
-        select distinct g.person_id, g.x, g.y
-        from together as g
-        inner join truth as tx on tx.node_key = g.x and tx.person_id = g.person_id
-        inner join truth as ty on ty.node_key = g.y and ty.person_id = g.person_id
-        where g.x <> g.y
+        select e.left_node_id as u, e.right_node_id as v
+        from {{ ref('int_identity__edges') }} as e
+        inner join owned as l on l.node_id = e.left_node_id
+        inner join owned as r on r.node_id = e.right_node_id
+        where l.person_id = r.person_id
     {%- endset -%}
-    {{ cdp_replace_table(work ~ '_edges', truth_edges) }}
-    {{ cdp_replace_table(work ~ '_nodes', "select node_key, row_number() over (order by node_key) as node_id from (select x as node_key from " ~ work ~ "_edges union select y from " ~ work ~ "_edges) as n") }}
-    {%- do connected_components("select nx.node_id as u, ny.node_id as v from " ~ work ~ "_edges as e inner join " ~ work ~ "_nodes as nx on nx.node_key = e.x inner join " ~ work ~ "_nodes as ny on ny.node_key = e.y", work ~ "_cc") -%}
+    {%- do connected_components(truth_edges, work ~ "_cc") -%}
 {%- endif %}
-{{ config(post_hook=["{% for t in ['edges', 'nodes', 'cc_labels'] %}drop table if exists {{ this.schema }}.{{ this.identifier }}__work_{{ t }}; {% endfor %}"]) }}
+{{ config(post_hook=["drop table if exists {{ this.schema }}.{{ this.identifier }}__work_cc_labels"]) }}
 
 {% if truth_dir -%}
 with truth as (
@@ -80,7 +61,7 @@ evaluated as (
         coalesce(l.label, -row_number() over (order by t.node_key)) as linkable_group
     from truth as t
     inner join {{ ref('identity_profile_registry') }} as r on r.node_key = t.node_key
-    left join {{ work }}_nodes as n on n.node_key = t.node_key
+    inner join {{ ref('int_identity__identifiers') }} as n on n.node_key = t.node_key
     left join {{ work }}_cc_labels as l on l.node = n.node_id
 ),
 
