@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -49,6 +50,7 @@ IDENTITY_MODELS = ["int_identity__pairs", "int_identity__identifiers", "int_iden
                    "int_identity__protected_identifiers", "int_identity__clusters", "identity_profile_registry",
                    "identity_merge_events", "identity_protection_events"]
 CHAIN_LENGTHS = [1_000, 10_000, 100_000, 1_000_000]
+DBT_NODE_TIME = re.compile(r"(?:OK|PASS|WARN|ERROR|FAIL)\S* in ([0-9.]+)s\]")
 
 
 @dataclass
@@ -87,6 +89,7 @@ class Measurement:
     rows: int | None
     rows_label: str
     rows_per_second: float | None
+    dbt_node_seconds: float | None = None  # dbt stages: the nodes' own time, without dbt's start-up
 
 
 def run_measured(command: list[str], env: dict[str, str], log: Path) -> tuple[float, float]:
@@ -132,8 +135,10 @@ def bench_size(people: int, seed: int, work: Path) -> list[Measurement]:
         log = work / f"{people}_{stage.name.split()[0]}_{len(results)}.log"
         seconds, rss = run_measured(stage.command, env, log)
         rows = _count(warehouse_dir / "cdp.duckdb", stage.rows_sql) if stage.rows_sql else None
+        node_seconds = (sum(float(s) for s in DBT_NODE_TIME.findall(log.read_text()))
+                        if stage.command[:1] == DBT else None)
         results.append(Measurement(people, stage.name, seconds, rss, rows, stage.rows_label,
-                                   rows / seconds if rows else None))
+                                   rows / seconds if rows else None, node_seconds))
         print(f"  {people:>9,} {stage.name}: {seconds:.1f}s, peak {rss:,.0f} MiB", flush=True)
     accuracy = _accuracy(warehouse_dir / "cdp.duckdb")
     print(f"  {people:>9,} identity accuracy: {accuracy}", flush=True)
@@ -187,13 +192,15 @@ def bench_chains(work: Path) -> list[Measurement]:
 
 
 def print_table(results: list[Measurement]) -> None:
-    header = f"{'people':>9}  {'stage':<34}{'seconds':>9}{'rows':>13}  {'rows/s':>11}  {'peak MiB':>9}  unit"
+    header = (f"{'people':>9}  {'stage':<34}{'seconds':>9}{'dbt nodes':>10}{'rows':>13}  {'rows/s':>11}  "
+              f"{'peak MiB':>9}  unit")
     print("\n" + header + "\n" + "-" * len(header))
     for m in results:
         rows = f"{m.rows:,}" if m.rows is not None else "-"
         rate = f"{m.rows_per_second:,.0f}" if m.rows_per_second else "-"
-        print(f"{m.people:>9,}  {m.stage:<34}{m.seconds:>9.1f}{rows:>13}  {rate:>11}  {m.peak_rss_mib:>9,.0f}  "
-              f"{m.rows_label}")
+        nodes = f"{m.dbt_node_seconds:.1f}" if m.dbt_node_seconds is not None else "-"
+        print(f"{m.people:>9,}  {m.stage:<34}{m.seconds:>9.1f}{nodes:>10}{rows:>13}  {rate:>11}  "
+              f"{m.peak_rss_mib:>9,.0f}  {m.rows_label}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -37,11 +37,14 @@ moved_nodes as (
 ),
 
 edge_ends as (
+    {#- only edges touching a moved identifier (none in most runs) -#}
     select rule, left_node_id as node_id, right_node_id as other_id, first_seen_at, first_source, first_source_key
-    from {{ ref('int_identity__edges') }} where is_allowed
+    from {{ ref('int_identity__edges') }}
+    where is_allowed and left_node_id in (select node_id from moved_nodes)
     union all
     select rule, right_node_id, left_node_id, first_seen_at, first_source, first_source_key
-    from {{ ref('int_identity__edges') }} where is_allowed
+    from {{ ref('int_identity__edges') }}
+    where is_allowed and right_node_id in (select node_id from moved_nodes)
 ),
 
 joining_edges as (

@@ -7,22 +7,19 @@
     - profile_limit: it is linked to more identifiers of one higher-priority type than a profile may
       hold (`max_per_profile`, e.g. two user ids): linking would break the limit, so the
       lower-priority identifier is cut. -#}
-with allowed as (
-    select left_node_id as node_id, right_node_id as neighbour_id from {{ ref('int_identity__edges') }} where is_allowed
-    union
-    select right_node_id, left_node_id from {{ ref('int_identity__edges') }} where is_allowed
-),
-
-higher_neighbours as (
-    select
-        n.node_id,
-        m.identifier_type as neighbour_type,
-        count(*) as neighbours
-    from allowed as a
-    inner join {{ ref('int_identity__identifiers') }} as n on n.node_id = a.node_id
-    inner join {{ ref('int_identity__identifiers') }} as m on m.node_id = a.neighbour_id
-    where m.type_priority < n.type_priority
-    group by n.node_id, m.identifier_type
+with higher_neighbours as (
+    {#- per identifier and higher-priority neighbour type: how many distinct neighbours -#}
+    select node_id, neighbour_type, count(*) as neighbours
+    from (
+        select left_node_id as node_id, right_type as neighbour_type, right_node_id as neighbour_id
+        from {{ ref('int_identity__edges') }}
+        where is_allowed and right_priority < left_priority
+        union
+        select right_node_id, left_type, left_node_id
+        from {{ ref('int_identity__edges') }}
+        where is_allowed and left_priority < right_priority
+    ) as linked
+    group by node_id, neighbour_type
 ),
 
 shared_values as (
