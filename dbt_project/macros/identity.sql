@@ -19,10 +19,23 @@
 {% macro default__cdp_arg_min(value, order_by) -%} (array_agg({{ value }} order by {{ order_by }}))[1] {%- endmacro %}
 {% macro duckdb__cdp_arg_min(value, order_by) -%} arg_min({{ value }}, {{ order_by }}) {%- endmacro %}
 
-{#- Replace table `name` with the result of `sql` (portable: drop, then create as). -#}
+{#- Replace table `name` with the result of `sql`, which may read `name` itself; returns the number
+    of rows written. DuckDB does it in one statement (create or replace); elsewhere: create a new
+    table, drop the old one, rename. -#}
 {% macro cdp_replace_table(name, sql) -%}
+    {{ return(adapter.dispatch('cdp_replace_table', 'cdp')(name, sql)) }}
+{%- endmacro %}
+{% macro default__cdp_replace_table(name, sql) -%}
+    {%- set short = name.split('.')[-1] -%}
+    {% do run_query('drop table if exists ' ~ name ~ '__next') %}
+    {% do run_query('create table ' ~ name ~ '__next as ' ~ sql) %}
     {% do run_query('drop table if exists ' ~ name) %}
-    {% do run_query('create table ' ~ name ~ ' as ' ~ sql) %}
+    {% do run_query('alter table ' ~ name ~ '__next rename to ' ~ short) %}
+    {{ return(cdp_scalar('select count(*) from ' ~ name)) }}
+{%- endmacro %}
+{% macro duckdb__cdp_replace_table(name, sql) -%}
+    {#- CREATE TABLE AS answers with the number of rows it wrote -#}
+    {{ return(run_query('create or replace table ' ~ name ~ ' as ' ~ sql).columns[0].values()[0]) }}
 {%- endmacro %}
 
 {% macro cdp_scalar(sql) -%}
@@ -47,26 +60,20 @@
 
 {% macro default__connected_components(edges_sql, work) -%}
     {%- set edges, labels, hooks = work ~ '_edges', work ~ '_labels', work ~ '_hooks' -%}
-    {{ cdp_replace_table(edges, "select distinct case when u < v then u else v end as u, case when u < v then v else u end as v from (" ~ edges_sql ~ ") as g where u <> v") }}
-    {{ cdp_replace_table(labels, "select u as node, u as label from " ~ edges ~ " union select v, v from " ~ edges) }}
-    {%- set state = namespace(rounds=0) -%}
+    {%- set state = namespace(rounds=0, edges=0) -%}
+    {%- set state.edges = cdp_replace_table(edges, "select distinct case when u < v then u else v end as u, case when u < v then v else u end as v from (" ~ edges_sql ~ ") as g where u <> v") -%}
+    {%- do cdp_replace_table(labels, "select u as node, u as label from " ~ edges ~ " union select v, v from " ~ edges) -%}
     {%- for round in range(1000) -%}
-        {#- edges holds label pairs (roots of trees); each tree hooks onto its smallest neighbour -#}
-        {{ cdp_replace_table(hooks, "select v as r, min(u) as m from " ~ edges ~ " group by v") }}
-        {%- if cdp_scalar("select count(*) from " ~ hooks) == 0 -%}{%- break -%}{%- endif -%}
+        {%- if state.edges == 0 -%}{%- break -%}{%- endif -%}
         {%- set state.rounds = state.rounds + 1 -%}
+        {#- edges holds label pairs (roots of trees); each tree hooks onto its smallest neighbour -#}
+        {%- do cdp_replace_table(hooks, "select v as r, min(u) as m from " ~ edges ~ " group by v") -%}
         {%- for jump in range(64) -%}
             {%- if cdp_scalar("select count(*) from " ~ hooks ~ " as h inner join " ~ hooks ~ " as g on g.r = h.m") == 0 -%}{%- break -%}{%- endif -%}
-            {{ cdp_replace_table(hooks ~ '_next', "select h.r, coalesce(g.m, h.m) as m from " ~ hooks ~ " as h left join " ~ hooks ~ " as g on g.r = h.m") }}
-            {% do run_query('drop table ' ~ hooks) %}
-            {% do run_query('alter table ' ~ hooks ~ '_next rename to ' ~ hooks.split('.')[-1]) %}
+            {%- do cdp_replace_table(hooks, "select h.r, coalesce(g.m, h.m) as m from " ~ hooks ~ " as h left join " ~ hooks ~ " as g on g.r = h.m") -%}
         {%- endfor -%}
-        {{ cdp_replace_table(labels ~ '_next', "select l.node, coalesce(h.m, l.label) as label from " ~ labels ~ " as l left join " ~ hooks ~ " as h on h.r = l.label") }}
-        {% do run_query('drop table ' ~ labels) %}
-        {% do run_query('alter table ' ~ labels ~ '_next rename to ' ~ labels.split('.')[-1]) %}
-        {{ cdp_replace_table(edges ~ '_next', "select distinct case when a < b then a else b end as u, case when a < b then b else a end as v from (select coalesce(hu.m, e.u) as a, coalesce(hv.m, e.v) as b from " ~ edges ~ " as e left join " ~ hooks ~ " as hu on hu.r = e.u left join " ~ hooks ~ " as hv on hv.r = e.v) as c where a <> b") }}
-        {% do run_query('drop table ' ~ edges) %}
-        {% do run_query('alter table ' ~ edges ~ '_next rename to ' ~ edges.split('.')[-1]) %}
+        {%- do cdp_replace_table(labels, "select l.node, coalesce(h.m, l.label) as label from " ~ labels ~ " as l left join " ~ hooks ~ " as h on h.r = l.label") -%}
+        {%- set state.edges = cdp_replace_table(edges, "select distinct case when a < b then a else b end as u, case when a < b then b else a end as v from (select coalesce(hu.m, e.u) as a, coalesce(hv.m, e.v) as b from " ~ edges ~ " as e left join " ~ hooks ~ " as hu on hu.r = e.u left join " ~ hooks ~ " as hv on hv.r = e.v) as c where a <> b") -%}
     {%- endfor -%}
     {% do run_query('drop table if exists ' ~ edges) %}
     {% do run_query('drop table if exists ' ~ hooks) %}
@@ -98,19 +105,6 @@
     from my.edges", work: "my.cc"}'` leaves my.cc_labels (node, label) and my.cc_rounds (rounds). -#}
 {% macro run_connected_components(edges_sql, work) -%}
     {%- set rounds = connected_components(edges_sql, work) -%}
-    {{ cdp_replace_table(work ~ '_rounds', 'select ' ~ rounds ~ ' as rounds') }}
+    {%- do cdp_replace_table(work ~ '_rounds', 'select ' ~ rounds ~ ' as rounds') -%}
     {{ log('connected components: ' ~ rounds ~ ' rounds; labels in ' ~ work ~ '_labels', info=true) }}
-{%- endmacro %}
-
-{#- The exact placeholders of one identifier type (seed blocked_identifiers) as a list of SQL
-    literals, read once at compile time so a filter over millions of rows compares constants. -#}
-{% macro blocked_values(identifier_type) -%}
-    {%- set seed = ref('blocked_identifiers') -%}
-    {%- set values = [] -%}
-    {%- if execute -%}
-        {%- set values = run_query("select identifier from " ~ seed ~ " where identifier_type = '" ~ identifier_type
-                                   ~ "' order by 1").columns[0].values() -%}
-    {%- endif -%}
-    {%- for v in values %}'{{ v | replace("'", "''") }}'{% if not loop.last %}, {% endif %}{% endfor -%}
-    {%- if not values %}cast(null as varchar){% endif -%}
 {%- endmacro %}

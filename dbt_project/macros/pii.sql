@@ -81,12 +81,19 @@
     {%- endfor %} then '+' || {{ digits }} end
 {%- endmacro %}
 
-{#- True when a normalised identifier is a placeholder listed in seeds/blocked_identifiers.csv. -#}
+{#- True when a normalised identifier is a placeholder listed in seeds/blocked_identifiers.csv.
+    The list is read once at compile time into constants, so the check costs a hash lookup per row
+    instead of a join against the seed. -#}
 {% macro is_blocked_identifier(identifier_type, column) -%}
-    ({{ column }} is not null and exists (
-        select 1 from {{ ref('blocked_identifiers') }} as blocked
-        where blocked.identifier_type = '{{ identifier_type }}' and blocked.identifier = {{ column }}
-    ))
+    {%- set seed = ref('blocked_identifiers') -%}
+    {%- set values = [] -%}
+    {%- if execute -%}
+        {%- set values = run_query("select identifier from " ~ seed ~ " where identifier_type = '" ~ identifier_type
+                                   ~ "' order by 1").columns[0].values() -%}
+    {%- endif -%}
+    ({{ column }} is not null and {{ column }} in (
+        {%- for v in values %}'{{ v | replace("'", "''") }}'{% if not loop.last %}, {% endif %}{% endfor -%}
+        {%- if not values %}cast(null as varchar){% endif -%}))
 {%- endmacro %}
 
 {#- The staged personal identifiers every source that has them exposes, in one shape:

@@ -19,7 +19,8 @@ with clusters as (
 
 anchors as (
     {#- a cluster's earliest identifier names a new profile -#}
-    select cluster_node_id, node_key as anchor_key, first_seen_at as cluster_first_seen_at
+    select cluster_node_id, 'prf_' || substr(md5(node_key), 1, 24) as new_profile_id,
+           first_seen_at as cluster_first_seen_at
     from (
         select
             cluster_node_id, node_key, first_seen_at,
@@ -81,7 +82,7 @@ assigned as (
         c.identifier_type,
         c.identifier,
         {% if is_incremental() -%}
-        coalesce(s.profile_id, 'prf_' || substr(md5(a.anchor_key), 1, 24)) as profile_id,
+        coalesce(s.profile_id, a.new_profile_id) as profile_id,
         coalesce(s.profile_first_seen_at, a.cluster_first_seen_at) as profile_first_seen_at,
         c.previous_profile_id,
         case
@@ -91,7 +92,7 @@ assigned as (
             else 'split'
         end as assignment
         {%- else -%}
-        'prf_' || substr(md5(a.anchor_key), 1, 24) as profile_id,
+        a.new_profile_id as profile_id,
         a.cluster_first_seen_at as profile_first_seen_at,
         cast(null as varchar) as previous_profile_id,
         'new' as assignment

@@ -16,20 +16,20 @@
 {%- set state = namespace(rounds=0, repairs=0) -%}
 {%- if execute -%}
     {%- set protected = "(select node_id from " ~ ref('int_identity__protected_identifiers') ~ ")" -%}
-    {{ cdp_replace_table(work ~ '_allowed', "select e.left_node_id as u, e.right_node_id as v from " ~ ref('int_identity__edges')
-        ~ " as e where e.is_allowed and e.left_node_id not in " ~ protected ~ " and e.right_node_id not in " ~ protected) }}
+    {%- do cdp_replace_table(work ~ '_allowed', "select e.left_node_id as u, e.right_node_id as v from " ~ ref('int_identity__edges')
+        ~ " as e where e.is_allowed and e.left_node_id not in " ~ protected ~ " and e.right_node_id not in " ~ protected) -%}
     {%- set state.rounds = connected_components("select u, v from " ~ work ~ "_allowed", work ~ "_cc") -%}
-    {{ cdp_replace_table(work ~ '_assign', "select n.node_id, coalesce(l.label, n.node_id) as cluster_node_id from "
-        ~ identifiers ~ " as n left join " ~ work ~ "_cc_labels as l on l.node = n.node_id") }}
-    {{ cdp_replace_table(work ~ '_cuts', "select node_id, cast('' as varchar) as detail from " ~ identifiers ~ " where 1 = 0") }}
+    {%- do cdp_replace_table(work ~ '_assign', "select n.node_id, coalesce(l.label, n.node_id) as cluster_node_id from "
+        ~ identifiers ~ " as n left join " ~ work ~ "_cc_labels as l on l.node = n.node_id") -%}
+    {%- do cdp_replace_table(work ~ '_cuts', "select node_id, cast('' as varchar) as detail from " ~ identifiers ~ " where 1 = 0") -%}
     {%- for repair in range(var('cdp__identity_max_repair_rounds', 5)) -%}
-        {{ cdp_replace_table(work ~ '_violations',
+        {%- set violations = cdp_replace_table(work ~ '_violations',
             "select a.cluster_node_id, min(i.identifier_type) as identifier_type, max(t.max_per_profile) as max_per_profile, count(*) as holding"
             ~ " from " ~ work ~ "_assign as a inner join " ~ identifiers ~ " as i on i.node_id = a.node_id"
             ~ " inner join " ~ types ~ " as t on t.identifier_type = i.identifier_type"
             ~ " where t.max_per_profile is not null and not i.is_blocked"
-            ~ " group by a.cluster_node_id, i.identifier_type having count(*) > max(t.max_per_profile)") }}
-        {%- if cdp_scalar("select count(*) from " ~ work ~ "_violations") == 0 -%}{%- break -%}{%- endif -%}
+            ~ " group by a.cluster_node_id, i.identifier_type having count(*) > max(t.max_per_profile)") -%}
+        {%- if violations == 0 -%}{%- break -%}{%- endif -%}
         {%- set cut_sql -%}
             with both_ways as (
                 select u as node_id, v as neighbour_id from {{ work }}_allowed
@@ -60,8 +60,8 @@
                                min(max_per_profile) as max_per_profile
                         from {{ work }}_violations group by cluster_node_id) as v on v.cluster_node_id = b.cluster_node_id
         {%- endset -%}
-        {{ cdp_replace_table(work ~ '_new_cuts', cut_sql) }}
-        {%- if cdp_scalar("select count(*) from " ~ work ~ "_new_cuts") == 0 -%}
+        {%- set new_cuts = cdp_replace_table(work ~ '_new_cuts', cut_sql) -%}
+        {%- if new_cuts == 0 -%}
             {% do run_query("drop table " ~ work ~ "_new_cuts") %}
             {%- break -%}
         {%- endif -%}

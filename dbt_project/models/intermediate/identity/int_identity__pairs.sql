@@ -1,7 +1,7 @@
 {#- Every observed pairing of two identifiers (an edge of the identity graph), and every identifier
     seen on its own (rule `seen`), aggregated per link rule over all sources, with the first source
     row and time that produced it. Each event's "hub" (its user id, else its anonymous id; exact
-    placeholders never become hubs) is paired with the event's other identifiers. One aggregation
+    placeholders, flagged in staging, never become hubs) is paired with the event's other identifiers. One aggregation
     per rule over the columns it needs. Which rules may link is decided later (seed
     identity_link_rules). -#}
 {%- set aggregates -%}
@@ -21,9 +21,8 @@ with events as {{ cte_not_materialized() }} (
     select
         message_id as source_key, event_type, event_name, occurred_at as observed_at, user_id, anonymous_id,
         previous_id, device_id, email, phone_e164, order_id,
-        case when user_id is not null and lower(user_id) not in ({{ blocked_values('user_id') }}) then 'user_id'
-             when anonymous_id is not null and lower(anonymous_id) not in ({{ blocked_values('anonymous_id') }})
-             then 'anonymous_id'
+        case when user_id is not null and not coalesce(user_id_is_blocked, false) then 'user_id'
+             when anonymous_id is not null and not coalesce(anonymous_id_is_blocked, false) then 'anonymous_id'
         end as hub_type
     from {{ ref('stg_segment__events') }}
 ),
