@@ -48,6 +48,9 @@ def print_status(settings: Settings) -> None:
             print(f"  {source:<20}{n:>7}{loaded:>12,}{quarantined:>13,}{dups:>12,}  {last:%Y-%m-%d %H:%M}")
         print("\nrows per table")
         print_layer_rows(con)
+        identity = identity_summary(con)
+        if identity:
+            print(f"\nidentity (latest run): {identity}")
         syncs = con.execute(
             "select sync_name, status, rows_sent, rows_failed, destination, finished_at from ops.sync_runs "
             "qualify row_number() over (partition by sync_name order by started_at desc) = 1 order by 1"
