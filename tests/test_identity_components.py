@@ -50,9 +50,8 @@ def sql_components(tmp_path: Path, edges: list[tuple[int, int]], name: str) -> t
     try:
         con.execute("create schema g")
         con.execute("create table g.edges (u bigint, v bigint)")
-        con.executemany("insert into g.edges values (?, ?)", edges) if len(edges) < 1000 else con.execute(
-            "insert into g.edges select * from (select unnest($1) as u, unnest($2) as v)",
-            [[u for u, _ in edges], [v for _, v in edges]])
+        con.execute("insert into g.edges select unnest($1) as u, unnest($2) as v",
+                    [[u for u, _ in edges], [v for _, v in edges]])
     finally:
         con.close()
     args = json.dumps({"edges_sql": "select u, v from g.edges", "work": "g.cc"})
