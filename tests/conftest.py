@@ -44,6 +44,12 @@ class Workspace:
             con.close()
 
 
+def assert_nothing_sent_or_published(ws: Workspace) -> None:
+    """After a failed gate: no sync wrote its export and no serving copy was published."""
+    assert not (ws.settings.export_dir / "recent_form_submitters.csv").exists()
+    assert not ws.settings.serving_warehouse.exists()
+
+
 def make_workspace(root: Path, landing: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
     monkeypatch.setenv("CDP_LANDING_DIR", str(landing))
     monkeypatch.setenv("CDP_WAREHOUSE", str(root / "warehouse" / "cdp.duckdb"))

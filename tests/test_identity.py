@@ -14,7 +14,7 @@ import pytest
 
 from orchestration.cli import main
 from orchestration.run import run_pipeline
-from tests.conftest import Workspace, make_workspace
+from tests.conftest import Workspace, assert_nothing_sent_or_published, make_workspace
 
 pytestmark = pytest.mark.slow
 
@@ -148,5 +148,4 @@ def test_identity_gate_stops_syncs_when_a_profile_grows_too_large(sample_workspa
     assert run_pipeline() is False
     printed = capsys.readouterr().out
     assert "identity_gate_largest_profile" in printed
-    assert not (ws.settings.export_dir / "recent_form_submitters.csv").exists()
-    assert not ws.settings.serving_warehouse.exists()
+    assert_nothing_sent_or_published(ws)

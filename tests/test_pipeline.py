@@ -13,7 +13,7 @@ import phonenumbers
 import pytest
 
 from orchestration.run import run_pipeline
-from tests.conftest import SAMPLE_TRUTH, Workspace
+from tests.conftest import SAMPLE_TRUTH, Workspace, assert_nothing_sent_or_published
 
 pytestmark = pytest.mark.slow
 
@@ -172,8 +172,7 @@ def test_a_failed_gate_stops_everything_downstream(sample_workspace: Workspace, 
     assert run_pipeline() is False
     printed = capsys.readouterr().out
     assert "FAILED raw/events: quarantine_rate" in printed
-    assert not (ws.settings.export_dir / "recent_form_submitters.csv").exists()
-    assert not ws.settings.serving_warehouse.exists()
+    assert_nothing_sent_or_published(ws)
     tables = ws.query("select table_schema from information_schema.tables where table_schema = 'audiences'")
     assert tables == []
 

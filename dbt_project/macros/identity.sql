@@ -38,6 +38,17 @@
     {{ return(run_query('create or replace table ' ~ name ~ ' as ' ~ sql).columns[0].values()[0]) }}
 {%- endmacro %}
 
+{#- This dbt invocation's start as a SQL timestamp: the run id that identity history is keyed on. -#}
+{% macro cdp_run_started_at() -%}
+    cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as timestamp)
+{%- endmacro %}
+
+{#- Rows of `sql`, run while dbt compiles the model (rules from seeds become constants in the SQL);
+    empty while dbt only parses the project. -#}
+{% macro cdp_compile_time_rows(sql) -%}
+    {{ return(run_query(sql).rows if execute else []) }}
+{%- endmacro %}
+
 {% macro cdp_scalar(sql) -%}
     {{ return(run_query(sql).columns[0].values()[0]) }}
 {%- endmacro %}

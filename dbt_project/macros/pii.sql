@@ -68,12 +68,8 @@
     phone_calling_code_lengths, read once at compile time into one constant, so the check is a
     string search per row rather than a join). -#}
 {% macro phone_international_e164(digits) -%}
-    {%- set known = '|' -%}
-    {%- set lengths = ref('phone_calling_code_lengths') -%}
-    {%- if execute -%}
-        {%- set known = '|' ~ (run_query("select code_and_length from " ~ lengths ~ " order by 1")
-                               .columns[0].values() | join('|')) ~ '|' -%}
-    {%- endif -%}
+    {%- set rows = cdp_compile_time_rows("select code_and_length from " ~ ref('phone_calling_code_lengths') ~ " order by 1") -%}
+    {%- set known = '|' ~ (rows | map(attribute=0) | join('|')) ~ '|' -%}
     case when {% for n in [1, 2, 3] -%}
         position('|' || substr({{ digits }}, 1, {{ n }}) || ':' || cast(length({{ digits }}) - {{ n }} as varchar) || '|'
                  in '{{ known }}') > 0
@@ -85,12 +81,9 @@
     The list is read once at compile time into constants, so the check costs a hash lookup per row
     instead of a join against the seed. -#}
 {% macro is_blocked_identifier(identifier_type, column) -%}
-    {%- set seed = ref('blocked_identifiers') -%}
-    {%- set values = [] -%}
-    {%- if execute -%}
-        {%- set values = run_query("select identifier from " ~ seed ~ " where identifier_type = '" ~ identifier_type
-                                   ~ "' order by 1").columns[0].values() -%}
-    {%- endif -%}
+    {%- set values = cdp_compile_time_rows("select identifier from " ~ ref('blocked_identifiers')
+                                           ~ " where identifier_type = '" ~ identifier_type ~ "' order by 1")
+                     | map(attribute=0) | list -%}
     ({{ column }} is not null and {{ column }} in (
         {%- for v in values %}'{{ v | replace("'", "''") }}'{% if not loop.last %}, {% endif %}{% endfor -%}
         {%- if not values %}cast(null as varchar){% endif -%}))

@@ -12,7 +12,7 @@ moved as (
     select node_key, previous_profile_id, profile_id, assignment
     from registry
     where assignment in ('merged', 'split')
-      and assigned_at = cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as timestamp)
+      and assigned_at = {{ cdp_run_started_at() }}
 ),
 
 events as (
@@ -69,7 +69,7 @@ joining_edges as (
 )
 
 select
-    cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as timestamp) as recorded_at,
+    {{ cdp_run_started_at() }} as recorded_at,
     v.event_type,
     v.retired_profile_id,
     v.surviving_profile_id,

@@ -116,7 +116,7 @@ select
     profile_first_seen_at,
     previous_profile_id,
     assignment,
-    cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as timestamp) as assigned_at
+    {{ cdp_run_started_at() }} as assigned_at
 from assigned
 {% if is_incremental() -%}
 where assignment <> 'kept'

@@ -4,7 +4,7 @@
 {{ config(materialized='incremental', full_refresh=false) }}
 
 select
-    cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as timestamp) as recorded_at,
+    {{ cdp_run_started_at() }} as recorded_at,
     c.node_key,
     c.identifier_type,
     c.identifier,

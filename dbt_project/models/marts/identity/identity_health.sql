@@ -5,7 +5,7 @@
     profile still breaks a per-profile limit, or when merges jump above
     var cdp__identity_max_merge_growth times the previous run's (and var cdp__identity_merge_floor). -#}
 {{ config(materialized='incremental', full_refresh=false, on_schema_change='append_new_columns') }}
-{%- set run_at = "cast('" ~ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") ~ "' as timestamp)" %}
+{%- set run_at = cdp_run_started_at() %}
 
 with clusters as (
     select * from {{ ref('int_identity__clusters') }}
