@@ -1,7 +1,7 @@
 {#- One row per resolved person: the profile id every other table uses, identifiers by type,
     activity, channels, consent and latest traits. Profiles with a deletion request on any of their
-    identifiers are left out (privacy by default). lifecycle_stage and lead_score are filled by the
-    funnel models. -#}
+    identifiers are left out (privacy by default). Lifecycle stage and lead score come from the funnel
+    marts (fct_funnel_profiles, lead_scores); traits from int_profiles__traits. -#}
 {%- set session_minutes = var('cdp__session_timeout_minutes') | int -%}
 
 with registry as (
@@ -32,12 +32,7 @@ events as {{ cte_not_materialized() }} (
         e.event_type,
         e.event_name,
         e.channel,
-        e.revenue,
-        e.first_name,
-        e.last_name,
-        e.company,
-        e.job_title,
-        e.country
+        e.revenue
     from {{ ref('stg_segment__events') }} as e
     inner join {{ ref('int_identity__event_profiles') }} as p on p.message_id = e.message_id
     where p.profile_id is not null
@@ -76,26 +71,6 @@ activity as (
     group by profile_id
 ),
 
-trait_observations as (
-    select profile_id, occurred_at as observed_at, first_name, last_name, company, job_title, country
-    from events
-    where event_type = 'identify'
-    union all
-    select r.profile_id, c.updated_at, c.first_name, c.last_name, c.company, c.job_title, c.country
-    from {{ ref('stg_crm__contacts') }} as c
-    inner join registry as r on r.node_key = 'crm_contact_id:' || c.contact_id
-),
-
-traits as (
-    select
-        profile_id,
-        {%- for f in ['first_name', 'last_name', 'company', 'job_title', 'country'] %}
-        {{ cdp_latest(f, 'observed_at') }} as {{ f }}{% if not loop.last %},{% endif %}
-        {%- endfor %}
-    from trait_observations
-    group by profile_id
-),
-
 consent_latest as (
     {#- each identifier's latest status per purpose (a revocation wins a tie) -#}
     select identifier_type, identifier, purpose, status
@@ -125,15 +100,6 @@ consent as (
                                                          then {{ identity_email_key('k.identifier') }}
                                                          else k.identifier end
     group by r.profile_id
-),
-
-deleted as (
-    select distinct r.profile_id
-    from {{ ref('stg_privacy__deletion_requests') }} as d
-    inner join registry as r
-        on r.node_key = d.identifier_type || ':' || case when d.identifier_type = 'email'
-                                                         then {{ identity_email_key('d.identifier') }}
-                                                         else d.identifier end
 )
 
 select
@@ -162,8 +128,11 @@ select
     a.last_touch_channel,
     coalesce(a.order_count, 0) as order_count,
     coalesce(a.order_revenue, 0) as order_revenue,
-    cast(null as varchar) as lifecycle_stage,
-    cast(null as double) as lead_score,
+    coalesce(l.current_stage, 'unknown') as lifecycle_stage,
+    l.current_stage_entered_at as lifecycle_stage_entered_at,
+    coalesce(sc.lead_score, 0) as lead_score,
+    coalesce(sc.fit_score, 0) as fit_score,
+    coalesce(sc.engagement_score, 0) as engagement_score,
     coalesce(k.email_marketing_consent, 'unknown') as email_marketing_consent,
     coalesce(k.sms_consent, 'unknown') as sms_consent,
     coalesce(k.ads_targeting_consent, 'unknown') as ads_targeting_consent,
@@ -172,9 +141,13 @@ select
     t.last_name,
     t.company,
     t.job_title,
-    t.country
+    t.country,
+    t.industry,
+    t.company_size
 from identifiers as i
 left join activity as a on a.profile_id = i.profile_id
-left join traits as t on t.profile_id = i.profile_id
 left join consent as k on k.profile_id = i.profile_id
-where not exists (select 1 from deleted as d where d.profile_id = i.profile_id)
+left join {{ ref('int_profiles__traits') }} as t on t.profile_id = i.profile_id
+left join {{ ref('fct_funnel_profiles') }} as l on l.profile_id = i.profile_id
+left join {{ ref('lead_scores') }} as sc on sc.profile_id = i.profile_id
+where i.profile_id not in (select profile_id from {{ ref('int_privacy__deleted_profiles') }})

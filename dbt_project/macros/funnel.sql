@@ -1,0 +1,95 @@
+{#- Helpers the funnel, scoring and conversion models share: rules from seeds turned into SQL
+    conditions at compile time, the as-of moment, day arithmetic and medians that run on any engine. -#}
+
+{#- A string as a SQL literal. -#}
+{% macro cdp_literal(value) -%}
+    '{{ (value ~ "") | replace("'", "''") }}'
+{%- endmacro %}
+
+{#- A '|'-separated rule value as a SQL list of lowercased literals: ('a', 'b'). -#}
+{% macro cdp_literal_list(values) -%}
+    ({%- for v in (values ~ "").split('|') %}{{ cdp_literal(v | trim | lower) }}{% if not loop.last %}, {% endif %}{% endfor -%})
+{%- endmacro %}
+
+{#- The condition a rule row (operator, value) puts on `column`:
+    in       - case-insensitive equality with one of the '|'-separated values;
+    regex    - the lowercased column fully matches the lowercased regular expression;
+    between  - 'low|high' inclusive numeric bounds, either side may be empty (open). -#}
+{% macro cdp_rule_condition(column, operator, value, rule_id) -%}
+    {%- if operator == 'in' -%}
+        lower(cast({{ column }} as varchar)) in {{ cdp_literal_list(value) }}
+    {%- elif operator == 'regex' -%}
+        {{ cdp_regex_full_match('lower(' ~ column ~ ')', cdp_literal(value | lower)) }}
+    {%- elif operator == 'between' -%}
+        {%- set bounds = (value ~ "").split('|') -%}
+        {%- if bounds | length != 2 -%}
+            {{ exceptions.raise_compiler_error("rule " ~ rule_id ~ ": operator between needs 'low|high', got '" ~ value ~ "'") }}
+        {%- endif -%}
+        ({{ column }} is not null
+         {%- if bounds[0] | trim %} and {{ column }} >= {{ bounds[0] | trim | float }}{% endif -%}
+         {%- if bounds[1] | trim %} and {{ column }} <= {{ bounds[1] | trim | float }}{% endif %})
+    {%- else -%}
+        {{ exceptions.raise_compiler_error("rule " ~ rule_id ~ ": unknown operator '" ~ operator ~ "' (expected in, regex or between)") }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The moment "now" means for time-relative rules: var('cdp__as_of'), else the latest staged record
+    (event, CRM contact update or opportunity snapshot), so a rerun over the same data gives the same
+    answer. A scalar SQL expression. -#}
+{% macro cdp_as_of() -%}
+    {%- if var('cdp__as_of') -%}
+        cast({{ cdp_literal(var('cdp__as_of')) }} as timestamp with time zone)
+    {%- else -%}
+        (select max(latest_at) from (
+            select max(occurred_at) as latest_at from {{ ref('stg_segment__events') }}
+            union all select max(updated_at) from {{ ref('stg_crm__contacts') }}
+            union all select max(snapshot_at) from {{ ref('stg_crm__opportunity_snapshots') }}) as latest)
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Fractional days from timestamp `start` to timestamp `finish`. -#}
+{% macro cdp_days_between(start, finish) -%}
+    {{ return(adapter.dispatch('cdp_days_between')(start, finish)) }}
+{%- endmacro %}
+{% macro default__cdp_days_between(start, finish) -%}
+    ({{ dbt.datediff(start, finish, 'second') }} / 86400.0)
+{%- endmacro %}
+{% macro duckdb__cdp_days_between(start, finish) -%}
+    ((epoch_ms({{ finish }}) - epoch_ms({{ start }})) / 86400000.0)
+{%- endmacro %}
+{% macro postgres__cdp_days_between(start, finish) -%}
+    (extract(epoch from ({{ finish }}) - ({{ start }})) / 86400.0)
+{%- endmacro %}
+
+{#- Median of a numeric expression (an aggregate). -#}
+{% macro cdp_median(expression) -%}
+    {{ return(adapter.dispatch('cdp_median')(expression)) }}
+{%- endmacro %}
+{% macro default__cdp_median(expression) -%}
+    percentile_cont(0.5) within group (order by {{ expression }})
+{%- endmacro %}
+{% macro duckdb__cdp_median(expression) -%}
+    median({{ expression }})
+{%- endmacro %}
+
+{#- Amount in the reporting currency (var cdp__reporting_currency) using seeds/currency_rates.csv,
+    joined as `alias`; null when the currency has no rate (a dbt test reports such currencies). -#}
+{% macro to_reporting_currency(amount, alias='fx') -%}
+    cast({{ amount }} * {{ alias }}.rate_to_reporting_currency as decimal(18, 2))
+{%- endmacro %}
+
+{#- Rows of one rule seed, read at compile time, as a list of dicts. -#}
+{% macro cdp_rule_rows(seed, order_by) -%}
+    {%- set rows = [] -%}
+    {%- if execute -%}
+        {%- set result = run_query("select * from " ~ ref(seed) ~ " order by " ~ order_by) -%}
+        {%- for row in result.rows -%}
+            {%- set item = {} -%}
+            {%- for name in result.column_names -%}
+                {%- do item.update({name: row[name]}) -%}
+            {%- endfor -%}
+            {%- do rows.append(item) -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {{ return(rows) }}
+{%- endmacro %}

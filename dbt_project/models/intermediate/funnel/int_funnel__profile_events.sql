@@ -1,0 +1,30 @@
+{#- The events the funnel rules read, each with its resolved profile: every track event (conversions,
+    lifecycle signals, engagement scoring) and the page/screen views whose path an engagement rule in
+    seeds/lead_score_rules.csv names. Deleted profiles are left out. -#}
+-- depends_on: {{ ref('lead_score_rules') }}
+{%- set paths = [] -%}
+{%- for rule in cdp_rule_rows('lead_score_rules', 'rule_id') if rule.attribute == 'page_path' -%}
+    {%- for p in (rule.value ~ '').split('|') %}{% do paths.append(p | trim | lower) %}{% endfor -%}
+{%- endfor %}
+
+select
+    p.profile_id,
+    e.message_id,
+    e.occurred_at,
+    e.event_type,
+    e.event_name,
+    e.form_id,
+    case when e.event_type in ('page', 'screen') then coalesce(e.page_path, e.event_name) end as page_path,
+    e.revenue,
+    e.currency,
+    e.order_id
+from {{ ref('stg_segment__events') }} as e
+inner join {{ ref('int_identity__event_profiles') }} as p on p.message_id = e.message_id
+where p.profile_id is not null
+  and (e.event_type = 'track'
+       {%- if paths %}
+       or (e.event_type in ('page', 'screen')
+           and lower(coalesce(e.page_path, e.event_name)) in (
+               {%- for p in paths %}{{ cdp_literal(p) }}{% if not loop.last %}, {% endif %}{% endfor %}))
+       {%- endif %})
+  and p.profile_id not in (select profile_id from {{ ref('int_privacy__deleted_profiles') }})

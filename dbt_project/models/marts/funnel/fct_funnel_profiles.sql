@@ -1,0 +1,57 @@
+{#- One row per profile that reached at least one lifecycle stage: its current stage, when it
+    reached each stage of seeds/lifecycle_stages.csv (reached_<stage>_at; a skipped stage counts as
+    reached at the moment it was passed over, so these never decrease along the funnel), its first
+    marketing touch (channel and campaign), cohort month, account and lead score. -#}
+-- depends_on: {{ ref('lifecycle_stages') }}
+{%- set stages = cdp_rule_rows('lifecycle_stages', 'stage_order') | map(attribute='stage') | list %}
+{%- for s in stages %}
+    {%- if not modules.re.match('^[a-z][a-z0-9_]*$', s) %}
+        {{ exceptions.raise_compiler_error("lifecycle_stages.csv: stage '" ~ s ~ "' must be lowercase letters, digits and _ (it names columns)") }}
+    {%- endif %}
+{%- endfor %}
+
+with reached as (
+    select
+        profile_id,
+        {%- for s in stages %}
+        min(case when stage = '{{ s }}' then entered_at end) as reached_{{ s }}_at,
+        {%- endfor %}
+        max(case when is_current_stage then stage end) as current_stage,
+        max(case when is_current_stage then stage_order end) as current_stage_order,
+        max(case when is_current_stage then entered_at end) as current_stage_entered_at,
+        min(entered_at) as first_stage_at
+    from {{ ref('lifecycle_stage_history') }}
+    group by profile_id
+),
+
+first_touches as (
+    select profile_id, occurred_at as first_touch_at, channel as first_touch_channel,
+           utm_campaign as first_touch_campaign
+    from (
+        select
+            profile_id, occurred_at, channel, utm_campaign,
+            row_number() over (partition by profile_id order by occurred_at, message_id) as touch_rank
+        from {{ ref('int_marketing__touches') }}
+    ) as ranked
+    where touch_rank = 1
+)
+
+select
+    r.profile_id,
+    r.current_stage,
+    r.current_stage_order,
+    r.current_stage_entered_at,
+    {%- for s in stages %}
+    r.reached_{{ s }}_at,
+    {%- endfor %}
+    f.first_touch_at,
+    coalesce(f.first_touch_channel, '(none)') as first_touch_channel,
+    coalesce(f.first_touch_campaign, '(none)') as first_touch_campaign,
+    cast({{ dbt.date_trunc('month', 'coalesce(f.first_touch_at, r.first_stage_at)') }} as date) as cohort_month,
+    lower(trim(t.company)) as account_key,
+    t.company,
+    coalesce(sc.lead_score, 0) as lead_score
+from reached as r
+left join first_touches as f on f.profile_id = r.profile_id
+left join {{ ref('int_profiles__traits') }} as t on t.profile_id = r.profile_id
+left join {{ ref('lead_scores') }} as sc on sc.profile_id = r.profile_id

@@ -1,0 +1,34 @@
+{#- Lead velocity rate: per calendar month, the people who became qualified leads (reached the stage
+    var cdp__qualified_lead_stage, default mql, or a later one, for the first time), the previous
+    month's count and the month-over-month growth. Months without any are present with 0. -#}
+{%- set stage = var('cdp__qualified_lead_stage') %}
+
+with recursive monthly as (
+    select cast({{ dbt.date_trunc('month', 'reached_' ~ stage ~ '_at') }} as date) as month, count(*) as qualified_leads
+    from {{ ref('fct_funnel_profiles') }}
+    where reached_{{ stage }}_at is not null
+    group by 1
+),
+
+spine as (
+    select min(month) as month, max(month) as last_month from monthly
+    union all
+    select cast({{ dbt.dateadd('month', 1, 'month') }} as date), last_month from spine where month < last_month
+),
+
+filled as (
+    select s.month, coalesce(m.qualified_leads, 0) as qualified_leads
+    from spine as s
+    left join monthly as m on m.month = s.month
+    where s.month is not null
+)
+
+select
+    month,
+    '{{ stage }}' as qualified_lead_stage,
+    qualified_leads,
+    lag(qualified_leads) over (order by month) as previous_month_qualified_leads,
+    case when lag(qualified_leads) over (order by month) > 0
+         then (qualified_leads - lag(qualified_leads) over (order by month)) * 1.0
+              / lag(qualified_leads) over (order by month) end as lead_velocity_rate
+from filled
