@@ -128,7 +128,7 @@ select
     a.last_touch_channel,
     coalesce(a.order_count, 0) as order_count,
     coalesce(a.order_revenue, 0) as order_revenue,
-    coalesce(l.current_stage, 'unknown') as lifecycle_stage,
+    l.current_stage as lifecycle_stage,
     l.current_stage_entered_at as lifecycle_stage_entered_at,
     coalesce(sc.lead_score, 0) as lead_score,
     coalesce(sc.fit_score, 0) as fit_score,
