@@ -13,6 +13,7 @@ import phonenumbers
 import pytest
 
 from orchestration.run import run_pipeline
+from orchestration.settings import REPO_ROOT
 from tests.conftest import SAMPLE_TRUTH, Workspace, assert_nothing_sent_or_published
 
 pytestmark = pytest.mark.slow
@@ -33,6 +34,16 @@ EXPECTED_ASSETS = {
     "marts/identity_blocked_identifiers", "marts/identity_protections", "marts/identity_cluster_sizes",
     "marts/identity_largest_clusters", "marts/identity_accuracy", "marts/identity_health",
     "audiences/aud_recent_form_submitters",
+    "rules/conversion_definitions", "rules/currency_rates", "rules/lifecycle_stages", "rules/lifecycle_stage_rules",
+    "rules/lead_score_rules",
+    "intermediate/int_privacy__deleted_profiles", "intermediate/int_profiles__traits",
+    "intermediate/int_marketing__touches", "intermediate/int_funnel__profile_events",
+    "intermediate/int_funnel__opportunities", "intermediate/int_scoring__fit_matches",
+    "intermediate/int_scoring__engagement_matches",
+    "marts/fct_conversions", "marts/lead_score_breakdown", "marts/lead_score_history", "marts/lead_scores",
+    "marts/lifecycle_stage_signals", "marts/lifecycle_stage_history", "marts/lifecycle_regression_attempts",
+    "marts/fct_funnel_profiles", "marts/funnel_stage_conversion", "marts/funnel_lead_velocity",
+    "marts/fct_opportunities", "marts/funnel_pipeline_performance", "marts/funnel_accounts",
     "reverse_etl/recent_form_submitters_csv", "serving/warehouse_copy",
 }
 
@@ -154,6 +165,14 @@ def test_full_run_on_the_sample(sample_workspace: Workspace, capsys: pytest.Capt
             audience)
     finally:
         serving.close()
+
+    # The BI contract: every column of every mart and audience is documented in the dbt YAML.
+    manifest = json.loads((REPO_ROOT / "dbt_project" / "target" / "manifest.json").read_text())
+    documented = {(n["schema"], n["name"], c) for n in manifest["nodes"].values()
+                  if n["resource_type"] == "model" for c, spec in n["columns"].items() if spec.get("description")}
+    columns = set(ws.query("""select table_schema, table_name, column_name from information_schema.columns
+                              where table_schema in ('marts', 'audiences')"""))
+    assert columns and columns - documented == set()
 
     # A second run over the same files changes nothing and re-sends the same audience.
     counts = ws.query("select count(*) from staging.stg_segment__events")
