@@ -256,7 +256,7 @@ def test_scores_decay_and_breakdown_sums(funnel: Workspace) -> None:
         where b.total <> s.lead_score or s.lead_score <> s.fit_score + s.engagement_score""")
     assert mismatched == []
     # history: C's score right after each step, with decay in between
-    c_history = ws.query("""select scored_at, lead_score, is_first_threshold_crossing from marts.lead_score_history
+    c_history = ws.query("""select scored_at, lead_score, crosses_threshold from marts.lead_score_history
                             where profile_id = ? order by scored_at""", [c])
     assert c_history == [
         (at("2026-03-01T00:00:00Z"), pytest.approx(40.0), False),

@@ -93,3 +93,15 @@
     {%- endif -%}
     {{ return(rows) }}
 {%- endmacro %}
+
+{#- Aggregate: `value` of the row first by `order_by` (a comma-separated list of sort keys), nulls
+    kept (the first row's value even when null), deterministic when the keys are unique. -#}
+{% macro cdp_first_value(value, order_by) -%}
+    {{ return(adapter.dispatch('cdp_first_value')(value, order_by)) }}
+{%- endmacro %}
+{% macro default__cdp_first_value(value, order_by) -%}
+    (array_agg({{ value }} order by {{ order_by }}))[1]
+{%- endmacro %}
+{% macro duckdb__cdp_first_value(value, order_by) -%}
+    arg_min_null({{ value }}, ({{ order_by }}))
+{%- endmacro %}

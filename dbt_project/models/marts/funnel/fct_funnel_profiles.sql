@@ -25,15 +25,13 @@ with reached as (
 ),
 
 first_touches as (
-    select profile_id, occurred_at as first_touch_at, channel as first_touch_channel,
-           utm_campaign as first_touch_campaign
-    from (
-        select
-            profile_id, occurred_at, channel, utm_campaign,
-            row_number() over (partition by profile_id order by occurred_at, message_id) as touch_rank
-        from {{ ref('int_marketing__touches') }}
-    ) as ranked
-    where touch_rank = 1
+    select
+        profile_id,
+        min(occurred_at) as first_touch_at,
+        {{ cdp_first_value('channel', 'occurred_at, message_id') }} as first_touch_channel,
+        {{ cdp_first_value('utm_campaign', 'occurred_at, message_id') }} as first_touch_campaign
+    from {{ ref('int_marketing__touches') }}
+    group by profile_id
 )
 
 select

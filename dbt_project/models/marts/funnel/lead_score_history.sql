@@ -1,16 +1,20 @@
 {#- How every lead score moved: one row per profile and moment its score changed by a step (its
     engagement events, grouped when simultaneous, and the moment its traits were first seen, when
     fit is added). Fit uses the person's current traits throughout. Between steps the engagement
-    part halves every var cdp__lead_score_half_life_days days. The first row at or above
-    var cdp__mql_score_threshold marks the crossing the lifecycle rule `lead_score` reads; a row
-    whose score was at or above the threshold and decays (or steps) below it records when, which
-    the rule `lead_score_below` reads.
+    part halves every var cdp__lead_score_half_life_days days. A step that takes the score from
+    below var cdp__mql_score_threshold to at or above it `crosses_threshold` (the lifecycle rule
+    `lead_score` reads the first one); falls_below_threshold_at says when a score at or above the
+    threshold went below it, at this step or by decay before the next one (rule `lead_score_below`).
 
-    Decay in set-based SQL: with x = days since the profile's first step / half-life, the
-    engagement score after step k is 2^-x_k * sum_{j<=k} points_j * 2^x_j (a running sum), exact
-    while histories are shorter than about 1000 half-lives. -#}
+    Decay in one set-based pass: with x = (time - as-of) / half-life, the engagement score right
+    after step k is 2^-x_k * sum_{j<=k} points_j * 2^x_j (a running sum), and right before it
+    2^-x_k * sum_{j<k} points_j * 2^x_j. Exact while no event is more than about 1000 half-lives
+    older than the as-of moment (a dbt test fails the build otherwise). -#}
+-- depends_on: {{ ref('lead_score_rules') }}
 {%- set half_life = var('cdp__lead_score_half_life_days') | float %}
 {%- set threshold = var('cdp__mql_score_threshold') | float %}
+{%- set rule_ids = cdp_rule_rows('lead_score_rules', 'rule_id') | selectattr('category', 'equalto', 'engagement')
+                   | map(attribute='rule_id') | list + ['fit'] %}
 
 with as_of as (
     select {{ cdp_as_of() }} as as_of
@@ -37,66 +41,54 @@ steps as (
         profile_id,
         scored_at,
         sum(points) as engagement_points_added,
-        string_agg(distinct rule_id, ',' order by rule_id) as rule_ids
+        {#- which rules fired, in seed order (one cheap flag per rule, no ordered string aggregate) #}
+        concat_ws(','
+            {%- for r in rule_ids %}, case when count(case when rule_id = {{ cdp_literal(r) }} then 1 end) > 0
+                                          then {{ cdp_literal(r) }} end{% endfor %}) as rule_ids
     from raw_steps
     group by profile_id, scored_at
 ),
 
-positioned as (
+windowed as (
     select
-        s.*,
-        coalesce(f.fit_score, 0) as fit_score,
-        {{ cdp_days_between('min(s.scored_at) over (partition by s.profile_id)', 's.scored_at') }} / {{ half_life }}
-            as half_lives
-    from steps as s
-    left join fit as f on f.profile_id = s.profile_id
+        s.profile_id,
+        s.scored_at,
+        s.rule_ids,
+        s.engagement_points_added,
+        s.half_lives,
+        a.as_of,
+        sum(s.engagement_points_added * power(2.0, s.half_lives)) over (
+            partition by s.profile_id order by s.scored_at rows between unbounded preceding and current row
+        ) as running_sum,
+        lead(s.scored_at) over (partition by s.profile_id order by s.scored_at) as next_scored_at
+    from (
+        select steps.*, {{ cdp_days_between('as_of.as_of', 'steps.scored_at') }} / {{ half_life }} as half_lives
+        from steps cross join as_of
+    ) as s
+    cross join as_of as a
 ),
 
 scored as (
     select
-        profile_id,
-        scored_at,
-        rule_ids,
-        engagement_points_added,
-        fit_score,
-        power(2.0, -half_lives) * sum(engagement_points_added * power(2.0, half_lives)) over (
-            partition by profile_id order by scored_at rows between unbounded preceding and current row
-        ) as engagement_score,
-        lead(scored_at) over (partition by profile_id order by scored_at) as next_scored_at
-    from positioned
+        w.*,
+        coalesce(f.fit_score, 0) as fit_score,
+        w.running_sum * power(2.0, -w.half_lives) as engagement_score,
+        (w.running_sum - w.engagement_points_added * power(2.0, w.half_lives)) * power(2.0, -w.half_lives)
+            as engagement_before
+    from windowed as w
+    left join fit as f on f.profile_id = w.profile_id
 ),
 
-with_drops as (
+with_decay as (
     select
-        s.*,
-        s.fit_score + s.engagement_score as lead_score,
-        case when s.fit_score + s.engagement_score >= {{ threshold }}
-              and s.fit_score < {{ threshold }} and s.engagement_score > 0
+        *,
+        case when fit_score + engagement_score >= {{ threshold }} and fit_score < {{ threshold }}
+              and engagement_score > 0
              then {{ dbt.dateadd('second',
-                        'cast(86400 * ' ~ half_life ~ ' * ln(s.engagement_score / (' ~ threshold ~ ' - s.fit_score)) / ln(2.0) as bigint)',
-                        's.scored_at') }}
-        end as decay_below_at,
-        a.as_of
-    from scored as s
-    cross join as_of as a
-),
-
-bounded as (
-    select
-        *,
-        case when decay_below_at < coalesce(next_scored_at, as_of) or (next_scored_at is null and decay_below_at <= as_of)
-             then decay_below_at end as decays_below_at
-    from with_drops
-),
-
-compared as (
-    select
-        *,
-        lag(lead_score) over (partition by profile_id order by scored_at) as previous_lead_score,
-        lag(decays_below_at) over (partition by profile_id order by scored_at) as previous_decays_below_at,
-        min(case when lead_score >= {{ threshold }} then scored_at end) over (partition by profile_id)
-            as first_reached_threshold_at
-    from bounded
+                        'cast(86400 * ' ~ half_life ~ ' * ln(engagement_score / (' ~ threshold ~ ' - fit_score)) / ln(2.0) as bigint)',
+                        'scored_at') }}
+        end as decay_below_at
+    from scored
 )
 
 select
@@ -106,10 +98,14 @@ select
     engagement_points_added,
     cast(fit_score as double) as fit_score,
     cast(engagement_score as double) as engagement_score,
-    cast(lead_score as double) as lead_score,
-    scored_at = first_reached_threshold_at as is_first_threshold_crossing,
-    case when lead_score < {{ threshold }} and previous_lead_score >= {{ threshold }}
-              and previous_decays_below_at is null then scored_at
-         else decays_below_at end as falls_below_threshold_at,
+    cast(fit_score + engagement_score as double) as lead_score,
+    cast(fit_score + engagement_before as double) as lead_score_before,
+    fit_score + engagement_score >= {{ threshold }} and fit_score + engagement_before < {{ threshold }}
+        as crosses_threshold,
+    case when fit_score + engagement_score < {{ threshold }} and fit_score + engagement_before >= {{ threshold }}
+              then scored_at
+         when decay_below_at < coalesce(next_scored_at, as_of)
+              or (next_scored_at is null and decay_below_at <= as_of)
+              then decay_below_at end as falls_below_threshold_at,
     cast({{ threshold }} as double) as mql_score_threshold
-from compared
+from with_decay

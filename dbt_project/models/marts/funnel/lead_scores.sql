@@ -18,7 +18,7 @@ with totals as (
 crossings as (
     select profile_id, min(scored_at) as first_reached_threshold_at
     from {{ ref('lead_score_history') }}
-    where is_first_threshold_crossing
+    where crosses_threshold
     group by profile_id
 )
 

@@ -52,9 +52,10 @@ evidence as (
                                                              else k.identifier end
         where k.purpose = {{ cdp_literal(r.match) }} and k.status = 'granted'
     {%- elif r.signal == 'lead_score' %}
-        select profile_id, scored_at as signal_at, 'lead_score_history' as source_key
+        select profile_id, min(scored_at) as signal_at, 'lead_score_history' as source_key
         from {{ ref('lead_score_history') }}
-        where is_first_threshold_crossing
+        where crosses_threshold
+        group by profile_id
     {%- elif r.signal == 'lead_score_below' %}
         select profile_id, falls_below_threshold_at as signal_at, 'lead_score_history' as source_key
         from {{ ref('lead_score_history') }}
