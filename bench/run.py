@@ -49,8 +49,10 @@ with connect(settings) as con:
 IDENTITY_MODELS = ["int_identity__pairs", "int_identity__identifiers", "int_identity__edges",
                    "int_identity__protected_identifiers", "int_identity__clusters", "identity_profile_registry",
                    "identity_merge_events", "identity_protection_events"]
-# Funnel, lifecycle and lead scoring (and the profile intermediates they read).
-FUNNEL_SELECTION = ["path:models/intermediate/profiles", "path:models/intermediate/funnel", "path:models/marts/funnel"]
+# Profile-level intermediates every people mart reads (traits, deletions, marketing touches), then
+# the funnel, lifecycle and lead-scoring models proper.
+PROFILE_SELECTION = ["path:models/intermediate/profiles"]
+FUNNEL_SELECTION = ["path:models/intermediate/funnel", "path:models/marts/funnel"]
 CHAIN_LENGTHS = [1_000, 10_000, 100_000, 1_000_000]
 DBT_NODE_TIME = re.compile(r"(?:OK|PASS|WARN|ERROR|FAIL)\S* in ([0-9.]+)s\]")
 
@@ -75,12 +77,15 @@ STAGES = [
           "select count(*) from staging.stg_segment__events", "events"),
     Stage("dbt events -> profiles", [*DBT, "run", "--select", "int_identity__event_profiles", *DBT_DIRS],
           "select count(*) from intermediate.int_identity__event_profiles", "events"),
+    Stage("dbt profile traits + touches", [*DBT, "run", "--select", *PROFILE_SELECTION, *DBT_DIRS],
+          "select count(*) from intermediate.int_marketing__touches", "touches"),
     Stage("dbt funnel + scoring models", [*DBT, "run", "--select", *FUNNEL_SELECTION, *DBT_DIRS],
           "select count(*) from intermediate.int_funnel__profile_events", "funnel events"),
     Stage("dbt other marts + audiences (build)",
           [*DBT, "build", "--select", "marts", "audiences", "--exclude", *FUNNEL_SELECTION, *DBT_DIRS],
           "select count(*) from marts.dim_profiles", "profiles"),
-    Stage("dbt funnel tests (invariants)", [*DBT, "test", "--select", *FUNNEL_SELECTION, *DBT_DIRS],
+    Stage("dbt funnel tests (invariants)",
+          [*DBT, "test", "--select", *PROFILE_SELECTION, *FUNNEL_SELECTION, *DBT_DIRS],
           "select count(*) from marts.fct_funnel_profiles", "funnel profiles"),
     Stage("reverse-ETL syncs", [sys.executable, "-c", SYNC_SNIPPET],
           "select coalesce(sum(rows_sent), 0) from ops.sync_runs", "rows sent"),

@@ -326,3 +326,23 @@ def test_conversions_and_funnel_metrics(funnel: Workspace) -> None:
         select account_key, people, people_reached_customer, furthest_stage, opportunities, pipeline_amount, won_amount
         from marts.funnel_accounts""")}
     assert accounts == {"acme corp": [1, 1, "customer", 2, 1540, 1000], "globex": [1, 0, "mql", 0, 0, 0]}
+
+
+def test_a_reopened_deal_moves_nobody_back_in_the_next_run(funnel: Workspace) -> None:
+    """Runs last (it lands a file): the CRM reopens A's won deal; A stays a customer, the won
+    milestone and its conversion stay, and the opportunity itself shows its new state."""
+    ws = funnel
+    a = profile_of(ws, "u-a")
+    (ws.landing / "crm_opportunities" / "reopened.csv").write_text(
+        "opportunity_id,contact_id,amount,currency,stage,created_at,closed_at,is_won,updated_at\n"
+        "O-A1,C-A,1200,USD,negotiation,2026-01-20T10:00:00Z,,false,2026-03-20T10:00:00Z\n")
+    assert run_pipeline() is True
+    assert ws.query("select stage, is_won from marts.fct_opportunities where opportunity_id = 'O-A1'") == [
+        ("negotiation", False)]
+    assert [(s, r) for s, _, _, r, current, _ in history(ws, a) if current] == [("customer", "opportunity_won")]
+    won = ws.query("select converted_at, conversion_value from marts.fct_conversions "
+                   "where conversion_name = 'closed_won'")
+    assert won == [(at("2026-02-20T10:00:00Z"), 1000)]
+    created = ws.query("select conversion_value from marts.fct_conversions where source_key = 'O-A1' "
+                       "and conversion_name = 'opportunity_created'")
+    assert created == [(1200,)]

@@ -1,6 +1,7 @@
 {#- Every marketing touch of a resolved profile: an event with a channel other than `internal`
     (navigation inside our own site), i.e. the landing of a session from a channel, with its UTM
-    parameters. Deleted profiles are left out. What funnel grouping (first touch), pipeline
+    source, medium and campaign and referrer (term and content stay in staging: kept narrow, this
+    table is read by every touch-level model). Deleted profiles are left out. What funnel grouping (first touch), pipeline
     influence and attribution read. -#}
 select
     p.profile_id,
@@ -10,8 +11,6 @@ select
     e.utm_source,
     e.utm_medium,
     e.utm_campaign,
-    e.utm_term,
-    e.utm_content,
     e.referrer_host
 from {{ ref('stg_segment__events') }} as e
 inner join {{ ref('int_identity__event_profiles') }} as p on p.message_id = e.message_id

@@ -1,7 +1,7 @@
 {#- One row per conversion of a resolved profile, as defined in seeds/conversion_definitions.csv:
     `source` event (a track event named `match`; one conversion per order_id when the event has
-    one) or crm_opportunity (`match` created, won, or stage:<name> for the first snapshot in that
-    stage). Values from the event's revenue, the opportunity's latest amount, or a constant, in
+    one) or crm_opportunity (`match` created; won, when first won, valued at the amount won; or
+    stage:<name> for the first snapshot in that stage). Values from the event's revenue, the opportunity's latest amount, or a constant, in
     their own currency and in var cdp__reporting_currency (seeds/currency_rates.csv). -#}
 -- depends_on: {{ ref('conversion_definitions') }}, {{ ref('int_funnel__profile_events') }}, {{ ref('int_funnel__opportunities') }}, {{ ref('stg_crm__opportunity_snapshots') }}
 {%- set definitions = cdp_rule_rows('conversion_definitions', 'conversion_name') %}
@@ -51,7 +51,10 @@ conversions as (
     ) as matched
     where occurrence = 1
     {%- elif d.source == 'crm_opportunity' %}
-    {%- if value_source == 'opportunity_amount' %}
+    {%- if value_source == 'opportunity_amount' and d.match == 'won' %}
+        {%- set value_sql = 'coalesce(o.won_amount, o.amount, 0)' %}
+        {%- set currency_sql = 'coalesce(o.won_currency, o.currency)' %}
+    {%- elif value_source == 'opportunity_amount' %}
         {%- set value_sql = 'coalesce(o.amount, 0)' %}
         {%- set currency_sql = 'o.currency' %}
     {%- elif value_source == 'event_revenue' %}
@@ -62,7 +65,7 @@ conversions as (
         {%- if d.match == 'created' %}
         o.created_at as converted_at,
         {%- elif d.match == 'won' %}
-        coalesce(o.closed_at, o.updated_at) as converted_at,
+        o.first_won_at as converted_at,
         {%- elif (d.match or '').startswith('stage:') %}
         s.first_at as converted_at,
         {%- else %}
@@ -82,7 +85,7 @@ conversions as (
     ) as s on s.opportunity_id = o.opportunity_id
     {%- endif %}
     where o.created_at is not null
-    {%- if d.match == 'won' %} and o.is_won{% endif %}
+    {%- if d.match == 'won' %} and o.first_won_at is not null{% endif %}
     {%- else %}
         {{ exceptions.raise_compiler_error("conversion_definitions.csv, conversion " ~ d.conversion_name ~ ": source must be event or crm_opportunity, got '" ~ d.source ~ "'") }}
     {%- endif %}

@@ -9,7 +9,8 @@
       lead_score        the lead score first reached var cdp__mql_score_threshold;
       lead_score_below  the lead score fell below the threshold again;
       opportunity_stage an opportunity of the person entered one of the '|'-separated stages `match`;
-      opportunity_won   an opportunity closed won;  opportunity_lost  one closed lost. -#}
+      opportunity_won   an opportunity was first won;  opportunity_lost  one was first lost
+                        (milestones from the snapshot history, which only grows). -#}
 -- depends_on: {{ ref('lifecycle_stage_rules') }}, {{ ref('lifecycle_stages') }}, {{ ref('int_funnel__profile_events') }}, {{ ref('stg_crm__contacts') }}, {{ ref('stg_consent__records') }}, {{ ref('lead_score_history') }}, {{ ref('stg_crm__opportunity_snapshots') }}, {{ ref('int_funnel__opportunities') }}
 {%- set signals = ['event', 'crm_contact', 'consent', 'lead_score', 'lead_score_below', 'opportunity_stage',
                    'opportunity_won', 'opportunity_lost'] %}
@@ -67,13 +68,13 @@ evidence as (
         where s.stage in {{ cdp_literal_list(r.match) }}
         group by o.profile_id, s.opportunity_id
     {%- elif r.signal == 'opportunity_won' %}
-        select profile_id, coalesce(closed_at, updated_at) as signal_at, opportunity_id as source_key
+        select profile_id, first_won_at as signal_at, opportunity_id as source_key
         from {{ ref('int_funnel__opportunities') }}
-        where is_won
+        where first_won_at is not null
     {%- elif r.signal == 'opportunity_lost' %}
-        select profile_id, coalesce(closed_at, updated_at) as signal_at, opportunity_id as source_key
+        select profile_id, first_lost_at as signal_at, opportunity_id as source_key
         from {{ ref('int_funnel__opportunities') }}
-        where is_closed and not is_won
+        where first_lost_at is not null
     {%- endif %}
     ) as matched
     where signal_at is not null
