@@ -53,6 +53,7 @@ IDENTITY_MODELS = ["int_identity__pairs", "int_identity__identifiers", "int_iden
 # the funnel, lifecycle and lead-scoring models proper.
 PROFILE_SELECTION = ["path:models/intermediate/profiles"]
 FUNNEL_SELECTION = ["path:models/intermediate/funnel", "path:models/marts/funnel"]
+ATTRIBUTION_SELECTION = ["path:models/marts/attribution"]
 CHAIN_LENGTHS = [1_000, 10_000, 100_000, 1_000_000]
 DBT_NODE_TIME = re.compile(r"(?:OK|PASS|WARN|ERROR|FAIL)\S* in ([0-9.]+)s\]")
 
@@ -81,8 +82,11 @@ STAGES = [
           "select count(*) from intermediate.int_marketing__touches", "touches"),
     Stage("dbt funnel + scoring models", [*DBT, "run", "--select", *FUNNEL_SELECTION, *DBT_DIRS],
           "select count(*) from intermediate.int_funnel__profile_events", "funnel events"),
+    Stage("dbt attribution models (build)", [*DBT, "build", "--select", *ATTRIBUTION_SELECTION, *DBT_DIRS],
+          "select count(*) from marts.fct_attribution_touches", "touches"),
     Stage("dbt other marts + audiences (build)",
-          [*DBT, "build", "--select", "marts", "audiences", "--exclude", *FUNNEL_SELECTION, *DBT_DIRS],
+          [*DBT, "build", "--select", "marts", "audiences", "--exclude", *FUNNEL_SELECTION,
+           *ATTRIBUTION_SELECTION, *DBT_DIRS],
           "select count(*) from marts.dim_profiles", "profiles"),
     Stage("dbt funnel tests (invariants)",
           [*DBT, "test", "--select", *PROFILE_SELECTION, *FUNNEL_SELECTION, *DBT_DIRS],

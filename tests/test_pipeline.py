@@ -44,6 +44,7 @@ EXPECTED_ASSETS = {
     "marts/lifecycle_stage_signals", "marts/lifecycle_stage_history", "marts/lifecycle_regression_attempts",
     "marts/fct_funnel_profiles", "marts/funnel_stage_conversion", "marts/funnel_lead_velocity",
     "marts/fct_opportunities", "marts/funnel_pipeline_performance", "marts/funnel_accounts",
+    "marts/fct_attribution_touches", "marts/attribution_credits", "marts/attribution_model_comparison",
     "reverse_etl/recent_form_submitters_csv", "serving/warehouse_copy",
 }
 

@@ -4,6 +4,7 @@ dbt sources `raw.<table>` map to the raw loader assets' keys, so raw -> staging 
 is one lineage graph. All dbt work runs in the `duckdb` pool, never beside a Python writer.
 """
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -20,13 +21,18 @@ PARSE_INPUTS = ("models", "macros", "seeds", "tests", "dbt_project.yml", "profil
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
 
-def _newest_input(project_dir: Path) -> float:
-    newest = 0.0
+def _inputs_signature(project_dir: Path) -> str:
+    """A fingerprint of every file dbt parses (path, size, modification time): it changes when a
+    file is added, removed, moved in or edited, whatever its timestamp."""
+    entries = []
     for name in PARSE_INPUTS:
         path = project_dir / name
-        files = [path] if path.is_file() else list(path.rglob("*")) if path.is_dir() else []
-        newest = max([newest, *(f.stat().st_mtime for f in files if f.is_file())])
-    return newest
+        files = [path] if path.is_file() else sorted(path.rglob("*")) if path.is_dir() else []
+        for f in files:
+            if f.is_file():
+                stat = f.stat()
+                entries.append(f"{f.relative_to(project_dir)}:{stat.st_size}:{stat.st_mtime_ns}")
+    return hashlib.sha256("\n".join(entries).encode()).hexdigest()
 
 
 def dbt_executable() -> str:
@@ -36,16 +42,19 @@ def dbt_executable() -> str:
 
 
 def ensure_manifest(project: DbtProject = dbt_project) -> Path:
-    """Parse the project when its manifest is missing or older than any model, macro or seed."""
+    """Parse the project when its manifest is missing or any model, macro, seed or test changed."""
     manifest = project.manifest_path
     project_dir = Path(project.project_dir)
-    if not manifest.exists() or manifest.stat().st_mtime < _newest_input(project_dir):
+    signature = _inputs_signature(project_dir)
+    stamp = manifest.with_name("cdp_inputs.sha256")
+    if not manifest.exists() or not stamp.exists() or stamp.read_text() != signature:
         command = [dbt_executable(), "parse", "--quiet", "--project-dir", str(project_dir),
                    "--profiles-dir", str(project.profiles_dir), "--target-path", str(project.target_path)]
         done = subprocess.run(command, cwd=project_dir, capture_output=True, text=True, check=False)
         if done.returncode != 0 or not manifest.exists():
             raise RuntimeError(f"`{' '.join(command)}` failed; fix the dbt project first:\n"
                                f"{done.stdout[-3000:]}{done.stderr[-3000:]}")
+        stamp.write_text(signature)
     return manifest
 
 

@@ -1,0 +1,32 @@
+{#- The rule-based models side by side for BI: per model, credited conversions (sum of shares) and
+    credited value per channel and per channel and campaign (marts.attribution_credits). -#}
+{%- set models = attribution_rule_models() %}
+
+with credits as (
+    select * from {{ ref('attribution_credits') }}
+),
+
+long as (
+    {%- for m in models %}
+    select '{{ m }}' as model, channel, campaign, {{ m }}_share as share, {{ m }}_value as credited
+    from credits
+    {% if not loop.last %}union all{% endif %}
+    {%- endfor %}
+),
+
+grouped as (
+    select
+        model,
+        case when grouping(campaign) = 1 then 'channel' else 'campaign' end as grain,
+        channel,
+        case when grouping(campaign) = 1 then '(all)' else campaign end as campaign,
+        sum(share) as credited_conversions,
+        sum(credited) as credited_value
+    from long
+    group by grouping sets ((model, channel), (model, channel, campaign))
+)
+
+select
+    *,
+    credited_value / nullif(sum(credited_value) over (partition by model, grain), 0) as share_of_value
+from grouped

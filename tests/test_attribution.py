@@ -1,0 +1,196 @@
+"""Rule-based attribution against hand-computed journeys, through the whole pipeline.
+
+    J1  one touch (paid search), then an order of 100.00;
+    J2  two touches (email, then a direct visit two days later), then an order of 100.00;
+    J3  four touches, the last two at the same second (ties go by message_id), order of 100.00;
+    J4  an order of 50.00 whose only touch is older than the 90-day lookback: unattributed;
+    J5  B2B: display, email (then the lead form), webinar (then the opportunity), paid search, direct;
+        the deal is won at 1,000.00: W-shaped and full-path milestones.
+
+Shipped settings: lookback 90 days, direct counts, time-decay half-life 7 days, custom weights
+first 0.3 / middle 0.3 / last 0.4. Values are in cents-exact rounding: touch k gets
+round(V x cumulative share to k) - round(V x cumulative share to k-1).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from orchestration.run import run_pipeline
+from tests.conftest import Workspace, make_workspace
+
+pytestmark = pytest.mark.slow
+
+SITE = "https://shop.example.com"
+MODELS = ("first_touch", "last_touch", "last_non_direct", "linear", "time_decay", "u_shaped", "position_50_50",
+          "w_shaped", "full_path", "j_shaped", "inverse_j", "custom")
+
+
+def landing(mid: str, ts: str, anon: str, *, user: str | None = None, referrer: str = "",
+            utm: tuple[str, str, str] | None = None) -> dict:
+    context: dict = {"page": {"path": "/", "url": SITE + "/", "referrer": referrer}}
+    if utm:
+        context["campaign"] = {"source": utm[0], "medium": utm[1], "name": utm[2]}
+    message = {"type": "page", "messageId": mid, "timestamp": ts, "anonymousId": anon, "name": "/",
+               "context": context}
+    if user:
+        message["userId"] = user
+    return message
+
+
+def track(mid: str, ts: str, anon: str, name: str, properties: dict, *, user: str | None = None,
+          email: str | None = None) -> dict:
+    context: dict = {"page": {"path": "/", "url": SITE + "/", "referrer": SITE + "/"}}
+    if email:
+        context["traits"] = {"email": email}
+    message = {"type": "track", "messageId": mid, "timestamp": ts, "anonymousId": anon, "event": name,
+               "properties": properties, "context": context}
+    if user:
+        message["userId"] = user
+    return message
+
+
+def order(mid: str, ts: str, anon: str, revenue: float) -> dict:
+    return track(mid, ts, anon, "Order Completed", {"order_id": "ord-" + mid, "revenue": revenue, "currency": "USD"})
+
+
+MESSAGES = [
+    landing("j1-t1", "2026-02-01T10:00:00Z", "anon-j1", utm=("google", "cpc", "c1")),
+    order("j1-o", "2026-02-01T10:30:00Z", "anon-j1", 100.0),
+    landing("j2-t1", "2026-02-01T10:00:00Z", "anon-j2", utm=("newsletter", "email", "c2")),
+    landing("j2-t2", "2026-02-03T10:00:00Z", "anon-j2"),
+    order("j2-o", "2026-02-03T10:10:00Z", "anon-j2", 100.0),
+    landing("j3-t1", "2026-03-01T10:00:00Z", "anon-j3", referrer="https://www.google.com/"),
+    landing("j3-t2", "2026-03-02T10:00:00Z", "anon-j3", utm=("facebook", "paid_social", "c3")),
+    landing("j3-t3a", "2026-03-03T10:00:00Z", "anon-j3", utm=("newsletter", "email", "c3")),
+    landing("j3-t3b", "2026-03-03T10:00:00Z", "anon-j3", referrer="https://blog.example-partner.org/post"),
+    order("j3-o", "2026-03-04T10:00:00Z", "anon-j3", 100.0),
+    landing("j4-t1", "2025-11-01T10:00:00Z", "anon-j4", utm=("google", "cpc", "c4")),
+    order("j4-o", "2026-03-01T10:00:00Z", "anon-j4", 50.0),
+    landing("j5-t1", "2026-01-01T10:00:00Z", "anon-j5", user="u-j5", utm=("gdn", "display", "c5")),
+    landing("j5-t2", "2026-01-06T10:00:00Z", "anon-j5", user="u-j5", utm=("newsletter", "email", "c5")),
+    track("j5-f", "2026-01-07T10:00:00Z", "anon-j5", "Form Submitted", {"form_id": "contact_sales"},
+          user="u-j5", email="j5@corp.example"),
+    landing("j5-t3", "2026-01-11T10:00:00Z", "anon-j5", user="u-j5", utm=("zoom", "webinar", "c5")),
+    landing("j5-t4", "2026-01-21T10:00:00Z", "anon-j5", user="u-j5", utm=("google", "cpc", "c5")),
+    landing("j5-t5", "2026-01-26T10:00:00Z", "anon-j5", user="u-j5"),
+]
+CONTACTS = ("contact_id,email,company,job_title,country,lead_source,created_at,updated_at\n"
+            "C-J5,j5@corp.example,Corp Five,Analyst,US,web_form,2026-01-07T12:00:00Z,2026-01-07T12:00:00Z\n")
+OPPORTUNITIES = ("opportunity_id,contact_id,amount,currency,stage,created_at,closed_at,is_won,updated_at\n"
+                 "O-J5,C-J5,1000,USD,prospecting,2026-01-12T10:00:00Z,,false,2026-01-12T10:00:00Z\n"
+                 "O-J5,C-J5,1000,USD,closed_won,2026-01-12T10:00:00Z,2026-02-01T10:00:00Z,true,"
+                 "2026-02-01T10:00:00Z\n")
+
+
+def cents_exact(value: float, shares: list[float]) -> list[float]:
+    """The documented rounding: cumulative shares rounded to the cent, differenced."""
+    cents, out, cumulative, previous = round(value * 100), [], 0.0, 0
+    for share in shares:
+        cumulative += share
+        now = round(cents * cumulative)
+        out.append((now - previous) / 100)
+        previous = now
+    return out
+
+
+def normalised(weights: list[float]) -> list[float]:
+    return [w / sum(weights) for w in weights]
+
+
+def decay(days_before: list[float]) -> list[float]:
+    return normalised([0.5 ** (d / 7) for d in days_before])
+
+
+@pytest.fixture(scope="module")
+def attribution(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    monkeypatch = pytest.MonkeyPatch()
+    root = tmp_path_factory.mktemp("attribution")
+    land = root / "landing"
+    for folder in ("events", "crm_contacts", "crm_opportunities"):
+        (land / folder).mkdir(parents=True)
+    (land / "events" / "journeys.ndjson").write_text("".join(json.dumps(m) + "\n" for m in MESSAGES))
+    (land / "crm_contacts" / "contacts.csv").write_text(CONTACTS)
+    (land / "crm_opportunities" / "opportunities.csv").write_text(OPPORTUNITIES)
+    ws = make_workspace(root, land, monkeypatch)
+    assert run_pipeline() is True
+    yield ws
+    monkeypatch.undo()
+
+
+def credits(ws: Workspace, journey: str) -> dict[str, list[tuple]]:
+    """model -> [(first message id of the journey's touches in order or channel, share, value)]."""
+    columns = ", ".join(f"{m}_share, {m}_value" for m in MODELS)
+    rows = ws.query(f"""
+        select coalesce(c.message_id, c.channel), {columns}
+        from marts.attribution_credits as c
+        inner join marts.fct_conversions as v using (conversion_id)
+        where v.source_key = ? order by c.touch_position""", [journey])
+    return {m: [(r[0], float(r[1 + 2 * i]), float(r[2 + 2 * i])) for r in rows] for i, m in enumerate(MODELS)}
+
+
+def values(result: dict[str, list[tuple]], model: str) -> list[float]:
+    return [v for _, _, v in result[model]]
+
+
+def test_single_and_two_touch_journeys(attribution: Workspace) -> None:
+    one = credits(attribution, "j1-o")
+    for model in MODELS:
+        assert one[model] == [("j1-t1", pytest.approx(1.0), 100.0)], model
+    two = credits(attribution, "j2-o")
+    assert [m for m, _, _ in two["linear"]] == ["j2-t1", "j2-t2"]
+    expected = {
+        "first_touch": [100.0, 0.0], "last_touch": [0.0, 100.0], "last_non_direct": [100.0, 0.0],
+        "linear": [50.0, 50.0], "u_shaped": [50.0, 50.0], "position_50_50": [50.0, 50.0],
+        "j_shaped": [25.0, 75.0], "inverse_j": [75.0, 25.0], "custom": cents_exact(100, normalised([0.3, 0.4])),
+        # the buyer passed over the lead stage at the order, so the lead-created touch is the last one
+        "w_shaped": [50.0, 50.0], "full_path": [50.0, 50.0],
+        "time_decay": cents_exact(100, decay([2 + 10 / 1440, 10 / 1440])),
+    }
+    for model, want in expected.items():
+        assert values(two, model) == pytest.approx(want), model
+
+
+def test_ties_in_time_and_position_models(attribution: Workspace) -> None:
+    four = credits(attribution, "j3-o")
+    assert [m for m, _, _ in four["linear"]] == ["j3-t1", "j3-t2", "j3-t3a", "j3-t3b"]
+    expected = {
+        "first_touch": [100, 0, 0, 0], "last_touch": [0, 0, 0, 100], "last_non_direct": [0, 0, 0, 100],
+        "linear": [25, 25, 25, 25], "u_shaped": [40, 10, 10, 40], "position_50_50": [50, 0, 0, 50],
+        "j_shaped": [20, 10, 10, 60], "inverse_j": [60, 10, 10, 20], "custom": [30, 15, 15, 40],
+        "w_shaped": cents_exact(100, normalised([0.3, 0.05, 0.05, 0.3])),
+        "full_path": cents_exact(100, normalised([0.225, 0.05, 0.05, 0.225])),
+        "time_decay": cents_exact(100, decay([3, 2, 1, 1])),
+    }
+    for model, want in expected.items():
+        assert values(four, model) == pytest.approx(want), model
+    shares = {m: [s for _, s, _ in four[m]] for m in MODELS}
+    assert shares["time_decay"][2] == pytest.approx(shares["time_decay"][3])  # same second, same weight
+
+
+def test_unattributed_and_milestone_models(attribution: Workspace) -> None:
+    old = credits(attribution, "j4-o")
+    for model in MODELS:
+        assert old[model] == [("unattributed", pytest.approx(1.0), 50.0)], model
+    deal = credits(attribution, "O-J5")
+    assert [m for m, _, _ in deal["linear"]] == ["j5-t1", "j5-t2", "j5-t3", "j5-t4", "j5-t5"]
+    assert values(deal, "w_shaped") == pytest.approx([300, 300, 300, 50, 50])
+    assert values(deal, "full_path") == pytest.approx([225, 225, 225, 100, 225])
+    assert values(deal, "last_non_direct") == pytest.approx([0, 0, 0, 1000, 0])
+    assert values(deal, "u_shaped") == pytest.approx([400, 66.67, 66.66, 66.67, 400])
+    flags = attribution.query("""select message_id, is_lead_created_touch, is_opportunity_created_touch
+                                 from marts.fct_attribution_touches where message_id like 'j5-%' order by 1""")
+    assert flags == [("j5-t1", False, False), ("j5-t2", True, False), ("j5-t3", False, True),
+                     ("j5-t4", False, False), ("j5-t5", False, False)]
+    # side by side: every model credits all attributed value, unattributed included
+    totals = attribution.query("""select model, sum(credited_value) from marts.attribution_model_comparison
+                                  where grain = 'channel' group by model""")
+    assert {m for m, _ in totals} == set(MODELS)
+    assert all(float(t) == pytest.approx(1350.0) for _, t in totals)
+    unattributed = attribution.query("""select distinct credited_value from marts.attribution_model_comparison
+                                        where channel = 'unattributed'""")
+    assert unattributed == [(50,)]
+
+
