@@ -14,7 +14,9 @@ round(V x cumulative share to k) - round(V x cumulative share to k-1).
 
 from __future__ import annotations
 
+import itertools
 import json
+from pathlib import Path
 
 import pytest
 
@@ -194,3 +196,66 @@ def test_unattributed_and_milestone_models(attribution: Workspace) -> None:
     assert unattributed == [(50,)]
 
 
+
+
+def dense_removal_effects(paths: list[tuple[str, list[str], bool]]) -> tuple[float, dict[str, float]]:
+    """Independent check: the full transition matrix over start, channels, conversion and null,
+    absorbing probabilities from the fundamental matrix (I - Q)^-1; removing a channel moves every
+    probability of entering it to null."""
+    import numpy as np
+
+    channels = sorted({c for _, steps, _ in paths for c in steps})
+    states = ["start", *channels, "conversion", "null"]
+    at = {s: i for i, s in enumerate(states)}
+    counts = np.zeros((len(states), len(states)))
+    for _, steps, converted in paths:
+        sequence = ["start", *steps, "conversion" if converted else "null"]
+        for origin, target in itertools.pairwise(sequence):
+            counts[at[origin], at[target]] += 1
+    probabilities = np.zeros_like(counts)
+    rows = counts.sum(axis=1)
+    probabilities[rows > 0] = counts[rows > 0] / rows[rows > 0][:, None]
+    transient = [at["start"]] + [at[c] for c in channels]
+
+    def p_conversion(matrix: np.ndarray) -> float:
+        q = matrix[np.ix_(transient, transient)]
+        r = matrix[np.ix_(transient, [at["conversion"]])]
+        return float((np.linalg.inv(np.eye(len(transient)) - q) @ r)[0, 0])
+
+    base = p_conversion(probabilities)
+    effects = {}
+    for c in channels:
+        removed = probabilities.copy()
+        removed[:, at["null"]] += removed[:, at[c]]
+        removed[:, at[c]] = 0.0
+        effects[c] = 1 - p_conversion(removed) / base
+    return base, effects
+
+
+def test_markov_removal_effects_equal_a_dense_matrix_computation(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from orchestration.sample_data.generator import GenerationSpec, generate
+
+    generate(GenerationSpec(people=3000, seed=11), tmp_path / "generated", log=lambda _: None)
+    ws = make_workspace(tmp_path, tmp_path / "generated" / "landing", monkeypatch)
+    assert run_pipeline() is True
+    rows = ws.query("select journey_id, step, channel, converted from intermediate.int_attribution__paths "
+                    "order by journey_id, step")
+    journeys: dict[str, tuple[list[str], bool]] = {}
+    for journey, _, channel, converted in rows:
+        steps, _ = journeys.setdefault(journey, ([], converted))
+        if not steps or steps[-1] != channel:
+            steps.append(channel)
+    paths = [(j, steps, converted) for j, (steps, converted) in journeys.items()]
+    assert sum(1 for _, _, converted in paths if converted) > 50 and len(paths) > 500
+    base, effects = dense_removal_effects(paths)
+    markov = {c: (e, p) for c, e, p in ws.query(
+        "select channel, removal_effect, conversion_probability from marts.attribution_markov "
+        "where channel <> 'unattributed'")}
+    assert set(markov) == set(effects) and len(effects) >= 10
+    for channel, effect in effects.items():
+        assert markov[channel][0] == pytest.approx(effect, abs=1e-9), channel
+        assert markov[channel][1] == pytest.approx(base, abs=1e-9)
+    credited = ws.query("select sum(credited_value), min(credited_value) from marts.attribution_markov")[0]
+    linear = ws.query("select sum(linear_value) from marts.attribution_credits")[0][0]
+    assert round(credited[0], 2) == float(linear) and credited[1] >= 0

@@ -1,0 +1,19 @@
+{#- First-order transition counts of the absorbing Markov chain of journeys
+    (intermediate.int_attribution__paths): start -> first channel, channel -> next channel, last
+    channel -> conversion or null. Its size grows with channels squared, not with events. -#}
+with ordered as (
+    select
+        journey_id, step, channel, converted,
+        lead(channel) over (partition by journey_id order by step) as next_channel
+    from {{ ref('int_attribution__paths') }}
+),
+
+transitions as (
+    select 'start' as from_state, channel as to_state from ordered where step = 1
+    union all
+    select channel, coalesce(next_channel, case when converted then 'conversion' else 'null' end) from ordered
+)
+
+select from_state, to_state, count(*) as journeys
+from transitions
+group by from_state, to_state
