@@ -232,7 +232,7 @@ def dense_removal_effects(paths: list[tuple[str, list[str], bool]]) -> tuple[flo
     return base, effects
 
 
-def test_markov_removal_effects_equal_a_dense_matrix_computation(tmp_path: Path,
+def test_markov_and_shapley_on_generated_journeys(tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     from orchestration.sample_data.generator import GenerationSpec, generate
 
@@ -259,3 +259,44 @@ def test_markov_removal_effects_equal_a_dense_matrix_computation(tmp_path: Path,
     credited = ws.query("select sum(credited_value), min(credited_value) from marts.attribution_markov")[0]
     linear = ws.query("select sum(linear_value) from marts.attribution_credits")[0][0]
     assert round(credited[0], 2) == float(linear) and credited[1] >= 0
+
+    # Shapley on the same generated journeys: efficiency (values sum to v(all channels), the overall
+    # conversion rate of journeys), non-negative, and credits that sum to the attributed value.
+    shapley = ws.query("select channel, shapley_value, grand_coalition_value, credited_value "
+                       "from marts.attribution_shapley where channel <> 'unattributed'")
+    journeys_total = len(paths)
+    converted_total = sum(1 for _, _, converted in paths if converted)
+    assert sum(v for _, v, _, _ in shapley) == pytest.approx(converted_total / journeys_total, abs=1e-9)
+    assert all(g == pytest.approx(converted_total / journeys_total, abs=1e-12) for _, _, g, _ in shapley)
+    assert min(v for _, v, _, _ in shapley) >= 0
+    shapley_total = ws.query("select sum(credited_value) from marts.attribution_shapley")[0][0]
+    assert round(shapley_total, 2) == float(linear)
+    # symmetry: make two channels interchangeable (add every journey's mirror image with the two
+    # swapped); they must then get equal values, and values must equal brute-force permutations
+    coalitions = [(members.split("|"), float(j), float(c)) for members, j, c in ws.query(
+        "select channel_set, journeys, conversions from intermediate.int_attribution__coalitions")]
+    assert_symmetry_and_brute_force(coalitions)
+
+
+def assert_symmetry_and_brute_force(coalitions: list[tuple[list[str], float, float]]) -> None:
+    from orchestration.attribution_math import coalition_values, shapley_values
+
+    swap = {"email": "paid_search", "paid_search": "email"}
+    mirrored = coalitions + [([swap.get(c, c) for c in members], j, c) for members, j, c in coalitions]
+    channels = sorted({c for members, _, _ in mirrored for c in members})
+    phi = dict(zip(channels, shapley_values(coalition_values(channels, mirrored), len(channels)), strict=True))
+    assert phi["email"] == pytest.approx(phi["paid_search"], abs=1e-12)
+    # brute force over all 720 orderings of the game restricted to six channels
+    small = channels[:6]
+    projected = [([c for c in members if c in small], j, c) for members, j, c in coalitions]
+    projected = [(members, j, c) for members, j, c in projected if members]
+    values = coalition_values(small, projected)
+    exact = shapley_values(values, len(small))
+    brute = [0.0] * len(small)
+    orders = list(itertools.permutations(range(len(small))))
+    for order in orders:
+        mask = 0
+        for player in order:
+            brute[player] += (values[mask | (1 << player)] - values[mask]) / len(orders)
+            mask |= 1 << player
+    assert list(exact) == pytest.approx(brute, abs=1e-12)

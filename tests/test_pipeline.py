@@ -46,7 +46,7 @@ EXPECTED_ASSETS = {
     "marts/fct_opportunities", "marts/funnel_pipeline_performance", "marts/funnel_accounts",
     "marts/fct_attribution_touches", "marts/attribution_credits", "marts/attribution_model_comparison",
     "intermediate/int_attribution__paths", "intermediate/int_attribution__markov_transitions",
-    "marts/attribution_markov",
+    "marts/attribution_markov", "intermediate/int_attribution__coalitions", "marts/attribution_shapley",
     "reverse_etl/recent_form_submitters_csv", "serving/warehouse_copy",
 }
 
