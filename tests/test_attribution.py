@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -86,6 +87,10 @@ OPPORTUNITIES = ("opportunity_id,contact_id,amount,currency,stage,created_at,clo
                  "O-J5,C-J5,1000,USD,closed_won,2026-01-12T10:00:00Z,2026-02-01T10:00:00Z,true,"
                  "2026-02-01T10:00:00Z\n")
 
+SPEND = ("date,channel,source,medium,campaign,spend,currency,impressions,clicks\n"
+         "2026-02-01,paid_search,google,cpc,c1,30.00,USD,1000,40\n"
+         "2026-02-15,paid_search,google,cpc,c1,20.00,USD,800,30\n")
+
 
 def cents_exact(value: float, shares: list[float]) -> list[float]:
     """The documented rounding: cumulative shares rounded to the cent, differenced."""
@@ -111,11 +116,12 @@ def attribution(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     monkeypatch = pytest.MonkeyPatch()
     root = tmp_path_factory.mktemp("attribution")
     land = root / "landing"
-    for folder in ("events", "crm_contacts", "crm_opportunities"):
+    for folder in ("events", "crm_contacts", "crm_opportunities", "ad_spend"):
         (land / folder).mkdir(parents=True)
     (land / "events" / "journeys.ndjson").write_text("".join(json.dumps(m) + "\n" for m in MESSAGES))
     (land / "crm_contacts" / "contacts.csv").write_text(CONTACTS)
     (land / "crm_opportunities" / "opportunities.csv").write_text(OPPORTUNITIES)
+    (land / "ad_spend" / "spend.csv").write_text(SPEND)
     ws = make_workspace(root, land, monkeypatch)
     assert run_pipeline() is True
     yield ws
@@ -300,3 +306,34 @@ def assert_symmetry_and_brute_force(coalitions: list[tuple[list[str], float, flo
             brute[player] += (values[mask | (1 << player)] - values[mask]) / len(orders)
             mask |= 1 << player
     assert list(exact) == pytest.approx(brute, abs=1e-12)
+
+
+def test_roi_for_every_model(attribution: Workspace) -> None:
+    """Paid search spent 50.00 in February. Linear credits it J1's whole order (100.00, J1's first and
+    only conversion) and a fifth of J5's won deal (200.00 of 1,000.00, also a first conversion)."""
+    as_of = datetime(2026, 3, 4, 10, tzinfo=UTC)  # the latest record: J3's order
+    tenure_j1 = max((as_of - datetime(2026, 2, 1, 10, 30, tzinfo=UTC)).total_seconds() / 86400 / 30.4375, 1)
+    tenure_j5 = max((as_of - datetime(2026, 2, 1, 10, tzinfo=UTC)).total_seconds() / 86400 / 30.4375, 1)
+    row = attribution.query("""
+        select spend, credited_conversions, credited_value, new_customers, roas, cpa, cac, romi, ltv, ltv_to_cac,
+               payback_months
+        from marts.attribution_roi
+        where model = 'linear' and grain = 'channel_month' and channel = 'paid_search' and month = '2026-02-01'""")
+    new_customers = 1 + 0.2
+    ltv = (100 + 0.2 * 1000) / new_customers
+    cac = 50 / new_customers
+    assert row == [(50, pytest.approx(1.2), 300, pytest.approx(new_customers), pytest.approx(6.0),
+                    pytest.approx(50 / 1.2), pytest.approx(cac), pytest.approx(5.0), pytest.approx(ltv),
+                    pytest.approx(ltv / cac), pytest.approx(cac / ((100 + 200) / (tenure_j1 + 0.2 * tenure_j5))))]
+    by_campaign = attribution.query("""select spend, credited_value from marts.attribution_roi
+                                       where model = 'first_touch' and grain = 'campaign' and campaign = 'c1'""")
+    assert by_campaign == [(50, 100)]
+    efficiency = attribution.query("""select distinct spend, credited_value, marketing_efficiency_ratio
+                                      from marts.attribution_roi where grain = 'all'""")
+    assert efficiency == [(50, 1350, pytest.approx(27.0))]
+    models = {m for (m,) in attribution.query(
+        "select distinct model from marts.attribution_roi where grain = 'channel'")}
+    assert models == {*MODELS, "markov", "shapley"}
+    unpaid = attribution.query("""select count(*) from marts.attribution_roi
+                                  where channel = 'email' and (cpa is not null or roas is not null)""")
+    assert unpaid == [(0,)]

@@ -1,0 +1,165 @@
+{#- Return on marketing spend for every attribution model: ad spend (staging.stg_ads__spend, in the
+    reporting currency) joined to the value and conversions each model credits, by channel and month
+    (grain channel_month), channel (grain channel) and channel and campaign (grain campaign); plus
+    the marketing efficiency ratio for all channels together (grain all_month and all: revenue of all
+    attributed conversions, unattributed included, over all spend; the same for every model).
+    Rule-based models credit by conversion month; Markov and Shapley exist at channel grain only.
+    new_customers counts credit for profiles' first attributed conversion; LTV is the credit-weighted
+    average lifetime revenue (all revenue conversions to date) of those customers; payback months =
+    CAC / (LTV per month of customer tenure, from the first conversion to the as-of moment, at least
+    one month). Ratios are null where their denominator is zero (unpaid channels have no spend). -#}
+{%- set models = attribution_rule_models() %}
+
+with spend as (
+    select
+        s.channel,
+        coalesce(s.utm_campaign, '(none)') as campaign,
+        cast({{ dbt.date_trunc('month', 's.spend_date') }} as date) as month,
+        sum({{ to_reporting_currency('s.spend') }}) as spend
+    from {{ ref('stg_ads__spend') }} as s
+    left join {{ ref('currency_rates') }} as fx on fx.currency = s.currency
+    group by 1, 2, 3
+),
+
+as_of as (
+    select {{ cdp_as_of() }} as as_of
+),
+
+first_conversions as (
+    select conversion_id
+    from (
+        select conversion_id,
+               row_number() over (partition by profile_id order by converted_at, conversion_id) as nth
+        from {{ ref('attribution_credits') }}
+        group by conversion_id, profile_id, converted_at
+    ) as ranked
+    where nth = 1
+),
+
+customers as (
+    select
+        c.profile_id,
+        sum(c.conversion_value_reporting) as lifetime_revenue,
+        greatest({{ cdp_days_between('min(c.converted_at)', 'max(a.as_of)') }} / 30.4375, 1.0) as tenure_months
+    from {{ ref('fct_conversions') }} as c
+    cross join as_of as a
+    where c.is_revenue
+    group by c.profile_id
+),
+
+credits as (
+    {%- for m in models %}
+    select
+        '{{ m }}' as model, k.channel, k.campaign,
+        cast({{ dbt.date_trunc('month', 'k.converted_at') }} as date) as month,
+        k.{{ m }}_share as share, k.{{ m }}_value as credited,
+        case when f.conversion_id is not null then k.{{ m }}_share else 0 end as new_customer_share,
+        case when f.conversion_id is not null then k.{{ m }}_share * cu.lifetime_revenue else 0 end as ltv_weighted,
+        case when f.conversion_id is not null then k.{{ m }}_share * cu.tenure_months else 0 end as tenure_weighted
+    from {{ ref('attribution_credits') }} as k
+    left join first_conversions as f on f.conversion_id = k.conversion_id
+    left join customers as cu on cu.profile_id = k.profile_id
+    {% if not loop.last %}union all{% endif %}
+    {%- endfor %}
+),
+
+rule_based as (
+    select
+        model,
+        case when grouping(month) = 0 then 'channel_month' when grouping(campaign) = 0 then 'campaign'
+             else 'channel' end as grain,
+        channel,
+        case when grouping(campaign) = 1 then '(all)' else campaign end as campaign,
+        month,
+        sum(share) as credited_conversions,
+        sum(credited) as credited_value,
+        sum(new_customer_share) as new_customers,
+        sum(ltv_weighted) as ltv_weighted,
+        sum(tenure_weighted) as tenure_weighted
+    from credits
+    group by grouping sets ((model, channel, month), (model, channel), (model, channel, campaign))
+),
+
+data_driven as (
+    select 'markov' as model, 'channel' as grain, channel, '(all)' as campaign, cast(null as date) as month,
+           credited_conversions, cast(credited_value as decimal(18, 2)) as credited_value,
+           cast(null as double) as new_customers, cast(null as double) as ltv_weighted,
+           cast(null as double) as tenure_weighted
+    from {{ ref('attribution_markov') }}
+    union all
+    select 'shapley', 'channel', channel, '(all)', cast(null as date), credited_conversions,
+           cast(credited_value as decimal(18, 2)), null, null, null
+    from {{ ref('attribution_shapley') }}
+),
+
+credited as (
+    select * from rule_based
+    union all
+    select * from data_driven
+),
+
+spend_by_grain as (
+    select 'channel_month' as grain, channel, '(all)' as campaign, month, sum(spend) as spend from spend group by 2, 4
+    union all
+    select 'channel', channel, '(all)', cast(null as date), sum(spend) from spend group by 2
+    union all
+    select 'campaign', channel, campaign, cast(null as date), sum(spend) from spend group by 2, 3
+),
+
+joined as (
+    select
+        c.*,
+        coalesce(s.spend, 0) as spend
+    from credited as c
+    left join spend_by_grain as s
+        on s.grain = c.grain and s.channel = c.channel and s.campaign = c.campaign
+       and (s.month = c.month or (s.month is null and c.month is null))
+),
+
+totals as (
+    {#- marketing efficiency ratio: all attributed revenue over all spend, per month and overall -#}
+    select
+        m.model, g.grain, '(all)' as channel, '(all)' as campaign, g.month,
+        g.credited_conversions, g.credited_value, cast(null as double) as new_customers,
+        cast(null as double) as ltv_weighted, cast(null as double) as tenure_weighted, coalesce(sp.spend, 0) as spend
+    from (
+        select 'all_month' as grain, cast({{ dbt.date_trunc('month', 'converted_at') }} as date) as month,
+               count(distinct conversion_id) as credited_conversions, sum(linear_value) as credited_value
+        from {{ ref('attribution_credits') }} group by 2
+        union all
+        select 'all', cast(null as date), count(distinct conversion_id), sum(linear_value)
+        from {{ ref('attribution_credits') }}
+    ) as g
+    cross join (select distinct model from credited) as m
+    left join (
+        select 'all_month' as grain, month, sum(spend) as spend from spend group by 2
+        union all
+        select 'all', cast(null as date), sum(spend) from spend
+    ) as sp on sp.grain = g.grain and (sp.month = g.month or (sp.month is null and g.month is null))
+)
+
+select
+    model,
+    grain,
+    channel,
+    campaign,
+    month,
+    spend,
+    credited_conversions,
+    credited_value,
+    new_customers,
+    credited_value / nullif(spend, 0) as roas,
+    nullif(spend, 0) / nullif(credited_conversions, 0) as cpa,
+    nullif(spend, 0) / nullif(new_customers, 0) as cac,
+    (credited_value - spend) / nullif(spend, 0) as romi,
+    case when channel = '(all)' then credited_value / nullif(spend, 0) end as marketing_efficiency_ratio,
+    ltv_weighted / nullif(new_customers, 0) as ltv,
+    (ltv_weighted / nullif(new_customers, 0)) / nullif(spend / nullif(new_customers, 0), 0) as ltv_to_cac,
+    (nullif(spend, 0) / nullif(new_customers, 0))
+        / nullif((ltv_weighted / nullif(new_customers, 0)) / nullif(tenure_weighted / nullif(new_customers, 0), 0), 0)
+        as payback_months
+from (
+    select * from joined
+    union all
+    select * from totals
+) as all_rows
