@@ -47,7 +47,7 @@ EXPECTED_ASSETS = {
     "marts/fct_attribution_touches", "marts/attribution_credits", "marts/attribution_model_comparison",
     "intermediate/int_attribution__paths", "intermediate/int_attribution__markov_transitions",
     "marts/attribution_markov", "intermediate/int_attribution__coalitions", "marts/attribution_shapley",
-    "marts/attribution_roi",
+    "marts/attribution_roi", "reports/attribution_comparison",
     "reverse_etl/recent_form_submitters_csv", "serving/warehouse_copy",
 }
 
@@ -169,6 +169,10 @@ def test_full_run_on_the_sample(sample_workspace: Workspace, capsys: pytest.Capt
             audience)
     finally:
         serving.close()
+
+    # The attribution chart: every model, rule-based and data-driven, as a column of the heat map.
+    report = (ws.settings.warehouse.parent / "reports" / "attribution_comparison.html").read_text()
+    assert all(f"<th>{m}</th>" in report for m in ("first_touch", "w_shaped", "custom", "markov", "shapley"))
 
     # The BI contract: every column of every mart and audience is documented in the dbt YAML.
     manifest = json.loads((REPO_ROOT / "dbt_project" / "target" / "manifest.json").read_text())

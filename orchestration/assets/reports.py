@@ -1,0 +1,33 @@
+"""Report assets: charts rendered from marts and attached to Dagster's asset page."""
+
+import dagster as dg
+from dagster import AssetExecutionContext
+
+from orchestration.attribution_report import render_markdown, write_report
+from orchestration.settings import get_settings
+from orchestration.warehouse import WAREHOUSE_POOL, connect
+
+COMPARISON = dg.AssetKey(["marts", "attribution_model_comparison"])
+MARKOV = dg.AssetKey(["marts", "attribution_markov"])
+SHAPLEY = dg.AssetKey(["marts", "attribution_shapley"])
+
+
+@dg.asset(
+    key=dg.AssetKey(["reports", "attribution_comparison"]),
+    deps=[COMPARISON, MARKOV, SHAPLEY],
+    group_name="reports",
+    pool=WAREHOUSE_POOL,
+    kinds={"html"},
+    description="Heat map of every attribution model's credit per channel "
+                "(reports/attribution_comparison.html beside the warehouse file).",
+)
+def attribution_comparison_report(context: AssetExecutionContext) -> dg.MaterializeResult:
+    settings = get_settings()
+    with connect(settings, read_only=True) as con:
+        path, rows = write_report(con, settings.warehouse.parent / "reports" / "attribution_comparison.html")
+    context.log.info(f"wrote {path}")
+    return dg.MaterializeResult(metadata={
+        "path": dg.MetadataValue.path(str(path)),
+        "preview": dg.MetadataValue.md(render_markdown(rows)),
+        "cells": len(rows),
+    })
