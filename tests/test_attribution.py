@@ -337,3 +337,19 @@ def test_roi_for_every_model(attribution: Workspace) -> None:
     unpaid = attribution.query("""select count(*) from marts.attribution_roi
                                   where channel = 'email' and (cpa is not null or roas is not null)""")
     assert unpaid == [(0,)]
+
+
+def test_data_driven_credits_per_conversion(attribution: Workspace) -> None:
+    """Markov and Shapley per conversion: a single touch takes everything, an untouched order stays
+    unattributed, and every conversion's credits sum to its value."""
+    rows = attribution.query("""
+        select v.source_key, d.channel, d.markov_value, d.shapley_value
+        from marts.attribution_data_driven_credits as d
+        inner join marts.fct_conversions as v using (conversion_id)
+        where v.source_key in ('j1-o', 'j4-o') order by 1""")
+    assert rows == [("j1-o", "paid_search", 100, 100), ("j4-o", "unattributed", 50, 50)]
+    sums = attribution.query("""
+        select count(*) from (
+            select conversion_id from marts.attribution_data_driven_credits group by conversion_id
+            having sum(markov_value) <> max(conversion_value) or sum(shapley_value) <> max(conversion_value))""")
+    assert sums == [(0,)]

@@ -47,7 +47,7 @@ EXPECTED_ASSETS = {
     "marts/fct_attribution_touches", "marts/attribution_credits", "marts/attribution_model_comparison",
     "intermediate/int_attribution__paths", "intermediate/int_attribution__markov_transitions",
     "marts/attribution_markov", "intermediate/int_attribution__coalitions", "marts/attribution_shapley",
-    "marts/attribution_roi", "reports/attribution_comparison",
+    "marts/attribution_roi", "reports/attribution_comparison", "marts/attribution_data_driven_credits",
     "reverse_etl/recent_form_submitters_csv", "serving/warehouse_copy",
 }
 
