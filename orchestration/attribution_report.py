@@ -15,12 +15,6 @@ MODEL_ORDER = ("first_touch", "last_touch", "last_non_direct", "linear", "time_d
 COMPARISON_SQL = """
     select model, channel, credited_value, share_of_value
     from marts.attribution_model_comparison where grain = 'channel'
-    union all
-    select model, channel, credited_value, credited_value / nullif(sum(credited_value) over (), 0)
-    from marts.attribution_markov
-    union all
-    select model, channel, credited_value, credited_value / nullif(sum(credited_value) over (), 0)
-    from marts.attribution_shapley
 """
 
 

@@ -195,7 +195,7 @@ def test_unattributed_and_milestone_models(attribution: Workspace) -> None:
     # side by side: every model credits all attributed value, unattributed included
     totals = attribution.query("""select model, sum(credited_value) from marts.attribution_model_comparison
                                   where grain = 'channel' group by model""")
-    assert {m for m, _ in totals} == set(MODELS)
+    assert {m for m, _ in totals} == {*MODELS, "markov", "shapley"}
     assert all(float(t) == pytest.approx(1350.0) for _, t in totals)
     unattributed = attribution.query("""select distinct credited_value from marts.attribution_model_comparison
                                         where channel = 'unattributed'""")

@@ -8,13 +8,11 @@ from orchestration.settings import get_settings
 from orchestration.warehouse import WAREHOUSE_POOL, connect
 
 COMPARISON = dg.AssetKey(["marts", "attribution_model_comparison"])
-MARKOV = dg.AssetKey(["marts", "attribution_markov"])
-SHAPLEY = dg.AssetKey(["marts", "attribution_shapley"])
 
 
 @dg.asset(
     key=dg.AssetKey(["reports", "attribution_comparison"]),
-    deps=[COMPARISON, MARKOV, SHAPLEY],
+    deps=[COMPARISON],
     group_name="reports",
     pool=WAREHOUSE_POOL,
     kinds={"html"},

@@ -1,5 +1,6 @@
-{#- The rule-based models side by side for BI: per model, credited conversions (sum of shares) and
-    credited value per channel and per channel and campaign (marts.attribution_credits). -#}
+{#- Every model side by side for BI: per model, credited conversions (sum of shares) and credited
+    value per channel and per channel and campaign (rule-based: marts.attribution_credits; Markov and
+    Shapley: marts.attribution_data_driven_credits, each conversion split by its channels' weights). -#}
 {%- set models = attribution_rule_models() %}
 
 with credits as (
@@ -10,6 +11,11 @@ long as (
     {%- for m in models %}
     select '{{ m }}' as model, channel, campaign, {{ m }}_share as share, {{ m }}_value as credited
     from credits
+    union all
+    {%- endfor %}
+    {%- for m in ['markov', 'shapley'] %}
+    select '{{ m }}' as model, channel, campaign, {{ m }}_share as share, {{ m }}_value as credited
+    from {{ ref('attribution_data_driven_credits') }}
     {% if not loop.last %}union all{% endif %}
     {%- endfor %}
 ),

@@ -3,7 +3,8 @@
     (grain channel_month), channel (grain channel) and channel and campaign (grain campaign); plus
     the marketing efficiency ratio for all channels together (grain all_month and all: revenue of all
     attributed conversions, unattributed included, over all spend; the same for every model).
-    Rule-based models credit by conversion month; Markov and Shapley exist at channel grain only.
+    Every model credits by conversion month and campaign (Markov and Shapley through
+    marts.attribution_data_driven_credits).
     new_customers counts credit for profiles' first attributed conversion; LTV is the credit-weighted
     average lifetime revenue (all revenue conversions to date) of those customers; payback months =
     CAC / (LTV per month of customer tenure, from the first conversion to the as-of moment, at least
@@ -48,7 +49,8 @@ customers as (
 ),
 
 credits as (
-    {%- for m in models %}
+    {%- for m in models + ['markov', 'shapley'] %}
+    {%- set source = 'attribution_data_driven_credits' if m in ['markov', 'shapley'] else 'attribution_credits' %}
     select
         '{{ m }}' as model, k.channel, k.campaign,
         cast({{ dbt.date_trunc('month', 'k.converted_at') }} as date) as month,
@@ -56,7 +58,7 @@ credits as (
         case when f.conversion_id is not null then k.{{ m }}_share else 0 end as new_customer_share,
         case when f.conversion_id is not null then k.{{ m }}_share * cu.lifetime_revenue else 0 end as ltv_weighted,
         case when f.conversion_id is not null then k.{{ m }}_share * cu.tenure_months else 0 end as tenure_weighted
-    from {{ ref('attribution_credits') }} as k
+    from {{ ref(source) }} as k
     left join first_conversions as f on f.conversion_id = k.conversion_id
     left join customers as cu on cu.profile_id = k.profile_id
     {% if not loop.last %}union all{% endif %}
@@ -80,22 +82,8 @@ rule_based as (
     group by grouping sets ((model, channel, month), (model, channel), (model, channel, campaign))
 ),
 
-data_driven as (
-    select 'markov' as model, 'channel' as grain, channel, '(all)' as campaign, cast(null as date) as month,
-           credited_conversions, cast(credited_value as decimal(18, 2)) as credited_value,
-           cast(null as double) as new_customers, cast(null as double) as ltv_weighted,
-           cast(null as double) as tenure_weighted
-    from {{ ref('attribution_markov') }}
-    union all
-    select 'shapley', 'channel', channel, '(all)', cast(null as date), credited_conversions,
-           cast(credited_value as decimal(18, 2)), null, null, null
-    from {{ ref('attribution_shapley') }}
-),
-
 credited as (
     select * from rule_based
-    union all
-    select * from data_driven
 ),
 
 spend_by_grain as (
