@@ -53,7 +53,7 @@ IDENTITY_MODELS = ["int_identity__pairs", "int_identity__identifiers", "int_iden
 # the funnel, lifecycle and lead-scoring models proper.
 PROFILE_SELECTION = ["path:models/intermediate/profiles"]
 FUNNEL_SELECTION = ["path:models/intermediate/funnel", "path:models/marts/funnel"]
-ATTRIBUTION_SELECTION = ["path:models/marts/attribution"]
+ATTRIBUTION_SELECTION = ["path:models/intermediate/attribution", "path:models/marts/attribution"]
 CHAIN_LENGTHS = [1_000, 10_000, 100_000, 1_000_000]
 DBT_NODE_TIME = re.compile(r"(?:OK|PASS|WARN|ERROR|FAIL)\S* in ([0-9.]+)s\]")
 
