@@ -238,12 +238,10 @@ def dense_removal_effects(paths: list[tuple[str, list[str], bool]]) -> tuple[flo
     return base, effects
 
 
-def test_markov_and_shapley_on_generated_journeys(tmp_path: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    from orchestration.sample_data.generator import GenerationSpec, generate
-
-    generate(GenerationSpec(people=3000, seed=11), tmp_path / "generated", log=lambda _: None)
-    ws = make_workspace(tmp_path, tmp_path / "generated" / "landing", monkeypatch)
+def test_markov_and_shapley_on_generated_journeys(tmp_path: Path, generated: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the 4,000 generated people of the session (read-only landing zone, own warehouse)."""
+    ws = make_workspace(tmp_path, generated / "landing", monkeypatch)
     assert run_pipeline() is True
     rows = ws.query("select journey_id, step, channel, converted from intermediate.int_attribution__paths "
                     "order by journey_id, step")

@@ -76,7 +76,7 @@ def load(con: duckdb.DuckDBPyConnection, journeys: list[tuple]) -> None:
                  position == n, position == lead, position == opportunity])
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(journeys=st.lists(journey, min_size=1, max_size=6))
 def test_rule_based_credits_sum_exactly_and_are_never_negative(credits_sql: str, journeys: list[tuple]) -> None:
     con = duckdb.connect()
