@@ -86,6 +86,16 @@ def shapley_values(values: np.ndarray, n: int) -> np.ndarray:
     return phi
 
 
+ATTRIBUTED_TOTALS = (
+    "count(distinct case when channel <> 'unattributed' then conversion_id end) as conversions, "
+    "coalesce(sum(case when channel <> 'unattributed' then linear_value end), 0) as attributed_value, "
+    "count(case when channel = 'unattributed' then 1 end) as unattributed_conversions, "
+    "coalesce(sum(case when channel = 'unattributed' then linear_value end), 0) as unattributed_value"
+)
+"""What every channel-level model splits, aggregated inside DuckDB over marts.attribution_credits
+(one row, whatever the number of conversions): attributed conversions and value, and the rest."""
+
+
 def cents_exact(total: float, weights: list[float]) -> list[float]:
     """Split `total` by weights (summing to 1) into cents that sum exactly: one rounded running total."""
     cents = round(total * 100)

@@ -47,3 +47,28 @@
     {%- else -%} {{ exceptions.raise_compiler_error("unknown attribution model " ~ model) }}
     {%- endif -%}
 {%- endmacro %}
+
+{#- Touch rows of `shares` (a CTE with the touch columns of marts.fct_attribution_touches and a
+    <model>_share per model) with each model's share and its cent-exact value: touch k gets
+    round(V x cumulative share to k) - the same to k-1, differences of one rounded running total, so
+    per conversion the values sum exactly to V and none is negative. -#}
+{% macro attribution_cent_exact_credits(shares, models) -%}
+select
+    conversion_id, conversion_name, profile_id, converted_at, conversion_value_reporting as conversion_value,
+    message_id, touched_at, channel, utm_source, utm_medium, campaign, touch_position, touch_count,
+    {%- for m in models %}
+    {{ m }}_share,
+    cast(({{ m }}_cents_to_here - coalesce(lag({{ m }}_cents_to_here) over (
+              partition by conversion_id order by touch_position), 0)) / 100.0 as decimal(18, 2)) as {{ m }}_value{% if not loop.last %},{% endif %}
+    {%- endfor %}
+from (
+    select
+        *,
+        {%- for m in models %}
+        round(cast(round(conversion_value_reporting * 100) as bigint)
+              * sum({{ m }}_share) over (partition by conversion_id order by touch_position
+                                         rows between unbounded preceding and current row)) as {{ m }}_cents_to_here{% if not loop.last %},{% endif %}
+        {%- endfor %}
+    from {{ shares }}
+) as cumulative
+{%- endmacro %}

@@ -43,29 +43,9 @@ shares as (
         {{ attribution_share(m) }} as {{ m }}_share{% if not loop.last %},{% endif %}
         {%- endfor %}
     from helpers
-),
-
-cumulative as (
-    {#- cents credited up to and including each touch: round(V x cumulative share) -#}
-    select
-        *,
-        {%- for m in models %}
-        round(cast(round(conversion_value_reporting * 100) as bigint)
-              * sum({{ m }}_share) over (partition by conversion_id order by touch_position
-                                         rows between unbounded preceding and current row)) as {{ m }}_cents_to_here{% if not loop.last %},{% endif %}
-        {%- endfor %}
-    from shares
 )
 
-select
-    conversion_id, conversion_name, profile_id, converted_at, conversion_value_reporting as conversion_value,
-    message_id, touched_at, channel, utm_source, utm_medium, campaign, touch_position, touch_count,
-    {%- for m in models %}
-    {{ m }}_share,
-    cast(({{ m }}_cents_to_here - coalesce(lag({{ m }}_cents_to_here) over (
-              partition by conversion_id order by touch_position), 0)) / 100.0 as decimal(18, 2)) as {{ m }}_value{% if not loop.last %},{% endif %}
-    {%- endfor %}
-from cumulative
+{{ attribution_cent_exact_credits('shares', models) }}
 
 union all
 

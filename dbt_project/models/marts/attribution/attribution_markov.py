@@ -10,23 +10,13 @@ stay `unattributed`. Math: orchestration/attribution_math.py.
 
 import pandas as pd
 
-from orchestration.attribution_math import cents_exact, removal_effects
-
-
-def attributed_totals(dbt):
-    """Conversions and value every model splits, aggregated inside DuckDB (one row)."""
-    return dbt.ref("attribution_credits").aggregate(
-        "count(distinct case when channel <> 'unattributed' then conversion_id end) as conversions, "
-        "coalesce(sum(case when channel <> 'unattributed' then linear_value end), 0) as attributed_value, "
-        "count(case when channel = 'unattributed' then 1 end) as unattributed_conversions, "
-        "coalesce(sum(case when channel = 'unattributed' then linear_value end), 0) as unattributed_value"
-    ).df().iloc[0]
+from orchestration.attribution_math import ATTRIBUTED_TOTALS, cents_exact, removal_effects
 
 
 def model(dbt, session):
     dbt.config(materialized="table")
     transitions = dbt.ref("int_attribution__markov_transitions").df()
-    totals = attributed_totals(dbt)
+    totals = dbt.ref("attribution_credits").aggregate(ATTRIBUTED_TOTALS).df().iloc[0]
     counts = {(r.from_state, r.to_state): float(r.journeys) for r in transitions.itertuples()}
     channels, base, effects = removal_effects(counts)
     total_effect = sum(effects)

@@ -10,17 +10,13 @@ exactly); conversions without a touch stay `unattributed`. Math: orchestration/a
 
 import pandas as pd
 
-from orchestration.attribution_math import cents_exact, coalition_values, shapley_values
+from orchestration.attribution_math import ATTRIBUTED_TOTALS, cents_exact, coalition_values, shapley_values
 
 
 def model(dbt, session):
     dbt.config(materialized="table")
     table = dbt.ref("int_attribution__coalitions").df()
-    totals = dbt.ref("attribution_markov").filter("channel = 'unattributed'").df()
-    attributed = dbt.ref("attribution_credits").aggregate(
-        "count(distinct case when channel <> 'unattributed' then conversion_id end) as conversions, "
-        "coalesce(sum(case when channel <> 'unattributed' then linear_value end), 0) as attributed_value"
-    ).df().iloc[0]
+    totals = dbt.ref("attribution_credits").aggregate(ATTRIBUTED_TOTALS).df().iloc[0]
     coalitions = [(str(r.channel_set).split("|"), float(r.journeys), float(r.conversions))
                   for r in table.itertuples()]
     channels = sorted({c for members, _, _ in coalitions for c in members})
@@ -28,7 +24,7 @@ def model(dbt, session):
     phi = shapley_values(values, len(channels)) if channels else []
     total = float(sum(phi))
     weights = [p / total for p in phi] if total > 0 else [0.0] * len(channels)
-    conversions, value = float(attributed["conversions"]), float(attributed["attributed_value"])
+    conversions, value = float(totals["conversions"]), float(totals["attributed_value"])
     rows = pd.DataFrame({
         "model": "shapley",
         "channel": channels,
@@ -40,8 +36,8 @@ def model(dbt, session):
     })
     unattributed = pd.DataFrame({
         "model": ["shapley"], "channel": ["unattributed"], "shapley_value": [None], "credit_share": [None],
-        "credited_conversions": [float(totals["credited_conversions"].iloc[0]) if len(totals) else 0.0],
-        "credited_value": [float(totals["credited_value"].iloc[0]) if len(totals) else 0.0],
+        "credited_conversions": [float(totals["unattributed_conversions"])],
+        "credited_value": [float(totals["unattributed_value"])],
         "grand_coalition_value": [float(values[-1]) if channels else 0.0],
     })
     return pd.concat([rows, unattributed], ignore_index=True)
