@@ -1,5 +1,5 @@
 {#- Audience: people who submitted a form in the last var('cdp__form_lookback_days') days before
-    var('cdp__as_of') (default: the latest event), addressable by email and allowed to receive email
+    var('cdp__as_of') (default: the latest staged record), addressable by email and allowed to receive email
     marketing under var('cdp__email_consent_mode') (marts.dim_profiles: a revocation on any of the
     person's identifiers counts). One row per member, keyed by profile_id; the email sent is the
     profile's most recently seen one. Deleted people are not in dim_profiles, so never here. -#}
@@ -10,10 +10,7 @@
 {%- endif -%}
 
 with as_of as (
-    select
-        {% if var('cdp__as_of') %}cast('{{ var("cdp__as_of") }}' as timestamp with time zone)
-        {% else %}max(occurred_at){% endif %} as as_of
-    from {{ ref('stg_segment__events') }}
+    select {{ cdp_as_of() }} as as_of
 ),
 
 forms as (
