@@ -4,6 +4,9 @@
     cdp run        materialise every asset in-process and print a summary
     cdp load       load new landing files into raw only
     cdp status     what the warehouse holds: files, rows per layer, quarantine, last syncs
+    cdp sync [NAME ...] [--dry-run] [--full-resync] [--override-guardrails]
+                   run reverse-ETL syncs from the last build (dry run: print the plan, send nothing)
+    cdp verify-erasure   list any row still referring to a person with a deletion request
     cdp explain-profile ID   a profile's identifiers, the edges that joined them, merges, protections
 """
 
@@ -53,6 +56,31 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sync(args: argparse.Namespace) -> int:
+    from reverse_etl.runner import run_syncs
+
+    return run_syncs(get_settings(), names=args.names, dry_run=args.dry_run, full_resync=args.full_resync,
+                     override_guardrails=args.override_guardrails)
+
+
+def _verify_erasure(args: argparse.Namespace) -> int:
+    from orchestration.privacy import verify_erasure
+    from orchestration.warehouse import connect
+
+    with connect(get_settings(), read_only=True) as con:
+        left = verify_erasure(con)
+        ledger = con.execute("select step, count(distinct profile_id), coalesce(sum(rows_affected), 0) "
+                             "from ops.deletion_ledger group by 1 order by 1").fetchall()
+    for step, profiles, rows in ledger:
+        print(f"  ledger {step:<20}{profiles:>6} profiles{rows:>12,} rows")
+    if left:
+        for table, rows in left.items():
+            print(f"  NOT ERASED {table}: {rows} rows")
+        return 1
+    print("nothing remains of any person with a deletion request")
+    return 0
+
+
 def _explain_profile(args: argparse.Namespace) -> int:
     from orchestration.explain import UnknownProfile, explain_profile
 
@@ -84,6 +112,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("load", help="load new landing files into raw").set_defaults(func=_load)
     commands.add_parser("status", help="print what the warehouse holds").set_defaults(func=_status)
+    sync = commands.add_parser("sync", help="run reverse-ETL syncs (all, or the ones named)")
+    sync.add_argument("names", nargs="*", help="sync names from the syncs file (default: every sync)")
+    sync.add_argument("--dry-run", action="store_true", help="print adds, updates, deletes per sync; send nothing")
+    sync.add_argument("--full-resync", action="store_true", help="send every member again, ignoring the diff state")
+    sync.add_argument("--override-guardrails", action="store_true",
+                      help="send a plan the guardrails blocked (after reviewing it with --dry-run)")
+    sync.set_defaults(func=_sync)
+    commands.add_parser("verify-erasure", help="show that nothing remains of deleted people").set_defaults(
+        func=_verify_erasure)
     explain = commands.add_parser("explain-profile", help="why a profile holds the identifiers it holds")
     explain.add_argument("profile_id", help="a profile id (prf_...), current or retired")
     explain.set_defaults(func=_explain_profile)

@@ -2,23 +2,35 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import dagster as dg
 
 from orchestration.assets.dbt import cdp_dbt_models, dbt_resource
+from orchestration.assets.privacy import build_erasure_asset
 from orchestration.assets.raw import raw_assets
 from orchestration.assets.reports import attribution_comparison_report
 from orchestration.assets.serving import build_serving_asset
-from orchestration.assets.syncs import sync_assets
+from orchestration.assets.syncs import sync_asset_key, sync_assets, sync_schedules
 from orchestration.schedules import daily_schedule, landing_files_sensor, pipeline_job
 
 _models = [k for k in cdp_dbt_models.keys if k.path[0] in ("marts", "audiences")]
+_erasure = build_erasure_asset(_models)
 _syncs = sync_assets()
 
+
+def _sync_job(sync) -> Any:
+    return dg.define_asset_job(f"sync_{sync.name}", selection=dg.AssetSelection.assets(sync_asset_key(sync)),
+                               description=f"Run sync {sync.name} alone (its audience as last built).")
+
+
+_sync_schedules = sync_schedules(_sync_job)
+
 defs = dg.Definitions(
-    assets=[*raw_assets(), cdp_dbt_models, *_syncs, attribution_comparison_report,
-            build_serving_asset([*_models, *(s.key for s in _syncs)])],
-    jobs=[pipeline_job],
-    schedules=[daily_schedule],
+    assets=[*raw_assets(), cdp_dbt_models, _erasure, *_syncs, attribution_comparison_report,
+            build_serving_asset([*_models, _erasure.key, *(s.key for s in _syncs)])],
+    jobs=[pipeline_job, *(s.job for s in _sync_schedules)],
+    schedules=[daily_schedule, *_sync_schedules],
     sensors=[landing_files_sensor],
     resources={"dbt": dbt_resource()},
 )

@@ -23,6 +23,7 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
         "Read-only copy for BI tools, replaced atomically after a run whose checks all passed.",
     ),
     "CDP_EXPORT_DIR": ("warehouse/exports", "Where file destinations write audience exports."),
+    "CDP_SYNCS_FILE": ("reverse_etl/syncs.yml", "Reverse-ETL destinations, suppression audiences and syncs."),
     "CDP_DUCKDB_MEMORY_LIMIT": ("3GB", "DuckDB memory_limit for loaders and dbt; spills to disk beyond it."),
     "CDP_DUCKDB_THREADS": ("0", "DuckDB threads; 0 means one per core."),
     "CDP_MAX_QUARANTINE_RATE": ("0.05", "Raw gate: the share of quarantined rows above which a load fails."),
@@ -52,6 +53,7 @@ class Settings:
     warehouse: Path
     serving_warehouse: Path
     export_dir: Path
+    syncs_file: Path
     duckdb_memory_limit: str
     duckdb_threads: int
     max_quarantine_rate: float
@@ -78,6 +80,7 @@ def get_settings() -> Settings:
         warehouse=_path("CDP_WAREHOUSE"),
         serving_warehouse=_path("CDP_SERVING_WAREHOUSE"),
         export_dir=_path("CDP_EXPORT_DIR"),
+        syncs_file=_path("CDP_SYNCS_FILE"),
         duckdb_memory_limit=os.environ.get("CDP_DUCKDB_MEMORY_LIMIT") or ENVIRONMENT["CDP_DUCKDB_MEMORY_LIMIT"][0],
         duckdb_threads=threads,
         max_quarantine_rate=rate,

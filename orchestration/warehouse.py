@@ -15,6 +15,7 @@ from pathlib import Path
 import duckdb
 
 from orchestration.settings import Settings, get_settings
+from reverse_etl.state import ensure_sync_tables
 
 #: The Dagster concurrency pool of every step that opens the warehouse (limit 1 in dagster.yaml).
 WAREHOUSE_POOL = "duckdb"
@@ -45,18 +46,6 @@ create table if not exists ops.quarantine (
     payload varchar,                    -- the original line / record, as it arrived
     reason varchar not null,
     quarantined_at timestamptz not null
-);
-create table if not exists ops.sync_runs (
-    sync_name varchar not null,
-    run_id varchar,
-    destination varchar not null,
-    started_at timestamptz not null,
-    finished_at timestamptz,
-    status varchar not null,
-    rows_planned bigint,
-    rows_sent bigint,
-    rows_failed bigint,
-    detail varchar
 );
 """
 
@@ -90,6 +79,7 @@ def connect(settings: Settings | None = None, *, read_only: bool = False) -> Ite
     try:
         if not read_only:
             con.execute(OPS_DDL)
+            ensure_sync_tables(con)
         yield con
     finally:
         con.close()

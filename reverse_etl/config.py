@@ -1,7 +1,14 @@
-"""Reads `syncs.yml` into typed sync definitions, with errors that name the bad key."""
+"""Reads `syncs.yml` (destinations, suppression audiences, syncs) into typed definitions.
+
+Every mistake is reported with the file, the entry and the key, and what was expected. Destination
+settings that are secrets or differ per machine (URLs, tokens) are named by environment variable in
+the YAML, never written into it; a destination whose URL variable is unset and has no default is
+"not configured", and its syncs say so instead of failing the pipeline.
+"""
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from functools import cache
@@ -12,56 +19,201 @@ import yaml
 
 SYNCS_PATH = Path(__file__).with_name("syncs.yml")
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+KINDS = ("file", "postgres", "http", "ad_audience")
+MODES = ("insert", "update", "upsert", "mirror")
+#: Consent purposes of the landing contract; a sync names the one it needs (or `none`, with a reason).
+CONSENT_PURPOSES = ("email_marketing", "sms", "ads_targeting", "analytics")
 
 
 class SyncConfigError(ValueError):
-    """syncs.yml is wrong; the message names the sync and key."""
+    """syncs.yml is wrong; the message names the entry and key."""
+
+
+@dataclass(frozen=True)
+class Guardrails:
+    """Checks on a sync's plan before anything is sent (a failure blocks the sync)."""
+
+    allow_empty: bool = False            # an empty audience is almost always a broken build
+    max_delete_share: float = 0.25       # deletes / rows this sync holds at the destination
+    max_change_multiple: float = 10.0    # changes vs the median of recent runs ...
+    min_change_rows: int = 1_000         # ... never flagged below this many changed rows
+    history_runs: int = 5                # how many recent runs make the median
+
+
+@dataclass(frozen=True)
+class DestinationDefinition:
+    name: str
+    kind: str
+    settings: dict[str, Any]
+    requests_per_second: float | None = None
+    max_attempts: int = 6
+    backoff_seconds: float = 0.5
+    max_backoff_seconds: float = 30.0
+    timeout_seconds: float = 30.0
+
+    def url(self) -> str | None:
+        """The URL from the environment variable `url_env`, else `default_url`; None when unset."""
+        env = self.settings.get("url_env")
+        return (os.environ.get(env) if env else None) or self.settings.get("default_url")
+
+    @property
+    def configured(self) -> bool:
+        return self.kind == "file" or bool(self.url())
 
 
 @dataclass(frozen=True)
 class SyncDefinition:
     name: str
     audience: str
-    key: str
-    destination: dict[str, Any]
-    columns: tuple[str, ...] = ()
+    destination: DestinationDefinition
+    mode: str
+    key: str                               # audience column that identifies a member
+    mapping: dict[str, str]                # destination field -> audience column
+    consent_purpose: str | None
+    schedule: str | None = None
     batch_rows: int = 50_000
     options: dict[str, Any] = field(default_factory=dict)
+    guardrails: Guardrails = field(default_factory=Guardrails)
+    description: str = ""
 
     @property
     def kind(self) -> str:
-        return str(self.destination["kind"])
+        return self.destination.kind
+
+    @property
+    def key_field(self) -> str:
+        """The destination field the key column maps to."""
+        return next(f for f, c in self.mapping.items() if c == self.key)
 
 
-def _definition(name: str, raw: Any, where: Path) -> SyncDefinition:
+@dataclass(frozen=True)
+class SyncConfig:
+    destinations: dict[str, DestinationDefinition]
+    syncs: dict[str, SyncDefinition]
+    suppression: tuple[str, ...]
+
+
+def _require(mapping: Any, key: str, where: str) -> Any:
+    if not isinstance(mapping, dict) or key not in mapping:
+        raise SyncConfigError(f"{where} lacks '{key}'")
+    return mapping[key]
+
+
+def _identifier(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not IDENTIFIER.match(value):
+        raise SyncConfigError(f"{where}: {value!r} is not a plain identifier (letters, digits, _)")
+    return value
+
+
+def _number(raw: dict, key: str, default: float, where: str, *, minimum: float = 0) -> float:
+    value = raw.get(key, default)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise SyncConfigError(f"{where}.{key} must be a number, got {value!r}") from None
+    if number < minimum:
+        raise SyncConfigError(f"{where}.{key} must be at least {minimum}, got {number}")
+    return number
+
+
+def _destination(name: str, raw: Any, path: Path) -> DestinationDefinition:
+    where = f"{path}: destinations.{name}"
+    kind = _require(raw, "kind", where)
+    if kind not in KINDS:
+        raise SyncConfigError(f"{where}.kind must be one of {KINDS}, got {kind!r}")
+    if kind == "ad_audience" and raw.get("platform") not in ("google", "meta"):
+        raise SyncConfigError(f"{where}.platform must be google or meta, got {raw.get('platform')!r}")
+    if kind in ("postgres", "http", "ad_audience") and not (raw.get("url_env") or raw.get("default_url")):
+        raise SyncConfigError(f"{where} needs 'url_env' (an environment variable holding the URL) or 'default_url'")
+    rps = raw.get("requests_per_second")
+    return DestinationDefinition(
+        name=name, kind=kind, settings=dict(raw),
+        requests_per_second=None if rps is None else _number(raw, "requests_per_second", 0, where, minimum=0.001),
+        max_attempts=int(_number(raw, "max_attempts", 6, where, minimum=1)),
+        backoff_seconds=_number(raw, "backoff_seconds", 0.5, where),
+        max_backoff_seconds=_number(raw, "max_backoff_seconds", 30.0, where),
+        timeout_seconds=_number(raw, "timeout_seconds", 30.0, where, minimum=0.01),
+    )
+
+
+def _guardrails(raw: Any, where: str) -> Guardrails:
+    if raw is None:
+        return Guardrails()
     if not isinstance(raw, dict):
-        raise SyncConfigError(f"{where}: syncs.{name} must be a mapping")
-    for key in ("audience", "key", "destination"):
-        if key not in raw:
-            raise SyncConfigError(f"{where}: syncs.{name} lacks '{key}'")
-    destination = raw["destination"]
-    if not isinstance(destination, dict) or "kind" not in destination:
-        raise SyncConfigError(f"{where}: syncs.{name}.destination must be a mapping with a 'kind'")
-    columns = tuple(raw.get("columns") or ())
-    for column in (raw["audience"], raw["key"], *columns):
-        if not IDENTIFIER.match(str(column)):
-            raise SyncConfigError(f"{where}: syncs.{name}: {column!r} is not a plain identifier")
-    if columns and raw["key"] not in columns:
-        raise SyncConfigError(f"{where}: syncs.{name}.columns must include the key {raw['key']!r}")
-    batch_rows = int(raw.get("batch_rows", 50_000))
-    if batch_rows < 1:
-        raise SyncConfigError(f"{where}: syncs.{name}.batch_rows must be positive")
-    return SyncDefinition(name, raw["audience"], raw["key"], dict(destination), columns, batch_rows)
+        raise SyncConfigError(f"{where}.guardrails must be a mapping")
+    unknown = set(raw) - set(Guardrails.__dataclass_fields__)
+    if unknown:
+        raise SyncConfigError(f"{where}.guardrails: unknown key(s) {sorted(unknown)}")
+    defaults = Guardrails()
+    return Guardrails(
+        allow_empty=bool(raw.get("allow_empty", defaults.allow_empty)),
+        max_delete_share=_number(raw, "max_delete_share", defaults.max_delete_share, where + ".guardrails"),
+        max_change_multiple=_number(raw, "max_change_multiple", defaults.max_change_multiple, where + ".guardrails"),
+        min_change_rows=int(_number(raw, "min_change_rows", defaults.min_change_rows, where + ".guardrails")),
+        history_runs=int(_number(raw, "history_runs", defaults.history_runs, where + ".guardrails", minimum=1)),
+    )
+
+
+def _sync(name: str, raw: Any, destinations: dict[str, DestinationDefinition], path: Path) -> SyncDefinition:
+    where = f"{path}: syncs.{name}"
+    audience = _identifier(_require(raw, "audience", where), f"{where}.audience")
+    destination_name = _require(raw, "destination", where)
+    if destination_name not in destinations:
+        raise SyncConfigError(f"{where}.destination {destination_name!r} is not defined under destinations "
+                              f"(defined: {sorted(destinations)})")
+    mode = _require(raw, "mode", where)
+    if mode not in MODES:
+        raise SyncConfigError(f"{where}.mode must be one of {MODES}, got {mode!r}")
+    key = _identifier(_require(raw, "key", where), f"{where}.key")
+    mapping_raw = _require(raw, "mapping", where)
+    if not isinstance(mapping_raw, dict) or not mapping_raw:
+        raise SyncConfigError(f"{where}.mapping must map destination fields to audience columns")
+    mapping = {_identifier(f, f"{where}.mapping"): _identifier(c, f"{where}.mapping.{f}")
+               for f, c in mapping_raw.items()}
+    if key not in mapping.values():
+        raise SyncConfigError(f"{where}.mapping must send the key column {key!r} to some destination field")
+    if "consent_purpose" not in raw:
+        raise SyncConfigError(f"{where} lacks 'consent_purpose' (one of {CONSENT_PURPOSES}, or `none` "
+                              "with a `consent_reason` saying why no consent is needed)")
+    purpose = raw["consent_purpose"]
+    if purpose in (None, "none"):
+        if not raw.get("consent_reason"):
+            raise SyncConfigError(f"{where}: consent_purpose none needs a 'consent_reason'")
+        purpose = None
+    elif purpose not in CONSENT_PURPOSES:
+        raise SyncConfigError(f"{where}.consent_purpose must be one of {CONSENT_PURPOSES} or none, got {purpose!r}")
+    destination = destinations[destination_name]
+    if destination.kind == "file" and mode != "mirror":
+        raise SyncConfigError(f"{where}: a file destination writes the whole audience each run; use mode mirror")
+    batch_rows = int(_number(raw, "batch_rows", 50_000, where, minimum=1))
+    return SyncDefinition(
+        name=name, audience=audience, destination=destination, mode=mode, key=key, mapping=mapping,
+        consent_purpose=purpose, schedule=raw.get("schedule"), batch_rows=batch_rows,
+        options=dict(raw.get("options") or {}), guardrails=_guardrails(raw.get("guardrails"), where),
+        description=str(raw.get("description") or ""),
+    )
+
+
+def parse_sync_config(raw: Any, path: Path) -> SyncConfig:
+    if not isinstance(raw, dict):
+        raise SyncConfigError(f"{path}: expected a mapping with destinations, suppression and syncs")
+    destinations_raw = raw.get("destinations") or {}
+    destinations = {_identifier(n, f"{path}: destinations"): _destination(n, d, path)
+                    for n, d in destinations_raw.items()}
+    suppression = tuple(_identifier(a, f"{path}: suppression") for a in raw.get("suppression") or ())
+    syncs = {_identifier(n, f"{path}: syncs"): _sync(n, s, destinations, path)
+             for n, s in (raw.get("syncs") or {}).items()}
+    return SyncConfig(destinations, syncs, suppression)
 
 
 @cache
-def load_syncs(path: Path = SYNCS_PATH) -> dict[str, SyncDefinition]:
+def load_sync_config(path: Path = SYNCS_PATH) -> SyncConfig:
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise SyncConfigError(f"{path}: not valid YAML: {exc}") from exc
-    syncs = raw.get("syncs") or {}
-    for name in syncs:
-        if not IDENTIFIER.match(name):
-            raise SyncConfigError(f"{path}: sync name {name!r} must be a plain identifier")
-    return {name: _definition(name, spec, path) for name, spec in syncs.items()}
+    return parse_sync_config(raw, path)
+
+
+def load_syncs(path: Path = SYNCS_PATH) -> dict[str, SyncDefinition]:
+    return load_sync_config(path).syncs

@@ -1,25 +1,38 @@
-"""Running one sync: stream an audience out of the warehouse into its destination, and record it.
+"""Running one sync: plan into the outbox, send batch by batch, commit state per batch, record it.
 
-The audience is read with a cursor in `batch_rows` batches (Arrow record batches), so memory does
-not grow with the audience. Every run is recorded in `ops.sync_runs`: planned, sent and failed rows,
-status and any error. A sync refuses to run when its audience table does not exist (a failed or
-skipped build never sends anything).
+- The plan (`plan.py`) is in `ops.sync_outbox` before the first request leaves. Each outbox batch
+  is read back typed from DuckDB (bounded memory), cut into requests of the destination's size,
+  rate limited, and sent with retries (`reliability.py`). A request the destination rejects as a
+  whole is split in halves until the bad rows are isolated.
+- After each batch, one warehouse transaction marks its rows sent or failed, updates
+  `ops.sync_state`, writes `ops.sync_log`, and records deletion-request deletes in
+  `ops.deletion_ledger`. A crash therefore loses nothing: the next run resumes the pending batches,
+  and at most the batch in flight is sent again, under the same idempotency key
+  (`<sync>:<plan>:<batch>[:<request>]`), so the destination applies it once.
+- Rows that failed are not in the state, so the next run plans them again.
+- Every run gets one row in `ops.sync_runs`: planned, sent, succeeded, failed, held back, status.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
-from reverse_etl.config import SyncDefinition
+from reverse_etl.config import SyncConfig, SyncDefinition
 from reverse_etl.destinations import build_destination
+from reverse_etl.destinations.base import KEY_COLUMN, PAYLOAD_COLUMN, Destination, Rejections
+from reverse_etl.plan import Plan, SyncPlanError, discard_plan, payload_type, plan_preview, plan_sync
+from reverse_etl.reliability import BatchRejected, DestinationUnavailable, RateLimiter, call_with_retries
+from reverse_etl.state import ensure_sync_tables
 
-AUDIENCE_SCHEMA = "audiences"
 log = logging.getLogger(__name__)
 
 
@@ -27,66 +40,196 @@ class SyncError(RuntimeError):
     """A sync could not run or did not finish; the message says which and why."""
 
 
+class GuardrailError(SyncError):
+    """A guardrail blocked the plan; nothing was sent."""
+
+
 @dataclass(frozen=True)
 class SyncOutcome:
     sync_name: str
     destination: str
-    rows_planned: int
-    rows_sent: int
-    rows_failed: int
-    status: str
+    status: str                       # succeeded | partial | blocked | not_configured | dry_run
+    plan: Plan | None
+    rows_sent: int = 0
+    rows_succeeded: int = 0
+    rows_failed: int = 0
+    preview: tuple[tuple[str, str, int], ...] = ()
+
+    @property
+    def rows_planned(self) -> int:
+        return self.plan.rows_planned if self.plan else 0
 
 
-def _columns(con: duckdb.DuckDBPyConnection, sync: SyncDefinition) -> list[str]:
-    present = [r[0] for r in con.execute(
-        "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
-        "order by ordinal_position", [AUDIENCE_SCHEMA, sync.audience]).fetchall()]
-    if not present:
-        raise SyncError(f"sync {sync.name}: audience table {AUDIENCE_SCHEMA}.{sync.audience} does not exist; "
-                        "build it first (cdp run)")
-    wanted = list(sync.columns) or present
-    missing = [c for c in wanted if c not in present]
-    if missing:
-        raise SyncError(f"sync {sync.name}: {AUDIENCE_SCHEMA}.{sync.audience} has no column(s) {missing}; "
-                        f"it has {present}")
-    return wanted
+def _fetch_batch(con: duckdb.DuckDBPyConnection, sync_name: str, plan_id: str, batch_no: int | None,
+                 struct_type: str) -> pa.Table:
+    where = "batch_no = ?" if batch_no is not None else "false"
+    params = [sync_name, plan_id] + ([batch_no] if batch_no is not None else [])
+    return con.sql(
+        f"select op, member_key as {KEY_COLUMN}, payload::varchar as {PAYLOAD_COLUMN}, "
+        f"unnest(cast(payload as {struct_type})) from ops.sync_outbox "
+        f"where sync_name = ? and plan_id = ? and {where} and status = 'pending' order by member_key",
+        params=params).to_arrow_table()
 
 
-def run_sync(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, export_dir: Path,
-             run_id: str | None = None, progress: Callable[[str], None] | None = None) -> SyncOutcome:
-    say = progress or log.info
-    started = datetime.now(UTC)
-    destination = build_destination(sync.kind, sync.destination, export_dir)
-    columns = _columns(con, sync)
-    relation = f'{AUDIENCE_SCHEMA}."{sync.audience}"'
-    planned = con.execute(f"select count(*) from {relation}").fetchall()[0][0]
-    select = ", ".join(f'"{c}"' for c in columns)
-    sent = failed = 0
-    errors: list[str] = []
-    status = "failed"
+def _deliver(destination: Destination, sync: SyncDefinition, op: str, rows: pa.Table, key: str,
+             limiter: RateLimiter, say: Callable[[str], None]) -> Rejections:
+    """Send rows, splitting rejected requests until single rows carry the destination's reason."""
+    def attempt() -> Rejections:
+        limiter.acquire()
+        return destination.send(op, rows, key)
+
     try:
-        reader = con.cursor().sql(f'select {select} from {relation} order by "{sync.key}"').to_arrow_reader(
-            sync.batch_rows)
-        destination.open(reader.schema)
-        for number, batch in enumerate(reader, start=1):
-            result = destination.write(batch)
-            sent += result.rows_sent
-            failed += result.rows_failed
-            errors.extend(result.errors[:10])
-            say(f"[{sync.name}] batch {number}: sent {sent:,}/{planned:,} rows")
-        if sent + failed != planned:
-            raise SyncError(f"sync {sync.name}: planned {planned} rows but sent {sent} and failed {failed}")
-        destination.commit()
-        status = "succeeded" if failed == 0 else "partial"
-    except Exception as exc:
-        destination.abort()
-        errors.append(str(exc))
+        return call_with_retries(sync.destination, attempt, f"[{sync.name}] {key}", on_retry=say)
+    except BatchRejected as exc:
+        if rows.num_rows == 1:
+            return [(rows.column(KEY_COLUMN)[0].as_py(), exc.reason)]
+        half = rows.num_rows // 2
+        say(f"[{sync.name}] {key}: {rows.num_rows} rows rejected ({exc.reason}); splitting to isolate them")
+        return (_deliver(destination, sync, op, rows.slice(0, half), key + "a", limiter, say)
+                + _deliver(destination, sync, op, rows.slice(half), key + "b", limiter, say))
+
+
+def _commit_batch(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, plan_id: str, batch_no: int,
+                  rejections: Rejections) -> None:
+    failed = pa.table({"member_key": pa.array([k for k, _ in rejections], pa.string()),
+                       "detail": pa.array([r for _, r in rejections], pa.string())})
+    con.register("_cdp_failed", failed)
+    batch = "sync_name = ? and plan_id = ? and batch_no = ?"
+    args = [sync.name, plan_id, batch_no]
+    try:
+        con.execute("begin transaction")
+        con.execute(f"update ops.sync_outbox set status = 'sent' where {batch} and status = 'pending'", args)
+        con.execute(f"""update ops.sync_outbox as o set status = 'failed', detail = f.detail
+                        from (select member_key, min(detail) as detail from _cdp_failed group by 1) as f
+                        where o.member_key = f.member_key and o.{batch.replace(' and ', ' and o.')}""", args)
+        sent = f"select * from ops.sync_outbox where {batch} and status = 'sent'"
+        con.execute(f"""delete from ops.sync_state where sync_name = ? and member_key in
+                        (select member_key from ({sent}) where op = 'delete')""", [sync.name, *args])
+        con.execute(f"""update ops.sync_state as s set row_hash = o.row_hash, payload = o.payload,
+                               profile_id = o.profile_id, last_sent_at = now(), plan_id = o.plan_id
+                        from ({sent}) as o
+                        where o.op <> 'delete' and s.sync_name = o.sync_name and s.member_key = o.member_key""", args)
+        con.execute(f"""insert into ops.sync_state
+                        select o.sync_name, o.member_key, o.profile_id, o.row_hash, o.payload, now(), now(), o.plan_id
+                        from ({sent}) as o
+                        where o.op <> 'delete' and not exists (select 1 from ops.sync_state as s
+                                                               where s.sync_name = o.sync_name
+                                                                 and s.member_key = o.member_key)""", args)
+        con.execute(f"""insert into ops.sync_log
+                        select sync_name, plan_id, member_key, profile_id, op, status,
+                               case when status = 'failed' then detail else reason end, now()
+                        from ops.sync_outbox where {batch} and status in ('sent', 'failed')""", args)
+        con.execute(f"""insert into ops.deletion_ledger
+                        select nullif(trim(substr(reason, length('deletion request ') + 1)), ''), profile_id,
+                               'destination_delete', ?, 1, ?, now()
+                        from ops.sync_outbox where {batch} and status = 'sent' and op = 'delete'
+                          and reason like 'deletion request%'""",
+                    [f"sync:{sync.name}", f"delete sent to {sync.destination.name}", *args])
+        con.execute("commit")
+    except Exception:
+        con.execute("rollback")
         raise
     finally:
-        con.execute(
-            "insert into ops.sync_runs values (?, ?, ?, ?, now(), ?, ?, ?, ?, ?)",
-            [sync.name, run_id, destination.description, started, status, planned, sent, failed,
-             "; ".join(errors)[:4000] or None],
-        )
-    say(f"[{sync.name}] {status}: {sent:,} rows to {destination.description}")
-    return SyncOutcome(sync.name, destination.description, planned, sent, failed, status)
+        con.unregister("_cdp_failed")
+
+
+def _record_run(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, run_id: str, destination: str,
+                started: datetime, status: str, plan: Plan | None, counts: tuple[int, int, int], detail: str | None,
+                ) -> None:
+    sent, succeeded, failed = counts
+    con.execute(
+        "insert into ops.sync_runs (sync_name, run_id, destination, started_at, finished_at, status, rows_planned, "
+        "rows_sent, rows_failed, detail, plan_id, rows_succeeded, rows_skipped_consent, rows_added, rows_changed, "
+        "rows_removed, resumed) values (?, ?, ?, ?, now(), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [sync.name, run_id, destination, started, status, plan.rows_planned if plan else 0, sent, failed,
+         (detail or "")[:4000] or None, plan.plan_id if plan else None, succeeded,
+         plan.rows_held_back if plan else 0, plan.rows_added if plan else None,
+         plan.rows_changed if plan else None, plan.rows_removed if plan else None, plan.resumed if plan else False])
+
+
+def _outbox_counts(con: duckdb.DuckDBPyConnection, sync_name: str, plan_id: str) -> tuple[int, int, int]:
+    sent, failed = con.execute(
+        "select count(*) filter (where status = 'sent'), count(*) filter (where status = 'failed') "
+        "from ops.sync_outbox where sync_name = ? and plan_id = ?", [sync_name, plan_id]).fetchone()
+    return sent + failed, sent, failed
+
+
+def run_sync(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, config: SyncConfig, export_dir: Path,
+             run_id: str | None = None, *, full_resync: bool = False, override_guardrails: bool = False,
+             dry_run: bool = False, progress: Callable[[str], None] | None = None) -> SyncOutcome:
+    """Plan and send one sync. Raises GuardrailError when blocked, SyncError when it could not finish."""
+    say = progress or log.info
+    run_id = run_id or uuid.uuid4().hex
+    ensure_sync_tables(con)
+    started = datetime.now(UTC)
+    if not sync.destination.configured:
+        message = (f"destination {sync.destination.name} not configured (set "
+                   f"{sync.destination.settings.get('url_env')}); nothing sent")
+        say(f"[{sync.name}] {message}")
+        if not dry_run:
+            _record_run(con, sync, run_id, sync.destination.name, started, "not_configured", None, (0, 0, 0), message)
+        return SyncOutcome(sync.name, sync.destination.name, "not_configured", None)
+
+    destination = build_destination(sync, export_dir)
+    try:
+        plan = plan_sync(con, sync, config, run_id, snapshot=destination.snapshot, full_resync=full_resync,
+                         override_guardrails=override_guardrails, log_held_back=not dry_run)
+    except SyncPlanError as exc:
+        _record_run(con, sync, run_id, destination.description, started, "failed", None, (0, 0, 0), str(exc))
+        raise SyncError(str(exc)) from exc
+    preview = tuple(plan_preview(con, sync.name, plan.plan_id))
+    if dry_run:
+        if not plan.resumed:
+            discard_plan(con, sync.name, plan.plan_id)
+        return SyncOutcome(sync.name, destination.description, "dry_run", plan, preview=preview)
+    if plan.blocked:
+        detail = "; ".join(plan.blocked)
+        _record_run(con, sync, run_id, destination.description, started, "blocked", plan, (0, 0, 0), detail)
+        raise GuardrailError(f"sync {sync.name} blocked by guardrails, nothing sent: {detail}")
+    if plan.resumed:
+        say(f"[{sync.name}] resuming plan {plan.plan_id[:8]} left pending by an interrupted run")
+
+    struct_type = payload_type(con, sync.name, plan.plan_id)
+    limiter = RateLimiter.for_destination(sync.destination)
+    batches = [r[0] for r in con.execute(
+        "select distinct batch_no from ops.sync_outbox where sync_name = ? and plan_id = ? and status = 'pending' "
+        "order by 1", [sync.name, plan.plan_id]).fetchall()]
+    clock = time.perf_counter()
+    try:
+        destination.open(_fetch_batch(con, sync.name, plan.plan_id, None, struct_type).drop(["op"]).schema)
+        for number, batch_no in enumerate(batches, start=1):
+            rows = _fetch_batch(con, sync.name, plan.plan_id, batch_no, struct_type)
+            op = rows.column("op")[0].as_py()
+            rows = rows.drop(["op"])
+            rejections: Rejections = []
+            size = destination.max_request_rows
+            for offset in range(0, rows.num_rows, size):
+                key = f"{sync.name}:{plan.plan_id}:{batch_no}" + (f":{offset // size}" if rows.num_rows > size else "")
+                rejections += _deliver(destination, sync, op, rows.slice(offset, size), key, limiter, say)
+            _commit_batch(con, sync, plan.plan_id, batch_no, rejections)
+            say(f"[{sync.name}] batch {number}/{len(batches)} ({op}): {rows.num_rows - len(rejections):,} ok, "
+                f"{len(rejections):,} failed ({time.perf_counter() - clock:.1f}s)")
+        destination.commit()
+    except DestinationUnavailable as exc:
+        destination.abort()
+        _record_run(con, sync, run_id, destination.description, started, "interrupted", plan,
+                    _outbox_counts(con, sync.name, plan.plan_id), str(exc))
+        raise SyncError(f"sync {sync.name} interrupted, unsent batches resume next run: {exc}") from exc
+    except Exception as exc:
+        destination.abort()
+        _record_run(con, sync, run_id, destination.description, started, "failed", plan,
+                    _outbox_counts(con, sync.name, plan.plan_id), str(exc))
+        raise
+    finally:
+        destination.close()
+
+    counts = _outbox_counts(con, sync.name, plan.plan_id)
+    status = "succeeded" if counts[2] == 0 else "partial"
+    detail = "; ".join(f"{k}: {d}" for k, d in con.execute(
+        "select member_key, detail from ops.sync_outbox where sync_name = ? and plan_id = ? and status = 'failed' "
+        "order by member_key limit 5", [sync.name, plan.plan_id]).fetchall()) or None
+    discard_plan(con, sync.name, plan.plan_id, status="done")
+    _record_run(con, sync, run_id, destination.description, started, status, plan, counts, detail)
+    say(f"[{sync.name}] {status}: {counts[1]:,} rows applied, {counts[2]:,} failed, {plan.rows_held_back:,} held "
+        f"back -> {destination.description}")
+    return SyncOutcome(sync.name, destination.description, status, plan, counts[0], counts[1], counts[2], preview)

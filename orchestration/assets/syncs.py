@@ -1,42 +1,80 @@
-"""Reverse-ETL sync assets: one per entry of reverse_etl/syncs.yml, downstream of its audience.
+"""Reverse-ETL sync assets: one per sync in the syncs file, downstream of its audience, the
+suppression audiences and the privacy erasure step.
 
-A sync asset runs only after its audience model was built and its dbt tests passed in the same run
-(Dagster skips it otherwise), so nothing is ever sent from a failed build.
+Dagster runs a sync only when everything upstream succeeded in the run (dbt models and their
+blocking tests included), so nothing is sent from a failed build. Each sync reports its guardrails
+as a blocking asset check (`guardrails`): a blocked plan fails the step, naming the guardrail, and
+sends nothing. Counts (planned, sent, failed, held back) are the materialisation's metadata.
 """
+
+
+from collections.abc import Callable
+from typing import Any
 
 import dagster as dg
 from dagster import AssetExecutionContext
 
+from orchestration.assets.privacy import ERASURE_KEY
 from orchestration.settings import get_settings
 from orchestration.warehouse import WAREHOUSE_POOL, connect
-from reverse_etl.config import SyncDefinition, load_syncs
-from reverse_etl.sync import run_sync
+from reverse_etl.config import SyncConfig, SyncDefinition, load_sync_config
+from reverse_etl.sync import GuardrailError, run_sync
 
 
-def build_sync_asset(sync: SyncDefinition) -> dg.AssetsDefinition:
+def sync_asset_key(sync: SyncDefinition) -> dg.AssetKey:
+    return dg.AssetKey(["reverse_etl", sync.name])
+
+
+def build_sync_asset(sync: SyncDefinition, config: SyncConfig) -> dg.AssetsDefinition:
+    key = sync_asset_key(sync)
+    audiences = [sync.audience, *(a for a in config.suppression if a != sync.audience)]
+
     @dg.asset(
-        key=dg.AssetKey(["reverse_etl", sync.name]),
-        deps=[dg.AssetKey(["audiences", sync.audience])],
+        key=key,
+        deps=[*(dg.AssetKey(["audiences", a]) for a in audiences), ERASURE_KEY],
         group_name="reverse_etl",
         pool=WAREHOUSE_POOL,
         kinds={"python", sync.kind},
-        description=f"Sync audience `{sync.audience}` to a {sync.kind} destination.",
+        check_specs=[dg.AssetCheckSpec("guardrails", asset=key, blocking=True,
+                                       description="Empty audience, delete share, change spike, duplicate keys.")],
+        description=(sync.description or f"Sync {sync.audience}") + f" ({sync.mode} to {sync.destination.name}; "
+                    f"consent: {sync.consent_purpose or 'not required'}).",
     )
-    def _sync(context: AssetExecutionContext) -> dg.MaterializeResult:
+    def _sync(context: AssetExecutionContext):
         settings = get_settings()
         with connect(settings) as con:
-            outcome = run_sync(con, sync, settings.export_dir, run_id=context.run_id, progress=context.log.info)
-        if outcome.status != "succeeded":
-            raise dg.Failure(f"sync {sync.name}: {outcome.rows_failed} rows failed", metadata={
-                "rows_failed": outcome.rows_failed})
-        return dg.MaterializeResult(metadata={
-            "destination": outcome.destination,
-            "rows_sent": outcome.rows_sent,
-            "rows_failed": outcome.rows_failed,
-        })
+            try:
+                outcome = run_sync(con, sync, config, settings.export_dir, run_id=context.run_id,
+                                   progress=context.log.info)
+            except GuardrailError as exc:
+                yield dg.AssetCheckResult(check_name="guardrails", passed=False,
+                                          severity=dg.AssetCheckSeverity.ERROR, metadata={"blocked": str(exc)})
+                raise dg.Failure(str(exc)) from exc
+        yield dg.AssetCheckResult(check_name="guardrails", passed=True, metadata={"status": outcome.status})
+        plan = outcome.plan
+        metadata = {"status": outcome.status, "destination": outcome.destination, "rows_planned": outcome.rows_planned,
+                    "rows_sent": outcome.rows_sent, "rows_succeeded": outcome.rows_succeeded,
+                    "rows_failed": outcome.rows_failed}
+        if plan is not None:
+            metadata.update({"rows_added": plan.rows_added, "rows_changed": plan.rows_changed,
+                             "rows_removed": plan.rows_removed, "rows_held_back": plan.rows_held_back,
+                             "resumed": plan.resumed})
+        if outcome.status == "partial":
+            context.log.warning(f"{sync.name}: {outcome.rows_failed} rows failed; see ops.sync_log, retried next run")
+        yield dg.MaterializeResult(metadata=metadata)
 
     return _sync
 
 
 def sync_assets() -> list[dg.AssetsDefinition]:
-    return [build_sync_asset(s) for s in load_syncs().values()]
+    config = load_sync_config(get_settings().syncs_file)
+    return [build_sync_asset(s, config) for s in config.syncs.values()]
+
+
+def sync_schedules(job_for: Callable[[SyncDefinition], Any]) -> list[dg.ScheduleDefinition]:
+    """A schedule per sync that names its own `schedule` (cron), running that sync alone."""
+    config = load_sync_config(get_settings().syncs_file)
+    return [dg.ScheduleDefinition(name=f"sync_{s.name}", cron_schedule=s.schedule, job=job_for(s),
+                                  execution_timezone="UTC", default_status=dg.DefaultScheduleStatus.STOPPED,
+                                  description=f"Run sync {s.name} on its own schedule ({s.schedule}).")
+            for s in config.syncs.values() if s.schedule]

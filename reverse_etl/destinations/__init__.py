@@ -1,15 +1,27 @@
-"""Destination kinds, looked up by the `kind` of a sync definition."""
+"""Destination kinds, one module each, built from a sync definition."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
+from reverse_etl.config import SyncDefinition
+from reverse_etl.destinations.ad_audience import AdAudienceDestination
 from reverse_etl.destinations.base import Destination
 from reverse_etl.destinations.file import FileDestination
+from reverse_etl.destinations.http import HttpDestination
+from reverse_etl.destinations.postgres import PostgresDestination
+from reverse_etl.reliability import DestinationError
+
+REMOTE_KINDS = {"postgres": PostgresDestination, "http": HttpDestination, "ad_audience": AdAudienceDestination}
 
 
-def build_destination(kind: str, settings: dict[str, Any], export_dir: Path) -> Destination:
-    if kind == "file":
-        return FileDestination.from_settings(settings, export_dir)
-    raise ValueError(f"unknown destination kind {kind!r}; known kinds: file")
+def build_destination(sync: SyncDefinition, export_dir: Path) -> Destination:
+    definition = sync.destination
+    if definition.kind == "file":
+        return FileDestination.from_settings(definition.settings, sync.options, export_dir)
+    url = definition.url()
+    if not url:
+        raise DestinationError(f"destination {definition.name} is not configured: set "
+                               f"{definition.settings.get('url_env')} to its URL")
+    return REMOTE_KINDS[definition.kind].from_settings(url, definition.settings, sync.options, sync.key_field,
+                                                       definition.timeout_seconds)

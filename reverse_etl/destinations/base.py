@@ -1,31 +1,47 @@
-"""What every destination offers the sync engine: open, write a batch, commit or abort."""
+"""What every destination offers the sync engine.
+
+The engine hands a destination one request's worth of rows at a time, all with the same operation
+(`insert`, `update`, `upsert` or `delete`), as an Arrow table: `_member_key`, `_payload` (the row as
+JSON text) and one typed column per mapped destination field. `send` returns the rows the
+destination rejected individually, as (member key, reason); it raises `TransientError` to be
+retried, `BatchRejected` to have the batch split, and `DestinationError` to stop.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Protocol
 
 import pyarrow as pa
 
+Rejections = list[tuple[str, str]]
 
-@dataclass
-class BatchResult:
-    rows_sent: int
-    rows_failed: int = 0
-    errors: list[str] = field(default_factory=list)
+KEY_COLUMN = "_member_key"
+PAYLOAD_COLUMN = "_payload"
+META_COLUMNS = (KEY_COLUMN, PAYLOAD_COLUMN)
+
+
+def field_columns(rows: pa.Table) -> list[str]:
+    return [c for c in rows.column_names if c not in META_COLUMNS]
 
 
 class Destination(Protocol):
     description: str
+    #: rows per request; the engine cuts outbox batches to this size
+    max_request_rows: int
+    #: True when every run rewrites the whole audience (files): no resume, deletes are implicit
+    snapshot: bool
 
     def open(self, schema: pa.Schema) -> None:
-        """Prepare to receive batches of this schema."""
+        """Prepare to receive rows of this schema (create the table, open the file, ...)."""
 
-    def write(self, batch: pa.RecordBatch) -> BatchResult:
-        """Send one batch; report rows sent and rows the destination rejected."""
+    def send(self, op: str, rows: pa.Table, idempotency_key: str) -> Rejections:
+        """Apply one operation to these rows; return the rows rejected one by one."""
 
     def commit(self) -> None:
-        """Make what was written visible (all of it, or nothing)."""
+        """Everything was sent: make it visible where that is a separate step (files)."""
 
     def abort(self) -> None:
-        """Throw away what was written since open()."""
+        """The run failed: throw away what only commit() would have published."""
+
+    def close(self) -> None:
+        """Release connections."""

@@ -1,39 +1,49 @@
-"""File destination: an audience as a CSV file, written batch by batch and published atomically.
+"""File destination: the audience as CSV, Parquet or JSON lines, rewritten whole and published atomically.
 
-Rows stream from the warehouse in batches into `<path>.partial`, which is renamed over `<path>` on
-commit: a reader sees the previous complete file or the new complete file, never half of one.
+Every run writes the current members (after consent, suppression and deletions) batch by batch
+into `<path>.partial`, which replaces `<path>` on commit: a reader sees the previous complete file
+or the new one, never half of one. Removed members are simply absent from the new file, so a
+deletion request reaches a file destination by the next run's rewrite.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 
-from reverse_etl.destinations.base import BatchResult
+from reverse_etl.destinations.base import PAYLOAD_COLUMN, Rejections, field_columns
 
-FORMATS = ("csv",)
+FORMATS = ("csv", "parquet", "jsonl")
 
 
 @dataclass
 class FileDestination:
     path: Path
     format: str = "csv"
-    _writer: pacsv.CSVWriter | None = None
+    max_request_rows: int = 1_000_000
+    snapshot: bool = True
+    _writer: Any = None
+    _handle: Any = None
+    _columns: list[str] = field(default_factory=list)
 
     @classmethod
-    def from_settings(cls, settings: dict[str, Any], export_dir: Path) -> FileDestination:
-        if "path" not in settings:
-            raise ValueError("file destination needs a 'path'")
-        fmt = str(settings.get("format", "csv")).lower()
+    def from_settings(cls, settings: dict[str, Any], options: dict[str, Any], export_dir: Path) -> FileDestination:
+        if "path" not in options:
+            raise ValueError("a file sync needs options.path (relative to CDP_EXPORT_DIR, or absolute)")
+        fmt = str(options.get("format", settings.get("format", "csv"))).lower()
         if fmt not in FORMATS:
-            raise ValueError(f"file destination format {fmt!r} is not supported; use one of {FORMATS}")
-        path = Path(settings["path"]).expanduser()
-        return cls(path if path.is_absolute() else export_dir / path, fmt)
+            raise ValueError(f"file format {fmt!r} is not supported; use one of {FORMATS}")
+        base = Path(settings.get("directory") or "").expanduser()
+        path = Path(options["path"]).expanduser()
+        if not path.is_absolute():
+            path = (base if base.is_absolute() else export_dir / base) / path
+        return cls(path, fmt)
 
     @property
     def description(self) -> str:
@@ -45,23 +55,36 @@ class FileDestination:
 
     def open(self, schema: pa.Schema) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer = pacsv.CSVWriter(str(self.partial), schema)
+        self._columns = [n for n in schema.names if n not in ("_member_key", PAYLOAD_COLUMN)]
+        fields = pa.schema([schema.field(n) for n in self._columns])
+        if self.format == "csv":
+            self._writer = pacsv.CSVWriter(str(self.partial), fields)
+        elif self.format == "parquet":
+            self._writer = pq.ParquetWriter(str(self.partial), fields)
+        else:
+            self._handle = self.partial.open("w", encoding="utf-8")
 
-    def write(self, batch: pa.RecordBatch) -> BatchResult:
-        if self._writer is None:
-            raise RuntimeError("FileDestination.write called before open()")
-        self._writer.write_batch(batch)
-        return BatchResult(rows_sent=batch.num_rows)
+    def send(self, op: str, rows: pa.Table, idempotency_key: str) -> Rejections:
+        if op == "delete":
+            return []  # absent from the rewritten file
+        if self.format == "jsonl":
+            self._handle.write("".join(f"{p}\n" for p in rows.column(PAYLOAD_COLUMN).to_pylist()))
+        else:
+            self._writer.write_table(rows.select(field_columns(rows)))
+        return []
 
     def commit(self) -> None:
-        if self._writer is None:
-            raise RuntimeError("FileDestination.commit called before open()")
-        self._writer.close()
-        self._writer = None
+        self.close()
         os.replace(self.partial, self.path)
 
     def abort(self) -> None:
+        self.close()
+        self.partial.unlink(missing_ok=True)
+
+    def close(self) -> None:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
-        self.partial.unlink(missing_ok=True)
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None

@@ -1,0 +1,33 @@
+{#- Audience: lapsed customers, people with at least one completed order whose latest order is more
+    than var('cdp__lapsed_after_days') days (default 120) before the as-of moment (cdp_as_of). For
+    win-back email. -#}
+{%- set lapsed_days = var('cdp__lapsed_after_days') | int -%}
+with orders as (
+    select profile_id, count(*) as order_count, sum(conversion_value_reporting) as lifetime_revenue,
+           max(converted_at) as last_order_at
+    from {{ ref('fct_conversions') }}
+    where conversion_name = 'order_completed'
+    group by profile_id
+),
+
+as_of as (
+    select {{ cdp_as_of() }} as as_of
+)
+
+select
+    p.profile_id,
+    p.email,
+    p.email_sha256,
+    p.phone_e164,
+    p.first_name,
+    p.last_name,
+    p.country,
+    o.order_count,
+    o.lifetime_revenue,
+    o.last_order_at,
+    cast(floor({{ cdp_days_between('o.last_order_at', 'as_of.as_of') }}) as integer) as days_since_last_order
+from orders as o
+inner join {{ ref('dim_profiles') }} as p on p.profile_id = o.profile_id
+cross join as_of
+where p.email is not null
+  and o.last_order_at < {{ dbt.dateadd('day', -lapsed_days, 'as_of.as_of') }}

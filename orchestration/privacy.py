@@ -1,0 +1,189 @@
+"""Erasing people with a deletion request from the warehouse, step by step, into `ops.deletion_ledger`.
+
+After the dbt build, `intermediate.int_privacy__deleted_profiles` names every profile a deletion
+request covers. For those people this step deletes, set-based inside DuckDB:
+
+- raw rows: their events (by messageId of every event resolved to them), CRM contacts and
+  opportunities (by their contact ids), consent records (by the source file and line of every staged
+  record of their identifiers), and quarantined payloads that contain one of their identifiers;
+- every table of staging, intermediate, marts and audiences, and the identity bookkeeping in ops,
+  that refers to them by profile_id, message_id, node_key, contact_id or identifier.
+
+Each table's removed rows are recorded per request and profile; the profile is added to
+`ops.erased_profiles` (so later runs still send deletes to destinations that hold them), and a
+verification query over the same targets must find nothing left, or the step fails.
+
+Kept on purpose: the deletion request itself (raw.deletion_requests: proof, and what keeps the
+person suppressed if their data arrives again), and the reverse-ETL state of a destination that has
+not yet confirmed the delete (it holds what is needed to delete them there; removed when it does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import duckdb
+
+ERASED_SCHEMAS = ("staging", "intermediate", "marts", "audiences")
+#: ops tables built from identity data (the engine's sync tables and the ledger are excluded)
+ERASED_OPS_PREFIX = "identity_"
+
+#: kept on purpose (see the module docstring)
+KEPT = ("staging.stg_privacy__deletion_requests",)
+
+#: (column, temp table holding the deleted values of that column with their profile_id)
+LINK_COLUMNS = (
+    ("profile_id", "_erase_profiles"),
+    ("message_id", "_erase_events"),
+    ("node_key", "_erase_nodes"),
+    ("contact_id", "_erase_contacts"),
+)
+
+
+class ErasureError(RuntimeError):
+    """Rows of a deleted person are still in the warehouse after erasure; the message lists where."""
+
+
+@dataclass
+class ErasureReport:
+    profiles: int = 0
+    rows: int = 0
+    tables: dict[str, int] = field(default_factory=dict)
+
+
+def _table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    return bool(con.execute("select count(*) from information_schema.tables where table_schema = ? "
+                            "and table_name = ? and table_type = 'BASE TABLE'", [schema, table]).fetchone()[0])
+
+
+def _collect(con: duckdb.DuckDBPyConnection) -> int:
+    """Temp tables of everything that identifies the deleted people; returns how many profiles."""
+    con.execute("""create or replace temp table _erase_profiles as
+                   select profile_id, request_id from intermediate.int_privacy__deleted_profiles""")
+    con.execute("""create or replace temp table _erase_nodes as
+                   select r.node_key, r.identifier_type, r.identifier, r.profile_id, p.request_id
+                   from ops.identity_profile_registry as r inner join _erase_profiles as p using (profile_id)""")
+    con.execute("""create or replace temp table _erase_node_ids as
+                   select i.node_id, n.profile_id, n.request_id
+                   from intermediate.int_identity__identifiers as i inner join _erase_nodes as n using (node_key)""")
+    con.execute("""create or replace temp table _erase_events as
+                   select e.message_id, e.profile_id, p.request_id
+                   from intermediate.int_identity__event_profiles as e
+                   inner join _erase_profiles as p using (profile_id)""")
+    con.execute("""create or replace temp table _erase_contacts as
+                   select identifier as contact_id, profile_id, request_id from _erase_nodes
+                   where identifier_type = 'crm_contact_id'""")
+    con.execute("""create or replace temp table _erase_consent as
+                   select c._source_file, c._line_number, n.profile_id, n.request_id
+                   from staging.stg_consent__records as c
+                   inner join _erase_nodes as n on n.identifier_type = c.identifier_type
+                                               and lower(n.identifier) = lower(c.identifier)""")
+    return con.execute("select count(*) from _erase_profiles").fetchone()[0]
+
+
+def _targets(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str]]:
+    """(qualified table, where-clause keeping only the deleted person's rows, join for per-profile counts)."""
+    targets = [
+        ("raw.events", "t.message_id = x.message_id", "_erase_events"),
+        ("raw.crm_contacts", "t.contact_id = x.contact_id", "_erase_contacts"),
+        ("raw.crm_opportunities", "t.contact_id = x.contact_id", "_erase_contacts"),
+        ("raw.consent", "t._source_file = x._source_file and t._line_number = x._line_number", "_erase_consent"),
+        ("ops.quarantine", "length(x.identifier) >= 6 and contains(lower(t.payload), lower(x.identifier))",
+         "_erase_nodes"),
+        ("intermediate.int_identity__edges", "x.node_id in (t.left_node_id, t.right_node_id)", "_erase_node_ids"),
+        ("intermediate.int_identity__pairs", "(t.left_type = x.identifier_type and t.left_value = x.identifier) or "
+         "(t.right_type = x.identifier_type and t.right_value = x.identifier)", "_erase_nodes"),
+        ("ops.identity_merge_events", "x.profile_id in (t.retired_profile_id, t.surviving_profile_id)",
+         "_erase_profiles"),
+        ("marts.canonical_id_aliases", "x.profile_id in (t.retired_profile_id, t.survivor_profile_id)",
+         "_erase_profiles"),
+    ]
+    targets = [t for t in targets if _table_exists(con, *t[0].split("."))]
+    explicit = {t[0] for t in targets}
+    columns = con.execute(
+        "select c.table_schema, c.table_name, list(c.column_name) from information_schema.columns as c "
+        "inner join information_schema.tables as t using (table_schema, table_name) "
+        "where t.table_type = 'BASE TABLE' and (c.table_schema in ({}) or (c.table_schema = 'ops' and "
+        "c.table_name like '{}%')) group by 1, 2 order by 1, 2".format(
+            ", ".join(f"'{s}'" for s in ERASED_SCHEMAS), ERASED_OPS_PREFIX)).fetchall()
+    for schema, table, names in columns:
+        if f"{schema}.{table}" in explicit or f"{schema}.{table}" in KEPT:
+            continue
+        for column, source in LINK_COLUMNS:
+            if column in names:
+                targets.append((f'{schema}."{table}"', f"t.{column} = x.{column}", source))
+                break
+        else:
+            if schema == "staging" and {"identifier_type", "identifier"} <= set(names):
+                targets.append((f'{schema}."{table}"', "t.identifier_type = x.identifier_type and "
+                                "lower(t.identifier) = lower(x.identifier)", "_erase_nodes"))
+    return targets
+
+
+def _remaining(con: duckdb.DuckDBPyConnection, targets: list[tuple[str, str, str]]) -> dict[str, int]:
+    counts = {}
+    for table, condition, source in targets:
+        counts[table] = con.execute(
+            f"select count(*) from {table} as t where exists (select 1 from {source} as x where {condition})"
+        ).fetchone()[0]
+    return counts
+
+
+def verify_erasure(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Rows that still refer to a person with a deletion request, per table (all zero when erased)."""
+    if not _table_exists(con, "intermediate", "int_privacy__deleted_profiles"):
+        return {}
+    _collect(con)
+    return {t: n for t, n in _remaining(con, _targets(con)).items() if n}
+
+
+def erase_deleted_profiles(con: duckdb.DuckDBPyConnection,
+                           progress: Callable[[str], None] | None = None) -> ErasureReport:
+    say = progress or (lambda _m: None)
+    report = ErasureReport()
+    if not _table_exists(con, "intermediate", "int_privacy__deleted_profiles"):
+        say("no deletion requests model yet: nothing to erase")
+        return report
+    report.profiles = _collect(con)
+    if not report.profiles:
+        say("no profile has a deletion request")
+        return report
+    targets = _targets(con)
+    con.execute("begin transaction")
+    try:
+        con.execute("""insert into ops.deletion_ledger
+                       select request_id, profile_id, 'matched', 'intermediate.int_privacy__deleted_profiles', null,
+                              'deletion request matched this profile', now()
+                       from _erase_profiles as p
+                       where not exists (select 1 from ops.erased_profiles as e where e.profile_id = p.profile_id)""")
+        for table, condition, source in targets:
+            per_profile = con.execute(
+                f"select x.request_id, x.profile_id, count(distinct t.rowid) from {table} as t "
+                f"inner join {source} as x on {condition} group by 1, 2").fetchall()
+            if not per_profile:
+                continue
+            con.execute(f"delete from {table} as t where exists (select 1 from {source} as x where {condition})")
+            con.executemany("insert into ops.deletion_ledger values (?, ?, 'erased', ?, ?, null, now())",
+                            [[r, p, table.replace('"', ''), n] for r, p, n in per_profile])
+            removed = sum(n for _, _, n in per_profile)
+            report.tables[table.replace('"', '')] = removed
+            report.rows += removed
+        left = {t: n for t, n in _remaining(con, targets).items() if n}
+        if left:
+            raise ErasureError(f"rows of deleted people remain after erasure: {left}")
+        con.execute("""insert into ops.deletion_ledger
+                       select request_id, profile_id, 'verified', 'warehouse', 0,
+                              'no row in raw, staging, intermediate, marts, audiences or identity tables refers to '
+                              || 'this profile', now()
+                       from _erase_profiles""")
+        con.execute("""insert into ops.erased_profiles
+                       select profile_id, request_id, now() from _erase_profiles as p
+                       where not exists (select 1 from ops.erased_profiles as e where e.profile_id = p.profile_id)""")
+        con.execute("commit")
+    except Exception:
+        con.execute("rollback")
+        raise
+    say(f"erased {report.profiles} profile(s) with a deletion request: {report.rows:,} rows from "
+        f"{len(report.tables)} tables")
+    return report

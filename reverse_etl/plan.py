@@ -1,0 +1,280 @@
+"""Planning a sync: what to send, computed set-based inside DuckDB and written to the outbox.
+
+1. The audience is mapped to the destination's fields (`mapping`; ad platforms get normalised,
+   hashed identifiers, see `hashing.py`), and every member gets a row hash.
+2. Members are held back, with the reason logged, when they are suppressed (any audience listed
+   under `suppression`), lack granted consent for the sync's purpose (marts.dim_profiles), or have
+   a deletion request.
+3. The rest is diffed against `ops.sync_state` (what this sync last sent successfully): new members,
+   changed members, and members to remove (mirror mode: anyone this sync sent who left the
+   audience or is now held back; every mode: people with a deletion request).
+4. Guardrails run on the plan before anything is sent (empty audience, duplicate keys, deletes
+   above a share of what the destination holds, change far above recent runs); a blocked plan is
+   discarded.
+5. The plan goes to `ops.sync_outbox` in numbered batches. A plan left pending by a crashed run is
+   resumed as it is (same batches, same idempotency keys) instead of planning again.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+
+import duckdb
+
+from reverse_etl.config import SyncConfig, SyncDefinition
+from reverse_etl.hashing import IDENTIFIER_KINDS, identifier_expression
+
+AUDIENCE_SCHEMA = "audiences"
+OP_ORDER = {"delete": 0, "update": 1, "upsert": 2, "insert": 3}
+
+
+class SyncPlanError(RuntimeError):
+    """The audience cannot be planned (missing table or column); the message says which."""
+
+
+@dataclass
+class Plan:
+    sync_name: str
+    plan_id: str
+    batches: int
+    rows_added: int
+    rows_changed: int
+    rows_removed: int
+    rows_held_back: int
+    audience_rows: int
+    state_rows: int
+    full_resync: bool = False
+    resumed: bool = False
+    blocked: list[str] = field(default_factory=list)
+
+    @property
+    def rows_planned(self) -> int:
+        return self.rows_added + self.rows_changed + self.rows_removed
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    return bool(con.execute("select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+                            [schema, table]).fetchone()[0])
+
+
+def _audience_columns(con: duckdb.DuckDBPyConnection, audience: str) -> list[str]:
+    return [r[0] for r in con.execute(
+        "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
+        "order by ordinal_position", [AUDIENCE_SCHEMA, audience]).fetchall()]
+
+
+def _field_expression(sync: SyncDefinition, field_name: str, column: str) -> str:
+    source = f"a.{_quote(column)}"
+    if sync.kind == "ad_audience" and field_name in IDENTIFIER_KINDS and column != sync.key:
+        return identifier_expression(sync.destination.settings["platform"], field_name, source)
+    return source
+
+
+def _source_sql(con: duckdb.DuckDBPyConnection, sync: SyncDefinition) -> str:
+    present = _audience_columns(con, sync.audience)
+    if not present:
+        raise SyncPlanError(f"sync {sync.name}: audience table {AUDIENCE_SCHEMA}.{sync.audience} does not exist; "
+                            "build it first (cdp run)")
+    wanted = {*sync.mapping.values(), "profile_id"}
+    missing = sorted(c for c in wanted if c not in present)
+    if missing:
+        raise SyncPlanError(f"sync {sync.name}: {AUDIENCE_SCHEMA}.{sync.audience} has no column(s) {missing} "
+                            f"(mapping and profile_id); it has {present}")
+    fields = ", ".join(f"{_quote(f)} := {_field_expression(sync, f, c)}" for f, c in sync.mapping.items())
+    return (f"select cast(a.{_quote(sync.key)} as varchar) as member_key, cast(a.profile_id as varchar) as profile_id, "
+            f"struct_pack({fields}) as payload from {AUDIENCE_SCHEMA}.{_quote(sync.audience)} as a")
+
+
+def _suppression_sql(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, config: SyncConfig) -> str:
+    parts = []
+    for audience in config.suppression:
+        if audience == sync.audience:
+            continue
+        columns = _audience_columns(con, audience)
+        if not columns:
+            raise SyncPlanError(f"sync {sync.name}: suppression audience {AUDIENCE_SCHEMA}.{audience} does not exist")
+        reason = "suppression_reason" if "suppression_reason" in columns else f"'{audience}'"
+        parts.append(f"select profile_id, {reason} as reason from {AUDIENCE_SCHEMA}.{_quote(audience)}")
+    if not parts:
+        return "select null::varchar as profile_id, null::varchar as reason where false"
+    return "select profile_id, min(reason) as reason from (" + " union all ".join(parts) + ") group by profile_id"
+
+
+def deleted_profiles_sql(con: duckdb.DuckDBPyConnection) -> str:
+    """Profiles with a deletion request: this build's (dbt) plus everyone already erased."""
+    parts = ["select profile_id, request_id from ops.erased_profiles"]
+    if _table_exists(con, "intermediate", "int_privacy__deleted_profiles"):
+        parts.append("select profile_id, request_id from intermediate.int_privacy__deleted_profiles")
+    return "select profile_id, min(request_id) as request_id from (" + " union all ".join(parts) + ") group by 1"
+
+
+def _consent_sql(con: duckdb.DuckDBPyConnection, sync: SyncDefinition) -> tuple[str, str]:
+    """(join clause, held-back condition) for the sync's consent purpose."""
+    if sync.consent_purpose is None:
+        return "", "null"
+    if not _table_exists(con, "marts", "dim_profiles"):
+        raise SyncPlanError(f"sync {sync.name} needs consent for {sync.consent_purpose} but marts.dim_profiles "
+                            "does not exist; build it first (cdp run)")
+    column = f"{sync.consent_purpose}_consent"
+    join = "left join marts.dim_profiles as c on c.profile_id = s.profile_id"
+    held = (f"case when coalesce(c.{column}, 'unknown') <> 'granted' then 'no granted consent for "
+            f"{sync.consent_purpose} (' || coalesce(c.{column}, 'unknown') || ')' end")
+    return join, held
+
+
+def pending_plan(con: duckdb.DuckDBPyConnection, sync_name: str) -> Plan | None:
+    row = con.execute(
+        "select plan_id, batches, rows_added, rows_changed, rows_removed, rows_held_back, full_resync "
+        "from ops.sync_plans where sync_name = ? and status = 'pending' order by planned_at desc limit 1",
+        [sync_name]).fetchone()
+    if row is None:
+        return None
+    plan_id, batches, added, changed, removed, held, full = row
+    return Plan(sync_name, plan_id, batches, added, changed, removed, held, -1, -1, full, resumed=True)
+
+
+def discard_plan(con: duckdb.DuckDBPyConnection, sync_name: str, plan_id: str, status: str = "discarded") -> None:
+    con.execute("delete from ops.sync_outbox where sync_name = ? and plan_id = ?", [sync_name, plan_id])
+    con.execute("update ops.sync_plans set status = ? where sync_name = ? and plan_id = ?",
+                [status, sync_name, plan_id])
+
+
+def _guardrails(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, plan: Plan, duplicates: list[tuple],
+                privacy_deletes: int) -> list[str]:
+    g = sync.guardrails
+    problems = []
+    if duplicates:
+        examples = ", ".join(f"{k!r} x{n}" for k, n in duplicates[:5])
+        problems.append(f"duplicate_keys: {sync.audience}.{sync.key} is not unique ({examples})")
+    if plan.audience_rows == 0 and plan.state_rows > 0 and not g.allow_empty:
+        problems.append(f"empty_source: audience {sync.audience} has no rows but this sync holds "
+                        f"{plan.state_rows:,} at the destination (set guardrails.allow_empty to empty it on purpose)")
+    other_deletes = plan.rows_removed - privacy_deletes
+    if plan.state_rows > 0 and other_deletes / plan.state_rows > g.max_delete_share:
+        problems.append(f"delete_share: {other_deletes:,} of the {plan.state_rows:,} rows this sync holds at the "
+                        f"destination would be deleted ({other_deletes / plan.state_rows:.0%} > "
+                        f"max_delete_share {g.max_delete_share:.0%})")
+    history = [r[0] for r in con.execute(
+        "select coalesce(rows_added, 0) + coalesce(rows_changed, 0) + coalesce(rows_removed, 0) from ops.sync_runs "
+        "where sync_name = ? and status in ('succeeded', 'partial') and not coalesce(resumed, false) "
+        "and rows_added is not null order by started_at desc limit ?", [sync.name, g.history_runs]).fetchall()]
+    # The first run sends everything: change guardrails compare runs that diff against a baseline.
+    history = history[:-1] if len(history) == g.history_runs else history
+    if history and not plan.full_resync and plan.state_rows > 0:
+        limit = max(g.min_change_rows, g.max_change_multiple * statistics.median(history))
+        if plan.rows_planned > limit:
+            problems.append(f"change_spike: {plan.rows_planned:,} changes planned, more than {limit:,.0f} "
+                            f"({g.max_change_multiple:g}x the median of the last {len(history)} runs, "
+                            f"at least {g.min_change_rows:,})")
+    return problems
+
+
+def plan_sync(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, config: SyncConfig, plan_id: str, *,
+              snapshot: bool, full_resync: bool = False, override_guardrails: bool = False,
+              log_held_back: bool = True) -> Plan:
+    """Plan one run of `sync` into the outbox (or return the pending plan a crashed run left)."""
+    pending = pending_plan(con, sync.name)
+    if pending is not None:
+        if not snapshot:
+            return pending
+        discard_plan(con, sync.name, pending.plan_id)
+
+    mode = sync.mode
+    con.execute(f"create or replace temp table _cdp_source as {_source_sql(con, sync)}")
+    payload_type = con.execute("select column_type from (describe select payload from _cdp_source)").fetchone()[0]
+    duplicates = con.execute(
+        "select member_key, count(*) from _cdp_source group by 1 having count(*) > 1 order by 2 desc, 1 limit 20"
+    ).fetchall()
+    consent_join, consent_held = _consent_sql(con, sync)
+    con.execute(f"create or replace temp table _cdp_deleted as {deleted_profiles_sql(con)}")
+    con.execute(f"""
+        create or replace temp table _cdp_eligible as
+        select s.member_key, s.profile_id, to_json(s.payload) as payload, md5(to_json(s.payload)::varchar) as row_hash,
+               case when s.member_key is null then 'no key'
+                    when d.profile_id is not null then 'deletion request ' || coalesce(d.request_id, '')
+                    when sup.profile_id is not null then 'suppressed: ' || sup.reason
+                    else {consent_held} end as hold_reason
+        from _cdp_source as s
+        left join _cdp_deleted as d on d.profile_id = s.profile_id
+        left join ({_suppression_sql(con, sync, config)}) as sup on sup.profile_id = s.profile_id
+        {consent_join}
+    """)
+    add_op = {"insert": "insert", "update": "update"}.get(mode, "upsert")
+    change_op = "update" if mode == "update" else "upsert"
+    changes = "" if mode == "insert" and not snapshot else f"""
+        union all
+        select '{change_op}', e.member_key, e.profile_id, e.row_hash, e.payload,
+               case when ? then 'full resync' when st.row_hash <> e.row_hash then 'changed'
+                    else 'unchanged (snapshot)' end
+        from el as e inner join st on st.member_key = e.member_key
+        where st.row_hash <> e.row_hash or ? or {str(snapshot).lower()}"""
+    params = [sync.name] + ([full_resync, full_resync] if changes else [])
+    con.execute(f"""
+        create or replace temp table _cdp_plan as
+        with st as (select * from ops.sync_state where sync_name = ?),
+        el as (select * from _cdp_eligible where hold_reason is null and member_key is not null
+               qualify row_number() over (partition by member_key order by row_hash) = 1)
+        select '{add_op}' as op, e.member_key, e.profile_id, e.row_hash, e.payload, 'new member' as reason
+        from el as e anti join st on st.member_key = e.member_key
+        {changes}
+        union all
+        select 'delete', st.member_key, st.profile_id, st.row_hash, st.payload,
+               case when d.profile_id is not null then 'deletion request ' || coalesce(d.request_id, '')
+                    when h.hold_reason is not null then 'held back: ' || h.hold_reason
+                    else 'left audience' end
+        from st
+        left join el as e on e.member_key = st.member_key
+        left join _cdp_deleted as d on d.profile_id = st.profile_id
+        left join (select member_key, min(hold_reason) as hold_reason from _cdp_eligible
+                   where hold_reason is not null group by 1) as h on h.member_key = st.member_key
+        where e.member_key is null and (d.profile_id is not null or {str(mode == 'mirror').lower()})
+    """, params)
+    counts = con.execute("""
+        select count(*) filter (where reason = 'new member'),
+               count(*) filter (where reason in ('changed', 'full resync')),
+               count(*) filter (where op = 'delete'),
+               count(*) filter (where op = 'delete' and reason like 'deletion request%'),
+               (select count(*) from _cdp_eligible where hold_reason is not null),
+               (select count(*) from _cdp_source),
+               (select count(*) from ops.sync_state where sync_name = ?)
+        from _cdp_plan""", [sync.name]).fetchone()
+    added, changed, removed, privacy_deletes, held, audience_rows, state_rows = counts
+    plan = Plan(sync.name, plan_id, 0, added, changed, removed, held, audience_rows, state_rows, full_resync)
+    problems = _guardrails(con, sync, plan, duplicates, privacy_deletes)
+    plan.blocked = [p for p in problems if p.startswith("duplicate_keys") or not override_guardrails]
+
+    if not plan.blocked:
+        con.execute("""
+            insert into ops.sync_outbox
+            select ?, ?, dense_rank() over (order by op_rank, chunk)::integer, op, member_key, profile_id, row_hash,
+                   payload, reason, 'pending', null, now()
+            from (select *, (row_number() over (partition by op order by member_key) - 1) // ? as chunk,
+                         case op when 'delete' then 0 when 'update' then 1 when 'upsert' then 2 else 3 end as op_rank
+                  from _cdp_plan)""", [sync.name, plan_id, sync.batch_rows])
+        plan.batches = con.execute("select count(distinct batch_no) from ops.sync_outbox where sync_name = ? "
+                                   "and plan_id = ?", [sync.name, plan_id]).fetchone()[0]
+        if log_held_back:
+            con.execute("""insert into ops.sync_log select ?, ?, member_key, profile_id, null, 'held_back',
+                           hold_reason, now() from _cdp_eligible where hold_reason is not null""", [sync.name, plan_id])
+    con.execute("insert into ops.sync_plans values (?, ?, now(), ?, ?, ?, ?, ?, ?, ?, ?)",
+                [sync.name, plan_id, payload_type, plan.batches, added, changed, removed, held, full_resync,
+                 "blocked" if plan.blocked else "pending"])
+    return plan
+
+
+def payload_type(con: duckdb.DuckDBPyConnection, sync_name: str, plan_id: str) -> str:
+    return con.execute("select payload_type from ops.sync_plans where sync_name = ? and plan_id = ?",
+                       [sync_name, plan_id]).fetchone()[0]
+
+
+def plan_preview(con: duckdb.DuckDBPyConnection, sync_name: str, plan_id: str) -> list[tuple[str, str, int]]:
+    """(op, reason, rows) of a plan, for dry runs and logs."""
+    return con.execute(
+        "select op, regexp_replace(reason, '^(deletion request|held back: [a-z ]+|suppressed).*$', '\\1'), count(*) "
+        "from ops.sync_outbox where sync_name = ? and plan_id = ? group by all order by 1, 2",
+        [sync_name, plan_id]).fetchall()

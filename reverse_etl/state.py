@@ -1,0 +1,104 @@
+"""The sync engine's bookkeeping tables in the warehouse's `ops` schema.
+
+- `ops.sync_state`    one row per member a sync holds at its destination: key, profile, the hash and
+                      payload of what was last sent successfully (the diff baseline; mirror deletes
+                      only rows listed here; deletions use the payload to tell the platform whom).
+- `ops.sync_outbox`   the plan of a run, written before anything is sent, one row per operation with
+                      its batch; a crash leaves pending rows that the next run resumes.
+- `ops.sync_runs`     one row per run: counts planned / sent / succeeded / failed / held back, status.
+- `ops.sync_log`      one row per member sent, failed or held back, with the reason.
+- `ops.deletion_ledger` every step of every deletion request (warehouse erasure, destination deletes).
+- `ops.erased_profiles` profiles erased from the warehouse, so later runs still delete them downstream.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+SYNC_DDL = """
+create schema if not exists ops;
+create table if not exists ops.sync_state (
+    sync_name varchar not null,
+    member_key varchar not null,
+    profile_id varchar,
+    row_hash varchar not null,
+    payload json,
+    first_sent_at timestamptz not null,
+    last_sent_at timestamptz not null,
+    plan_id varchar not null
+);
+create table if not exists ops.sync_outbox (
+    sync_name varchar not null,
+    plan_id varchar not null,            -- run id of the run that planned it
+    batch_no integer not null,
+    op varchar not null,                 -- insert | update | upsert | delete
+    member_key varchar not null,
+    profile_id varchar,
+    row_hash varchar,
+    payload json,
+    reason varchar,                      -- why the row is in the plan (new, changed, left audience, ...)
+    status varchar not null,             -- pending | sent | failed
+    detail varchar,                      -- the destination's reason when it failed
+    planned_at timestamptz not null
+);
+create table if not exists ops.sync_plans (
+    sync_name varchar not null,
+    plan_id varchar not null,
+    planned_at timestamptz not null,
+    payload_type varchar not null,       -- DuckDB struct type of the payload (typed batches)
+    batches integer not null,
+    rows_added bigint not null,
+    rows_changed bigint not null,
+    rows_removed bigint not null,
+    rows_held_back bigint not null,
+    full_resync boolean not null,
+    status varchar not null              -- pending | done | discarded
+);
+create table if not exists ops.sync_runs (
+    sync_name varchar not null,
+    run_id varchar,
+    destination varchar not null,
+    started_at timestamptz not null,
+    finished_at timestamptz,
+    status varchar not null,
+    rows_planned bigint,
+    rows_sent bigint,
+    rows_failed bigint,
+    detail varchar
+);
+alter table ops.sync_runs add column if not exists plan_id varchar;
+alter table ops.sync_runs add column if not exists rows_succeeded bigint;
+alter table ops.sync_runs add column if not exists rows_skipped_consent bigint;
+alter table ops.sync_runs add column if not exists rows_added bigint;
+alter table ops.sync_runs add column if not exists rows_changed bigint;
+alter table ops.sync_runs add column if not exists rows_removed bigint;
+alter table ops.sync_runs add column if not exists resumed boolean;
+create table if not exists ops.sync_log (
+    sync_name varchar not null,
+    plan_id varchar,
+    member_key varchar,
+    profile_id varchar,
+    op varchar,
+    status varchar not null,             -- sent | failed | held_back
+    reason varchar,
+    logged_at timestamptz not null
+);
+create table if not exists ops.deletion_ledger (
+    request_id varchar,
+    profile_id varchar not null,
+    step varchar not null,               -- matched | erased | destination_delete | verified
+    target varchar not null,             -- table or sync
+    rows_affected bigint,
+    detail varchar,
+    recorded_at timestamptz not null
+);
+create table if not exists ops.erased_profiles (
+    profile_id varchar not null,
+    request_id varchar,
+    erased_at timestamptz not null
+);
+"""
+
+
+def ensure_sync_tables(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(SYNC_DDL)
