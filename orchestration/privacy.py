@@ -10,8 +10,9 @@ request covers. For those people this step deletes, set-based inside DuckDB:
   that refers to them by profile_id, message_id, node_key, contact_id or identifier.
 
 Each table's removed rows are recorded per request and profile; the profile is added to
-`ops.erased_profiles` (so later runs still send deletes to destinations that hold them), and a
-verification query over the same targets must find nothing left, or the step fails.
+`ops.erased_profiles` (so later runs still send deletes to destinations that hold them), and
+`verify_erasure` (also `cdp verify-erasure`), which searches every table for the erased profile ids
+and the requests' identifiers, must find nothing left, or the step fails and nothing is committed.
 
 Kept on purpose: the deletion request itself (raw.deletion_requests: proof, and what keeps the
 person suppressed if their data arrives again), and the reverse-ETL state of a destination that has
@@ -121,21 +122,41 @@ def _targets(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str]]:
     return targets
 
 
-def _remaining(con: duckdb.DuckDBPyConnection, targets: list[tuple[str, str, str]]) -> dict[str, int]:
-    counts = {}
-    for table, condition, source in targets:
-        counts[table] = con.execute(
-            f"select count(*) from {table} as t where exists (select 1 from {source} as x where {condition})"
-        ).fetchone()[0]
-    return counts
-
-
 def verify_erasure(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """Rows that still refer to a person with a deletion request, per table (all zero when erased)."""
-    if not _table_exists(con, "intermediate", "int_privacy__deleted_profiles"):
+    """Rows that still refer to an erased person, per table; empty when nothing remains.
+
+    Independent of the erasure's own bookkeeping (which is erased with the person): every table of
+    raw, staging, intermediate, marts, audiences and the identity tables in ops is searched for the
+    erased profile ids and, as whole-row text, for the identifiers named in the deletion requests.
+    """
+    if not _table_exists(con, "staging", "stg_privacy__deletion_requests"):
         return {}
-    _collect(con)
-    return {t: n for t, n in _remaining(con, _targets(con)).items() if n}
+    con.execute("""create or replace temp table _verify_profiles as
+                   select profile_id from ops.erased_profiles""")
+    con.execute("""create or replace temp table _verify_identifiers as
+                   select distinct lower(d.identifier) as identifier
+                   from staging.stg_privacy__deletion_requests as d
+                   inner join ops.erased_profiles as e on e.request_id = d.request_id
+                   where length(d.identifier) >= 6""")
+    tables = con.execute(
+        "select c.table_schema, c.table_name, list(c.column_name) from information_schema.columns as c "
+        "inner join information_schema.tables as t using (table_schema, table_name) "
+        "where t.table_type = 'BASE TABLE' and (c.table_schema in ('raw', {}) or (c.table_schema = 'ops' and "
+        "c.table_name like '{}%')) group by 1, 2 order by 1, 2".format(
+            ", ".join(f"'{s}'" for s in ERASED_SCHEMAS), ERASED_OPS_PREFIX)).fetchall()
+    left = {}
+    for schema, table, names in tables:
+        if f"{schema}.{table}" in KEPT or table == "deletion_requests":
+            continue
+        conditions = ["contains(lower(cast(t as varchar)), x.identifier)"]
+        probes = ["select 1 from _verify_identifiers as x where " + conditions[0]]
+        if "profile_id" in names:
+            probes.append("select 1 from _verify_profiles as x where x.profile_id = t.profile_id")
+        found = con.execute(f'select count(*) from {schema}."{table}" as t where '
+                            + " or ".join(f"exists ({p})" for p in probes)).fetchone()[0]
+        if found:
+            left[f"{schema}.{table}"] = found
+    return left
 
 
 def erase_deleted_profiles(con: duckdb.DuckDBPyConnection,
@@ -169,17 +190,17 @@ def erase_deleted_profiles(con: duckdb.DuckDBPyConnection,
             removed = sum(n for _, _, n in per_profile)
             report.tables[table.replace('"', '')] = removed
             report.rows += removed
-        left = {t: n for t, n in _remaining(con, targets).items() if n}
+        con.execute("""insert into ops.erased_profiles
+                       select profile_id, request_id, now() from _erase_profiles as p
+                       where not exists (select 1 from ops.erased_profiles as e where e.profile_id = p.profile_id)""")
+        left = verify_erasure(con)
         if left:
             raise ErasureError(f"rows of deleted people remain after erasure: {left}")
         con.execute("""insert into ops.deletion_ledger
                        select request_id, profile_id, 'verified', 'warehouse', 0,
                               'no row in raw, staging, intermediate, marts, audiences or identity tables refers to '
-                              || 'this profile', now()
+                              || 'this profile or holds the identifier of the request', now()
                        from _erase_profiles""")
-        con.execute("""insert into ops.erased_profiles
-                       select profile_id, request_id, now() from _erase_profiles as p
-                       where not exists (select 1 from ops.erased_profiles as e where e.profile_id = p.profile_id)""")
         con.execute("commit")
     except Exception:
         con.execute("rollback")

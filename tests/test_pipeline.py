@@ -8,6 +8,7 @@ import re
 import shutil
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import phonenumbers
 import pytest
@@ -48,7 +49,12 @@ EXPECTED_ASSETS = {
     "intermediate/int_attribution__paths", "intermediate/int_attribution__markov_transitions",
     "marts/attribution_markov", "intermediate/int_attribution__coalitions", "marts/attribution_shapley",
     "marts/attribution_roi", "reports/attribution_comparison", "marts/attribution_data_driven_credits",
-    "reverse_etl/recent_form_submitters_csv", "serving/warehouse_copy",
+    "audiences/aud_high_intent_leads", "audiences/aud_lapsed_customers", "audiences/aud_top_value_customers",
+    "audiences/aud_suppression_list", "privacy/erasure",
+    "reverse_etl/recent_form_submitters_csv", "reverse_etl/high_intent_leads_to_crm",
+    "reverse_etl/high_intent_leads_parquet", "reverse_etl/lapsed_customers_to_email",
+    "reverse_etl/top_value_lookalike_google", "reverse_etl/top_value_lookalike_meta",
+    "reverse_etl/suppression_list_jsonl", "serving/warehouse_copy",
 }
 
 
@@ -65,7 +71,11 @@ def test_definitions_form_one_lineage_graph() -> None:
     assert "raw/events:reconciliation" in checks
     assert any(c.startswith("staging/stg_segment__events:unique_") for c in checks)
     assert defs.resolve_job_def("cdp_pipeline") is not None
-    assert {s.name for s in defs.schedules} == {"cdp_daily"}
+    assert {s.name for s in defs.schedules} == {"cdp_daily", "sync_high_intent_leads_to_crm"}
+    assert "reverse_etl/high_intent_leads_to_crm:guardrails" in checks
+    sync_parents = {k.to_user_string() for k in graph.get(dg.AssetKey(["reverse_etl", "high_intent_leads_to_crm"])
+                                                          ).parent_keys}
+    assert sync_parents == {"audiences/aud_high_intent_leads", "audiences/aud_suppression_list", "privacy/erasure"}
     assert {s.name for s in defs.sensors} == {"landing_files_sensor"}
 
 
@@ -97,13 +107,44 @@ def test_full_run_on_the_sample(sample_workspace: Workspace, capsys: pytest.Capt
     printed = capsys.readouterr().out
     assert "cdp run succeeded" in printed and "0 failed" in printed
 
+    # The CSV sync sends the audience minus the suppression list, and logs who it held back and why.
     audience = ws.query("select profile_id, email, email_sha256 from audiences.aud_recent_form_submitters "
+                        "where profile_id not in (select profile_id from audiences.aud_suppression_list) "
                         "order by profile_id")
     exported = _export_rows(ws)
     assert len(audience) > 20
     assert [(r["profile_id"], r["email"], r["email_sha256"]) for r in exported] == audience
-    sent = ws.query("select status, rows_planned, rows_sent from ops.sync_runs")
-    assert sent == [("succeeded", len(audience), len(audience))]
+    sent = ws.query("select status, rows_planned, rows_sent, rows_skipped_consent from ops.sync_runs "
+                    "where sync_name = 'recent_form_submitters_csv'")
+    suppressed = ws.query("select count(*) from audiences.aud_recent_form_submitters where profile_id in "
+                          "(select profile_id from audiences.aud_suppression_list)")[0][0]
+    assert sent == [("succeeded", len(audience), len(audience), suppressed)]
+    held = ws.query("select count(*) from ops.sync_log where sync_name = 'recent_form_submitters_csv' "
+                    "and status = 'held_back' and reason like 'suppressed: %'")[0][0]
+    assert held == suppressed
+    statuses = dict(ws.query("select sync_name, status from ops.sync_runs"))
+    assert statuses["high_intent_leads_to_crm"] == "not_configured"        # no CDP_CRM_POSTGRES_URL here
+    assert statuses["high_intent_leads_parquet"] == statuses["suppression_list_jsonl"] == "succeeded"
+
+    # The sample's deletion requests: matched, erased from every layer, verified; nothing remains.
+    from orchestration.privacy import verify_erasure
+    from orchestration.warehouse import connect
+
+    ledger = dict(ws.query("select step, count(distinct profile_id) from ops.deletion_ledger group by 1"))
+    requests = ws.query("select count(*) from raw.deletion_requests")[0][0]
+    assert requests >= 1 and ledger["matched"] == ledger["verified"] >= 1
+    erased = ws.query("select profile_id from ops.erased_profiles")
+    assert ws.query(f"select count(*) from marts.dim_profiles where profile_id in "
+                    f"({', '.join(repr(p) for (p,) in erased)})") == [(0,)]
+    with connect(ws.settings) as con:
+        assert verify_erasure(con) == {}
+        # the verification can fail: a raw event carrying a deleted person's identifier is found
+        con.execute("""insert into raw.events
+                       select e.* replace ('leak-1' as message_id, (
+                           select d.identifier from staging.stg_privacy__deletion_requests as d
+                           inner join ops.erased_profiles using (request_id) limit 1) as user_id)
+                       from raw.events as e limit 1""")
+        assert verify_erasure(con) == {"raw.events": 1}
 
     # Staging against the generator's ground truth: phones in every national format become the
     # person's true E.164 number; emails normalise to the true address.
