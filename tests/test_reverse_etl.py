@@ -40,7 +40,8 @@ def build_warehouse(path: Path, people: int = PEOPLE) -> None:
         con.execute(f"""
             create table marts.dim_profiles as
             select 'prf_' || lpad(i::varchar, 5, '0') as profile_id,
-                   case i % 10 when 0 then 'revoked' when 1 then 'unknown' else 'granted' end as email_marketing_consent,
+                   case i % 10 when 0 then 'revoked' when 1 then 'unknown' else 'granted' end
+                       as email_marketing_consent,
                    'unknown' as sms_consent, 'granted' as ads_targeting_consent, 'unknown' as analytics_consent
             from range({people}) as r(i)""")
         con.execute(f"""
