@@ -184,6 +184,11 @@ def erase_deleted_profiles(con: duckdb.DuckDBPyConnection,
                 f"inner join {source} as x on {condition} group by 1, 2").fetchall()
             if not per_profile:
                 continue
+            if table.startswith("raw."):
+                con.execute(f"""update ops.load_manifest as m set rows_erased = coalesce(m.rows_erased, 0) + f.rows
+                                from (select t._source_file, count(*) as rows from {table} as t
+                                      where exists (select 1 from {source} as x where {condition}) group by 1) as f
+                                where m.file_path = f._source_file""")
             con.execute(f"delete from {table} as t where exists (select 1 from {source} as x where {condition})")
             con.executemany("insert into ops.deletion_ledger values (?, ?, 'erased', ?, ?, null, now())",
                             [[r, p, table.replace('"', ''), n] for r, p, n in per_profile])

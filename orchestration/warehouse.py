@@ -38,6 +38,7 @@ create table if not exists ops.load_manifest (
     loaded_at timestamptz not null,
     load_seconds double
 );
+alter table ops.load_manifest add column if not exists rows_erased bigint default 0;  -- privacy erasure
 create table if not exists ops.quarantine (
     source varchar not null,
     source_file varchar not null,

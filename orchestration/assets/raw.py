@@ -26,7 +26,8 @@ def _reconciliation(con, spec: SourceSpec) -> dg.AssetCheckResult:
         "where source = ? and rows_read <> rows_loaded + rows_quarantined + duplicates_skipped", [spec.name]
     ).fetchall()
     manifest_rows = con.execute(
-        "select coalesce(sum(rows_loaded), 0) from ops.load_manifest where source = ?", [spec.name]).fetchone()[0]
+        "select coalesce(sum(rows_loaded - coalesce(rows_erased, 0)), 0) from ops.load_manifest where source = ?",
+        [spec.name]).fetchone()[0]
     table_rows = con.execute(f"select count(*) from raw.{spec.table}").fetchone()[0]
     passed = not broken and manifest_rows == table_rows
     return dg.AssetCheckResult(
@@ -40,7 +41,7 @@ def _reconciliation(con, spec: SourceSpec) -> dg.AssetCheckResult:
             "rows_in_table": int(table_rows),
         },
         description=("every file: read = loaded + quarantined + duplicates, and raw holds what the manifest "
-                     "says was loaded"),
+                     "says was loaded, less what privacy erasure removed"),
     )
 
 

@@ -35,6 +35,10 @@ from orchestration.ingest.table_file import raw_table_ddl, stage_table_file
 
 log = logging.getLogger(__name__)
 
+#: every column of ops.load_manifest a load writes (rows_erased is the privacy erasure's)
+MANIFEST_COLUMNS = ("(file_path, source, file_hash, file_bytes, status, rows_read, rows_loaded, rows_quarantined, "
+                    "duplicates_skipped, blank_lines, reason, loaded_at, load_seconds)")
+
 
 class ReconciliationError(RuntimeError):
     """A file's counts do not add up; the file's transaction is rolled back."""
@@ -176,7 +180,7 @@ def _insert_staged(con: duckdb.DuckDBPyConnection, spec: SourceSpec, staged: _St
     status = "quarantined" if file_reason else "loaded"
     seconds = time.perf_counter() - staged.started
     con.execute(
-        "insert into ops.load_manifest values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now(), ?)",
+        f"insert into ops.load_manifest {MANIFEST_COLUMNS} values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now(), ?)",
         [str(path), spec.name, file_hash, path.stat().st_size, status, read, loaded, bad, duplicates, blank,
          file_reason, seconds],
     )
@@ -193,7 +197,8 @@ def _quarantine_file_row(con: duckdb.DuckDBPyConnection, spec: SourceSpec, path:
 def _quarantine_whole_file(con: duckdb.DuckDBPyConnection, spec: SourceSpec, path: Path, file_hash: str,
                            reason: str, seconds: float) -> FileResult:
     _quarantine_file_row(con, spec, path, file_hash, reason)
-    con.execute("insert into ops.load_manifest values (?, ?, ?, ?, 'quarantined', 0, 0, 0, 0, 0, ?, now(), ?)",
+    con.execute(f"insert into ops.load_manifest {MANIFEST_COLUMNS} "
+                "values (?, ?, ?, ?, 'quarantined', 0, 0, 0, 0, 0, ?, now(), ?)",
                 [str(path), spec.name, file_hash, path.stat().st_size, reason, seconds])
     return FileResult(str(path), "quarantined", 0, 0, 0, 0, 0, seconds, reason)
 
@@ -244,7 +249,8 @@ def load_source(con: duckdb.DuckDBPyConnection, spec: SourceSpec, landing_dir: P
         if (str(path), file_hash) in seen:
             already += 1
         elif file_hash in known_hashes:
-            con.execute("insert into ops.load_manifest values (?, ?, ?, ?, 'skipped_same_content', "
+            con.execute(f"insert into ops.load_manifest {MANIFEST_COLUMNS} values (?, ?, ?, ?, "
+                        "'skipped_same_content', "
                         "0, 0, 0, 0, 0, 'same bytes as a file already loaded', now(), 0)",
                         [str(path), spec.name, file_hash, path.stat().st_size])
             results.append(FileResult(str(path), "skipped_same_content", 0, 0, 0, 0, 0, 0.0,
