@@ -26,7 +26,9 @@ from reverse_etl.config import SyncConfig, SyncDefinition
 from reverse_etl.hashing import IDENTIFIER_KINDS, identifier_expression
 
 AUDIENCE_SCHEMA = "audiences"
-OP_ORDER = {"delete": 0, "update": 1, "upsert": 2, "insert": 3}
+#: batches never mix operations, nor new members with changed ones (destinations may take a faster path)
+OP_RANK_SQL = ("case when op = 'delete' then 0 when op = 'update' then 1 when op = 'upsert' and reason <> 'new member' "
+               "then 2 when op = 'upsert' then 3 else 4 end")
 
 
 class SyncPlanError(RuntimeError):
@@ -185,16 +187,17 @@ def plan_sync(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, config: Sync
         discard_plan(con, sync.name, pending.plan_id)
 
     mode = sync.mode
-    con.execute(f"create or replace temp table _cdp_source as {_source_sql(con, sync)}")
+    con.execute(f"create or replace temp view _cdp_source as {_source_sql(con, sync)}")
     payload_type = con.execute("select column_type from (describe select payload from _cdp_source)").fetchone()[0]
     duplicates = con.execute(
         "select member_key, count(*) from _cdp_source group by 1 having count(*) > 1 order by 2 desc, 1 limit 20"
     ).fetchall()
     consent_join, consent_held = _consent_sql(con, sync)
     con.execute(f"create or replace temp table _cdp_deleted as {deleted_profiles_sql(con)}")
+    # Views, not tables: only the planned rows are materialised (1% of a large audience on a typical run).
     con.execute(f"""
-        create or replace temp table _cdp_eligible as
-        select s.member_key, s.profile_id, to_json(s.payload) as payload, md5(to_json(s.payload)::varchar) as row_hash,
+        create or replace temp view _cdp_eligible as
+        select s.member_key, s.profile_id, s.payload, md5(to_json(s.payload)::varchar) as row_hash,
                case when s.member_key is null then 'no key'
                     when d.profile_id is not null then 'deletion request ' || coalesce(d.request_id, '')
                     when sup.profile_id is not null then 'suppressed: ' || sup.reason
@@ -206,20 +209,20 @@ def plan_sync(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, config: Sync
     """)
     add_op = {"insert": "insert", "update": "update"}.get(mode, "upsert")
     change_op = "update" if mode == "update" else "upsert"
+    every_row = "true" if (snapshot or full_resync) else "false"
     changes = "" if mode == "insert" and not snapshot else f"""
         union all
-        select '{change_op}', e.member_key, e.profile_id, e.row_hash, e.payload,
-               case when ? then 'full resync' when st.row_hash <> e.row_hash then 'changed'
+        select '{change_op}', e.member_key, e.profile_id, e.row_hash, to_json(e.payload),
+               case when {str(full_resync).lower()} then 'full resync' when st.row_hash <> e.row_hash then 'changed'
                     else 'unchanged (snapshot)' end
         from el as e inner join st on st.member_key = e.member_key
-        where st.row_hash <> e.row_hash or ? or {str(snapshot).lower()}"""
-    params = [sync.name] + ([full_resync, full_resync] if changes else [])
+        where st.row_hash <> e.row_hash or {every_row}"""
     con.execute(f"""
         create or replace temp table _cdp_plan as
-        with st as (select * from ops.sync_state where sync_name = ?),
-        el as (select * from _cdp_eligible where hold_reason is null and member_key is not null
-               qualify row_number() over (partition by member_key order by row_hash) = 1)
-        select '{add_op}' as op, e.member_key, e.profile_id, e.row_hash, e.payload, 'new member' as reason
+        with st as (select member_key, profile_id, row_hash, payload from ops.sync_state where sync_name = ?),
+        el as (select member_key, profile_id, payload, row_hash from _cdp_eligible where hold_reason is null)
+        select '{add_op}' as op, e.member_key, e.profile_id, e.row_hash, to_json(e.payload) as payload,
+               'new member' as reason
         from el as e anti join st on st.member_key = e.member_key
         {changes}
         union all
@@ -233,7 +236,7 @@ def plan_sync(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, config: Sync
         left join (select member_key, min(hold_reason) as hold_reason from _cdp_eligible
                    where hold_reason is not null group by 1) as h on h.member_key = st.member_key
         where e.member_key is null and (d.profile_id is not null or {str(mode == 'mirror').lower()})
-    """, params)
+    """, [sync.name])
     counts = con.execute("""
         select count(*) filter (where reason = 'new member'),
                count(*) filter (where reason in ('changed', 'full resync')),
@@ -249,13 +252,12 @@ def plan_sync(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, config: Sync
     plan.blocked = [p for p in problems if p.startswith("duplicate_keys") or not override_guardrails]
 
     if not plan.blocked:
-        con.execute("""
+        # batch_no = operation rank * 10^7 + chunk within the operation
+        con.execute(f"""
             insert into ops.sync_outbox
-            select ?, ?, dense_rank() over (order by op_rank, chunk)::integer, op, member_key, profile_id, row_hash,
-                   payload, reason, 'pending', null, now()
-            from (select *, (row_number() over (partition by op order by member_key) - 1) // ? as chunk,
-                         case op when 'delete' then 0 when 'update' then 1 when 'upsert' then 2 else 3 end as op_rank
-                  from _cdp_plan)""", [sync.name, plan_id, sync.batch_rows])
+            select ?, ?, (op_rank * 10000000 + (row_number() over (partition by op_rank order by member_key) - 1) // ?
+                          )::integer, op, member_key, profile_id, row_hash, payload, reason, 'pending', null, now()
+            from (select *, {OP_RANK_SQL} as op_rank from _cdp_plan)""", [sync.name, plan_id, sync.batch_rows])
         plan.batches = con.execute("select count(distinct batch_no) from ops.sync_outbox where sync_name = ? "
                                    "and plan_id = ?", [sync.name, plan_id]).fetchone()[0]
         if log_held_back:

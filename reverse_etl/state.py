@@ -22,9 +22,8 @@ create table if not exists ops.sync_state (
     member_key varchar not null,
     profile_id varchar,
     row_hash varchar not null,
-    payload json,
-    first_sent_at timestamptz not null,
-    last_sent_at timestamptz not null,
+    payload json,                        -- kept where a delete needs more than the key (http, ad_audience)
+    sent_at timestamptz not null,
     plan_id varchar not null
 );
 create table if not exists ops.sync_outbox (

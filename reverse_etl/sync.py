@@ -34,6 +34,8 @@ from reverse_etl.reliability import BatchRejected, DestinationUnavailable, RateL
 from reverse_etl.state import ensure_sync_tables
 
 log = logging.getLogger(__name__)
+#: destinations whose deletes need the identifiers last sent, not only the key (state keeps the payload)
+KINDS_DELETING_BY_PAYLOAD = ("http", "ad_audience")
 
 
 class SyncError(RuntimeError):
@@ -65,18 +67,19 @@ def _fetch_batch(con: duckdb.DuckDBPyConnection, sync_name: str, plan_id: str, b
     where = "batch_no = ?" if batch_no is not None else "false"
     params = [sync_name, plan_id] + ([batch_no] if batch_no is not None else [])
     return con.sql(
-        f"select op, member_key as {KEY_COLUMN}, payload::varchar as {PAYLOAD_COLUMN}, "
+        f"select op, reason = 'new member' as is_new, member_key as {KEY_COLUMN}, "
+        f"payload::varchar as {PAYLOAD_COLUMN}, "
         f"unnest(cast(payload as {struct_type})) from ops.sync_outbox "
         f"where sync_name = ? and plan_id = ? and {where} and status = 'pending' order by member_key",
         params=params).to_arrow_table()
 
 
 def _deliver(destination: Destination, sync: SyncDefinition, op: str, rows: pa.Table, key: str,
-             limiter: RateLimiter, say: Callable[[str], None]) -> Rejections:
+             limiter: RateLimiter, say: Callable[[str], None], new_members: bool = False) -> Rejections:
     """Send rows, splitting rejected requests until single rows carry the destination's reason."""
     def attempt() -> Rejections:
         limiter.acquire()
-        return destination.send(op, rows, key)
+        return destination.send(op, rows, key, new_members=new_members)
 
     try:
         return call_with_retries(sync.destination, attempt, f"[{sync.name}] {key}", on_retry=say)
@@ -85,8 +88,8 @@ def _deliver(destination: Destination, sync: SyncDefinition, op: str, rows: pa.T
             return [(rows.column(KEY_COLUMN)[0].as_py(), exc.reason)]
         half = rows.num_rows // 2
         say(f"[{sync.name}] {key}: {rows.num_rows} rows rejected ({exc.reason}); splitting to isolate them")
-        return (_deliver(destination, sync, op, rows.slice(0, half), key + "a", limiter, say)
-                + _deliver(destination, sync, op, rows.slice(half), key + "b", limiter, say))
+        return (_deliver(destination, sync, op, rows.slice(0, half), key + "a", limiter, say, new_members)
+                + _deliver(destination, sync, op, rows.slice(half), key + "b", limiter, say, new_members))
 
 
 def _commit_batch(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, plan_id: str, batch_no: int,
@@ -104,17 +107,11 @@ def _commit_batch(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, plan_id:
                         where o.member_key = f.member_key and o.{batch.replace(' and ', ' and o.')}""", args)
         sent = f"select * from ops.sync_outbox where {batch} and status = 'sent'"
         con.execute(f"""delete from ops.sync_state where sync_name = ? and member_key in
-                        (select member_key from ({sent}) where op = 'delete')""", [sync.name, *args])
-        con.execute(f"""update ops.sync_state as s set row_hash = o.row_hash, payload = o.payload,
-                               profile_id = o.profile_id, last_sent_at = now(), plan_id = o.plan_id
-                        from ({sent}) as o
-                        where o.op <> 'delete' and s.sync_name = o.sync_name and s.member_key = o.member_key""", args)
+                        (select member_key from ({sent}))""", [sync.name, *args])
+        payload = "payload" if sync.kind in KINDS_DELETING_BY_PAYLOAD else "null"
         con.execute(f"""insert into ops.sync_state
-                        select o.sync_name, o.member_key, o.profile_id, o.row_hash, o.payload, now(), now(), o.plan_id
-                        from ({sent}) as o
-                        where o.op <> 'delete' and not exists (select 1 from ops.sync_state as s
-                                                               where s.sync_name = o.sync_name
-                                                                 and s.member_key = o.member_key)""", args)
+                        select sync_name, member_key, profile_id, row_hash, {payload}, now(), plan_id
+                        from ({sent}) where op <> 'delete'""", args)
         con.execute(f"""insert into ops.sync_log
                         select sync_name, plan_id, member_key, profile_id, op, status,
                                case when status = 'failed' then detail else reason end, now()
@@ -196,16 +193,17 @@ def run_sync(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, config: SyncC
         "order by 1", [sync.name, plan.plan_id]).fetchall()]
     clock = time.perf_counter()
     try:
-        destination.open(_fetch_batch(con, sync.name, plan.plan_id, None, struct_type).drop(["op"]).schema)
+        destination.open(_fetch_batch(con, sync.name, plan.plan_id, None, struct_type).drop(["op", "is_new"]).schema)
         for number, batch_no in enumerate(batches, start=1):
             rows = _fetch_batch(con, sync.name, plan.plan_id, batch_no, struct_type)
-            op = rows.column("op")[0].as_py()
-            rows = rows.drop(["op"])
+            op, new_members = rows.column("op")[0].as_py(), all(rows.column("is_new").to_pylist())
+            rows = rows.drop(["op", "is_new"])
             rejections: Rejections = []
             size = destination.max_request_rows
             for offset in range(0, rows.num_rows, size):
                 key = f"{sync.name}:{plan.plan_id}:{batch_no}" + (f":{offset // size}" if rows.num_rows > size else "")
-                rejections += _deliver(destination, sync, op, rows.slice(offset, size), key, limiter, say)
+                rejections += _deliver(destination, sync, op, rows.slice(offset, size), key, limiter, say,
+                                       new_members)
             _commit_batch(con, sync, plan.plan_id, batch_no, rejections)
             say(f"[{sync.name}] batch {number}/{len(batches)} ({op}): {rows.num_rows - len(rejections):,} ok, "
                 f"{len(rejections):,} failed ({time.perf_counter() - clock:.1f}s)")

@@ -34,8 +34,9 @@ class Destination(Protocol):
     def open(self, schema: pa.Schema) -> None:
         """Prepare to receive rows of this schema (create the table, open the file, ...)."""
 
-    def send(self, op: str, rows: pa.Table, idempotency_key: str) -> Rejections:
-        """Apply one operation to these rows; return the rows rejected one by one."""
+    def send(self, op: str, rows: pa.Table, idempotency_key: str, *, new_members: bool = False) -> Rejections:
+        """Apply one operation to these rows; return the rows rejected one by one. `new_members`: the
+        plan has never sent these keys (a hint for a faster path; the result must be the same)."""
 
     def commit(self) -> None:
         """Everything was sent: make it visible where that is a separate step (files)."""

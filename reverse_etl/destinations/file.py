@@ -64,7 +64,7 @@ class FileDestination:
         else:
             self._handle = self.partial.open("w", encoding="utf-8")
 
-    def send(self, op: str, rows: pa.Table, idempotency_key: str) -> Rejections:
+    def send(self, op: str, rows: pa.Table, idempotency_key: str, *, new_members: bool = False) -> Rejections:
         if op == "delete":
             return []  # absent from the rewritten file
         if self.format == "jsonl":

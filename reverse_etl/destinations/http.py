@@ -75,7 +75,7 @@ class HttpDestination:
             return rows.column(KEY_COLUMN)[index].as_py() if 0 <= index < rows.num_rows else None
         return None if item.get("key") is None else str(item["key"])
 
-    def send(self, op: str, rows: pa.Table, idempotency_key: str) -> Rejections:
+    def send(self, op: str, rows: pa.Table, idempotency_key: str, *, new_members: bool = False) -> Rejections:
         if self._client is None:
             raise RuntimeError("HttpDestination.send called before open()")
         method, body = self.render(op, rows, idempotency_key)

@@ -1,6 +1,8 @@
 """PostgreSQL destination: bulk COPY into a temporary staging table, then one set-based statement.
 
-Per request, in one transaction: `COPY` the rows (CSV written by Arrow, no per-row Python) into a
+Members the plan marks as new are first COPYed straight into the table; if a key already exists
+(a resent batch) that COPY rolls back and the rows take the staging path. Otherwise, per request,
+in one transaction: `COPY` the rows (CSV written by Arrow, no per-row Python) into a
 temporary table shaped like the target, then
   upsert  INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE   (idempotent: a resend changes nothing)
   insert  INSERT ... SELECT ... ON CONFLICT (key) DO NOTHING
@@ -22,7 +24,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from psycopg import sql
 
-from reverse_etl.destinations.base import Rejections, field_columns
+from reverse_etl.destinations.base import KEY_COLUMN, Rejections, field_columns
 from reverse_etl.reliability import BatchRejected, DestinationError, TransientError
 
 PG_TYPES = {
@@ -87,15 +89,20 @@ class PostgresDestination:
         except psycopg.Error as exc:
             raise DestinationError(f"cannot prepare {self.description}: {exc}") from exc
 
-    def send(self, op: str, rows: pa.Table, idempotency_key: str) -> Rejections:
-        fields = field_columns(rows) if op != "delete" else [self.key_field]
+    def send(self, op: str, rows: pa.Table, idempotency_key: str, *, new_members: bool = False) -> Rejections:
+        if op == "delete":  # the key is all a delete needs; the state keeps no payload for PostgreSQL
+            fields, data = [self.key_field], pa.table({self.key_field: rows.column(KEY_COLUMN)})
+        else:
+            fields, data = field_columns(rows), rows.select(field_columns(rows))
         buffer = io.BytesIO()
-        pacsv.write_csv(rows.select(fields), buffer, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+        pacsv.write_csv(data, buffer, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
         target = sql.SQL("{}.{}").format(sql.Identifier(self.schema), sql.Identifier(self.table))
         cols = sql.SQL(", ").join(sql.Identifier(f) for f in fields)
         key = sql.Identifier(self.key_field)
         con = self._connect()
         try:
+            if new_members and op in ("upsert", "insert") and self._copy_straight_in(con, target, cols, buffer):
+                return []
             with con.transaction():
                 con.execute(sql.SQL("create temp table _cdp_stage on commit drop as select {} from {} limit 0")
                             .format(cols, target))
@@ -110,6 +117,18 @@ class PostgresDestination:
         except psycopg.Error as exc:
             raise DestinationError(f"{self.description}: {exc}") from exc
         return [(k, "no row with this key at the destination (update mode never inserts)") for k in missing]
+
+    def _copy_straight_in(self, con: Any, target: sql.Composable, cols: sql.Composable, buffer: io.BytesIO) -> bool:
+        """Members the plan says are new: COPY straight into the table (about twice as fast as staging plus
+        upsert). If any key is there already (a batch resent after a crash, a reset state), the COPY rolls
+        back and the caller upserts through the staging table instead."""
+        try:
+            copy_in = sql.SQL("copy {} ({}) from stdin (format csv)").format(target, cols)
+            with con.transaction(), con.cursor().copy(copy_in) as copy:
+                copy.write(buffer.getvalue())
+            return True
+        except psycopg.errors.UniqueViolation:
+            return False
 
     def _apply(self, con: Any, op: str, target: sql.Composable, cols: sql.Composable, key: sql.Identifier,
                fields: list[str]) -> list[str]:
