@@ -4,7 +4,10 @@
 
 For each size it generates a landing zone (kept under bench/data/ and reused), then runs every stage
 in its own process against a fresh warehouse, so each stage's wall time and peak resident memory
-(the child's ru_maxrss) are its own. Results go to stdout as a table and to bench/results/*.json.
+(the child's ru_maxrss) are its own. "own s" is the work's own time where the step records it (dbt
+nodes; a sync's start to finish in ops.sync_runs), without process start-up; a sync's rows/s uses it.
+The reverse-ETL stages need PostgreSQL (CDP_BENCH_POSTGRES_URL, default the local test database).
+Results go to stdout as a table and to bench/results/*.json.
 Later capabilities add their stages to STAGES. First, connected components of single chains of
 1k .. 1M hops (shuffled ids) show how the number of rounds grows with chain length.
 """
@@ -33,16 +36,18 @@ BIN = Path(sys.executable).parent
 DBT = [str(BIN / "dbt")]
 DBT_DIRS = ["--project-dir", str(ROOT / "dbt_project"), "--profiles-dir", str(ROOT / "dbt_project")]
 
-SYNC_SNIPPET = """
+ERASURE_SNIPPET = """
+from orchestration.privacy import erase_deleted_profiles
 from orchestration.settings import get_settings
 from orchestration.warehouse import connect
-from reverse_etl.config import load_syncs
-from reverse_etl.sync import run_sync
-settings = get_settings()
-with connect(settings) as con:
-    for sync in load_syncs().values():
-        run_sync(con, sync, settings.export_dir, progress=lambda _: None)
+with connect(get_settings()) as con:
+    erase_deleted_profiles(con, progress=print)
 """
+BENCH_SYNCS = {"CDP_SYNCS_FILE": str(ROOT / "bench" / "syncs_bench.yml")}
+BENCH_SYNC_ROWS = ("select rows_succeeded from ops.sync_runs where sync_name = 'bench_all_profiles_to_postgres' "
+                   "order by started_at desc limit 1")
+BENCH_SYNC_SECONDS = ("select epoch(finished_at - started_at) from ops.sync_runs "
+                      "where sync_name = 'bench_all_profiles_to_postgres' order by started_at desc limit 1")
 
 
 # Identity resolution proper: graph build, blocking, protections, components, stable ids.
@@ -64,6 +69,8 @@ class Stage:
     command: list[str]
     rows_sql: str | None  # rows this stage processed, counted in the warehouse afterwards
     rows_label: str
+    own_seconds_sql: str | None = None  # the step's own time as it recorded it (without process start-up)
+    env: dict[str, str] | None = None
 
 
 STAGES = [
@@ -91,8 +98,17 @@ STAGES = [
     Stage("dbt funnel tests (invariants)",
           [*DBT, "test", "--select", *PROFILE_SELECTION, *FUNNEL_SELECTION, *DBT_DIRS],
           "select count(*) from marts.fct_funnel_profiles", "funnel profiles"),
-    Stage("reverse-ETL syncs", [sys.executable, "-c", SYNC_SNIPPET],
-          "select coalesce(sum(rows_sent), 0) from ops.sync_runs", "rows sent"),
+    Stage("privacy erasure", [sys.executable, "-c", ERASURE_SNIPPET],
+          "select count(*) from ops.erased_profiles", "profiles erased"),
+    Stage("reverse-ETL file syncs (syncs.yml)", [str(BIN / "cdp"), "sync"],
+          "select coalesce(sum(rows_succeeded), 0) from ops.sync_runs", "rows sent"),
+    Stage("sync bench: audience of all profiles", [sys.executable, "-m", "bench.sync_stages", "prepare"],
+          "select count(*) from audiences.bench_all_profiles", "members"),
+    Stage("sync to PostgreSQL: first (all)", [str(BIN / "cdp"), "sync", "bench_all_profiles_to_postgres"],
+          BENCH_SYNC_ROWS, "rows upserted", BENCH_SYNC_SECONDS, BENCH_SYNCS),
+    Stage("sync bench: 1% of members change", [sys.executable, "-m", "bench.sync_stages", "change"], None, ""),
+    Stage("sync to PostgreSQL: after 1% changed", [str(BIN / "cdp"), "sync", "bench_all_profiles_to_postgres"],
+          BENCH_SYNC_ROWS, "rows upserted", BENCH_SYNC_SECONDS, BENCH_SYNCS),
 ]
 
 
@@ -105,7 +121,7 @@ class Measurement:
     rows: int | None
     rows_label: str
     rows_per_second: float | None
-    dbt_node_seconds: float | None = None  # dbt stages: the nodes' own time, without dbt's start-up
+    own_seconds: float | None = None  # dbt: the nodes' own time; syncs: the sync's own time (no start-up)
 
 
 def run_measured(command: list[str], env: dict[str, str], log: Path) -> tuple[float, float]:
@@ -149,12 +165,13 @@ def bench_size(people: int, seed: int, work: Path) -> list[Measurement]:
         print(f"  {people:>9,} generate: {seconds:.1f}s", flush=True)
     for stage in STAGES:
         log = work / f"{people}_{stage.name.split()[0]}_{len(results)}.log"
-        seconds, rss = run_measured(stage.command, env, log)
+        seconds, rss = run_measured(stage.command, {**env, **(stage.env or {})}, log)
         rows = _count(warehouse_dir / "cdp.duckdb", stage.rows_sql) if stage.rows_sql else None
-        node_seconds = (sum(float(s) for s in DBT_NODE_TIME.findall(log.read_text()))
-                        if stage.command[:1] == DBT else None)
+        own = (sum(float(s) for s in DBT_NODE_TIME.findall(log.read_text())) if stage.command[:1] == DBT
+               else _seconds(warehouse_dir / "cdp.duckdb", stage.own_seconds_sql) if stage.own_seconds_sql else None)
+        rate_seconds = own if own and stage.own_seconds_sql else seconds
         results.append(Measurement(people, stage.name, seconds, rss, rows, stage.rows_label,
-                                   rows / seconds if rows else None, node_seconds))
+                                   rows / rate_seconds if rows else None, own))
         print(f"  {people:>9,} {stage.name}: {seconds:.1f}s, peak {rss:,.0f} MiB", flush=True)
     accuracy = _accuracy(warehouse_dir / "cdp.duckdb")
     print(f"  {people:>9,} identity accuracy: {accuracy}", flush=True)
@@ -168,6 +185,14 @@ def bench_size(people: int, seed: int, work: Path) -> list[Measurement]:
     results.append(Measurement(people, "= ingestion + staging (events)", total, max(load.peak_rss_mib,
                                staging.peak_rss_mib), load.rows, "event lines", (load.rows or 0) / total))
     return results
+
+
+def _seconds(warehouse: Path, sql: str) -> float:
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return float(con.execute(sql).fetchall()[0][0])
+    finally:
+        con.close()
 
 
 def _accuracy(warehouse: Path) -> dict:
@@ -208,14 +233,14 @@ def bench_chains(work: Path) -> list[Measurement]:
 
 
 def print_table(results: list[Measurement]) -> None:
-    header = (f"{'people':>9}  {'stage':<34}{'seconds':>9}{'dbt nodes':>10}{'rows':>13}  {'rows/s':>11}  "
+    header = (f"{'people':>9}  {'stage':<38}{'seconds':>9}{'own s':>8}{'rows':>13}  {'rows/s':>11}  "
               f"{'peak MiB':>9}  unit")
     print("\n" + header + "\n" + "-" * len(header))
     for m in results:
         rows = f"{m.rows:,}" if m.rows is not None else "-"
         rate = f"{m.rows_per_second:,.0f}" if m.rows_per_second else "-"
-        nodes = f"{m.dbt_node_seconds:.1f}" if m.dbt_node_seconds is not None else "-"
-        print(f"{m.people:>9,}  {m.stage:<34}{m.seconds:>9.1f}{nodes:>10}{rows:>13}  {rate:>11}  "
+        own = f"{m.own_seconds:.1f}" if m.own_seconds is not None else "-"
+        print(f"{m.people:>9,}  {m.stage:<38}{m.seconds:>9.1f}{own:>8}{rows:>13}  {rate:>11}  "
               f"{m.peak_rss_mib:>9,.0f}  {m.rows_label}")
 
 

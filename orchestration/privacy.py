@@ -122,17 +122,27 @@ def _targets(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str]]:
     return targets
 
 
+#: columns that can hold a person's identifier, searched for the requests' identifiers by verify_erasure
+IDENTIFIER_COLUMNS = ("email", "user_id", "anonymous_id", "device_id", "identifier", "contact_id", "crm_contact_id",
+                      "phone_e164", "latest_email", "latest_user_id", "latest_phone", "node_key", "left_value",
+                      "right_value", "joined_identifier", "previous_id")
+#: identifiers inside raw JSON, as the landing contract places them
+RAW_JSON_IDENTIFIERS = {"raw.events": ("traits->>'email'", "context->'traits'->>'email'", "traits->>'phone'",
+                                       "context->'device'->>'id'")}
+
+
 def verify_erasure(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """Rows that still refer to an erased person, per table; empty when nothing remains.
 
     Independent of the erasure's own bookkeeping (which is erased with the person): every table of
     raw, staging, intermediate, marts, audiences and the identity tables in ops is searched for the
-    erased profile ids and, as whole-row text, for the identifiers named in the deletion requests.
+    erased profile ids and for the identifiers named in the deletion requests (in every identifier
+    column, the identifiers inside raw JSON, and quarantined payloads as text).
     """
-    if not _table_exists(con, "staging", "stg_privacy__deletion_requests"):
+    if not _table_exists(con, "staging", "stg_privacy__deletion_requests") or not con.execute(
+            "select count(*) from ops.erased_profiles").fetchone()[0]:
         return {}
-    con.execute("""create or replace temp table _verify_profiles as
-                   select profile_id from ops.erased_profiles""")
+    con.execute("create or replace temp table _verify_profiles as select distinct profile_id from ops.erased_profiles")
     con.execute("""create or replace temp table _verify_identifiers as
                    select distinct lower(d.identifier) as identifier
                    from staging.stg_privacy__deletion_requests as d
@@ -142,20 +152,27 @@ def verify_erasure(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
         "select c.table_schema, c.table_name, list(c.column_name) from information_schema.columns as c "
         "inner join information_schema.tables as t using (table_schema, table_name) "
         "where t.table_type = 'BASE TABLE' and (c.table_schema in ('raw', {}) or (c.table_schema = 'ops' and "
-        "c.table_name like '{}%')) group by 1, 2 order by 1, 2".format(
+        "(c.table_name like '{}%' or c.table_name = 'quarantine'))) group by 1, 2 order by 1, 2".format(
             ", ".join(f"'{s}'" for s in ERASED_SCHEMAS), ERASED_OPS_PREFIX)).fetchall()
     left = {}
     for schema, table, names in tables:
-        if f"{schema}.{table}" in KEPT or table == "deletion_requests":
+        name = f"{schema}.{table}"
+        if name in KEPT or name == "raw.deletion_requests":
             continue
-        conditions = ["contains(lower(cast(t as varchar)), x.identifier)"]
-        probes = ["select 1 from _verify_identifiers as x where " + conditions[0]]
-        if "profile_id" in names:
-            probes.append("select 1 from _verify_profiles as x where x.profile_id = t.profile_id")
-        found = con.execute(f'select count(*) from {schema}."{table}" as t where '
-                            + " or ".join(f"exists ({p})" for p in probes)).fetchone()[0]
+        probes = [f"lower(cast(t.{c} as varchar)) in (select identifier from _verify_identifiers)"
+                  for c in names if c in IDENTIFIER_COLUMNS]
+        probes += [f"lower(trim(t.{path})) in (select identifier from _verify_identifiers)"
+                   for path in RAW_JSON_IDENTIFIERS.get(name, ())]
+        probes += [f"t.{c} in (select profile_id from _verify_profiles)" for c in names
+                   if c in ("profile_id", "retired_profile_id", "surviving_profile_id", "survivor_profile_id")]
+        if name == "ops.quarantine":
+            probes.append("exists (select 1 from _verify_identifiers as x "
+                          "where contains(lower(t.payload), x.identifier))")
+        if not probes:
+            continue
+        found = con.execute(f'select count(*) from {schema}."{table}" as t where ' + " or ".join(probes)).fetchone()[0]
         if found:
-            left[f"{schema}.{table}"] = found
+            left[name] = found
     return left
 
 
