@@ -52,14 +52,26 @@ def print_status(settings: Settings) -> None:
         if identity:
             print(f"\nidentity (latest run): {identity}")
         syncs = con.execute(
-            "select sync_name, status, rows_sent, rows_failed, destination, finished_at from ops.sync_runs "
+            "select sync_name, status, coalesce(rows_added, 0), coalesce(rows_changed, 0), coalesce(rows_removed, 0), "
+            "coalesce(rows_succeeded, 0), rows_failed, coalesce(rows_skipped_consent, 0), destination, finished_at "
+            "from ops.sync_runs "
             "qualify row_number() over (partition by sync_name order by started_at desc) = 1 order by 1"
         ).fetchall()
         print("\nlatest syncs")
-        for name, status, sent, failed, destination, finished in syncs or []:
-            print(f"  {name}: {status}, {sent:,} sent, {failed:,} failed -> {destination} ({finished:%Y-%m-%d %H:%M})")
+        for name, status, added, changed, removed, ok, failed, held, destination, finished in syncs or []:
+            print(f"  {name}: {status}, +{added:,} ~{changed:,} -{removed:,}: {ok:,} applied, {failed:,} failed, "
+                  f"{held:,} held back -> {destination} ({finished:%Y-%m-%d %H:%M})")
         if not syncs:
             print("  none yet")
+        pending = con.execute("select sync_name, count(*) from ops.sync_outbox where status = 'pending' "
+                              "group by 1 order by 1").fetchall()
+        for name, rows in pending:
+            print(f"  {name}: {rows:,} rows pending in the outbox (an interrupted run; resumes on the next)")
+        deletions = con.execute("select count(distinct profile_id) filter (where step = 'verified'), "
+                                "count(*) filter (where step = 'destination_delete') from ops.deletion_ledger"
+                                ).fetchone()
+        print(f"\ndeletion requests: {deletions[0]:,} people erased and verified, "
+              f"{deletions[1]:,} deletes sent to destinations (ops.deletion_ledger)")
 
 
 def identity_summary(con) -> str | None:
