@@ -72,6 +72,18 @@ def _collect(con: duckdb.DuckDBPyConnection) -> int:
                    select e.message_id, e.profile_id, p.request_id
                    from intermediate.int_identity__event_profiles as e
                    inner join _erase_profiles as p using (profile_id)""")
+    # Events of other profiles that still carry one of the person's personal identifiers (an email typed
+    # on someone else's device, say): the record holds their data, so it goes too.
+    con.execute("""insert into _erase_events
+                   select distinct r.message_id, n.profile_id, n.request_id
+                   from (select message_id, user_id as value from raw.events where user_id is not null
+                         union all select message_id, lower(trim(traits->>'email')) from raw.events
+                         union all select message_id, lower(trim(context->'traits'->>'email')) from raw.events
+                         ) as r
+                   inner join _erase_nodes as n on n.identifier_type in ('email', 'user_id')
+                                               and r.value = case when n.identifier_type = 'email'
+                                                                  then lower(n.identifier) else n.identifier end
+                   where r.message_id not in (select message_id from _erase_events)""")
     con.execute("""create or replace temp table _erase_contacts as
                    select identifier as contact_id, profile_id, request_id from _erase_nodes
                    where identifier_type = 'crm_contact_id'""")

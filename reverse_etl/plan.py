@@ -161,12 +161,16 @@ def _guardrails(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, plan: Plan
         problems.append(f"delete_share: {other_deletes:,} of the {plan.state_rows:,} rows this sync holds at the "
                         f"destination would be deleted ({other_deletes / plan.state_rows:.0%} > "
                         f"max_delete_share {g.max_delete_share:.0%})")
-    history = [r[0] for r in con.execute(
-        "select coalesce(rows_added, 0) + coalesce(rows_changed, 0) + coalesce(rows_removed, 0) from ops.sync_runs "
-        "where sync_name = ? and status in ('succeeded', 'partial') and not coalesce(resumed, false) "
-        "and rows_added is not null order by started_at desc limit ?", [sync.name, g.history_runs]).fetchall()]
-    # The first run sends everything: change guardrails compare runs that diff against a baseline.
-    history = history[:-1] if len(history) == g.history_runs else history
+    # Recent runs that diffed against a baseline: not the first (it sends everything), not full resyncs.
+    history = [r[0] for r in con.execute("""
+        select coalesce(r.rows_added, 0) + coalesce(r.rows_changed, 0) + coalesce(r.rows_removed, 0)
+        from ops.sync_runs as r
+        left join ops.sync_plans as p on p.sync_name = r.sync_name and p.plan_id = r.plan_id
+        where r.sync_name = ? and r.status in ('succeeded', 'partial') and not coalesce(r.resumed, false)
+          and r.rows_added is not null and not coalesce(p.full_resync, false)
+          and r.started_at > (select min(started_at) from ops.sync_runs
+                              where sync_name = ? and status in ('succeeded', 'partial'))
+        order by r.started_at desc limit ?""", [sync.name, sync.name, g.history_runs]).fetchall()]
     if history and not plan.full_resync and plan.state_rows > 0:
         limit = max(g.min_change_rows, g.max_change_multiple * statistics.median(history))
         if plan.rows_planned > limit:

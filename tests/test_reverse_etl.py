@@ -8,6 +8,7 @@ members exactly. The full pipeline's syncs are covered in test_pipeline.py.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import signal
 import subprocess
@@ -520,3 +521,60 @@ def test_sync_definitions_errors_name_the_entry_and_key() -> None:
     base["syncs"]["s"]["mode"] = "replace"
     with pytest.raises(SyncConfigError, match=r"syncs\.s\.mode must be one of"):
         parse_sync_config(base, Path("syncs.yml"))
+
+
+def test_rate_limit_and_auth_header_from_the_environment(warehouse: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CDP_TEST_API_TOKEN", "s3cret")
+    api = FakeApi()
+    with FakeApiServer(api) as server:
+        sync(warehouse, config_for(http_destination(server, request_rows=16, requests_per_second=8,
+                                                    auth_env="CDP_TEST_API_TOKEN", auth_scheme="Bearer")))
+    assert {r["headers"]["authorization"] for r in api.requests} == {"Bearer s3cret"}
+    times = [r["at"] for r in api.requests]
+    assert len(times) >= 10
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert min(gaps) >= 0.1                      # 8 per second: 0.125 s apart, less scheduling noise
+
+
+def test_people_erased_in_an_earlier_run_are_still_deleted_downstream(warehouse: Path) -> None:
+    """The erasure removes a person from the warehouse (deletion model included); a destination that
+    could not take the delete then still gets it on a later run, from ops.erased_profiles."""
+    api = FakeApi()
+    with FakeApiServer(api) as server:
+        config = config_for(http_destination(server, max_attempts=1), mode="upsert")
+        sync(warehouse, config)
+        sql(warehouse, "insert into ops.erased_profiles values ('prf_00022', 'req-9', now())")
+        sql(warehouse, "delete from audiences.aud_members where profile_id = 'prf_00022'")
+        api.script = ["500"]
+        with pytest.raises(Exception, match="still failing"):
+            sync(warehouse, config)
+        assert "prf_00022" in api.records
+        assert sync(warehouse, config).status == "succeeded"          # resumes the pending delete
+    assert "prf_00022" not in api.records
+    assert sql(warehouse, "select request_id, step from ops.deletion_ledger") == [("req-9", "destination_delete")]
+
+
+def test_cdp_sync_dry_run_prints_the_plan(warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture) -> None:
+    from orchestration.cli import main
+
+    syncs_file = tmp_path / "syncs.yml"
+    syncs_file.write_text(yaml.safe_dump({
+        "destinations": {"files": {"kind": "file"}}, "suppression": ["aud_suppression"],
+        "syncs": {"members_csv": {"audience": "aud_members", "destination": "files", "mode": "mirror",
+                                  "key": "profile_id", "consent_purpose": "email_marketing",
+                                  "mapping": {"profile_id": "profile_id", "email": "email"},
+                                  "options": {"path": "members.csv"}}}}))
+    monkeypatch.setenv("CDP_WAREHOUSE", str(warehouse))
+    monkeypatch.setenv("CDP_SYNCS_FILE", str(syncs_file))
+    monkeypatch.setenv("CDP_EXPORT_DIR", str(tmp_path / "exports"))
+    assert main(["sync", "--dry-run"]) == 0
+    printed = capsys.readouterr().out
+    target = tmp_path / "exports" / "members.csv"
+    assert f"[members_csv] plan -> file:{target}: {len(eligible(warehouse))} adds" in printed
+    assert "40 held back" in printed
+    assert not (tmp_path / "exports").exists()
+    assert main(["sync", "members_csv"]) == 0
+    assert (tmp_path / "exports" / "members.csv").exists()
+    assert main(["sync", "nope"]) == 2
+    assert "unknown sync(s) ['nope']" in capsys.readouterr().err
