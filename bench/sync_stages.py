@@ -24,8 +24,9 @@ def prepare() -> None:
                        select profile_id, email, phone_e164, first_name, last_name, company, country,
                               lifecycle_stage, lead_score, last_seen_at
                        from marts.dim_profiles""")
-        for table in ("sync_state", "sync_outbox", "sync_plans", "sync_runs", "sync_log"):
+        for table in ("sync_state", "sync_batches", "sync_plans", "sync_runs", "sync_log"):
             con.execute(f"delete from ops.{table} where sync_name = ?", [BENCH_SYNC])
+        con.execute(f'drop table if exists ops."sync_outbox__{BENCH_SYNC}"')
     with psycopg.connect(POSTGRES_URL, autocommit=True) as pg:
         pg.execute("drop schema if exists cdp_bench cascade")
 

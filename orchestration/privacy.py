@@ -84,6 +84,10 @@ def _collect(con: duckdb.DuckDBPyConnection) -> int:
                                                and r.value = case when n.identifier_type = 'email'
                                                                   then lower(n.identifier) else n.identifier end
                    where r.message_id not in (select message_id from _erase_events)""")
+    con.execute("""create or replace temp table _erase_personal_identifiers as
+                   select distinct lower(identifier) as identifier, profile_id, request_id from _erase_nodes
+                   where identifier_type in ('email', 'user_id', 'phone', 'crm_contact_id')
+                     and length(identifier) >= 6""")
     con.execute("""create or replace temp table _erase_contacts as
                    select identifier as contact_id, profile_id, request_id from _erase_nodes
                    where identifier_type = 'crm_contact_id'""")
@@ -102,15 +106,18 @@ def _targets(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str]]:
         ("raw.crm_contacts", "t.contact_id = x.contact_id", "_erase_contacts"),
         ("raw.crm_opportunities", "t.contact_id = x.contact_id", "_erase_contacts"),
         ("raw.consent", "t._source_file = x._source_file and t._line_number = x._line_number", "_erase_consent"),
-        ("ops.quarantine", "length(x.identifier) >= 6 and contains(lower(t.payload), lower(x.identifier))",
+        ("ops.quarantine", "contains(lower(t.payload), x.identifier)", "_erase_personal_identifiers"),
+        # one equi-join per side (an OR of two columns would make a nested-loop join)
+        ("intermediate.int_identity__edges", "t.left_node_id = x.node_id", "_erase_node_ids"),
+        ("intermediate.int_identity__edges", "t.right_node_id = x.node_id", "_erase_node_ids"),
+        ("intermediate.int_identity__pairs", "t.left_type = x.identifier_type and t.left_value = x.identifier",
          "_erase_nodes"),
-        ("intermediate.int_identity__edges", "x.node_id in (t.left_node_id, t.right_node_id)", "_erase_node_ids"),
-        ("intermediate.int_identity__pairs", "(t.left_type = x.identifier_type and t.left_value = x.identifier) or "
-         "(t.right_type = x.identifier_type and t.right_value = x.identifier)", "_erase_nodes"),
-        ("ops.identity_merge_events", "x.profile_id in (t.retired_profile_id, t.surviving_profile_id)",
-         "_erase_profiles"),
-        ("marts.canonical_id_aliases", "x.profile_id in (t.retired_profile_id, t.survivor_profile_id)",
-         "_erase_profiles"),
+        ("intermediate.int_identity__pairs", "t.right_type = x.identifier_type and t.right_value = x.identifier",
+         "_erase_nodes"),
+        ("ops.identity_merge_events", "t.retired_profile_id = x.profile_id", "_erase_profiles"),
+        ("ops.identity_merge_events", "t.surviving_profile_id = x.profile_id", "_erase_profiles"),
+        ("marts.canonical_id_aliases", "t.retired_profile_id = x.profile_id", "_erase_profiles"),
+        ("marts.canonical_id_aliases", "t.survivor_profile_id = x.profile_id", "_erase_profiles"),
     ]
     targets = [t for t in targets if _table_exists(con, *t[0].split("."))]
     explicit = {t[0] for t in targets}
@@ -222,7 +229,8 @@ def erase_deleted_profiles(con: duckdb.DuckDBPyConnection,
             con.executemany("insert into ops.deletion_ledger values (?, ?, 'erased', ?, ?, null, now())",
                             [[r, p, table.replace('"', ''), n] for r, p, n in per_profile])
             removed = sum(n for _, _, n in per_profile)
-            report.tables[table.replace('"', '')] = removed
+            name = table.replace('"', "")
+            report.tables[name] = report.tables.get(name, 0) + removed
             report.rows += removed
         con.execute("""insert into ops.erased_profiles
                        select profile_id, request_id, now() from _erase_profiles as p

@@ -16,7 +16,7 @@ import time
 import dagster as dg
 
 from orchestration.settings import DBT_PROJECT_DIR, get_settings
-from orchestration.status import identity_summary, print_layer_rows, quarantine_summary
+from orchestration.status import identity_summary, print_layer_rows, print_run_syncs, quarantine_summary
 from orchestration.warehouse import connect
 
 
@@ -81,16 +81,7 @@ def run_pipeline(select: str = "*") -> bool:
             print("\nquarantined (ops.quarantine)")
             for source, rows, whole_files in quarantine_summary(con):
                 print(f"  {source:<20}{rows:>8,} rows" + (f", {whole_files} whole files" if whole_files else ""))
-    if settings.warehouse.exists():
-        with connect(settings, read_only=True) as con:
-            syncs = con.execute(
-                "select sync_name, status, coalesce(rows_succeeded, 0), coalesce(rows_failed, 0), "
-                "coalesce(rows_skipped_consent, 0), destination from ops.sync_runs where run_id = ? order by 1",
-                [result.run_id]).fetchall()
-        if syncs:
-            print("\nsyncs (ops.sync_runs, ops.sync_log)")
-        for name, status, ok, failed, held, destination in syncs:
-            print(f"  {name:<30}{status:<15}{ok:>7,} applied{failed:>5,} failed{held:>6,} held back  {destination}")
+            print_run_syncs(con, result.run_id)
     print(f"\nchecks: {len(passed)} passed, {len(failed)} failed, {len(warned)} warnings")
     for check in failed:
         print(f"  FAILED {check.asset_key.to_user_string()}: {check.check_name}")

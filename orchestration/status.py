@@ -63,15 +63,28 @@ def print_status(settings: Settings) -> None:
                   f"{held:,} held back -> {destination} ({finished:%Y-%m-%d %H:%M})")
         if not syncs:
             print("  none yet")
-        pending = con.execute("select sync_name, count(*) from ops.sync_outbox where status = 'pending' "
-                              "group by 1 order by 1").fetchall()
-        for name, rows in pending:
-            print(f"  {name}: {rows:,} rows pending in the outbox (an interrupted run; resumes on the next)")
+        pending = con.execute(
+            "select p.sync_name, p.batches - count(b.batch_no) from ops.sync_plans as p left join ops.sync_batches "
+            "as b using (sync_name, plan_id) where p.status = 'pending' group by all order by 1").fetchall()
+        for name, batches in pending:
+            print(f"  {name}: {batches:,} batches pending in its outbox (an interrupted run; resumes on the next)")
         deletions = con.execute("select count(distinct profile_id) filter (where step = 'verified'), "
                                 "count(*) filter (where step = 'destination_delete') from ops.deletion_ledger"
                                 ).fetchone()
         print(f"\ndeletion requests: {deletions[0]:,} people erased and verified, "
               f"{deletions[1]:,} deletes sent to destinations (ops.deletion_ledger)")
+
+
+def print_run_syncs(con, run_id: str) -> None:
+    """The syncs of one run: status, rows applied, failed and held back."""
+    syncs = con.execute(
+        "select sync_name, status, coalesce(rows_succeeded, 0), coalesce(rows_failed, 0), "
+        "coalesce(rows_skipped_consent, 0), destination from ops.sync_runs where run_id = ? order by 1",
+        [run_id]).fetchall()
+    if syncs:
+        print("\nsyncs (ops.sync_runs; every row sent or held back in ops.sync_log)")
+    for name, status, ok, failed, held, destination in syncs:
+        print(f"  {name:<30}{status:<15}{ok:>7,} applied{failed:>5,} failed{held:>6,} held back  {destination}")
 
 
 def identity_summary(con) -> str | None:

@@ -11,7 +11,8 @@
 4. Guardrails run on the plan before anything is sent (empty audience, duplicate keys, deletes
    above a share of what the destination holds, change far above recent runs); a blocked plan is
    discarded.
-5. The plan goes to `ops.sync_outbox` in numbered batches. A plan left pending by a crashed run is
+5. The plan goes to the sync's outbox, `ops.sync_outbox__<sync>` (typed: the payload is a struct of
+   the mapped fields), in numbered batches. A plan left pending by a crashed run is
    resumed as it is (same batches, same idempotency keys) instead of planning again.
 """
 
@@ -27,6 +28,11 @@ from reverse_etl.hashing import IDENTIFIER_KINDS, identifier_expression
 
 AUDIENCE_SCHEMA = "audiences"
 #: batches never mix operations, nor new members with changed ones (destinations may take a faster path)
+#: DuckDB's own hash of the mapped row, prefixed with the DuckDB version that computed it: hashing
+#: 1M rows as text (md5 of JSON) cost more than the rest of a 1% diff. Should an upgrade change the
+#: hash function, the state's prefix no longer matches and the plan becomes a full resync (say so).
+HASH_PREFIX = f"duckdb{duckdb.__version__}:"
+ROW_HASH_SQL = f"'{HASH_PREFIX}' || hash(s.payload)::varchar"
 OP_RANK_SQL = ("case when op = 'delete' then 0 when op = 'update' then 1 when op = 'upsert' and reason <> 'new member' "
                "then 2 when op = 'upsert' then 3 else 4 end")
 
@@ -129,19 +135,24 @@ def _consent_sql(con: duckdb.DuckDBPyConnection, sync: SyncDefinition) -> tuple[
     return join, held
 
 
+def outbox_table(sync_name: str) -> str:
+    """The outbox of one sync: its current plan, typed (payload is a struct of the mapped fields)."""
+    return f'ops."sync_outbox__{sync_name}"'
+
+
 def pending_plan(con: duckdb.DuckDBPyConnection, sync_name: str) -> Plan | None:
     row = con.execute(
         "select plan_id, batches, rows_added, rows_changed, rows_removed, rows_held_back, full_resync "
         "from ops.sync_plans where sync_name = ? and status = 'pending' order by planned_at desc limit 1",
         [sync_name]).fetchone()
-    if row is None:
+    if row is None or not _table_exists(con, "ops", f"sync_outbox__{sync_name}"):
         return None
     plan_id, batches, added, changed, removed, held, full = row
     return Plan(sync_name, plan_id, batches, added, changed, removed, held, -1, -1, full, resumed=True)
 
 
 def discard_plan(con: duckdb.DuckDBPyConnection, sync_name: str, plan_id: str, status: str = "discarded") -> None:
-    con.execute("delete from ops.sync_outbox where sync_name = ? and plan_id = ?", [sync_name, plan_id])
+    con.execute(f"drop table if exists {outbox_table(sync_name)}")
     con.execute("update ops.sync_plans set status = ? where sync_name = ? and plan_id = ?",
                 [status, sync_name, plan_id])
 
@@ -193,15 +204,12 @@ def plan_sync(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, config: Sync
     mode = sync.mode
     con.execute(f"create or replace temp view _cdp_source as {_source_sql(con, sync)}")
     payload_type = con.execute("select column_type from (describe select payload from _cdp_source)").fetchone()[0]
-    duplicates = con.execute(
-        "select member_key, count(*) from _cdp_source group by 1 having count(*) > 1 order by 2 desc, 1 limit 20"
-    ).fetchall()
     consent_join, consent_held = _consent_sql(con, sync)
     con.execute(f"create or replace temp table _cdp_deleted as {deleted_profiles_sql(con)}")
     # Views, not tables: only the planned rows are materialised (1% of a large audience on a typical run).
     con.execute(f"""
         create or replace temp view _cdp_eligible as
-        select s.member_key, s.profile_id, s.payload, md5(to_json(s.payload)::varchar) as row_hash,
+        select s.member_key, s.profile_id, s.payload, {ROW_HASH_SQL} as row_hash,
                case when s.member_key is null then 'no key'
                     when d.profile_id is not null then 'deletion request ' || coalesce(d.request_id, '')
                     when sup.profile_id is not null then 'suppressed: ' || sup.reason
@@ -211,46 +219,66 @@ def plan_sync(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, config: Sync
         left join ({_suppression_sql(con, sync, config)}) as sup on sup.profile_id = s.profile_id
         {consent_join}
     """)
+    if not full_resync and con.execute(
+            "select count(*) > 0 and count(*) filter (where starts_with(row_hash, ?)) = 0 from ops.sync_state "
+            "where sync_name = ?", [HASH_PREFIX, sync.name]).fetchone()[0]:
+        full_resync = True  # the state was hashed by another DuckDB version: compare nothing, send all
     add_op = {"insert": "insert", "update": "update"}.get(mode, "upsert")
     change_op = "update" if mode == "update" else "upsert"
-    every_row = "true" if (snapshot or full_resync) else "false"
-    changes = "" if mode == "insert" and not snapshot else f"""
-        union all
-        select '{change_op}', e.member_key, e.profile_id, e.row_hash, to_json(e.payload),
-               case when {str(full_resync).lower()} then 'full resync' when st.row_hash <> e.row_hash then 'changed'
-                    else 'unchanged (snapshot)' end
-        from el as e inner join st on st.member_key = e.member_key
-        where st.row_hash <> e.row_hash or {every_row}"""
+    every_row = str(snapshot or full_resync).lower()
+    may_change = str(mode != "insert" or snapshot).lower()
+    may_remove = str(mode == "mirror").lower()
+    # One pass: the audience (held-back members included) against what this sync holds at the destination.
     con.execute(f"""
-        create or replace temp table _cdp_plan as
+        create or replace temp table _cdp_diff as
         with st as (select member_key, profile_id, row_hash, payload from ops.sync_state where sync_name = ?),
-        el as (select member_key, profile_id, payload, row_hash from _cdp_eligible where hold_reason is null)
-        select '{add_op}' as op, e.member_key, e.profile_id, e.row_hash, to_json(e.payload) as payload,
-               'new member' as reason
-        from el as e anti join st on st.member_key = e.member_key
-        {changes}
-        union all
-        select 'delete', st.member_key, st.profile_id, st.row_hash, st.payload,
-               case when d.profile_id is not null then 'deletion request ' || coalesce(d.request_id, '')
-                    when h.hold_reason is not null then 'held back: ' || h.hold_reason
-                    else 'left audience' end
-        from st
-        left join el as e on e.member_key = st.member_key
-        left join _cdp_deleted as d on d.profile_id = st.profile_id
-        left join (select member_key, min(hold_reason) as hold_reason from _cdp_eligible
-                   where hold_reason is not null group by 1) as h on h.member_key = st.member_key
-        where e.member_key is null and (d.profile_id is not null or {str(mode == 'mirror').lower()})
+        joined as (
+            select coalesce(e.member_key, st.member_key) as member_key,
+                   coalesce(e.profile_id, st.profile_id) as profile_id,
+                   e.member_key is not null as in_audience, e.hold_reason, e.row_hash as new_hash,
+                   e.payload as new_payload, st.member_key is not null as in_state, st.row_hash as old_hash,
+                   st.payload as old_payload, d.profile_id is not null as deleted, d.request_id
+            from _cdp_eligible as e
+            full outer join st on st.member_key = e.member_key
+            left join _cdp_deleted as d on d.profile_id = st.profile_id
+        ),
+        classified as (
+            select *, case
+                when in_audience and hold_reason is null and not in_state then 'add'
+                when in_audience and hold_reason is null and in_state and {may_change}
+                     and (new_hash <> old_hash or {every_row}) then 'change'
+                when in_state and (not in_audience or hold_reason is not null) and (deleted or {may_remove})
+                     then 'remove' end as kind
+            from joined
+        )
+        select member_key, profile_id, in_audience, in_state, hold_reason, kind,
+               case kind when 'add' then '{add_op}' when 'change' then '{change_op}'
+                         when 'remove' then 'delete' end as op,
+               case when kind = 'remove' then old_hash else new_hash end as row_hash,
+               case when kind = 'remove' then cast(old_payload as {payload_type})
+                    when kind is not null then new_payload end as payload,
+               case kind when 'add' then 'new member'
+                         when 'change' then case when {str(full_resync).lower()} then 'full resync'
+                                                 when new_hash <> old_hash then 'changed'
+                                                 else 'unchanged (snapshot)' end
+                         when 'remove' then case when deleted then 'deletion request ' || coalesce(request_id, '')
+                                                 when hold_reason is not null then 'held back: ' || hold_reason
+                                                 else 'left audience' end end as reason
+        from classified
     """, [sync.name])
     counts = con.execute("""
-        select count(*) filter (where reason = 'new member'),
-               count(*) filter (where reason in ('changed', 'full resync')),
-               count(*) filter (where op = 'delete'),
-               count(*) filter (where op = 'delete' and reason like 'deletion request%'),
-               (select count(*) from _cdp_eligible where hold_reason is not null),
-               (select count(*) from _cdp_source),
-               (select count(*) from ops.sync_state where sync_name = ?)
-        from _cdp_plan""", [sync.name]).fetchone()
+        select count(*) filter (where kind = 'add'),
+               count(*) filter (where kind = 'change' and reason in ('changed', 'full resync')),
+               count(*) filter (where kind = 'remove'),
+               count(*) filter (where kind = 'remove' and reason like 'deletion request%'),
+               count(*) filter (where in_audience and hold_reason is not null),
+               count(*) filter (where in_audience),
+               count(*) filter (where in_state)
+        from _cdp_diff""").fetchone()
     added, changed, removed, privacy_deletes, held, audience_rows, state_rows = counts
+    duplicates = con.execute(
+        "select member_key, count(*) from _cdp_diff where in_audience group by 1 having count(*) > 1 "
+        "order by 2 desc, 1 limit 20").fetchall()
     plan = Plan(sync.name, plan_id, 0, added, changed, removed, held, audience_rows, state_rows, full_resync)
     problems = _guardrails(con, sync, plan, duplicates, privacy_deletes)
     plan.blocked = [p for p in problems if p.startswith("duplicate_keys") or not override_guardrails]
@@ -258,29 +286,26 @@ def plan_sync(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, config: Sync
     if not plan.blocked:
         # batch_no = operation rank * 10^7 + chunk within the operation
         con.execute(f"""
-            insert into ops.sync_outbox
-            select ?, ?, (op_rank * 10000000 + (row_number() over (partition by op_rank order by member_key) - 1) // ?
-                          )::integer, op, member_key, profile_id, row_hash, payload, reason, 'pending', null, now()
-            from (select *, {OP_RANK_SQL} as op_rank from _cdp_plan)""", [sync.name, plan_id, sync.batch_rows])
-        plan.batches = con.execute("select count(distinct batch_no) from ops.sync_outbox where sync_name = ? "
-                                   "and plan_id = ?", [sync.name, plan_id]).fetchone()[0]
+            create or replace table {outbox_table(sync.name)} as
+            select (op_rank * 10000000 + (row_number() over (partition by op_rank order by member_key) - 1) // ?
+                    )::integer as batch_no, op, reason = 'new member' as is_new, member_key, profile_id, row_hash,
+                   reason, payload
+            from (select *, {OP_RANK_SQL} as op_rank from _cdp_diff where kind is not null)""", [sync.batch_rows])
+        plan.batches = con.execute(f"select count(distinct batch_no) from {outbox_table(sync.name)}").fetchone()[0]
         if log_held_back:
             con.execute("""insert into ops.sync_log select ?, ?, member_key, profile_id, null, 'held_back',
-                           hold_reason, now() from _cdp_eligible where hold_reason is not null""", [sync.name, plan_id])
+                           hold_reason, now() from _cdp_diff where in_audience and hold_reason is not null""",
+                        [sync.name, plan_id])
     con.execute("insert into ops.sync_plans values (?, ?, now(), ?, ?, ?, ?, ?, ?, ?, ?)",
                 [sync.name, plan_id, payload_type, plan.batches, added, changed, removed, held, full_resync,
                  "blocked" if plan.blocked else "pending"])
     return plan
 
 
-def payload_type(con: duckdb.DuckDBPyConnection, sync_name: str, plan_id: str) -> str:
-    return con.execute("select payload_type from ops.sync_plans where sync_name = ? and plan_id = ?",
-                       [sync_name, plan_id]).fetchone()[0]
-
-
-def plan_preview(con: duckdb.DuckDBPyConnection, sync_name: str, plan_id: str) -> list[tuple[str, str, int]]:
-    """(op, reason, rows) of a plan, for dry runs and logs."""
+def plan_preview(con: duckdb.DuckDBPyConnection, sync_name: str) -> list[tuple[str, str, int]]:
+    """(op, reason, rows) of the sync's current plan, for dry runs and logs."""
+    if not _table_exists(con, "ops", f"sync_outbox__{sync_name}"):
+        return []
     return con.execute(
         "select op, regexp_replace(reason, '^(deletion request|held back: [a-z ]+|suppressed).*$', '\\1'), count(*) "
-        "from ops.sync_outbox where sync_name = ? and plan_id = ? group by all order by 1, 2",
-        [sync_name, plan_id]).fetchall()
+        f"from {outbox_table(sync_name)} group by all order by 1, 2").fetchall()

@@ -3,8 +3,11 @@
 - `ops.sync_state`    one row per member a sync holds at its destination: key, profile, the hash and
                       payload of what was last sent successfully (the diff baseline; mirror deletes
                       only rows listed here; deletions use the payload to tell the platform whom).
-- `ops.sync_outbox`   the plan of a run, written before anything is sent, one row per operation with
-                      its batch; a crash leaves pending rows that the next run resumes.
+- `ops.sync_outbox__<sync>`  the current plan of a sync, written before anything is sent, one row
+                      per operation with its batch (typed payload; made by plan.py, dropped when done).
+- `ops.sync_batches`  one row per outbox batch applied (committed with the state); a crash leaves
+                      batches without a row, which the next run resumes.
+- `ops.sync_plans`    one row per plan: counts, status (pending, done, blocked, discarded).
 - `ops.sync_runs`     one row per run: counts planned / sent / succeeded / failed / held back, status.
 - `ops.sync_log`      one row per member sent, failed or held back, with the reason.
 - `ops.deletion_ledger` every step of every deletion request (warehouse erasure, destination deletes).
@@ -26,19 +29,14 @@ create table if not exists ops.sync_state (
     sent_at timestamptz not null,
     plan_id varchar not null
 );
-create table if not exists ops.sync_outbox (
+create table if not exists ops.sync_batches (
     sync_name varchar not null,
-    plan_id varchar not null,            -- run id of the run that planned it
+    plan_id varchar not null,
     batch_no integer not null,
-    op varchar not null,                 -- insert | update | upsert | delete
-    member_key varchar not null,
-    profile_id varchar,
-    row_hash varchar,
-    payload json,
-    reason varchar,                      -- why the row is in the plan (new, changed, left audience, ...)
-    status varchar not null,             -- pending | sent | failed
-    detail varchar,                      -- the destination's reason when it failed
-    planned_at timestamptz not null
+    op varchar not null,
+    rows bigint not null,
+    rows_failed bigint not null,
+    committed_at timestamptz not null
 );
 create table if not exists ops.sync_plans (
     sync_name varchar not null,

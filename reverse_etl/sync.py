@@ -1,14 +1,15 @@
 """Running one sync: plan into the outbox, send batch by batch, commit state per batch, record it.
 
-- The plan (`plan.py`) is in `ops.sync_outbox` before the first request leaves. Each outbox batch
-  is read back typed from DuckDB (bounded memory), cut into requests of the destination's size,
-  rate limited, and sent with retries (`reliability.py`). A request the destination rejects as a
-  whole is split in halves until the bad rows are isolated.
-- After each batch, one warehouse transaction marks its rows sent or failed, updates
-  `ops.sync_state`, writes `ops.sync_log`, and records deletion-request deletes in
-  `ops.deletion_ledger`. A crash therefore loses nothing: the next run resumes the pending batches,
-  and at most the batch in flight is sent again, under the same idempotency key
-  (`<sync>:<plan>:<batch>[:<request>]`), so the destination applies it once.
+- The plan (`plan.py`) is in the sync's outbox (`ops.sync_outbox__<sync>`) before the first request
+  leaves. Each outbox batch is read back typed from DuckDB (bounded memory), cut into requests of
+  the destination's size, rate limited, and sent with retries (`reliability.py`). A request the
+  destination rejects as a whole is split in halves until the bad rows are isolated.
+- After each batch, one warehouse transaction records the batch in `ops.sync_batches`, updates
+  `ops.sync_state` with the rows applied, writes every row sent or failed to `ops.sync_log`, and
+  records deletion-request deletes in `ops.deletion_ledger`. A crash therefore loses nothing: the
+  next run resumes the batches not yet recorded, and at most the batch in flight is sent again,
+  under the same idempotency key (`<sync>:<plan>:<batch>[:<request>]`), so the destination applies
+  it once.
 - Rows that failed are not in the state, so the next run plans them again.
 - Every run gets one row in `ops.sync_runs`: planned, sent, succeeded, failed, held back, status.
 """
@@ -29,7 +30,7 @@ import pyarrow as pa
 from reverse_etl.config import SyncConfig, SyncDefinition
 from reverse_etl.destinations import build_destination
 from reverse_etl.destinations.base import KEY_COLUMN, PAYLOAD_COLUMN, Destination, Rejections
-from reverse_etl.plan import Plan, SyncPlanError, discard_plan, payload_type, plan_preview, plan_sync
+from reverse_etl.plan import Plan, SyncPlanError, discard_plan, outbox_table, plan_preview, plan_sync
 from reverse_etl.reliability import BatchRejected, DestinationUnavailable, RateLimiter, call_with_retries
 from reverse_etl.state import ensure_sync_tables
 
@@ -62,16 +63,15 @@ class SyncOutcome:
         return self.plan.rows_planned if self.plan else 0
 
 
-def _fetch_batch(con: duckdb.DuckDBPyConnection, sync_name: str, plan_id: str, batch_no: int | None,
-                 struct_type: str) -> pa.Table:
+def _fetch_batch(con: duckdb.DuckDBPyConnection, sync_name: str, batch_no: int | None, wants_json: bool) -> pa.Table:
+    """One outbox batch as Arrow: op, is_new, the key, the payload as JSON text (when the destination
+    sends JSON) and one typed column per field."""
     where = "batch_no = ?" if batch_no is not None else "false"
-    params = [sync_name, plan_id] + ([batch_no] if batch_no is not None else [])
+    payload = "to_json(payload)::varchar" if wants_json else "null::varchar"
     return con.sql(
-        f"select op, reason = 'new member' as is_new, member_key as {KEY_COLUMN}, "
-        f"payload::varchar as {PAYLOAD_COLUMN}, "
-        f"unnest(cast(payload as {struct_type})) from ops.sync_outbox "
-        f"where sync_name = ? and plan_id = ? and {where} and status = 'pending' order by member_key",
-        params=params).to_arrow_table()
+        f"select op, is_new, member_key as {KEY_COLUMN}, {payload} as {PAYLOAD_COLUMN}, "
+        f"unnest(payload) from {outbox_table(sync_name)} where {where} order by member_key",
+        params=[batch_no] if batch_no is not None else []).to_arrow_table()
 
 
 def _deliver(destination: Destination, sync: SyncDefinition, op: str, rows: pa.Table, key: str,
@@ -92,36 +92,38 @@ def _deliver(destination: Destination, sync: SyncDefinition, op: str, rows: pa.T
                 + _deliver(destination, sync, op, rows.slice(half), key + "b", limiter, say, new_members))
 
 
-def _commit_batch(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, plan_id: str, batch_no: int,
-                  rejections: Rejections) -> None:
+def _commit_batch(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, plan_id: str, batch_no: int, op: str,
+                  rows: int, rejections: Rejections) -> None:
+    """One warehouse transaction: the batch is applied, the state holds what was applied, the log says so."""
     failed = pa.table({"member_key": pa.array([k for k, _ in rejections], pa.string()),
                        "detail": pa.array([r for _, r in rejections], pa.string())})
     con.register("_cdp_failed", failed)
-    batch = "sync_name = ? and plan_id = ? and batch_no = ?"
-    args = [sync.name, plan_id, batch_no]
+    outbox = outbox_table(sync.name)
+    applied = (f"select * from {outbox} where batch_no = {int(batch_no)} "
+               "and member_key not in (select member_key from _cdp_failed)")
+    payload = "to_json(payload)" if sync.kind in KINDS_DELETING_BY_PAYLOAD else "null"
     try:
         con.execute("begin transaction")
-        con.execute(f"update ops.sync_outbox set status = 'sent' where {batch} and status = 'pending'", args)
-        con.execute(f"""update ops.sync_outbox as o set status = 'failed', detail = f.detail
-                        from (select member_key, min(detail) as detail from _cdp_failed group by 1) as f
-                        where o.member_key = f.member_key and o.{batch.replace(' and ', ' and o.')}""", args)
-        sent = f"select * from ops.sync_outbox where {batch} and status = 'sent'"
-        con.execute(f"""delete from ops.sync_state where sync_name = ? and member_key in
-                        (select member_key from ({sent}))""", [sync.name, *args])
-        payload = "payload" if sync.kind in KINDS_DELETING_BY_PAYLOAD else "null"
+        con.execute("insert into ops.sync_batches values (?, ?, ?, ?, ?, ?, now())",
+                    [sync.name, plan_id, batch_no, op, rows, len(rejections)])
+        con.execute(f"delete from ops.sync_state where sync_name = ? and member_key in (select member_key from "
+                    f"({applied}))", [sync.name])
         con.execute(f"""insert into ops.sync_state
-                        select sync_name, member_key, profile_id, row_hash, {payload}, now(), plan_id
-                        from ({sent}) where op <> 'delete'""", args)
+                        select ?, member_key, profile_id, row_hash, {payload}, now(), ?
+                        from ({applied}) where op <> 'delete'""", [sync.name, plan_id])
         con.execute(f"""insert into ops.sync_log
-                        select sync_name, plan_id, member_key, profile_id, op, status,
-                               case when status = 'failed' then detail else reason end, now()
-                        from ops.sync_outbox where {batch} and status in ('sent', 'failed')""", args)
+                        select ?, ?, o.member_key, o.profile_id, o.op,
+                               case when f.member_key is null then 'sent' else 'failed' end,
+                               coalesce(f.detail, o.reason), now()
+                        from {outbox} as o
+                        left join (select member_key, min(detail) as detail from _cdp_failed group by 1) as f
+                            on f.member_key = o.member_key
+                        where o.batch_no = ?""", [sync.name, plan_id, batch_no])
         con.execute(f"""insert into ops.deletion_ledger
                         select nullif(trim(substr(reason, length('deletion request ') + 1)), ''), profile_id,
                                'destination_delete', ?, 1, ?, now()
-                        from ops.sync_outbox where {batch} and status = 'sent' and op = 'delete'
-                          and reason like 'deletion request%'""",
-                    [f"sync:{sync.name}", f"delete sent to {sync.destination.name}", *args])
+                        from ({applied}) where op = 'delete' and reason like 'deletion request%'""",
+                    [f"sync:{sync.name}", f"delete sent to {sync.destination.name}"])
         con.execute("commit")
     except Exception:
         con.execute("rollback")
@@ -145,10 +147,11 @@ def _record_run(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, run_id: st
 
 
 def _outbox_counts(con: duckdb.DuckDBPyConnection, sync_name: str, plan_id: str) -> tuple[int, int, int]:
-    sent, failed = con.execute(
-        "select count(*) filter (where status = 'sent'), count(*) filter (where status = 'failed') "
-        "from ops.sync_outbox where sync_name = ? and plan_id = ?", [sync_name, plan_id]).fetchone()
-    return sent + failed, sent, failed
+    """(sent, applied, failed) over the plan's committed batches."""
+    rows, failed = con.execute(
+        "select coalesce(sum(rows), 0), coalesce(sum(rows_failed), 0) from ops.sync_batches "
+        "where sync_name = ? and plan_id = ?", [sync_name, plan_id]).fetchone()
+    return int(rows), int(rows - failed), int(failed)
 
 
 def run_sync(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, config: SyncConfig, export_dir: Path,
@@ -174,7 +177,7 @@ def run_sync(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, config: SyncC
     except SyncPlanError as exc:
         _record_run(con, sync, run_id, destination.description, started, "failed", None, (0, 0, 0), str(exc))
         raise SyncError(str(exc)) from exc
-    preview = tuple(plan_preview(con, sync.name, plan.plan_id))
+    preview = tuple(plan_preview(con, sync.name))
     if dry_run:
         if not plan.resumed:
             discard_plan(con, sync.name, plan.plan_id)
@@ -186,16 +189,17 @@ def run_sync(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, config: SyncC
     if plan.resumed:
         say(f"[{sync.name}] resuming plan {plan.plan_id[:8]} left pending by an interrupted run")
 
-    struct_type = payload_type(con, sync.name, plan.plan_id)
     limiter = RateLimiter.for_destination(sync.destination)
     batches = [r[0] for r in con.execute(
-        "select distinct batch_no from ops.sync_outbox where sync_name = ? and plan_id = ? and status = 'pending' "
-        "order by 1", [sync.name, plan.plan_id]).fetchall()]
+        f"select distinct batch_no from {outbox_table(sync.name)} where batch_no not in "
+        "(select batch_no from ops.sync_batches where sync_name = ? and plan_id = ?) order by 1",
+        [sync.name, plan.plan_id]).fetchall()]
     clock = time.perf_counter()
     try:
-        destination.open(_fetch_batch(con, sync.name, plan.plan_id, None, struct_type).drop(["op", "is_new"]).schema)
+        wants_json = sync.kind != "postgres" and not (sync.kind == "file" and sync.options.get("format") != "jsonl")
+        destination.open(_fetch_batch(con, sync.name, None, wants_json).drop(["op", "is_new"]).schema)
         for number, batch_no in enumerate(batches, start=1):
-            rows = _fetch_batch(con, sync.name, plan.plan_id, batch_no, struct_type)
+            rows = _fetch_batch(con, sync.name, batch_no, wants_json)
             op, new_members = rows.column("op")[0].as_py(), all(rows.column("is_new").to_pylist())
             rows = rows.drop(["op", "is_new"])
             rejections: Rejections = []
@@ -204,7 +208,7 @@ def run_sync(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, config: SyncC
                 key = f"{sync.name}:{plan.plan_id}:{batch_no}" + (f":{offset // size}" if rows.num_rows > size else "")
                 rejections += _deliver(destination, sync, op, rows.slice(offset, size), key, limiter, say,
                                        new_members)
-            _commit_batch(con, sync, plan.plan_id, batch_no, rejections)
+            _commit_batch(con, sync, plan.plan_id, batch_no, op, rows.num_rows, rejections)
             say(f"[{sync.name}] batch {number}/{len(batches)} ({op}): {rows.num_rows - len(rejections):,} ok, "
                 f"{len(rejections):,} failed ({time.perf_counter() - clock:.1f}s)")
         destination.commit()
@@ -224,7 +228,7 @@ def run_sync(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, config: SyncC
     counts = _outbox_counts(con, sync.name, plan.plan_id)
     status = "succeeded" if counts[2] == 0 else "partial"
     detail = "; ".join(f"{k}: {d}" for k, d in con.execute(
-        "select member_key, detail from ops.sync_outbox where sync_name = ? and plan_id = ? and status = 'failed' "
+        "select member_key, reason from ops.sync_log where sync_name = ? and plan_id = ? and status = 'failed' "
         "order by member_key limit 5", [sync.name, plan.plan_id]).fetchall()) or None
     discard_plan(con, sync.name, plan.plan_id, status="done")
     _record_run(con, sync, run_id, destination.description, started, status, plan, counts, detail)
