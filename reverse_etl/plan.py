@@ -206,7 +206,7 @@ def plan_sync(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, config: Sync
     payload_type = con.execute("select column_type from (describe select payload from _cdp_source)").fetchone()[0]
     consent_join, consent_held = _consent_sql(con, sync)
     con.execute(f"create or replace temp table _cdp_deleted as {deleted_profiles_sql(con)}")
-    # Views, not tables: only the planned rows are materialised (1% of a large audience on a typical run).
+    # A view: the audience is read (and every member hashed) once, by the diff below.
     con.execute(f"""
         create or replace temp view _cdp_eligible as
         select s.member_key, s.profile_id, s.payload, {ROW_HASH_SQL} as row_hash,
