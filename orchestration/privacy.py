@@ -30,6 +30,12 @@ ERASED_SCHEMAS = ("staging", "intermediate", "marts", "audiences")
 #: ops tables built from identity data (the engine's sync tables and the ledger are excluded)
 ERASED_OPS_PREFIX = "identity_"
 
+#: every token of every quarantined payload (an email, a user id, a phone in E.164), lower case: an
+#: equi-join against a person's identifiers, where a substring search of every payload for every
+#: identifier grew with their product
+QUARANTINE_TOKENS = ("select rowid as quarantine_row, unnest(string_split_regex(lower(payload), '[^a-z0-9@._+-]+')) "
+                     "as token from ops.quarantine where payload is not null")
+
 #: kept on purpose (see the module docstring)
 KEPT = ("staging.stg_privacy__deletion_requests",)
 
@@ -88,6 +94,10 @@ def _collect(con: duckdb.DuckDBPyConnection) -> int:
                    select distinct lower(identifier) as identifier, profile_id, request_id from _erase_nodes
                    where identifier_type in ('email', 'user_id', 'phone', 'crm_contact_id')
                      and length(identifier) >= 6""")
+    con.execute(f"""create or replace temp table _erase_quarantine as
+                    select distinct q.quarantine_row, n.profile_id, n.request_id
+                    from ({QUARANTINE_TOKENS}) as q
+                    inner join _erase_personal_identifiers as n on n.identifier = q.token""")
     con.execute("""create or replace temp table _erase_contacts as
                    select identifier as contact_id, profile_id, request_id from _erase_nodes
                    where identifier_type = 'crm_contact_id'""")
@@ -106,7 +116,7 @@ def _targets(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str]]:
         ("raw.crm_contacts", "t.contact_id = x.contact_id", "_erase_contacts"),
         ("raw.crm_opportunities", "t.contact_id = x.contact_id", "_erase_contacts"),
         ("raw.consent", "t._source_file = x._source_file and t._line_number = x._line_number", "_erase_consent"),
-        ("ops.quarantine", "contains(lower(t.payload), x.identifier)", "_erase_personal_identifiers"),
+        ("ops.quarantine", "t.rowid = x.quarantine_row", "_erase_quarantine"),
         # one equi-join per side (an OR of two columns would make a nested-loop join)
         ("intermediate.int_identity__edges", "t.left_node_id = x.node_id", "_erase_node_ids"),
         ("intermediate.int_identity__edges", "t.right_node_id = x.node_id", "_erase_node_ids"),
@@ -185,8 +195,8 @@ def verify_erasure(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
         probes += [f"t.{c} in (select profile_id from _verify_profiles)" for c in names
                    if c in ("profile_id", "retired_profile_id", "surviving_profile_id", "survivor_profile_id")]
         if name == "ops.quarantine":
-            probes.append("exists (select 1 from _verify_identifiers as x "
-                          "where contains(lower(t.payload), x.identifier))")
+            probes.append(f"t.rowid in (select q.quarantine_row from ({QUARANTINE_TOKENS}) as q "
+                          "inner join _verify_identifiers as x on x.identifier = q.token)")
         if not probes:
             continue
         found = con.execute(f'select count(*) from {schema}."{table}" as t where ' + " or ".join(probes)).fetchone()[0]

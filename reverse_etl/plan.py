@@ -265,6 +265,7 @@ def plan_sync(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, config: Sync
                                                  when hold_reason is not null then 'held back: ' || hold_reason
                                                  else 'left audience' end end as reason
         from classified
+        where kind is not null or (in_audience and hold_reason is not null)   -- what is sent, removed or logged
     """, [sync.name])
     counts = con.execute("""
         select count(*) filter (where kind = 'add'),
@@ -272,13 +273,13 @@ def plan_sync(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, config: Sync
                count(*) filter (where kind = 'remove'),
                count(*) filter (where kind = 'remove' and reason like 'deletion request%'),
                count(*) filter (where in_audience and hold_reason is not null),
-               count(*) filter (where in_audience),
-               count(*) filter (where in_state)
-        from _cdp_diff""").fetchone()
+               (select count(*) from _cdp_source),
+               (select count(*) from ops.sync_state where sync_name = ?)
+        from _cdp_diff""", [sync.name]).fetchone()
     added, changed, removed, privacy_deletes, held, audience_rows, state_rows = counts
     duplicates = con.execute(
-        "select member_key, count(*) from _cdp_diff where in_audience group by 1 having count(*) > 1 "
-        "order by 2 desc, 1 limit 20").fetchall()
+        "select member_key, count(*) from _cdp_source group by 1 having count(*) > 1 order by 2 desc, 1 limit 20"
+    ).fetchall()
     plan = Plan(sync.name, plan_id, 0, added, changed, removed, held, audience_rows, state_rows, full_resync)
     problems = _guardrails(con, sync, plan, duplicates, privacy_deletes)
     plan.blocked = [p for p in problems if p.startswith("duplicate_keys") or not override_guardrails]
