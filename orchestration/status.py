@@ -65,7 +65,8 @@ def print_status(settings: Settings) -> None:
             print("  none yet")
         pending = con.execute(
             "select p.sync_name, p.batches - count(b.batch_no) from ops.sync_plans as p left join ops.sync_batches "
-            "as b using (sync_name, plan_id) where p.status = 'pending' group by all order by 1").fetchall()
+            "as b using (sync_name, plan_id) where p.status = 'pending' group by p.sync_name, p.plan_id, p.batches "
+            "order by 1").fetchall()
         for name, batches in pending:
             print(f"  {name}: {batches:,} batches pending in its outbox (an interrupted run; resumes on the next)")
         deletions = con.execute("select count(distinct profile_id) filter (where step = 'verified'), "

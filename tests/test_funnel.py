@@ -199,12 +199,16 @@ def test_stage_rules_forward_only_and_skips(funnel: Workspace) -> None:
     stages = dict(ws.query("select profile_id, lifecycle_stage from marts.dim_profiles"))
     assert [stages[p] for p in (a, b, c, e, f)] == ["customer", "customer", "mql", "subscriber", "mql"]
     assert stages[profile_of(ws, "anon-anchor")] is None
-    # the deleted person is nowhere in the funnel
+    # the deleted person is erased: out of the identity registry and every funnel mart, verified in the ledger
     gone = ws.query("select count(*) from ops.identity_profile_registry where node_key = 'user_id:u-d'")[0][0]
-    assert gone == 1
-    d = profile_of(ws, "u-d")
+    assert gone == 0
+    erased = [p for (p,) in ws.query("select profile_id from ops.erased_profiles")]
+    assert len(erased) == 1
+    d = erased[0]
     for table in ("fct_funnel_profiles", "lifecycle_stage_history", "fct_conversions", "lead_scores", "dim_profiles"):
         assert ws.query(f"select count(*) from marts.{table} where profile_id = ?", [d])[0][0] == 0, table
+    assert ws.query("select count(*) from ops.deletion_ledger where profile_id = ? and step = 'verified'", [d]) == [
+        (1,)]
 
 
 def drop_after(engagement: float, fit: float) -> timedelta:
