@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 
 import duckdb
 
+from reverse_etl.state import table_exists
+
 ERASED_SCHEMAS = ("staging", "intermediate", "marts", "audiences")
 #: ops tables built from identity data (the engine's sync tables and the ledger are excluded)
 ERASED_OPS_PREFIX = "identity_"
@@ -59,9 +61,16 @@ class ErasureReport:
     tables: dict[str, int] = field(default_factory=dict)
 
 
-def _table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    return bool(con.execute("select count(*) from information_schema.tables where table_schema = ? "
-                            "and table_name = ? and table_type = 'BASE TABLE'", [schema, table]).fetchone()[0])
+def _person_tables(con: duckdb.DuckDBPyConnection, schemas: tuple[str, ...],
+                   ops_tables: tuple[str, ...] = ()) -> list[tuple[str, str, list[str]]]:
+    """(schema, table, columns) of every table that can hold a person: the given schemas, the identity
+    tables in ops, and the named ops tables."""
+    return con.execute(
+        "select c.table_schema, c.table_name, list(c.column_name) from information_schema.columns as c "
+        "inner join information_schema.tables as t using (table_schema, table_name) "
+        "where t.table_type = 'BASE TABLE' and (list_contains(?, c.table_schema) or (c.table_schema = 'ops' "
+        "and (starts_with(c.table_name, ?) or list_contains(?, c.table_name)))) group by 1, 2 order by 1, 2",
+        [list(schemas), ERASED_OPS_PREFIX, list(ops_tables)]).fetchall()
 
 
 def _collect(con: duckdb.DuckDBPyConnection) -> int:
@@ -129,15 +138,9 @@ def _targets(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str]]:
         ("marts.canonical_id_aliases", "t.retired_profile_id = x.profile_id", "_erase_profiles"),
         ("marts.canonical_id_aliases", "t.survivor_profile_id = x.profile_id", "_erase_profiles"),
     ]
-    targets = [t for t in targets if _table_exists(con, *t[0].split("."))]
+    targets = [t for t in targets if table_exists(con, *t[0].split("."))]
     explicit = {t[0] for t in targets}
-    columns = con.execute(
-        "select c.table_schema, c.table_name, list(c.column_name) from information_schema.columns as c "
-        "inner join information_schema.tables as t using (table_schema, table_name) "
-        "where t.table_type = 'BASE TABLE' and (c.table_schema in ({}) or (c.table_schema = 'ops' and "
-        "c.table_name like '{}%')) group by 1, 2 order by 1, 2".format(
-            ", ".join(f"'{s}'" for s in ERASED_SCHEMAS), ERASED_OPS_PREFIX)).fetchall()
-    for schema, table, names in columns:
+    for schema, table, names in _person_tables(con, ERASED_SCHEMAS):
         if f"{schema}.{table}" in explicit or f"{schema}.{table}" in KEPT:
             continue
         for column, source in LINK_COLUMNS:
@@ -168,7 +171,7 @@ def verify_erasure(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     erased profile ids and for the identifiers named in the deletion requests (in every identifier
     column, the identifiers inside raw JSON, and quarantined payloads as text).
     """
-    if not _table_exists(con, "staging", "stg_privacy__deletion_requests") or not con.execute(
+    if not table_exists(con, "staging", "stg_privacy__deletion_requests") or not con.execute(
             "select count(*) from ops.erased_profiles").fetchone()[0]:
         return {}
     con.execute("create or replace temp table _verify_profiles as select distinct profile_id from ops.erased_profiles")
@@ -177,14 +180,8 @@ def verify_erasure(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
                    from staging.stg_privacy__deletion_requests as d
                    inner join ops.erased_profiles as e on e.request_id = d.request_id
                    where length(d.identifier) >= 6""")
-    tables = con.execute(
-        "select c.table_schema, c.table_name, list(c.column_name) from information_schema.columns as c "
-        "inner join information_schema.tables as t using (table_schema, table_name) "
-        "where t.table_type = 'BASE TABLE' and (c.table_schema in ('raw', {}) or (c.table_schema = 'ops' and "
-        "(c.table_name like '{}%' or c.table_name = 'quarantine'))) group by 1, 2 order by 1, 2".format(
-            ", ".join(f"'{s}'" for s in ERASED_SCHEMAS), ERASED_OPS_PREFIX)).fetchall()
     left = {}
-    for schema, table, names in tables:
+    for schema, table, names in _person_tables(con, ("raw", *ERASED_SCHEMAS), ("quarantine",)):
         name = f"{schema}.{table}"
         if name in KEPT or name == "raw.deletion_requests":
             continue
@@ -209,7 +206,7 @@ def erase_deleted_profiles(con: duckdb.DuckDBPyConnection,
                            progress: Callable[[str], None] | None = None) -> ErasureReport:
     say = progress or (lambda _m: None)
     report = ErasureReport()
-    if not _table_exists(con, "intermediate", "int_privacy__deleted_profiles"):
+    if not table_exists(con, "intermediate", "int_privacy__deleted_profiles"):
         say("no deletion requests model yet: nothing to erase")
         return report
     report.profiles = _collect(con)

@@ -213,7 +213,3 @@ def load_sync_config(path: Path = SYNCS_PATH) -> SyncConfig:
     except yaml.YAMLError as exc:
         raise SyncConfigError(f"{path}: not valid YAML: {exc}") from exc
     return parse_sync_config(raw, path)
-
-
-def load_syncs(path: Path = SYNCS_PATH) -> dict[str, SyncDefinition]:
-    return load_sync_config(path).syncs

@@ -25,6 +25,7 @@ import duckdb
 
 from reverse_etl.config import SyncConfig, SyncDefinition
 from reverse_etl.hashing import IDENTIFIER_KINDS, identifier_expression
+from reverse_etl.state import table_exists
 
 AUDIENCE_SCHEMA = "audiences"
 #: batches never mix operations, nor new members with changed ones (destinations may take a faster path)
@@ -63,11 +64,6 @@ class Plan:
 
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
-
-
-def _table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    return bool(con.execute("select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-                            [schema, table]).fetchone()[0])
 
 
 def _audience_columns(con: duckdb.DuckDBPyConnection, audience: str) -> list[str]:
@@ -116,7 +112,7 @@ def _suppression_sql(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, confi
 def deleted_profiles_sql(con: duckdb.DuckDBPyConnection) -> str:
     """Profiles with a deletion request: this build's (dbt) plus everyone already erased."""
     parts = ["select profile_id, request_id from ops.erased_profiles"]
-    if _table_exists(con, "intermediate", "int_privacy__deleted_profiles"):
+    if table_exists(con, "intermediate", "int_privacy__deleted_profiles"):
         parts.append("select profile_id, request_id from intermediate.int_privacy__deleted_profiles")
     return "select profile_id, min(request_id) as request_id from (" + " union all ".join(parts) + ") group by 1"
 
@@ -125,7 +121,7 @@ def _consent_sql(con: duckdb.DuckDBPyConnection, sync: SyncDefinition) -> tuple[
     """(join clause, held-back condition) for the sync's consent purpose."""
     if sync.consent_purpose is None:
         return "", "null"
-    if not _table_exists(con, "marts", "dim_profiles"):
+    if not table_exists(con, "marts", "dim_profiles"):
         raise SyncPlanError(f"sync {sync.name} needs consent for {sync.consent_purpose} but marts.dim_profiles "
                             "does not exist; build it first (cdp run)")
     column = f"{sync.consent_purpose}_consent"
@@ -145,7 +141,7 @@ def pending_plan(con: duckdb.DuckDBPyConnection, sync_name: str) -> Plan | None:
         "select plan_id, batches, rows_added, rows_changed, rows_removed, rows_held_back, full_resync "
         "from ops.sync_plans where sync_name = ? and status = 'pending' order by planned_at desc limit 1",
         [sync_name]).fetchone()
-    if row is None or not _table_exists(con, "ops", f"sync_outbox__{sync_name}"):
+    if row is None or not table_exists(con, "ops", f"sync_outbox__{sync_name}"):
         return None
     plan_id, batches, added, changed, removed, held, full = row
     return Plan(sync_name, plan_id, batches, added, changed, removed, held, -1, -1, full, resumed=True)
@@ -305,7 +301,7 @@ def plan_sync(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, config: Sync
 
 def plan_preview(con: duckdb.DuckDBPyConnection, sync_name: str) -> list[tuple[str, str, int]]:
     """(op, reason, rows) of the sync's current plan, for dry runs and logs."""
-    if not _table_exists(con, "ops", f"sync_outbox__{sync_name}"):
+    if not table_exists(con, "ops", f"sync_outbox__{sync_name}"):
         return []
     return con.execute(
         "select op, regexp_replace(reason, '^(deletion request|held back: [a-z ]+|suppressed).*$', '\\1'), count(*) "

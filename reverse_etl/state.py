@@ -97,5 +97,10 @@ create table if not exists ops.erased_profiles (
 """
 
 
+def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    return bool(con.execute("select count(*) from information_schema.tables where table_schema = ? "
+                            "and table_name = ?", [schema, table]).fetchone()[0])
+
+
 def ensure_sync_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(SYNC_DDL)
