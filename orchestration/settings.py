@@ -23,6 +23,8 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
         "Read-only copy for BI tools, replaced atomically after a run whose checks all passed.",
     ),
     "CDP_EXPORT_DIR": ("warehouse/exports", "Where file destinations write audience exports."),
+    "CDP_GX_DIR": ("warehouse/gx", "Great Expectations project: landing suites' results and Data Docs HTML."),
+    "CDP_GATES_FILE": ("orchestration/quality/gates.yml", "Thresholds and severities of the warehouse gates."),
     "CDP_SYNCS_FILE": ("reverse_etl/syncs.yml", "Reverse-ETL destinations, suppression audiences and syncs."),
     "CDP_DUCKDB_MEMORY_LIMIT": ("3GB", "DuckDB memory_limit for loaders and dbt; spills to disk beyond it."),
     "CDP_DUCKDB_THREADS": ("0", "DuckDB threads; 0 means one per core."),
@@ -54,6 +56,8 @@ class Settings:
     serving_warehouse: Path
     export_dir: Path
     syncs_file: Path
+    gx_dir: Path
+    gates_file: Path
     duckdb_memory_limit: str
     duckdb_threads: int
     max_quarantine_rate: float
@@ -81,6 +85,8 @@ def get_settings() -> Settings:
         serving_warehouse=_path("CDP_SERVING_WAREHOUSE"),
         export_dir=_path("CDP_EXPORT_DIR"),
         syncs_file=_path("CDP_SYNCS_FILE"),
+        gx_dir=_path("CDP_GX_DIR"),
+        gates_file=_path("CDP_GATES_FILE"),
         duckdb_memory_limit=os.environ.get("CDP_DUCKDB_MEMORY_LIMIT") or ENVIRONMENT["CDP_DUCKDB_MEMORY_LIMIT"][0],
         duckdb_threads=threads,
         max_quarantine_rate=rate,

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import duckdb
 
+from orchestration.quality.results import ensure_quality_tables
 from orchestration.settings import Settings, get_settings
 from reverse_etl.state import ensure_sync_tables
 
@@ -81,6 +82,7 @@ def connect(settings: Settings | None = None, *, read_only: bool = False) -> Ite
         if not read_only:
             con.execute(OPS_DDL)
             ensure_sync_tables(con)
+            ensure_quality_tables(con)
         yield con
     finally:
         con.close()

@@ -2,6 +2,12 @@
 
 dbt sources `raw.<table>` map to the raw loader assets' keys, so raw -> staging -> marts -> audiences
 is one lineage graph. All dbt work runs in the `duckdb` pool, never beside a Python writer.
+
+The build is one `dbt build` (each model's tests run right after it, and dbt skips what depends on
+a failing error-severity test). When dbt has finished and released the warehouse, the step records
+every test in ops.quality_results, adds row counts and a markdown preview to each model's
+materialisation, and fails naming the failing tests, so nothing downstream (erasure, syncs, the
+serving copy) runs and the run is marked failed. CDP_DBT_VARS (YAML) overrides dbt vars for a run.
 """
 
 import hashlib
@@ -10,11 +16,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import dagster as dg
 from dagster import AssetExecutionContext
 from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
 
+from orchestration.quality.dbt_results import describe_failures, model_metadata, record_dbt_results
 from orchestration.settings import DBT_PROJECT_DIR, get_settings
-from orchestration.warehouse import WAREHOUSE_POOL
+from orchestration.warehouse import WAREHOUSE_POOL, connect
 
 PARSE_INPUTS = ("models", "macros", "seeds", "tests", "dbt_project.yml", "profiles.yml")
 
@@ -66,10 +74,29 @@ def dbt_environment() -> None:
     os.environ["CDP_GROUND_TRUTH_DIR"] = str(settings.ground_truth_dir or "")
 
 
+def dbt_vars_args() -> list[str]:
+    """`--vars` from CDP_DBT_VARS (a YAML or JSON mapping), to change rules for one run."""
+    raw = os.environ.get("CDP_DBT_VARS", "").strip()
+    return ["--vars", raw] if raw else []
+
+
 @dbt_assets(manifest=ensure_manifest(), project=dbt_project, pool=WAREHOUSE_POOL, name="cdp_dbt_models")
 def cdp_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource):
     dbt_environment()
-    yield from dbt.cli(["build"], context=context).stream()
+    invocation = dbt.cli(["build", *dbt_vars_args()], context=context, raise_on_error=False)
+    # Held back until dbt exits: only then may this process open the warehouse to count rows.
+    events = list(invocation.stream())
+    results = invocation.get_artifact("run_results.json")
+    manifest = invocation.get_artifact("manifest.json")
+    with connect(get_settings()) as con:
+        failures = record_dbt_results(con, results, manifest, context.run_id)
+        for event in events:
+            if isinstance(event, dg.Output | dg.AssetMaterialization):
+                event = event.with_metadata({**event.metadata, **model_metadata(con, event, manifest)})
+            yield event
+    if not invocation.is_successful():
+        raise dg.Failure(description=describe_failures(failures) or "dbt build failed; see the step's logs",
+                         metadata={"failed_nodes": [f["unique_id"] for f in failures]})
 
 
 def dbt_resource() -> DbtCliResource:

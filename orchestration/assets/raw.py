@@ -2,7 +2,9 @@
 
 Each asset carries its gate as blocking asset checks evaluated in the same step: the per-file
 reconciliation (read = loaded + quarantined + duplicates, and the raw table holds exactly what the
-manifest says was loaded) and the quarantine rate of this load. A failed blocking check stops every
+manifest says was loaded), the quarantine rate of this load, and the Great Expectations suites every
+new file is validated against before it commits (a file failing an error-severity expectation is
+quarantined whole); the volume of each new file against earlier ones is a warning. A failed blocking check stops every
 downstream asset. Whole files that could not be read are reported as a warning: the run goes on
 with the good files, and the bad ones wait in ops.quarantine for someone to fix and re-land them.
 """
@@ -10,8 +12,13 @@ with the good files, and the bad ones wait in ops.quarantine for someone to fix 
 import dagster as dg
 from dagster import AssetExecutionContext
 
+from orchestration.assets.gates import to_check_result
 from orchestration.ingest.contract import SourceSpec, load_contract
 from orchestration.ingest.loader import SourceResult, load_source
+from orchestration.quality.landing import FAILED_EXPECTATIONS, LandingValidator
+from orchestration.quality.preview import markdown_preview
+from orchestration.quality.results import CheckOutcome, record_outcomes
+from orchestration.quality.warehouse_checks import raw_volume
 from orchestration.settings import get_settings
 from orchestration.warehouse import WAREHOUSE_POOL, connect
 
@@ -20,7 +27,7 @@ def raw_asset_key(spec: SourceSpec) -> dg.AssetKey:
     return dg.AssetKey(["raw", spec.table])
 
 
-def _reconciliation(con, spec: SourceSpec) -> dg.AssetCheckResult:
+def _reconciliation(con, spec: SourceSpec) -> CheckOutcome:
     broken = con.execute(
         "select file_path, rows_read, rows_loaded, rows_quarantined, duplicates_skipped from ops.load_manifest "
         "where source = ? and rows_read <> rows_loaded + rows_quarantined + duplicates_skipped", [spec.name]
@@ -29,45 +36,56 @@ def _reconciliation(con, spec: SourceSpec) -> dg.AssetCheckResult:
         "select coalesce(sum(rows_loaded - coalesce(rows_erased, 0)), 0) from ops.load_manifest where source = ?",
         [spec.name]).fetchone()[0]
     table_rows = con.execute(f"select count(*) from raw.{spec.table}").fetchone()[0]
-    passed = not broken and manifest_rows == table_rows
-    return dg.AssetCheckResult(
-        check_name="reconciliation",
-        passed=passed,
-        severity=dg.AssetCheckSeverity.ERROR,
-        metadata={
-            "files_not_reconciling": len(broken),
-            "first_bad_file": str(broken[0][0]) if broken else "",
-            "rows_in_manifest": int(manifest_rows),
-            "rows_in_table": int(table_rows),
-        },
+    return CheckOutcome(
+        "raw", f"raw/{spec.table}", "reconciliation", not broken and manifest_rows == table_rows, "error",
+        target=f"raw.{spec.table}", rows_checked=int(table_rows), rows_failed=len(broken),
+        observed=float(table_rows - manifest_rows), threshold="0 rows between manifest and table",
         description=("every file: read = loaded + quarantined + duplicates, and raw holds what the manifest "
                      "says was loaded, less what privacy erasure removed"),
+        details={"files_not_reconciling": len(broken), "first_bad_file": str(broken[0][0]) if broken else "",
+                 "rows_in_manifest": int(manifest_rows), "rows_in_table": int(table_rows)},
     )
 
 
-def _quarantine_rate(result: SourceResult, max_rate: float) -> dg.AssetCheckResult:
+def _quarantine_rate(spec: SourceSpec, result: SourceResult, max_rate: float) -> CheckOutcome:
     read = result.total("rows_read")
     quarantined = result.total("rows_quarantined")
     rate = quarantined / read if read else 0.0
-    return dg.AssetCheckResult(
-        check_name="quarantine_rate",
-        passed=rate <= max_rate,
-        severity=dg.AssetCheckSeverity.ERROR,
-        metadata={"rows_read": read, "rows_quarantined": quarantined, "rate": round(rate, 6),
-                  "max_rate (CDP_MAX_QUARANTINE_RATE)": max_rate},
+    return CheckOutcome(
+        "raw", f"raw/{spec.table}", "quarantine_rate", rate <= max_rate, "error", target=spec.name,
+        rows_checked=read, rows_failed=quarantined, observed=rate,
+        threshold=f"<= {max_rate:g} (CDP_MAX_QUARANTINE_RATE)",
         description="share of this load's rows quarantined is at most CDP_MAX_QUARANTINE_RATE",
     )
 
 
-def _whole_files(result: SourceResult) -> dg.AssetCheckResult:
-    bad = [f for f in result.files if f.status == "quarantined"]
-    return dg.AssetCheckResult(
-        check_name="files_readable",
-        passed=not bad,
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata={"files_quarantined_whole": len(bad),
-                  "files": dg.MetadataValue.md("\n".join(f"- `{f.path}`: {f.reason}" for f in bad) or "none")},
+def _whole_files(spec: SourceSpec, result: SourceResult) -> CheckOutcome:
+    bad = [f for f in result.files
+           if f.status == "quarantined" and not (f.reason or "").startswith(FAILED_EXPECTATIONS)]
+    return CheckOutcome(
+        "raw", f"raw/{spec.table}", "files_readable", not bad, "warn", target=spec.name,
+        rows_checked=len(result.files), rows_failed=len(bad),
         description="no landing file was quarantined whole (unreadable, or its header was wrong)",
+        markdown={"files": "\n".join(f"- `{f.path}`: {f.reason}" for f in bad) or "none"},
+    )
+
+
+def _expectations(spec: SourceSpec, result: SourceResult) -> CheckOutcome:
+    """Great Expectations on this load's files: any error-severity expectation failed blocks the run."""
+    outcomes = [o for v in result.validations for o in v.outcomes]
+    blocking = [o for o in outcomes if o.blocks]
+    warnings = [o for o in outcomes if not o.passed and not o.blocks]
+    return CheckOutcome(
+        "raw", f"raw/{spec.table}", "expectations", not blocking, "error", engine="great_expectations",
+        target=spec.name, rows_checked=sum(v.rows for v in result.validations), rows_failed=len(blocking),
+        seconds=sum(v.seconds for v in result.validations),
+        threshold="no error-severity expectation fails (orchestration/quality/landing_expectations.yml)",
+        description="every new file passes its Great Expectations suite; failing files are quarantined whole",
+        details={"files_validated": len(result.validations), "expectations_evaluated": len(outcomes)},
+        markdown={"failed": "\n".join(
+                     f"- **{o.severity}** `{o.target}` {o.check_name}: {o.rows_failed:,} of {o.rows_checked:,} "
+                     f"unexpected, e.g. {o.details.get('examples')} ({o.description})"
+                     for o in blocking + warnings) or "none"},
     )
 
 
@@ -83,16 +101,26 @@ def build_raw_asset(spec: SourceSpec) -> dg.AssetsDefinition:
         check_specs=[
             dg.AssetCheckSpec("reconciliation", asset=key, blocking=True),
             dg.AssetCheckSpec("quarantine_rate", asset=key, blocking=True),
+            dg.AssetCheckSpec("expectations", asset=key, blocking=True),
+            dg.AssetCheckSpec("volume", asset=key),
             dg.AssetCheckSpec("files_readable", asset=key),
         ],
     )
     def _load(context: AssetExecutionContext):
         settings = get_settings()
         contract = load_contract()
+        validator = LandingValidator()
         with connect(settings) as con:
-            result = load_source(con, spec, settings.landing_dir, contract, progress=context.log.info)
-            reconciliation = _reconciliation(con, spec)
+            result = load_source(con, spec, settings.landing_dir, contract, progress=context.log.info,
+                                 validator=validator, run_id=context.run_id)
+            new_files = [f.path for f in result.files if f.status == "loaded"]
+            outcomes = [_reconciliation(con, spec), _quarantine_rate(spec, result, settings.max_quarantine_rate),
+                        _expectations(spec, result), raw_volume(con, spec.name, new_files),
+                        _whole_files(spec, result)]
+            record_outcomes(con, [o for o in outcomes if o.check_name != "files_readable"], context.run_id)
             table_rows = con.execute(f"select count(*) from raw.{spec.table}").fetchone()[0]
+            preview = markdown_preview(con, "raw", spec.table)
+        docs = validator.build_docs()
         yield dg.MaterializeResult(
             metadata={
                 "files_new": len(result.files),
@@ -102,11 +130,14 @@ def build_raw_asset(spec: SourceSpec) -> dg.AssetsDefinition:
                 "rows_quarantined": result.total("rows_quarantined"),
                 "duplicates_skipped": result.total("duplicates_skipped"),
                 "dagster/row_count": int(table_rows),
+                "preview": dg.MetadataValue.md(preview or "no columns to show"),
+                **({"data_docs": dg.MetadataValue.path(str(docs))} if docs else {}),
             }
         )
-        yield reconciliation
-        yield _quarantine_rate(result, settings.max_quarantine_rate)
-        yield _whole_files(result)
+        for outcome in outcomes:
+            if outcome.blocks:
+                context.log.error(f"gate failed: raw/{spec.table} {outcome.check_name}: {outcome.threshold}")
+            yield to_check_result(outcome)
 
     return _load
 

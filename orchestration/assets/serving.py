@@ -1,16 +1,19 @@
-"""The serving-copy asset: published last, only when everything upstream succeeded."""
+"""The serving-copy asset: published last, only when everything upstream succeeded (every blocking
+gate of the run passed). It also records each audience's size: the baseline the next run's
+`size_change` gates compare against."""
 
 from collections.abc import Sequence
 
 import dagster as dg
 from dagster import AssetExecutionContext
 
+from orchestration.quality.warehouse_checks import record_audience_sizes
 from orchestration.serving import publish_serving_copy
 from orchestration.settings import get_settings
 from orchestration.warehouse import WAREHOUSE_POOL, connect
 
 
-def build_serving_asset(upstream: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
+def build_serving_asset(upstream: Sequence[dg.AssetKey], audiences: Sequence[str]) -> dg.AssetsDefinition:
     @dg.asset(
         key=dg.AssetKey(["serving", "warehouse_copy"]),
         deps=list(upstream),
@@ -22,6 +25,7 @@ def build_serving_asset(upstream: Sequence[dg.AssetKey]) -> dg.AssetsDefinition:
     def _publish(context: AssetExecutionContext) -> dg.MaterializeResult:
         settings = get_settings()
         with connect(settings) as con:
+            record_audience_sizes(con, context.run_id, list(audiences))
             copied = publish_serving_copy(con, settings)
         context.log.info(f"published {len(copied)} tables to {settings.serving_warehouse}")
         return dg.MaterializeResult(metadata={

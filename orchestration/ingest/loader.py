@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -32,6 +32,8 @@ from orchestration.ingest.contract import LandingContract, SourceSpec, load_cont
 from orchestration.ingest.events_file import RAW_EVENTS_DDL, stage_events_file
 from orchestration.ingest.reading import drop_temp_objects, sql_string
 from orchestration.ingest.table_file import raw_table_ddl, stage_table_file
+from orchestration.quality.landing import FileValidation, LandingValidator
+from orchestration.quality.results import record_outcomes
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +64,7 @@ class SourceResult:
     source: str
     files: list[FileResult]
     files_already_loaded: int
+    validations: list[FileValidation] = field(default_factory=list)
 
     def total(self, attribute: str) -> int:
         return sum(getattr(f, attribute) for f in self.files)
@@ -118,12 +121,22 @@ def _stage(cur: duckdb.DuckDBPyConnection, spec: SourceSpec, contract: LandingCo
     return staged
 
 
-def _commit(cur: duckdb.DuckDBPyConnection, spec: SourceSpec, staged: _Staged) -> FileResult:
-    """Deduplicate, insert, quarantine and record one staged file in one transaction."""
+def _commit(cur: duckdb.DuckDBPyConnection, spec: SourceSpec, staged: _Staged,
+            validator: LandingValidator | None = None, run_id: str | None = None,
+            ) -> tuple[FileResult, FileValidation | None]:
+    """Validate (Great Expectations), then deduplicate, insert, quarantine and record one staged file in
+    one transaction. A file failing an error-severity expectation loads nothing: it is quarantined whole
+    with the failed expectations as the reason."""
+    validation = None
+    if validator is not None and staged.read_error is None:
+        validation = validator.validate(cur, spec.name, str(staged.path))
     cur.execute("begin transaction")
     try:
-        if staged.read_error is not None:
-            result = _quarantine_whole_file(cur, spec, staged.path, staged.file_hash, staged.read_error,
+        if validation is not None:
+            record_outcomes(cur, validation.outcomes, run_id)
+        if staged.read_error is not None or (validation is not None and validation.blocking):
+            reason = staged.read_error or validation.reason()  # type: ignore[union-attr]
+            result = _quarantine_whole_file(cur, spec, staged.path, staged.file_hash, reason,
                                             time.perf_counter() - staged.started)
         else:
             result = _insert_staged(cur, spec, staged)
@@ -131,7 +144,7 @@ def _commit(cur: duckdb.DuckDBPyConnection, spec: SourceSpec, staged: _Staged) -
     except Exception:
         cur.execute("rollback")
         raise
-    return result
+    return result, validation
 
 
 def _insert_staged(con: duckdb.DuckDBPyConnection, spec: SourceSpec, staged: _Staged) -> FileResult:
@@ -226,13 +239,15 @@ class _InOrder:
 
 def load_source(con: duckdb.DuckDBPyConnection, spec: SourceSpec, landing_dir: Path,
                 contract: LandingContract | None = None,
-                progress: Callable[[str], None] | None = None, workers: int = 2) -> SourceResult:
+                progress: Callable[[str], None] | None = None, workers: int = 2,
+                validator: LandingValidator | None = None, run_id: str | None = None) -> SourceResult:
     """Load every new file of one source; returns what each file did.
 
     Files are validated by `workers` threads at once, each on its own cursor (so reading one file,
     which is single-threaded, overlaps parsing and inserting another); the transactions that insert
     them commit one at a time in file order, so deduplication sees every earlier file and a rerun
-    makes the same choices.
+    makes the same choices. With a `validator`, each file is also checked against its source's Great
+    Expectations suite before it commits (see `orchestration.quality.landing`).
     """
     contract = contract or load_contract()
     say = progress or log.info
@@ -242,6 +257,7 @@ def load_source(con: duckdb.DuckDBPyConnection, spec: SourceSpec, landing_dir: P
         "select file_path, file_hash from ops.load_manifest where source = ?", [spec.name]).fetchall()}
     known_hashes = {h for _, h in seen}
     results: list[FileResult] = []
+    validations: list[FileValidation] = []
     already = 0
     todo: list[tuple[int, Path, str]] = []
     for number, path in enumerate(files, start=1):
@@ -271,7 +287,7 @@ def load_source(con: duckdb.DuckDBPyConnection, spec: SourceSpec, landing_dir: P
             staged = _stage(cur, spec, contract, path, file_hash)
             order.wait_for(position)
             try:
-                result = _commit(cur, spec, staged)
+                result, validation = _commit(cur, spec, staged, validator, run_id)
             except BaseException:
                 order.done(failed=True)
                 raise
@@ -279,6 +295,8 @@ def load_source(con: duckdb.DuckDBPyConnection, spec: SourceSpec, landing_dir: P
         finally:
             drop_temp_objects(cur)
             cur.close()
+        if validation is not None:
+            validations.append(validation)
         rate = result.rows_read / result.seconds if result.seconds else 0.0
         say(f"[{spec.name}] {number}/{len(files)} {path.name}: {result.status}, read {result.rows_read:,}, "
             f"loaded {result.rows_loaded:,}, quarantined {result.rows_quarantined:,}, "
@@ -289,4 +307,4 @@ def load_source(con: duckdb.DuckDBPyConnection, spec: SourceSpec, landing_dir: P
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix=f"load-{spec.name}") as pool:
         futures = [pool.submit(load_one, i, *item) for i, item in enumerate(todo)]
         results.extend(f.result() for f in futures)
-    return SourceResult(spec.name, results, already)
+    return SourceResult(spec.name, results, already, validations)

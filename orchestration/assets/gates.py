@@ -1,0 +1,74 @@
+"""Gates as Dagster asset checks: every `CheckOutcome` becomes an `AssetCheckResult` (error severity
+blocks downstream assets, warn records and continues) and a row of ops.quality_results.
+
+Owns the audience gates (`size_change`, `consent_present`): one blocking multi-asset check step over
+every audience, after the dbt build and before the erasure step and the syncs. dbt tests are asset
+checks of the dbt assets themselves (dagster-dbt); their results are recorded by the dbt asset.
+"""
+
+import dagster as dg
+from dagster import AssetCheckExecutionContext
+
+from orchestration.quality.results import CheckOutcome, record_outcomes
+from orchestration.quality.warehouse_checks import audience_consent_present, audience_size_change
+from orchestration.settings import get_settings
+from orchestration.warehouse import WAREHOUSE_POOL, connect
+from reverse_etl.config import load_sync_config
+
+AUDIENCE_CHECKS = ("size_change", "consent_present")
+
+
+def to_check_result(outcome: CheckOutcome, asset_key: dg.AssetKey | None = None) -> dg.AssetCheckResult:
+    metadata: dict = {"passed": outcome.passed, "severity": outcome.severity, "engine": outcome.engine}
+    for name in ("target", "rows_checked", "rows_failed", "observed", "threshold"):
+        value = getattr(outcome, name)
+        if value is not None:
+            metadata[name] = round(value, 6) if isinstance(value, float) else value
+    for name, value in outcome.details.items():
+        metadata[name] = value if isinstance(value, int | float | str | bool) else dg.MetadataValue.json(value)
+    for name, text in outcome.markdown.items():
+        metadata[name] = dg.MetadataValue.md(text)
+    return dg.AssetCheckResult(
+        asset_key=asset_key, check_name=outcome.check_name, passed=outcome.passed,
+        severity=dg.AssetCheckSeverity.ERROR if outcome.severity == "error" else dg.AssetCheckSeverity.WARN,
+        metadata=metadata, description=outcome.description or None,
+    )
+
+
+def _consent_purposes() -> dict[str, list[str]]:
+    """audience -> the consent purposes of the syncs that send it."""
+    purposes: dict[str, list[str]] = {}
+    for sync in load_sync_config(get_settings().syncs_file).syncs.values():
+        if sync.consent_purpose and sync.consent_purpose not in purposes.setdefault(sync.audience, []):
+            purposes[sync.audience].append(sync.consent_purpose)
+    return purposes
+
+
+def build_audience_checks(audience_keys: list[dg.AssetKey]) -> dg.AssetChecksDefinition:
+    specs = [dg.AssetCheckSpec(name, asset=key, blocking=True,
+                               description={"size_change": "Members against the last run whose every gate passed.",
+                                            "consent_present": "Members synced under consent have a consent state."
+                                            }[name])
+             for key in audience_keys for name in AUDIENCE_CHECKS]
+
+    @dg.multi_asset_check(specs=specs, name="audience_gates", pool=WAREHOUSE_POOL, can_subset=True,
+                          description="Audience gates from orchestration/quality/gates.yml.")
+    def _audience_gates(context: AssetCheckExecutionContext):
+        purposes = _consent_purposes()
+        selected = context.selected_asset_check_keys
+        with connect(get_settings()) as con:
+            for key in audience_keys:
+                audience = key.path[-1]
+                outcomes = []
+                if dg.AssetCheckKey(key, "size_change") in selected:
+                    outcomes.append(audience_size_change(con, audience))
+                if dg.AssetCheckKey(key, "consent_present") in selected:
+                    outcomes.append(audience_consent_present(con, audience, purposes.get(audience, [])))
+                record_outcomes(con, outcomes, context.run.run_id)
+                for outcome in outcomes:
+                    if outcome.blocks:
+                        context.log.error(f"gate failed: {key.to_user_string()} {outcome.check_name}: "
+                                          f"{outcome.details}")
+                    yield to_check_result(outcome, key)
+
+    return _audience_gates

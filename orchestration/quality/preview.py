@@ -1,0 +1,27 @@
+"""Markdown previews of warehouse tables for asset metadata: a few rows, text cut short, and never a
+column that holds personal data (the Dagster UI is not a place for it)."""
+
+from __future__ import annotations
+
+import re
+
+import duckdb
+
+PII_COLUMN = re.compile(r"email|phone|first_name|last_name|^name$|identifier|ip_address|address|traits|context",
+                        re.I)
+
+
+def markdown_preview(con: duckdb.DuckDBPyConnection, schema: str, table: str, *, rows: int = 5,
+                     max_columns: int = 12, order_by: str | None = None) -> str | None:
+    columns = [r[0] for r in con.execute(
+        "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
+        "order by ordinal_position", [schema, table]).fetchall()
+        if not PII_COLUMN.search(r[0]) and not r[0].startswith("_")][:max_columns]
+    if not columns:
+        return None
+    listed = ", ".join(f'"{c}"' for c in columns)
+    order = f" order by {order_by}" if order_by else ""
+    frame = con.execute(f'select {listed} from "{schema}"."{table}"{order} limit {int(rows)}').df()
+    if frame.empty:
+        return "no rows"
+    return frame.astype(str).apply(lambda column: column.str.slice(0, 40)).to_markdown(index=False)

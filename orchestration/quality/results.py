@@ -1,0 +1,78 @@
+"""`ops.quality_results`: one row per evaluation of any gate, whatever ran it.
+
+Great Expectations suites on landing files, the raw loaders' reconciliation and quarantine-rate
+checks, every dbt test of a build, the Python SQL checks on audiences and the reverse-ETL guardrails
+all land here with the same shape, so BI can chart quality over time and `cdp status` can say what
+failed last. A `CheckOutcome` is also what the Dagster assets turn into an `AssetCheckResult`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+
+QUALITY_DDL = """
+create schema if not exists ops;
+create table if not exists ops.quality_results (
+    run_id varchar,                 -- the Dagster run (null outside Dagster)
+    checked_at timestamptz not null,
+    layer varchar not null,         -- landing | raw | staging | identity | marts | audiences | reverse_etl
+    asset varchar not null,         -- the checked asset, e.g. raw/events, marts/dim_profiles
+    check_name varchar not null,
+    target varchar,                 -- what exactly was checked: a file, a column, a table
+    engine varchar not null,        -- great_expectations | dbt | sql
+    severity varchar not null,      -- error (blocks downstream) | warn (recorded, run goes on)
+    passed boolean not null,
+    rows_checked bigint,
+    rows_failed bigint,
+    observed double,                -- the measured value (a rate, a count, a share)
+    threshold varchar,              -- what it was held against
+    seconds double,                 -- time the evaluation took
+    details varchar                 -- JSON: a sample of failing values, dbt's message, ...
+);
+"""
+
+
+@dataclass
+class CheckOutcome:
+    """The result of one gate evaluation."""
+
+    layer: str
+    asset: str
+    check_name: str
+    passed: bool
+    severity: str = "error"
+    engine: str = "sql"
+    target: str | None = None
+    rows_checked: int | None = None
+    rows_failed: int | None = None
+    observed: float | None = None
+    threshold: str | None = None
+    seconds: float | None = None
+    description: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+    markdown: dict[str, str] = field(default_factory=dict)  # longer texts, shown as markdown in Dagster
+
+    @property
+    def blocks(self) -> bool:
+        return not self.passed and self.severity == "error"
+
+
+def ensure_quality_tables(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(QUALITY_DDL)
+
+
+def record_outcomes(con: duckdb.DuckDBPyConnection, outcomes: Iterable[CheckOutcome], run_id: str | None) -> int:
+    """Append the outcomes to ops.quality_results; returns how many rows were written."""
+    rows = [(run_id, o.layer, o.asset, o.check_name, o.target, o.engine, o.severity, o.passed, o.rows_checked,
+             o.rows_failed, o.observed, o.threshold, o.seconds, json.dumps({**o.details, **o.markdown}, default=str)
+             if o.details or o.markdown else None) for o in outcomes]
+    if rows:
+        ensure_quality_tables(con)
+        marks = ", ".join("?" * (len(rows[0]) - 1))
+        con.executemany(f"insert into ops.quality_results values (?, now(), {marks})", rows)
+    return len(rows)
