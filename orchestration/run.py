@@ -67,7 +67,8 @@ def run_pipeline(select: str = "*") -> bool:
     failed = [c for c in checks if not c.passed and _severity(c) == "ERROR"]
     warned = [c for c in checks if not c.passed and _severity(c) != "ERROR"]
     failed_steps = [e.step_key for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
-    skipped_steps = [e.step_key for e in result.all_events if e.event_type_value == "STEP_SKIPPED"]
+    started = {e.step_key for e in result.all_events if e.event_type_value == "STEP_START"}
+    skipped_steps = [n.name for n in job.nodes if n.name not in started]
 
     print("\n" + "=" * 72)
     print(f"cdp run {'succeeded' if result.success else 'FAILED'} in {seconds:.1f}s (run {result.run_id[:8]})")
@@ -93,7 +94,7 @@ def run_pipeline(select: str = "*") -> bool:
             for line in dbt_failures():
                 print(f"    {line}")
     for step in skipped_steps:
-        print(f"  step skipped (upstream failed): {step}")
+        print(f"  step not run (upstream failed or a blocking gate failed): {step}")
     if settings.export_dir.exists():
         print(f"\nexports in {settings.export_dir}: "
               + ", ".join(sorted(p.name for p in settings.export_dir.iterdir() if p.is_file())))

@@ -13,6 +13,8 @@ pipeline_job = dg.define_asset_job(
     "cdp_pipeline",
     selection=dg.AssetSelection.all(),
     description="Load new landing files, build every dbt model and test, run syncs, publish the serving copy.",
+    # With run retries on (dagster.yaml), a run whose process died (not a failed gate) is retried once.
+    tags={"dagster/max_retries": "1", "dagster/retry_strategy": "FROM_FAILURE"},
 )
 
 daily_schedule = dg.ScheduleDefinition(

@@ -39,6 +39,7 @@ def print_status(settings: Settings) -> None:
         return
     with connect(settings, read_only=True) as con:
         print(f"warehouse: {settings.warehouse}")
+        print_last_run(con, settings)
         files = con.execute(
             "select source, count(*), sum(rows_loaded), sum(rows_quarantined), sum(duplicates_skipped), "
             "max(loaded_at) from ops.load_manifest group by source order by source").fetchall()
@@ -46,6 +47,9 @@ def print_status(settings: Settings) -> None:
         print(f"  {'source':<20}{'files':>7}{'loaded':>12}{'quarantined':>13}{'duplicates':>12}  last load")
         for source, n, loaded, quarantined, dups, last in files:
             print(f"  {source:<20}{n:>7}{loaded:>12,}{quarantined:>13,}{dups:>12,}  {last:%Y-%m-%d %H:%M}")
+        print("\nquarantined (ops.quarantine)")
+        for source, rows, whole_files in quarantine_summary(con):
+            print(f"  {source:<20}{rows:>8,} rows" + (f", {whole_files} whole files" if whole_files else ""))
         print("\nrows per table")
         print_layer_rows(con)
         identity = identity_summary(con)
@@ -107,3 +111,56 @@ def identity_summary(con) -> str | None:
     if precision is not None:
         line += f"; vs planted truth: pairwise precision {precision:.4f}, recall {recall:.4f}"
     return line
+
+
+def _exists(con, schema: str, table: str) -> bool:
+    return bool(con.execute("select count(*) from information_schema.tables where table_schema = ? "
+                            "and table_name = ?", [schema, table]).fetchone()[0])
+
+
+def print_last_run(con, settings: Settings) -> None:
+    """The last run's gates, freshness per layer, failing checks and the health score."""
+    if not _exists(con, "ops", "quality_results"):
+        return
+    last = con.execute("select run_id, min(checked_at), max(checked_at), count(*) filter (where passed), "
+                       "count(*) filter (where not passed and severity = 'error'), "
+                       "count(*) filter (where not passed and severity = 'warn') from ops.quality_results "
+                       "where run_id is not null group by run_id order by max(checked_at) desc limit 1").fetchone()
+    if last:
+        run_id, started, finished, passed, failed, warned = last
+        published = _exists(con, "ops", "audience_size_history") and con.execute(
+            "select count(*) from ops.audience_size_history where run_id = ?", [run_id]).fetchone()[0] > 0
+        verdict = "gates passed, serving copy published" if published else (
+            "FAILED a blocking gate" if failed else "not published (partial run, or stopped before the end)")
+        print(f"\nlast run {run_id} ({started:%Y-%m-%d %H:%M}-{finished:%H:%M} UTC): {verdict}; "
+              f"{passed} checks passed, {failed} failed, {warned} warnings")
+    print("\nfreshness per layer (when its data or gates last changed)")
+    loaded = con.execute("select max(loaded_at) from ops.load_manifest").fetchone()[0]
+    layers = con.execute(
+        "select layer, max(checked_at) from ops.quality_results where layer in ('staging', 'identity', 'marts', "
+        "'audiences', 'reverse_etl') group by layer order by min(checked_at)").fetchall()
+    rows = [("landing -> raw", loaded), *layers]
+    if settings.serving_warehouse.exists():
+        from datetime import UTC, datetime
+
+        rows.append(("serving copy", datetime.fromtimestamp(settings.serving_warehouse.stat().st_mtime, UTC)))
+    for layer, when in rows:
+        print(f"  {layer:<20}{when:%Y-%m-%d %H:%M} UTC" if when else f"  {layer:<20}never")
+    failing = con.execute("""
+        select layer, asset, check_name, severity, target, rows_failed, checked_at from (
+            select *, row_number() over (partition by asset, check_name, coalesce(target, '')
+                                         order by checked_at desc) as latest
+            from ops.quality_results)
+        where latest = 1 and not passed order by severity, layer, asset, check_name""").fetchall()
+    print(f"\nfailing checks (latest evaluation of each): {len(failing) or 'none'}")
+    for layer, asset, check, severity, target, rows_failed, when in failing[:20]:
+        print(f"  {severity:<6}{layer:<12}{asset} {check}" + (f" [{target}]" if target else "")
+              + (f": {rows_failed:,} rows" if rows_failed else "") + f" ({when:%Y-%m-%d %H:%M})")
+    if _exists(con, "marts", "data_health_scores"):
+        health = con.execute("select source, health_score, complete_share, valid_share, unique_share, fresh_share "
+                             "from marts.data_health_scores where measured_at = (select max(measured_at) from "
+                             "marts.data_health_scores) order by source = 'overall', source").fetchall()
+        print("\ndatabase health (marts.data_health_scores, latest build)")
+        print(f"  {'source':<20}{'score':>7}{'complete':>10}{'valid':>8}{'unique':>8}{'fresh':>8}")
+        for source, score, complete, valid, unique, fresh in health:
+            print(f"  {source:<20}{score:>7.3f}{complete:>10.3f}{valid:>8.3f}{unique:>8.3f}{fresh:>8.3f}")

@@ -21,6 +21,15 @@ from reverse_etl.state import ensure_sync_tables
 #: The Dagster concurrency pool of every step that opens the warehouse (limit 1 in dagster.yaml).
 WAREHOUSE_POOL = "duckdb"
 
+
+def transient_retry_policy():
+    """Step retries for transient failures (a lock held too long, a full disk freed, a destination
+    down): twice, after 10 s then 20 s, with jitter. Gate failures raise `Failure(allow_retries=False)`
+    and dbt is not retried (its tests would fail again), so only real accidents are retried."""
+    import dagster as dg
+
+    return dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+
 OPS_DDL = """
 create schema if not exists ops;
 create schema if not exists raw;

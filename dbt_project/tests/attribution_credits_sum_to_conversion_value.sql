@@ -1,6 +1,7 @@
 {#- Invariant (blocking): for every attributed conversion and every rule-based model, the credited
     values sum exactly (to the cent) to the conversion value, the shares sum to 1, and no credit or
-    share is negative. -#}
+    share is negative. Null-safe: a model that credits nothing (null) to a conversion that has a value
+    fails too. -#}
 {%- set models = attribution_rule_models() %}
 with per_conversion as (
     select
@@ -18,7 +19,7 @@ select *
 from per_conversion
 where 1 = 0
 {%- for m in models %}
-   or {{ m }}_value <> conversion_value
-   or abs({{ m }}_share - 1) > 1e-9
+   or ({{ m }}_value is distinct from conversion_value and conversion_value is not null)
+   or abs({{ m }}_share - 1) > 1e-9 or ({{ m }}_share is null and conversion_value is not null)
    or {{ m }}_minimum < 0
 {%- endfor %}

@@ -1,5 +1,6 @@
 {#- Invariant (blocking): every conversion named in var cdp__attribution_conversions is in
     marts.attribution_credits (attributed to touches, or unattributed). -#}
+{{ config(meta={'dagster': {'ref': {'name': 'attribution_credits'}}}) }}
 {%- set conversions = var('cdp__attribution_conversions') %}
 select c.conversion_id
 from {{ ref('fct_conversions') }} as c

@@ -1,5 +1,6 @@
 {#- Invariant (blocking): along the funnel, a later stage is never reached before an earlier one,
     and nobody reaches a stage without having reached (or passed over) every earlier one. -#}
+{{ config(meta={'dagster': {'ref': {'name': 'fct_funnel_profiles'}}}) }}
 -- depends_on: {{ ref('lifecycle_stages') }}
 {%- set stages = cdp_rule_rows('lifecycle_stages', 'stage_order') | map(attribute='stage') | list %}
 select profile_id

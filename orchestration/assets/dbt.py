@@ -96,7 +96,7 @@ def cdp_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource):
             yield event
     if not invocation.is_successful():
         raise dg.Failure(description=describe_failures(failures) or "dbt build failed; see the step's logs",
-                         metadata={"failed_nodes": [f["unique_id"] for f in failures]})
+                         metadata={"failed_nodes": [f["unique_id"] for f in failures]}, allow_retries=False)
 
 
 def dbt_resource() -> DbtCliResource:

@@ -6,7 +6,7 @@ from dagster import AssetExecutionContext
 
 from orchestration.privacy import erase_deleted_profiles
 from orchestration.settings import get_settings
-from orchestration.warehouse import WAREHOUSE_POOL, connect
+from orchestration.warehouse import WAREHOUSE_POOL, connect, transient_retry_policy
 
 ERASURE_KEY = dg.AssetKey(["privacy", "erasure"])
 
@@ -17,6 +17,7 @@ def build_erasure_asset(upstream: list[dg.AssetKey]) -> dg.AssetsDefinition:
         deps=upstream,
         group_name="privacy",
         pool=WAREHOUSE_POOL,
+        retry_policy=transient_retry_policy(),
         kinds={"duckdb"},
         description="Erase people with a deletion request from raw, staging, intermediate, marts, audiences and "
                     "identity bookkeeping; every step in ops.deletion_ledger, then verified.",

@@ -20,7 +20,7 @@ from orchestration.quality.preview import markdown_preview
 from orchestration.quality.results import CheckOutcome, record_outcomes
 from orchestration.quality.warehouse_checks import raw_volume
 from orchestration.settings import get_settings
-from orchestration.warehouse import WAREHOUSE_POOL, connect
+from orchestration.warehouse import WAREHOUSE_POOL, connect, transient_retry_policy
 
 
 def raw_asset_key(spec: SourceSpec) -> dg.AssetKey:
@@ -96,6 +96,7 @@ def build_raw_asset(spec: SourceSpec) -> dg.AssetsDefinition:
         key=key,
         group_name="raw",
         pool=WAREHOUSE_POOL,
+        retry_policy=transient_retry_policy(),
         kinds={"duckdb", "python"},
         description=f"Landing folder `{spec.folder}/` loaded into raw.{spec.table} (new files only).",
         check_specs=[

@@ -10,7 +10,7 @@ from dagster import AssetExecutionContext
 from orchestration.quality.warehouse_checks import record_audience_sizes
 from orchestration.serving import publish_serving_copy
 from orchestration.settings import get_settings
-from orchestration.warehouse import WAREHOUSE_POOL, connect
+from orchestration.warehouse import WAREHOUSE_POOL, connect, transient_retry_policy
 
 
 def build_serving_asset(upstream: Sequence[dg.AssetKey], audiences: Sequence[str]) -> dg.AssetsDefinition:
@@ -19,6 +19,7 @@ def build_serving_asset(upstream: Sequence[dg.AssetKey], audiences: Sequence[str
         deps=list(upstream),
         group_name="serving",
         pool=WAREHOUSE_POOL,
+        retry_policy=transient_retry_policy(),
         kinds={"duckdb"},
         description="Read-only copy of staging, marts, audiences and ops for BI tools (CDP_SERVING_WAREHOUSE).",
     )

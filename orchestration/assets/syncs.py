@@ -16,7 +16,7 @@ from dagster import AssetExecutionContext
 
 from orchestration.assets.privacy import ERASURE_KEY
 from orchestration.settings import get_settings
-from orchestration.warehouse import WAREHOUSE_POOL, connect
+from orchestration.warehouse import WAREHOUSE_POOL, connect, transient_retry_policy
 from reverse_etl.config import SyncConfig, SyncDefinition, load_sync_config
 from reverse_etl.sync import GuardrailError, run_sync
 
@@ -34,6 +34,7 @@ def build_sync_asset(sync: SyncDefinition, config: SyncConfig) -> dg.AssetsDefin
         deps=[*(dg.AssetKey(["audiences", a]) for a in audiences), ERASURE_KEY],
         group_name="reverse_etl",
         pool=WAREHOUSE_POOL,
+        retry_policy=transient_retry_policy(),
         kinds={"python", sync.kind},
         check_specs=[dg.AssetCheckSpec("guardrails", asset=key, blocking=True,
                                        description="Empty audience, delete share, change spike, duplicate keys.")],
@@ -49,7 +50,7 @@ def build_sync_asset(sync: SyncDefinition, config: SyncConfig) -> dg.AssetsDefin
             except GuardrailError as exc:
                 yield dg.AssetCheckResult(check_name="guardrails", passed=False,
                                           severity=dg.AssetCheckSeverity.ERROR, metadata={"blocked": str(exc)})
-                raise dg.Failure(str(exc)) from exc
+                raise dg.Failure(str(exc), allow_retries=False) from exc
         yield dg.AssetCheckResult(check_name="guardrails", passed=True, metadata={"status": outcome.status})
         plan = outcome.plan
         metadata = {"status": outcome.status, "destination": outcome.destination, "rows_planned": outcome.rows_planned,

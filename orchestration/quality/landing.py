@@ -143,8 +143,8 @@ class FileValidation:
 
     def reason(self) -> str:
         """The quarantine reason for a file failing error-severity expectations."""
-        parts = [f"{o.target}: {o.rows_failed:,} of {o.rows_checked:,} rows unexpected ({o.description}; "
-                 f"e.g. {o.details.get('examples')})" for o in self.blocking]
+        parts = [f"{o.check_name} on {o.target}: {o.rows_failed:,} of {o.rows_checked:,} rows unexpected "
+                 f"({o.description}; e.g. {o.details.get('examples')})" for o in self.blocking]
         return f"{FAILED_EXPECTATIONS} (orchestration/quality/landing_expectations.yml): " + "; ".join(parts)
 
 

@@ -1,0 +1,208 @@
+"""Gates that really gate: poisoned input fails the run naming the check, nothing is sent, and the
+BI serving copy stays byte for byte what it was; the serving copy stays readable while a run writes.
+
+One good run over the bundled sample is made once (module fixture); every test works on its own
+copy of that warehouse, serving copy, exports and landing zone, poisons one thing, runs the whole
+pipeline again and checks what happened.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from orchestration.run import run_pipeline
+from orchestration.settings import REPO_ROOT
+from tests.conftest import SAMPLE_LANDING, Workspace, make_workspace
+
+pytestmark = pytest.mark.slow
+
+ATTRIBUTION_MODEL = REPO_ROOT / "dbt_project" / "models" / "marts" / "attribution" / "attribution_credits.sql"
+
+
+@pytest.fixture(scope="module")
+def good_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding landing/, warehouse/ (with its serving copy) and exports/ after one good run."""
+    root = tmp_path_factory.mktemp("good_run")
+    shutil.copytree(SAMPLE_LANDING, root / "landing")
+    with pytest.MonkeyPatch.context() as patch:
+        make_workspace(root, root / "landing", patch)
+        assert run_pipeline() is True
+    return root
+
+
+@pytest.fixture
+def after_good_run(good_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
+    for name in ("landing", "warehouse", "exports"):
+        shutil.copytree(good_run / name, tmp_path / name)
+    return make_workspace(tmp_path, tmp_path / "landing", monkeypatch)
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def snapshot(ws: Workspace) -> dict:
+    """What must not change when a gate fails: the serving copy, every export, what syncs sent."""
+    exports = {p.name: sha256(p) for p in sorted(ws.settings.export_dir.iterdir()) if p.is_file()}
+    return {
+        "serving": sha256(ws.settings.serving_warehouse),
+        "exports": exports,
+        "sync_runs": ws.query("select count(*) from ops.sync_runs")[0][0],
+        "sync_log": ws.query("select count(*) from ops.sync_log")[0][0],
+        "sync_state": ws.query("select count(*), sum(hash(row_hash)) from ops.sync_state")[0],
+    }
+
+
+def assert_fails_naming(ws: Workspace, capsys: pytest.CaptureFixture, check: str) -> str:
+    before = snapshot(ws)
+    assert len(before["exports"]) == 3
+    assert run_pipeline() is False
+    printed = capsys.readouterr().out
+    assert "cdp run FAILED" in printed
+    assert check in printed, printed[-4000:]
+    assert snapshot(ws) == before, "a sync sent something or the serving copy changed"
+    not_run = "step not run (upstream failed or a blocking gate failed): "
+    assert f"{not_run}reverse_etl__recent_form_submitters_csv" in printed
+    assert f"{not_run}serving__warehouse_copy" in printed
+    failed = ws.query("select count(*) from ops.quality_results where not passed and severity = 'error' "
+                      "and checked_at > (select max(recorded_at) from ops.audience_size_history)")[0][0]
+    assert failed >= 1, "the failing gate is recorded in ops.quality_results"
+    return printed
+
+
+def test_duplicated_key_in_staging_fails_the_run(after_good_run: Workspace, capsys: pytest.CaptureFixture) -> None:
+    """The consent export arrives again from another system that writes timestamps differently: the
+    rows differ as text (so loading keeps them) but are the same records, twice, in staging."""
+    ws = after_good_run
+    source = next((ws.landing / "consent").glob("*.csv"))
+    with source.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))[:50]
+    for row in rows:
+        row["recorded_at"] = row["recorded_at"].replace("T", " ").replace("Z", "+00:00")
+    with (ws.landing / "consent" / "reexport.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    assert_fails_naming(ws, capsys, "unique_stg_consent__records_consent_record_id")
+
+
+def test_exploded_identity_cluster_fails_the_run(after_good_run: Workspace, capsys: pytest.CaptureFixture) -> None:
+    """A load-test script logs in as one QA account from 700 fresh browsers: one profile of 701 ids."""
+    ws = after_good_run
+    logins = [{"type": "identify", "messageId": f"loadtest-{i}", "timestamp": "2026-10-20T10:00:00Z",
+               "anonymousId": f"anon-loadtest-{i}", "userId": "qa-loadtest"} for i in range(700)]
+    (ws.landing / "events" / "loadtest.ndjson").write_text("".join(json.dumps(m) + "\n" for m in logins))
+    assert_fails_naming(ws, capsys, "identity_gate_")
+    assert ws.query("select max(largest_profile_identifiers) from marts.identity_health")[0][0] >= 700
+
+
+@pytest.fixture
+def broken_attribution_model() -> Iterator[None]:
+    """A bad deploy: the unattributed branch of attribution_credits credits 99% of the value."""
+    original = ATTRIBUTION_MODEL.read_text()
+    broken = original.replace("1.0, c.conversion_value_reporting{% if not loop.last %}",
+                              "1.0, round(c.conversion_value_reporting * 0.99, 2){% if not loop.last %}")
+    assert broken != original
+    ATTRIBUTION_MODEL.write_text(broken)
+    try:
+        yield
+    finally:
+        ATTRIBUTION_MODEL.write_text(original)
+
+
+def test_attribution_total_that_does_not_match_fails_the_run(after_good_run: Workspace, broken_attribution_model,
+                                                             capsys: pytest.CaptureFixture) -> None:
+    ws = after_good_run
+    assert ws.query("select count(*) from marts.attribution_credits where channel = 'unattributed' "
+                    "and conversion_value > 0")[0][0] > 0
+    assert_fails_naming(ws, capsys, "attribution_credits_sum_to_conversion_value")
+
+
+def test_sudden_audience_drop_fails_the_run(after_good_run: Workspace, capsys: pytest.CaptureFixture) -> None:
+    """A faulty privacy tool files deletion requests for 90% of an audience at once."""
+    ws = after_good_run
+    members = ws.query("select email from audiences.aud_recent_form_submitters where email is not null "
+                       "order by profile_id")
+    doomed = members[: int(len(members) * 0.9) + 1]
+    lines = ["request_id,identifier_type,identifier,requested_at"]
+    lines += [f"bulk-{i},email,{email},2026-11-20T10:00:00Z" for i, (email,) in enumerate(doomed)]
+    (ws.landing / "deletion_requests" / "bulk.csv").write_text("\n".join(lines) + "\n")
+    printed = assert_fails_naming(ws, capsys, "audiences/aud_recent_form_submitters: size_change")
+    assert "step not run (upstream failed or a blocking gate failed): privacy__erasure" in printed
+    drop = ws.query("select observed from ops.quality_results where check_name = 'size_change' "
+                    "and asset = 'audiences/aud_recent_form_submitters' order by checked_at desc limit 1")[0][0]
+    assert drop <= -0.5
+
+
+def test_landing_file_failing_its_expectations_is_quarantined_and_fails_the_run(
+        after_good_run: Workspace, capsys: pytest.CaptureFixture) -> None:
+    """Negative spend passes the row contract (it is a number) but not the ad_spend suite."""
+    ws = after_good_run
+    (ws.landing / "ad_spend" / "credits.csv").write_text(
+        "date,channel,source,medium,campaign,spend,currency,impressions,clicks\n"
+        "2026-11-01,paid_search,google,cpc,brand,-250.00,USD,1000,10\n"
+        "2026-11-01,paid_social,facebook,paid_social,retarget,80.00,USD,900,12\n")
+    assert_fails_naming(ws, capsys, "FAILED raw/ad_spend: expectations")
+    quarantined = ws.query("select reason from ops.quarantine where source_file like '%credits.csv'")
+    assert len(quarantined) == 1 and "expect_column_values_to_be_between(spend)" in quarantined[0][0]
+    assert ws.query("select count(*) from raw.ad_spend where _source_file like '%credits.csv'") == [(0,)]
+    docs = ws.settings.gx_dir / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+    assert docs.exists() and "landing_ad_spend" in docs.read_text()
+
+
+READER = """
+import sys, time, duckdb
+path, stop, out = sys.argv[1], sys.argv[2], sys.argv[3]
+ok = errors = 0
+counts = []
+import os
+while not os.path.exists(stop):
+    try:
+        con = duckdb.connect(path, read_only=True)
+        counts.append(con.execute("select count(*) from staging.stg_segment__events").fetchone()[0])
+        con.close()
+        ok += 1
+    except Exception as exc:
+        errors += 1
+        print(repr(exc), file=sys.stderr)
+    time.sleep(0.05)
+open(out, "w").write(f"{ok} {errors} {min(counts)} {max(counts)}")
+"""
+
+
+def test_serving_copy_stays_readable_while_a_run_writes(after_good_run: Workspace, generated: Path,
+                                                        tmp_path: Path) -> None:
+    ws = after_good_run
+    shutil.copy(generated / "landing" / "events" / "events_00001.ndjson.gz", ws.landing / "events" / "new.ndjson.gz")
+    stop, out = tmp_path / "stop", tmp_path / "reader.txt"
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(ws.settings.serving_warehouse), str(stop), str(out)],
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.0)
+        assert run_pipeline() is True
+        time.sleep(0.5)
+    finally:
+        stop.touch()
+        _, errors = reader.communicate(timeout=60)
+    ok, failed, smallest, largest = map(int, out.read_text().split())
+    assert failed == 0, errors
+    assert ok > 20
+    # the reader saw the old copy during the run, then the new one once it was published
+    new_total = ws.query("select count(*) from staging.stg_segment__events")[0][0]
+    assert smallest < largest == new_total
+    con = duckdb.connect(str(ws.settings.serving_warehouse), read_only=True)
+    try:
+        assert con.execute("select count(*) from marts.data_health_scores").fetchone()[0] >= 14
+    finally:
+        con.close()
