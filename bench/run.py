@@ -43,6 +43,21 @@ from orchestration.warehouse import connect
 with connect(get_settings()) as con:
     erase_deleted_profiles(con, progress=print)
 """
+AUDIENCE_GATES_SNIPPET = """
+from orchestration.assets.gates import _consent_purposes
+from orchestration.quality.results import record_outcomes
+from orchestration.quality.warehouse_checks import audience_consent_present, audience_size_change
+from orchestration.settings import get_settings
+from orchestration.warehouse import connect
+with connect(get_settings()) as con:
+    purposes = _consent_purposes()
+    audiences = [r[0] for r in con.execute("select table_name from information_schema.tables "
+                                           "where table_schema = 'audiences' order by 1").fetchall()]
+    outcomes = [c for a in audiences for c in (audience_size_change(con, a),
+                                               audience_consent_present(con, a, purposes.get(a, [])))]
+    record_outcomes(con, outcomes, "bench")
+    print(outcomes)
+"""
 BENCH_SYNCS = {"CDP_SYNCS_FILE": str(ROOT / "bench" / "syncs_bench.yml")}
 BENCH_SYNC_ROWS = ("select rows_succeeded from ops.sync_runs where sync_name = 'bench_all_profiles_to_postgres' "
                    "order by started_at desc limit 1")
@@ -61,6 +76,11 @@ FUNNEL_SELECTION = ["path:models/intermediate/funnel", "path:models/marts/funnel
 ATTRIBUTION_SELECTION = ["path:models/intermediate/attribution", "path:models/marts/attribution"]
 CHAIN_LENGTHS = [1_000, 10_000, 100_000, 1_000_000]
 DBT_NODE_TIME = re.compile(r"(?:OK|PASS|WARN|ERROR|FAIL)\S* in ([0-9.]+)s\]")
+DBT_TEST_TIME = re.compile(r"(?:PASS|WARN|FAIL)\S* in ([0-9.]+)s\]")
+#: stages of the pipeline proper (the sync benchmark's own stages are not part of a pipeline run)
+PIPELINE_EXCLUDES = ("generate", "sync bench", "sync to PostgreSQL", "identity precision")
+GATE_STAGES = ("gates: audience size + consent (SQL)", "dbt database health score (build)")
+TEST_STAGES = ("dbt staging tests", "dbt funnel tests (invariants)")
 
 
 @dataclass
@@ -93,11 +113,16 @@ STAGES = [
           "select count(*) from marts.fct_attribution_touches", "touches"),
     Stage("dbt other marts + audiences (build)",
           [*DBT, "build", "--select", "marts", "audiences", "--exclude", *FUNNEL_SELECTION,
-           *ATTRIBUTION_SELECTION, *DBT_DIRS],
+           *ATTRIBUTION_SELECTION, "data_health_scores", *DBT_DIRS],
           "select count(*) from marts.dim_profiles", "profiles"),
     Stage("dbt funnel tests (invariants)",
           [*DBT, "test", "--select", *PROFILE_SELECTION, *FUNNEL_SELECTION, *DBT_DIRS],
           "select count(*) from marts.fct_funnel_profiles", "funnel profiles"),
+    Stage("gates: audience size + consent (SQL)", [sys.executable, "-c", AUDIENCE_GATES_SNIPPET],
+          "select count(*) from ops.quality_results where layer = 'audiences' and engine = 'sql'", "checks",
+          "select sum(seconds) from ops.quality_results where layer = 'audiences' and engine = 'sql'"),
+    Stage("dbt database health score (build)", [*DBT, "build", "--select", "data_health_scores", *DBT_DIRS],
+          "select count(*) from marts.data_health_scores", "score rows"),
     Stage("privacy erasure", [sys.executable, "-c", ERASURE_SNIPPET],
           "select count(*) from ops.erased_profiles", "profiles erased"),
     Stage("reverse-ETL file syncs (syncs.yml)", [str(BIN / "cdp"), "sync"],
@@ -156,6 +181,7 @@ def bench_size(people: int, seed: int, work: Path) -> list[Measurement]:
            "CDP_EXPORT_DIR": str(warehouse_dir / "exports"),
            "CDP_GROUND_TRUTH_DIR": str(data / "ground_truth")}
     results: list[Measurement] = []
+    test_seconds = 0.0
     if not (data / "ground_truth" / "generation.json").exists():
         seconds, rss = run_measured([str(BIN / "cdp"), "generate", "--people", str(people), "--seed", str(seed),
                                      "--out", str(data), "--force"], env, work / f"generate_{people}.log")
@@ -169,6 +195,8 @@ def bench_size(people: int, seed: int, work: Path) -> list[Measurement]:
         rows = _count(warehouse_dir / "cdp.duckdb", stage.rows_sql) if stage.rows_sql else None
         own = (sum(float(s) for s in DBT_NODE_TIME.findall(log.read_text())) if stage.command[:1] == DBT
                else _seconds(warehouse_dir / "cdp.duckdb", stage.own_seconds_sql) if stage.own_seconds_sql else None)
+        if stage.command[:1] == DBT and stage.name not in GATE_STAGES:  # those count whole, by wall time
+            test_seconds += sum(float(t) for t in DBT_TEST_TIME.findall(log.read_text()))
         rate_seconds = own if own and stage.own_seconds_sql else seconds
         results.append(Measurement(people, stage.name, seconds, rss, rows, stage.rows_label,
                                    rows / rate_seconds if rows else None, own))
@@ -179,12 +207,36 @@ def bench_size(people: int, seed: int, work: Path) -> list[Measurement]:
                                f"precision {accuracy['pairwise_precision']:.4f}, recall "
                                f"{accuracy['pairwise_recall']:.4f} (strict {accuracy['pairwise_recall_strict']:.4f})"
                                f", largest profile {accuracy['largest_profile_identifiers']}", None))
+    results.extend(_gate_share(people, results, test_seconds, warehouse_dir / "cdp.duckdb"))
     load = next(m for m in results if m.stage.startswith("load raw"))
     staging = next(m for m in results if m.stage == "dbt staging models")
     total = load.seconds + staging.seconds
     results.append(Measurement(people, "= ingestion + staging (events)", total, max(load.peak_rss_mib,
                                staging.peak_rss_mib), load.rows, "event lines", (load.rows or 0) / total))
     return results
+
+
+def _gate_share(people: int, results: list[Measurement], test_seconds: float, warehouse: Path) -> list[Measurement]:
+    """What the gates cost: Great Expectations on landing files (its own time inside the load), every
+    dbt test's node time, the SQL audience gates and the health score. Two shares: gates' own time
+    against the rest of the pipeline, and a pessimistic one that also charges the gates with the
+    start-up of the separate dbt test invocations the benchmark needs to time stages apart."""
+    stages = [m for m in results if not m.stage.startswith(PIPELINE_EXCLUDES) and not m.stage.startswith("=")]
+    pipeline = sum(m.seconds for m in stages)
+    gx = _seconds(warehouse, "select coalesce(sum(seconds), 0) from ops.quality_results "
+                             "where engine = 'great_expectations' and layer = 'landing'")
+    sql_gates = sum(m.seconds for m in stages if m.stage in GATE_STAGES)
+    own = gx + test_seconds + sql_gates
+    startup = sum(m.seconds - (m.own_seconds or 0) for m in stages if m.stage in TEST_STAGES)
+    rows = [Measurement(people, "= gates: GX on landing files", gx, 0.0, None, "own time inside the load", None),
+            Measurement(people, "= gates: dbt tests (node time)", test_seconds, 0.0, None, "all dbt stages", None),
+            Measurement(people, "= gates: SQL audience gates + health", sql_gates, 0.0, None, "wall", None),
+            Measurement(people, "= pipeline (every stage above)", pipeline, 0.0, None, "wall", None)]
+    for label, gates in (("own time", own), ("+ test start-ups", own + startup)):
+        share = gates / (pipeline - gates) if pipeline > gates else 0.0
+        rows.append(Measurement(people, f"= gates added ({label})", gates, 0.0, None,
+                                f"{share:.1%} on top of the pipeline without them", None))
+    return rows
 
 
 def _seconds(warehouse: Path, sql: str) -> float:

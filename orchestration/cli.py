@@ -33,14 +33,24 @@ def _generate(args: argparse.Namespace) -> int:
 def _load(args: argparse.Namespace) -> int:
     from orchestration.ingest.contract import load_contract
     from orchestration.ingest.loader import load_source
+    from orchestration.quality.landing import LandingValidator
     from orchestration.warehouse import connect
 
     settings = get_settings()
     contract = load_contract()
+    validator = LandingValidator()
+    blocked = []
     with connect(settings) as con:
         for spec in contract.sources.values():
-            load_source(con, spec, settings.landing_dir, contract, progress=print)
-    return 0
+            result = load_source(con, spec, settings.landing_dir, contract, progress=print, validator=validator)
+            blocked += [o for v in result.validations for o in v.outcomes if o.blocks]
+    docs = validator.build_docs()
+    for outcome in blocked:
+        print(f"FAILED expectation {outcome.asset} {outcome.check_name} on {outcome.target}: "
+              f"{outcome.rows_failed:,} rows ({outcome.description}); the file was quarantined")
+    if docs:
+        print(f"Great Expectations Data Docs: {docs}")
+    return 1 if blocked else 0
 
 
 def _run(args: argparse.Namespace) -> int:

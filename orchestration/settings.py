@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 
 #: name -> (default, what it is). The README table is written from this.
 ENVIRONMENT: dict[str, tuple[str, str]] = {
@@ -38,7 +37,13 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
         "500",
         "Identity gate: the most identifiers one profile may hold before the run fails (blob guard).",
     ),
+    "CDP_DBT_PROJECT_DIR": (
+        "dbt_project",
+        "The dbt project the pipeline builds (read when the code location loads; same model names as the"
+        " project's, e.g. a checkout of another branch for a trial run).",
+    ),
     "CDP_DBT_TARGET": ("duckdb", "dbt target in dbt_project/profiles.yml."),
+    "CDP_DBT_VARS": ("", "YAML mapping of dbt vars for this run's build (overrides dbt_project.yml rules)."),
     "CDP_LOG_LEVEL": ("INFO", "Log level of `cdp run` (DEBUG shows every Dagster event)."),
 }
 
@@ -47,6 +52,10 @@ def _path(name: str) -> Path:
     raw = os.environ.get(name) or ENVIRONMENT[name][0]
     path = Path(raw).expanduser()
     return path if path.is_absolute() else (REPO_ROOT / path)
+
+
+#: Read once, when the code location loads: Dagster's dbt assets are built from this project.
+DBT_PROJECT_DIR = _path("CDP_DBT_PROJECT_DIR").resolve()
 
 
 @dataclass(frozen=True)

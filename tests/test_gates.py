@@ -11,11 +11,11 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -27,7 +27,7 @@ from tests.conftest import SAMPLE_LANDING, Workspace, make_workspace
 
 pytestmark = pytest.mark.slow
 
-ATTRIBUTION_MODEL = REPO_ROOT / "dbt_project" / "models" / "marts" / "attribution" / "attribution_credits.sql"
+DBT_PROJECT = REPO_ROOT / "dbt_project"
 
 
 @pytest.fixture(scope="module")
@@ -64,11 +64,20 @@ def snapshot(ws: Workspace) -> dict:
     }
 
 
-def assert_fails_naming(ws: Workspace, capsys: pytest.CaptureFixture, check: str) -> str:
+def assert_fails_naming(ws: Workspace, capsys: pytest.CaptureFixture | None, check: str,
+                        env: dict[str, str] | None = None) -> str:
+    """Run the pipeline (in this process, or with `env` as `cdp run` in another) and show it failed
+    naming `check`, sent nothing and left the serving copy as it was."""
     before = snapshot(ws)
     assert len(before["exports"]) == 3
-    assert run_pipeline() is False
-    printed = capsys.readouterr().out
+    if env is None:
+        assert run_pipeline() is False
+        printed = capsys.readouterr().out if capsys else ""
+    else:
+        done = subprocess.run([str(Path(sys.executable).with_name("cdp")), "run"], env={**os.environ, **env},
+                              cwd=REPO_ROOT, capture_output=True, text=True, timeout=600, check=False)
+        assert done.returncode != 0
+        printed = done.stdout
     assert "cdp run FAILED" in printed
     assert check in printed, printed[-4000:]
     assert snapshot(ws) == before, "a sync sent something or the serving copy changed"
@@ -107,26 +116,23 @@ def test_exploded_identity_cluster_fails_the_run(after_good_run: Workspace, caps
     assert ws.query("select max(largest_profile_identifiers) from marts.identity_health")[0][0] >= 700
 
 
-@pytest.fixture
-def broken_attribution_model() -> Iterator[None]:
-    """A bad deploy: the unattributed branch of attribution_credits credits 99% of the value."""
-    original = ATTRIBUTION_MODEL.read_text()
-    broken = original.replace("1.0, c.conversion_value_reporting{% if not loop.last %}",
-                              "1.0, round(c.conversion_value_reporting * 0.99, 2){% if not loop.last %}")
-    assert broken != original
-    ATTRIBUTION_MODEL.write_text(broken)
-    try:
-        yield
-    finally:
-        ATTRIBUTION_MODEL.write_text(original)
-
-
-def test_attribution_total_that_does_not_match_fails_the_run(after_good_run: Workspace, broken_attribution_model,
-                                                             capsys: pytest.CaptureFixture) -> None:
+def test_attribution_total_that_does_not_match_fails_the_run(after_good_run: Workspace, tmp_path: Path) -> None:
+    """A bad deploy (a copy of the dbt project, CDP_DBT_PROJECT_DIR): the unattributed branch of
+    attribution_credits credits 99% of the conversion value."""
     ws = after_good_run
     assert ws.query("select count(*) from marts.attribution_credits where channel = 'unattributed' "
                     "and conversion_value > 0")[0][0] > 0
-    assert_fails_naming(ws, capsys, "attribution_credits_sum_to_conversion_value")
+    project = tmp_path / "dbt_project"
+    shutil.copytree(DBT_PROJECT, project, ignore=shutil.ignore_patterns("target", "logs"))
+    model = project / "models" / "marts" / "attribution" / "attribution_credits.sql"
+    original = model.read_text()
+    broken = original.replace("1.0, c.conversion_value_reporting{% if not loop.last %}",
+                              "1.0, round(c.conversion_value_reporting * 0.99, 2){% if not loop.last %}")
+    assert broken != original
+    model.write_text(broken)
+    # the workspace's CDP_* variables are in this process's environment; the child inherits them
+    assert_fails_naming(ws, None, "attribution_credits_sum_to_conversion_value",
+                        env={"CDP_DBT_PROJECT_DIR": str(project)})
 
 
 def test_sudden_audience_drop_fails_the_run(after_good_run: Workspace, capsys: pytest.CaptureFixture) -> None:

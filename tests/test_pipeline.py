@@ -54,7 +54,8 @@ EXPECTED_ASSETS = {
     "reverse_etl/recent_form_submitters_csv", "reverse_etl/high_intent_leads_to_crm",
     "reverse_etl/high_intent_leads_parquet", "reverse_etl/lapsed_customers_to_email",
     "reverse_etl/top_value_lookalike_google", "reverse_etl/top_value_lookalike_meta",
-    "reverse_etl/suppression_list_jsonl", "serving/warehouse_copy",
+    "reverse_etl/suppression_list_jsonl", "serving/warehouse_copy", "marts/data_health_scores",
+    "ops/load_manifest", "ops/quarantine",  # dbt sources the health score reads (written by the loaders)
 }
 
 

@@ -10,6 +10,7 @@ materialisation, and fails naming the failing tests, so nothing downstream (eras
 serving copy) runs and the run is marked failed. CDP_DBT_VARS (YAML) overrides dbt vars for a run.
 """
 
+import fcntl
 import hashlib
 import os
 import subprocess
@@ -55,7 +56,15 @@ def ensure_manifest(project: DbtProject = dbt_project) -> Path:
     project_dir = Path(project.project_dir)
     signature = _inputs_signature(project_dir)
     stamp = manifest.with_name("cdp_inputs.sha256")
-    if not manifest.exists() or not stamp.exists() or stamp.read_text() != signature:
+    if manifest.exists() and stamp.exists() and stamp.read_text() == signature:
+        return manifest
+    # Several processes load the code location at once (dagster dev, its run workers, parallel
+    # tests): one parses while the others wait, then find the manifest current.
+    Path(project.target_path).mkdir(parents=True, exist_ok=True)
+    with open(Path(project.target_path) / ".cdp_parse.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if manifest.exists() and stamp.exists() and stamp.read_text() == signature:
+            return manifest
         command = [dbt_executable(), "parse", "--quiet", "--project-dir", str(project_dir),
                    "--profiles-dir", str(project.profiles_dir), "--target-path", str(project.target_path)]
         done = subprocess.run(command, cwd=project_dir, capture_output=True, text=True, check=False)

@@ -14,7 +14,9 @@ from typing import Any
 import dagster as dg
 from dagster import AssetExecutionContext
 
+from orchestration.assets.gates import to_check_result
 from orchestration.assets.privacy import ERASURE_KEY
+from orchestration.quality.results import CheckOutcome, record_outcomes
 from orchestration.settings import get_settings
 from orchestration.warehouse import WAREHOUSE_POOL, connect, transient_retry_policy
 from reverse_etl.config import SyncConfig, SyncDefinition, load_sync_config
@@ -23,6 +25,12 @@ from reverse_etl.sync import GuardrailError, run_sync
 
 def sync_asset_key(sync: SyncDefinition) -> dg.AssetKey:
     return dg.AssetKey(["reverse_etl", sync.name])
+
+
+def _guardrails(sync: SyncDefinition, *, passed: bool, detail: str) -> CheckOutcome:
+    return CheckOutcome("reverse_etl", f"reverse_etl/{sync.name}", "guardrails", passed, "error", target=sync.name,
+                        description="empty audience, delete share, change spike, duplicate keys",
+                        details={"blocked" if not passed else "status": detail})
 
 
 def build_sync_asset(sync: SyncDefinition, config: SyncConfig) -> dg.AssetsDefinition:
@@ -48,10 +56,13 @@ def build_sync_asset(sync: SyncDefinition, config: SyncConfig) -> dg.AssetsDefin
                 outcome = run_sync(con, sync, config, settings.export_dir, run_id=context.run_id,
                                    progress=context.log.info)
             except GuardrailError as exc:
-                yield dg.AssetCheckResult(check_name="guardrails", passed=False,
-                                          severity=dg.AssetCheckSeverity.ERROR, metadata={"blocked": str(exc)})
+                gate = _guardrails(sync, passed=False, detail=str(exc))
+                record_outcomes(con, [gate], context.run_id)
+                yield to_check_result(gate)
                 raise dg.Failure(str(exc), allow_retries=False) from exc
-        yield dg.AssetCheckResult(check_name="guardrails", passed=True, metadata={"status": outcome.status})
+            gate = _guardrails(sync, passed=True, detail=outcome.status)
+            record_outcomes(con, [gate], context.run_id)
+        yield to_check_result(gate)
         plan = outcome.plan
         metadata = {"status": outcome.status, "destination": outcome.destination, "rows_planned": outcome.rows_planned,
                     "rows_sent": outcome.rows_sent, "rows_succeeded": outcome.rows_succeeded,

@@ -1,0 +1,74 @@
+"""Operations: the daily schedule, the landing sensor, retries and `dagster dev` loading it all,
+through Dagster's own testing APIs and CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+import yaml
+
+from orchestration.settings import REPO_ROOT
+from tests.conftest import Workspace
+
+
+def test_daily_schedule_requests_the_whole_pipeline() -> None:
+    from orchestration.definitions import defs
+    from orchestration.schedules import daily_schedule
+
+    assert daily_schedule.cron_schedule == "0 6 * * *" and daily_schedule.execution_timezone == "UTC"
+    with dg.instance_for_test() as instance:
+        context = dg.build_schedule_context(instance=instance,
+                                            scheduled_execution_time=datetime.now(UTC))
+        data = daily_schedule.evaluate_tick(context)
+    assert len(data.run_requests or []) == 1
+    job = defs.resolve_job_def(daily_schedule.job_name)
+    graph = defs.resolve_asset_graph()
+    every = {k for k in graph.get_all_asset_keys() if graph.get(k).is_materializable}
+    assert job.name == "cdp_pipeline" and set(job.asset_layer.selected_asset_keys) == every
+    assert job.tags.get("dagster/max_retries") == "1"
+
+
+def test_landing_sensor_starts_a_run_for_new_files_with_a_real_instance(sample_workspace: Workspace) -> None:
+    from orchestration.schedules import landing_files_sensor
+
+    with dg.instance_for_test() as instance:
+        first = landing_files_sensor.evaluate_tick(dg.build_sensor_context(instance=instance))
+        assert [r.job_name or landing_files_sensor.job_name for r in first.run_requests] == ["cdp_pipeline"]
+        cursor = first.cursor
+        quiet = landing_files_sensor.evaluate_tick(dg.build_sensor_context(instance=instance, cursor=cursor))
+        assert quiet.run_requests == [] and "no change" in (quiet.skip_message or "")
+        (sample_workspace.landing / "ad_spend" / "late.csv").write_text(
+            "date,channel,spend\n2026-11-02,paid_search,10.00\n")
+        again = landing_files_sensor.evaluate_tick(dg.build_sensor_context(instance=instance, cursor=cursor))
+        assert len(again.run_requests) == 1 and again.cursor != cursor
+
+
+def test_warehouse_steps_retry_transient_failures_but_gates_do_not() -> None:
+    from orchestration.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    for key in (["raw", "events"], ["privacy", "erasure"], ["reverse_etl", "recent_form_submitters_csv"],
+                ["serving", "warehouse_copy"]):
+        policy = graph.get(dg.AssetKey(key)).assets_def.op.retry_policy
+        assert policy is not None and policy.max_retries == 2, key
+    dbt_node = graph.get(dg.AssetKey(["marts", "dim_profiles"])).assets_def.op
+    assert dbt_node.retry_policy is None, "a failed dbt test must not rebuild the warehouse again"
+    instance_config = yaml.safe_load((REPO_ROOT / "dagster.yaml").read_text())
+    assert instance_config["run_retries"] == {"enabled": True, "max_retries": 1, "retry_on_asset_or_op_failure": False}
+    assert instance_config["concurrency"]["pools"]["default_limit"] == 1
+
+
+def test_dagster_loads_every_asset_check_schedule_and_sensor(tmp_path: Path) -> None:
+    """What `dagster dev` does first: load the code location from pyproject.toml and validate it."""
+    home = tmp_path / "home"
+    home.mkdir()
+    done = subprocess.run([str(Path(sys.executable).with_name("dagster")), "definitions", "validate"],
+                          cwd=REPO_ROOT, env={**os.environ, "DAGSTER_HOME": str(home)},
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    assert "Validation successful" in done.stdout + done.stderr
