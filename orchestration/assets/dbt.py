@@ -60,8 +60,9 @@ def ensure_manifest(project: DbtProject = dbt_project) -> Path:
         return manifest
     # Several processes load the code location at once (dagster dev, its run workers, parallel
     # tests): one parses while the others wait, then find the manifest current.
-    Path(project.target_path).mkdir(parents=True, exist_ok=True)
-    with open(Path(project.target_path) / ".cdp_parse.lock", "w") as lock:
+    target = project_dir / project.target_path  # absolute target paths stay as they are
+    target.mkdir(parents=True, exist_ok=True)
+    with open(target / ".cdp_parse.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if manifest.exists() and stamp.exists() and stamp.read_text() == signature:
             return manifest
