@@ -179,6 +179,7 @@ def bench_size(people: int, seed: int, work: Path) -> list[Measurement]:
            "CDP_WAREHOUSE": str(warehouse_dir / "cdp.duckdb"),
            "CDP_SERVING_WAREHOUSE": str(warehouse_dir / "cdp_serving.duckdb"),
            "CDP_EXPORT_DIR": str(warehouse_dir / "exports"),
+           "CDP_GX_DIR": str(warehouse_dir / "gx"),
            "CDP_GROUND_TRUTH_DIR": str(data / "ground_truth")}
     results: list[Measurement] = []
     test_seconds = 0.0

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from functools import cache
@@ -61,6 +62,7 @@ class SourceSuite:
 class LandingSuites:
     batch_rows: int
     sources: dict[str, SourceSuite]
+    keep_results: int = 300
 
 
 def _class_name(expectation: str) -> str:
@@ -88,7 +90,7 @@ def parse_suites(data: dict[str, Any], origin: str = str(SUITES_FILE)) -> Landin
                                        f"columns ({', '.join(columns)})")
             rules.append(ExpectationRule(expectation, kwargs, severity, str(rule.get("why", ""))))
         sources[name] = SourceSuite(name, columns, tuple(rules))
-    return LandingSuites(int(data.get("batch_rows", 500_000)), sources)
+    return LandingSuites(int(data.get("batch_rows", 500_000)), sources, int(data.get("keep_results", 300)))
 
 
 @cache
@@ -209,7 +211,7 @@ class LandingValidator:
         definition = self._definition(suite)
         tallies = [_Tally(rule) for rule in suite.rules]
         projection = ", ".join(f'({sql}) as "{name}"' for name, sql in suite.columns.items())
-        reader = cur.execute(f"select {projection} from {relation}").to_arrow_reader(self.suites.batch_rows)
+        reader = cur.sql(f"select {projection} from {relation}").to_arrow_reader(self.suites.batch_rows)
         rows = 0
         run_name = f"{Path(file).name}"
         for number, batch in enumerate(reader, start=1):
@@ -248,9 +250,16 @@ class LandingValidator:
         )
 
     def build_docs(self) -> Path | None:
-        """Render Data Docs for everything validated so far; returns the index page."""
+        """Render Data Docs for the newest `keep_results` validation results (older ones are pruned, so
+        unattended daily runs do not grow the store and the rendering without bound); returns the index."""
         if self._context is None or not self.validated_files:
             return None
+        uncommitted = self.project_dir / "gx" / "uncommitted"
+        results = sorted((p for p in (uncommitted / "validations").rglob("*.json")),
+                         key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in results[self.suites.keep_results:]:
+            old.unlink(missing_ok=True)
+        shutil.rmtree(uncommitted / "data_docs" / "local_site" / "validations", ignore_errors=True)
         self._context.build_data_docs()
-        index = self.project_dir / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+        index = uncommitted / "data_docs" / "local_site" / "index.html"
         return index if index.exists() else None
