@@ -74,6 +74,8 @@ IDENTITY_MODELS = ["int_identity__pairs", "int_identity__identifiers", "int_iden
 PROFILE_SELECTION = ["path:models/intermediate/profiles"]
 FUNNEL_SELECTION = ["path:models/intermediate/funnel", "path:models/marts/funnel"]
 ATTRIBUTION_SELECTION = ["path:models/intermediate/attribution", "path:models/marts/attribution"]
+# Invariants across every mart: run once all marts exist (the pipeline's single `dbt build` orders them itself).
+CROSS_MART_TESTS = ["marts_profile_ids_exist_in_profiles", "marts_no_negative_money"]
 CHAIN_LENGTHS = [1_000, 10_000, 100_000, 1_000_000]
 DBT_NODE_TIME = re.compile(r"(?:OK|PASS|WARN|ERROR|FAIL)\S* in ([0-9.]+)s\]")
 DBT_TEST_TIME = re.compile(r"(?:PASS|WARN|FAIL)\S* in ([0-9.]+)s\]")
@@ -109,14 +111,15 @@ STAGES = [
           "select count(*) from intermediate.int_marketing__touches", "touches"),
     Stage("dbt funnel + scoring models", [*DBT, "run", "--select", *FUNNEL_SELECTION, *DBT_DIRS],
           "select count(*) from intermediate.int_funnel__profile_events", "funnel events"),
-    Stage("dbt attribution models (build)", [*DBT, "build", "--select", *ATTRIBUTION_SELECTION, *DBT_DIRS],
+    Stage("dbt attribution models (build)", [*DBT, "build", "--select", *ATTRIBUTION_SELECTION,
+                                              "--exclude", *CROSS_MART_TESTS, *DBT_DIRS],
           "select count(*) from marts.fct_attribution_touches", "touches"),
     Stage("dbt other marts + audiences (build)",
           [*DBT, "build", "--select", "marts", "audiences", "--exclude", *FUNNEL_SELECTION,
-           *ATTRIBUTION_SELECTION, "data_health_scores", *DBT_DIRS],
+           *ATTRIBUTION_SELECTION, "data_health_scores", *CROSS_MART_TESTS, *DBT_DIRS],
           "select count(*) from marts.dim_profiles", "profiles"),
     Stage("dbt funnel tests (invariants)",
-          [*DBT, "test", "--select", *PROFILE_SELECTION, *FUNNEL_SELECTION, *DBT_DIRS],
+          [*DBT, "test", "--select", *PROFILE_SELECTION, *FUNNEL_SELECTION, *CROSS_MART_TESTS, *DBT_DIRS],
           "select count(*) from marts.fct_funnel_profiles", "funnel profiles"),
     Stage("gates: audience size + consent (SQL)", [sys.executable, "-c", AUDIENCE_GATES_SNIPPET],
           "select count(*) from ops.quality_results where layer = 'audiences' and engine = 'sql'", "checks",

@@ -96,8 +96,12 @@ def cdp_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource):
     invocation = dbt.cli(["build", *dbt_vars_args()], context=context, raise_on_error=False)
     # Held back until dbt exits: only then may this process open the warehouse to count rows.
     events = list(invocation.stream())
-    results = invocation.get_artifact("run_results.json")
-    manifest = invocation.get_artifact("manifest.json")
+    try:
+        results = invocation.get_artifact("run_results.json")
+        manifest = invocation.get_artifact("manifest.json")
+    except FileNotFoundError:  # dbt stopped before it ran anything (a parse or connection error)
+        raise dg.Failure(description=f"dbt build failed before running any node: {invocation.get_error()}",
+                         allow_retries=False) from None
     with connect(get_settings()) as con:
         failures = record_dbt_results(con, results, manifest, context.run_id)
         for event in events:
