@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -150,6 +151,24 @@ class FileValidation:
         return f"{FAILED_EXPECTATIONS} (orchestration/quality/landing_expectations.yml): " + "; ".join(parts)
 
 
+def _batches(reader: Any, rows: int) -> Iterator[Any]:
+    """Arrow tables of about `rows` rows from a record-batch reader (DuckDB hands out smaller chunks;
+    each GX run has a fixed cost, so a file of fewer rows is validated in one run)."""
+    import pyarrow as pa
+
+    pending: list[Any] = []
+    held = 0
+    for chunk in reader:
+        if chunk.num_rows:
+            pending.append(chunk)
+            held += chunk.num_rows
+        if held >= rows:
+            yield pa.Table.from_batches(pending)
+            pending, held = [], 0
+    if pending:
+        yield pa.Table.from_batches(pending)
+
+
 def gx_project_dir() -> Path:
     from orchestration.settings import get_settings
 
@@ -214,11 +233,9 @@ class LandingValidator:
         reader = cur.sql(f"select {projection} from {relation}").to_arrow_reader(self.suites.batch_rows)
         rows = 0
         run_name = f"{Path(file).name}"
-        for number, batch in enumerate(reader, start=1):
-            if batch.num_rows == 0:
-                continue
+        for number, batch in enumerate(_batches(reader, self.suites.batch_rows), start=1):
             rows += batch.num_rows
-            frame = batch.to_pandas()
+            frame = batch.to_pandas(strings_to_categorical=True)  # categories hash and compare fast
             result = definition.run(batch_parameters={"dataframe": frame}, result_format="SUMMARY",
                                     run_id=RunIdentifier(run_name=f"{run_name} batch {number}"))
             by_label = {self._label(r.expectation_config): r for r in result.results}
