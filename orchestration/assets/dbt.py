@@ -82,6 +82,9 @@ def dbt_environment() -> None:
     os.environ["CDP_WAREHOUSE"] = str(settings.warehouse)
     os.environ["CDP_DUCKDB_MEMORY_LIMIT"] = settings.duckdb_memory_limit
     os.environ["CDP_GROUND_TRUTH_DIR"] = str(settings.ground_truth_dir or "")
+    # A subset materialised from the UI runs only the tests whose every parent it builds (dbt's
+    # default, eager, would run a relationships test against a model this run does not build).
+    os.environ.setdefault("DBT_INDIRECT_SELECTION", "cautious")
 
 
 def dbt_vars_args() -> list[str]:
