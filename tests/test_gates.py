@@ -207,6 +207,11 @@ def test_serving_copy_stays_readable_while_a_run_writes(after_good_run: Workspac
     # the reader saw the old copy during the run, then the new one once it was published
     new_total = ws.query("select count(*) from staging.stg_segment__events")[0][0]
     assert smallest < largest == new_total
+    # the Great Expectations suites over mart summary extracts ran in this run and passed
+    marts_gx = ws.query("select count(*), bool_and(passed) from ops.quality_results where layer = 'marts' "
+                        "and engine = 'great_expectations' and checked_at > (select max(checked_at) - interval "
+                        "10 minute from ops.quality_results)")[0]
+    assert marts_gx[0] >= 8 and marts_gx[1] is True
     con = duckdb.connect(str(ws.settings.serving_warehouse), read_only=True)
     try:
         assert con.execute("select count(*) from marts.data_health_scores").fetchone()[0] >= 14

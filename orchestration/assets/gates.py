@@ -1,14 +1,19 @@
 """Gates as Dagster asset checks: every `CheckOutcome` becomes an `AssetCheckResult` (error severity
 blocks downstream assets, warn records and continues) and a row of ops.quality_results.
 
-Owns the audience gates (`size_change`, `consent_present`): one blocking multi-asset check step over
-every audience, after the dbt build and before the erasure step and the syncs. dbt tests are asset
+Owns two blocking multi-asset check steps that run after the dbt build and before the erasure step,
+the syncs and the serving copy: the Great Expectations suites over mart summary extracts
+(`mart_expectations.yml`, an `expectations` check on each summarised mart) and the audience gates
+(`size_change`, `consent_present` on every audience). dbt tests are asset
 checks of the dbt assets themselves (dagster-dbt); their results are recorded by the dbt asset.
 """
+
+from pathlib import Path
 
 import dagster as dg
 from dagster import AssetCheckExecutionContext
 
+from orchestration.quality.landing import LandingValidator, load_suites
 from orchestration.quality.results import CheckOutcome, record_outcomes
 from orchestration.quality.warehouse_checks import audience_consent_present, audience_size_change
 from orchestration.settings import get_settings
@@ -72,3 +77,50 @@ def build_audience_checks(audience_keys: list[dg.AssetKey]) -> dg.AssetChecksDef
                     yield to_check_result(outcome, key)
 
     return _audience_gates
+
+
+MART_SUITES_FILE = Path(__file__).resolve().parent.parent / "quality" / "mart_expectations.yml"
+
+
+def _suite_outcome(key: dg.AssetKey, outcomes: list[CheckOutcome], rows: int, seconds: float) -> CheckOutcome:
+    blocking = [o for o in outcomes if o.blocks]
+    failing = [o for o in outcomes if not o.passed]
+    return CheckOutcome(
+        "marts", key.to_user_string(), "expectations", not blocking, "error", engine="great_expectations",
+        target=key.path[-1], rows_checked=rows, rows_failed=len(blocking), seconds=seconds,
+        threshold="no error-severity expectation fails (orchestration/quality/mart_expectations.yml)",
+        description="the mart's summary extract passes its Great Expectations suite",
+        markdown={"failed": "\n".join(f"- **{o.severity}** {o.check_name}: {o.rows_failed:,} of {o.rows_checked:,} "
+                                       f"rows unexpected, e.g. {o.details.get('examples')} ({o.description})"
+                                       for o in failing) or "none"},
+    )
+
+
+def build_mart_expectation_checks(model_keys: list[dg.AssetKey]) -> dg.AssetChecksDefinition:
+    suites = load_suites(MART_SUITES_FILE)
+    keys = [k for k in model_keys if k.path[0] == "marts" and k.path[-1] in suites.sources]
+    specs = [dg.AssetCheckSpec("expectations", asset=k, blocking=True,
+                               description="Great Expectations suite over the mart's summary extract.") for k in keys]
+
+    @dg.multi_asset_check(specs=specs, name="mart_expectations", pool=WAREHOUSE_POOL, can_subset=True,
+                          description="GX suites over summary extracts of marts (mart_expectations.yml).")
+    def _mart_expectations(context: AssetCheckExecutionContext):
+        validator = LandingValidator(suites=suites, layer="marts", asset_schema="marts")
+        selected = context.selected_asset_check_keys
+        with connect(get_settings()) as con:
+            for key in keys:
+                if dg.AssetCheckKey(key, "expectations") not in selected:
+                    continue
+                validation = validator.validate(con, key.path[-1], key.path[-1])
+                outcomes = validation.outcomes if validation else []
+                record_outcomes(con, outcomes, context.run.run_id)
+                outcome = _suite_outcome(key, outcomes, validation.rows if validation else 0,
+                                         validation.seconds if validation else 0.0)
+                if outcome.blocks:
+                    context.log.error(f"gate failed: {key.to_user_string()} expectations: {outcome.markdown}")
+                yield to_check_result(outcome, key)
+        docs = validator.build_docs()
+        if docs:
+            context.log.info(f"Great Expectations Data Docs: {docs}")
+
+    return _mart_expectations

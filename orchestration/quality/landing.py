@@ -57,6 +57,7 @@ class SourceSuite:
     source: str
     columns: dict[str, str]
     rules: tuple[ExpectationRule, ...]
+    relation: str | None = None  # SQL the rows come from (mart extracts); landing files use the staged file
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,8 @@ def parse_suites(data: dict[str, Any], origin: str = str(SUITES_FILE)) -> Landin
                 raise SuiteConfigError(f"{where}: column {kwargs.get('column')!r} is not one of the source's "
                                        f"columns ({', '.join(columns)})")
             rules.append(ExpectationRule(expectation, kwargs, severity, str(rule.get("why", ""))))
-        sources[name] = SourceSuite(name, columns, tuple(rules))
+        relation = entry.get("from")
+        sources[name] = SourceSuite(name, columns, tuple(rules), f"({relation})" if relation else None)
     return LandingSuites(int(data.get("batch_rows", 500_000)), sources, int(data.get("keep_results", 300)))
 
 
@@ -178,9 +180,11 @@ def gx_project_dir() -> Path:
 class LandingValidator:
     """Validates staged landing files with the repository's GX suites; one GX project per instance."""
 
-    def __init__(self, project_dir: Path | None = None, suites: LandingSuites | None = None) -> None:
+    def __init__(self, project_dir: Path | None = None, suites: LandingSuites | None = None, *,
+                 layer: str = "landing", asset_schema: str = "raw") -> None:
         self.project_dir = project_dir or gx_project_dir()
         self.suites = suites or load_suites()
+        self.layer, self.asset_schema = layer, asset_schema
         self._context: Any = None
         self._definitions: dict[str, Any] = {}
         self.validated_files = 0
@@ -205,17 +209,18 @@ class LandingValidator:
 
             context = self._gx()
             names = {a.name for a in self._datasource.assets}
-            asset = (self._datasource.get_asset(suite.source) if suite.source in names
-                     else self._datasource.add_dataframe_asset(name=suite.source))
+            asset_name = f"{self.layer}_{suite.source}"
+            asset = (self._datasource.get_asset(asset_name) if asset_name in names
+                     else self._datasource.add_dataframe_asset(name=asset_name))
             batches = next((b for b in asset.batch_definitions if b.name == "file_batches"), None) \
                 or asset.add_batch_definition_whole_dataframe("file_batches")
             expectations = [getattr(gxe, _class_name(r.expectation))(**r.kwargs, meta={"severity": r.severity,
                                                                                         "why": r.why})
                             for r in suite.rules]
-            gx_suite = context.suites.add_or_update(gx.ExpectationSuite(name=f"landing_{suite.source}",
-                                                                        expectations=expectations))
+            name = f"{self.layer}_{suite.source}"
+            gx_suite = context.suites.add_or_update(gx.ExpectationSuite(name=name, expectations=expectations))
             self._definitions[suite.source] = context.validation_definitions.add_or_update(
-                gx.ValidationDefinition(name=f"landing_{suite.source}", data=batches, suite=gx_suite))
+                gx.ValidationDefinition(name=name, data=batches, suite=gx_suite))
         return self._definitions[suite.source]
 
     def validate(self, cur: duckdb.DuckDBPyConnection, source: str, file: str,
@@ -230,6 +235,7 @@ class LandingValidator:
         definition = self._definition(suite)
         tallies = [_Tally(rule) for rule in suite.rules]
         projection = ", ".join(f'({sql}) as "{name}"' for name, sql in suite.columns.items())
+        relation = suite.relation or relation
         reader = cur.sql(f"select {projection} from {relation}").to_arrow_reader(self.suites.batch_rows)
         rows = 0
         run_name = f"{Path(file).name}"
@@ -252,12 +258,12 @@ class LandingValidator:
     def _label(config: Any) -> str:
         return f"{config.type}({config.kwargs.get('column', '')})"
 
-    @staticmethod
-    def _outcome(source: str, file: str, tally: _Tally, rows: int, seconds: float) -> CheckOutcome:
+    def _outcome(self, source: str, file: str, tally: _Tally, rows: int, seconds: float) -> CheckOutcome:
         rule = tally.rule
         checked = tally.elements - tally.missing
         return CheckOutcome(
-            layer="landing", asset=f"raw/{source}", check_name=rule.label, passed=tally.passed or rows == 0,
+            layer=self.layer, asset=f"{self.asset_schema}/{source}", check_name=rule.label,
+            passed=tally.passed or rows == 0,
             severity=rule.severity, engine="great_expectations", target=f"{Path(file).name}: {rule.column}",
             rows_checked=checked, rows_failed=tally.unexpected,
             observed=(tally.unexpected / checked) if checked else 0.0,
