@@ -55,6 +55,7 @@ def make_workspace(root: Path, landing: Path, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("CDP_WAREHOUSE", str(root / "warehouse" / "cdp.duckdb"))
     monkeypatch.setenv("CDP_SERVING_WAREHOUSE", str(root / "warehouse" / "cdp_serving.duckdb"))
     monkeypatch.setenv("CDP_EXPORT_DIR", str(root / "exports"))
+    monkeypatch.setenv("CDP_GX_DIR", str(root / "warehouse" / "gx"))
     monkeypatch.setenv("CDP_DUCKDB_MEMORY_LIMIT", "2GB")
     monkeypatch.delenv("CDP_GROUND_TRUTH_DIR", raising=False)
     monkeypatch.delenv("CDP_IDENTITY_MAX_CLUSTER_SIZE", raising=False)

@@ -196,6 +196,9 @@ class LandingValidator:
             from great_expectations.data_context.types.base import ProgressBarsConfig
 
             self.project_dir.mkdir(parents=True, exist_ok=True)
+            # Suites, data assets and validation definitions are rebuilt from the YAML on every run; a
+            # definition left by an older version (a renamed asset) would not load, so start without them.
+            shutil.rmtree(self.project_dir / "gx" / "validation_definitions", ignore_errors=True)
             self._context = gx.get_context(mode="file", project_root_dir=str(self.project_dir))
             self._context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
             self._datasource = self._context.data_sources.add_or_update_pandas("landing")
