@@ -44,13 +44,13 @@ with connect(get_settings()) as con:
     erase_deleted_profiles(con, progress=print)
 """
 AUDIENCE_GATES_SNIPPET = """
-from orchestration.assets.gates import _consent_purposes
+from orchestration.assets.gates import consent_purposes
 from orchestration.quality.results import record_outcomes
 from orchestration.quality.warehouse_checks import audience_consent_present, audience_size_change
 from orchestration.settings import get_settings
 from orchestration.warehouse import connect
 with connect(get_settings()) as con:
-    purposes = _consent_purposes()
+    purposes = consent_purposes()
     audiences = [r[0] for r in con.execute("select table_name from information_schema.tables "
                                            "where table_schema = 'audiences' order by 1").fetchall()]
     outcomes = [c for a in audiences for c in (audience_size_change(con, a),

@@ -33,12 +33,12 @@ def _generate(args: argparse.Namespace) -> int:
 def _load(args: argparse.Namespace) -> int:
     from orchestration.ingest.contract import load_contract
     from orchestration.ingest.loader import load_source
-    from orchestration.quality.landing import LandingValidator
+    from orchestration.quality.expectations import SuiteValidator
     from orchestration.warehouse import connect
 
     settings = get_settings()
     contract = load_contract()
-    validator = LandingValidator()
+    validator = SuiteValidator()
     blocked = []
     with connect(settings) as con:
         for spec in contract.sources.values():

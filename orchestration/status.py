@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from orchestration.settings import Settings
 from orchestration.warehouse import connect
+from reverse_etl.state import table_exists
 
 LAYERS = ("raw", "staging", "marts", "audiences")
 
@@ -113,14 +114,9 @@ def identity_summary(con) -> str | None:
     return line
 
 
-def _exists(con, schema: str, table: str) -> bool:
-    return bool(con.execute("select count(*) from information_schema.tables where table_schema = ? "
-                            "and table_name = ?", [schema, table]).fetchone()[0])
-
-
 def print_last_run(con, settings: Settings) -> None:
     """The last run's gates, freshness per layer, failing checks and the health score."""
-    if not _exists(con, "ops", "quality_results"):
+    if not table_exists(con, "ops", "quality_results"):
         return
     last = con.execute("select run_id, min(checked_at), max(checked_at), count(*) filter (where passed), "
                        "count(*) filter (where not passed and severity = 'error'), "
@@ -128,7 +124,7 @@ def print_last_run(con, settings: Settings) -> None:
                        "where run_id is not null group by run_id order by max(checked_at) desc limit 1").fetchone()
     if last:
         run_id, started, finished, passed, failed, warned = last
-        published = _exists(con, "ops", "audience_size_history") and con.execute(
+        published = table_exists(con, "ops", "audience_size_history") and con.execute(
             "select count(*) from ops.audience_size_history where run_id = ?", [run_id]).fetchone()[0] > 0
         verdict = "gates passed, serving copy published" if published else (
             "FAILED a blocking gate" if failed else "not published (partial run, or stopped before the end)")
@@ -156,7 +152,7 @@ def print_last_run(con, settings: Settings) -> None:
     for layer, asset, check, severity, target, rows_failed, when in failing[:20]:
         print(f"  {severity:<6}{layer:<12}{asset} {check}" + (f" [{target}]" if target else "")
               + (f": {rows_failed:,} rows" if rows_failed else "") + f" ({when:%Y-%m-%d %H:%M})")
-    if _exists(con, "marts", "data_health_scores"):
+    if table_exists(con, "marts", "data_health_scores"):
         health = con.execute("select source, health_score, complete_share, valid_share, unique_share, fresh_share "
                              "from marts.data_health_scores where measured_at = (select max(measured_at) from "
                              "marts.data_health_scores) order by source = 'overall', source").fetchall()

@@ -13,7 +13,7 @@ from pathlib import Path
 import dagster as dg
 from dagster import AssetCheckExecutionContext
 
-from orchestration.quality.landing import LandingValidator, load_suites
+from orchestration.quality.expectations import SuiteValidator, load_suites, suite_outcome
 from orchestration.quality.results import CheckOutcome, record_outcomes
 from orchestration.quality.warehouse_checks import audience_consent_present, audience_size_change
 from orchestration.settings import get_settings
@@ -40,7 +40,7 @@ def to_check_result(outcome: CheckOutcome, asset_key: dg.AssetKey | None = None)
     )
 
 
-def _consent_purposes() -> dict[str, list[str]]:
+def consent_purposes() -> dict[str, list[str]]:
     """audience -> the consent purposes of the syncs that send it."""
     purposes: dict[str, list[str]] = {}
     for sync in load_sync_config(get_settings().syncs_file).syncs.values():
@@ -59,7 +59,7 @@ def build_audience_checks(audience_keys: list[dg.AssetKey]) -> dg.AssetChecksDef
     @dg.multi_asset_check(specs=specs, name="audience_gates", pool=WAREHOUSE_POOL, can_subset=True,
                           description="Audience gates from orchestration/quality/gates.yml.")
     def _audience_gates(context: AssetCheckExecutionContext):
-        purposes = _consent_purposes()
+        purposes = consent_purposes()
         selected = context.selected_asset_check_keys
         with connect(get_settings()) as con:
             for key in audience_keys:
@@ -82,20 +82,6 @@ def build_audience_checks(audience_keys: list[dg.AssetKey]) -> dg.AssetChecksDef
 MART_SUITES_FILE = Path(__file__).resolve().parent.parent / "quality" / "mart_expectations.yml"
 
 
-def _suite_outcome(key: dg.AssetKey, outcomes: list[CheckOutcome], rows: int, seconds: float) -> CheckOutcome:
-    blocking = [o for o in outcomes if o.blocks]
-    failing = [o for o in outcomes if not o.passed]
-    return CheckOutcome(
-        "marts", key.to_user_string(), "expectations", not blocking, "error", engine="great_expectations",
-        target=key.path[-1], rows_checked=rows, rows_failed=len(blocking), seconds=seconds,
-        threshold="no error-severity expectation fails (orchestration/quality/mart_expectations.yml)",
-        description="the mart's summary extract passes its Great Expectations suite",
-        markdown={"failed": "\n".join(f"- **{o.severity}** {o.check_name}: {o.rows_failed:,} of {o.rows_checked:,} "
-                                       f"rows unexpected, e.g. {o.details.get('examples')} ({o.description})"
-                                       for o in failing) or "none"},
-    )
-
-
 def build_mart_expectation_checks(model_keys: list[dg.AssetKey]) -> dg.AssetChecksDefinition:
     suites = load_suites(MART_SUITES_FILE)
     keys = [k for k in model_keys if k.path[0] == "marts" and k.path[-1] in suites.sources]
@@ -105,17 +91,18 @@ def build_mart_expectation_checks(model_keys: list[dg.AssetKey]) -> dg.AssetChec
     @dg.multi_asset_check(specs=specs, name="mart_expectations", pool=WAREHOUSE_POOL, can_subset=True,
                           description="GX suites over summary extracts of marts (mart_expectations.yml).")
     def _mart_expectations(context: AssetCheckExecutionContext):
-        validator = LandingValidator(suites=suites, layer="marts", asset_schema="marts")
+        validator = SuiteValidator(suites=suites, layer="marts", asset_schema="marts")
         selected = context.selected_asset_check_keys
         with connect(get_settings()) as con:
             for key in keys:
                 if dg.AssetCheckKey(key, "expectations") not in selected:
                     continue
                 validation = validator.validate(con, key.path[-1], key.path[-1])
-                outcomes = validation.outcomes if validation else []
-                record_outcomes(con, outcomes, context.run.run_id)
-                outcome = _suite_outcome(key, outcomes, validation.rows if validation else 0,
-                                         validation.seconds if validation else 0.0)
+                validations = [validation] if validation else []
+                record_outcomes(con, [o for v in validations for o in v.outcomes], context.run.run_id)
+                outcome = suite_outcome("marts", key.to_user_string(), key.path[-1], validations,
+                                        "orchestration/quality/mart_expectations.yml",
+                                        "the mart's summary extract passes its Great Expectations suite")
                 if outcome.blocks:
                     context.log.error(f"gate failed: {key.to_user_string()} expectations: {outcome.markdown}")
                 yield to_check_result(outcome, key)

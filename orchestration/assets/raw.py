@@ -15,7 +15,7 @@ from dagster import AssetExecutionContext
 from orchestration.assets.gates import to_check_result
 from orchestration.ingest.contract import SourceSpec, load_contract
 from orchestration.ingest.loader import SourceResult, load_source
-from orchestration.quality.landing import FAILED_EXPECTATIONS, LandingValidator
+from orchestration.quality.expectations import FAILED_EXPECTATIONS, SuiteValidator, suite_outcome
 from orchestration.quality.preview import markdown_preview
 from orchestration.quality.results import CheckOutcome, record_outcomes
 from orchestration.quality.warehouse_checks import raw_volume
@@ -72,21 +72,9 @@ def _whole_files(spec: SourceSpec, result: SourceResult) -> CheckOutcome:
 
 def _expectations(spec: SourceSpec, result: SourceResult) -> CheckOutcome:
     """Great Expectations on this load's files: any error-severity expectation failed blocks the run."""
-    outcomes = [o for v in result.validations for o in v.outcomes]
-    blocking = [o for o in outcomes if o.blocks]
-    warnings = [o for o in outcomes if not o.passed and not o.blocks]
-    return CheckOutcome(
-        "raw", f"raw/{spec.table}", "expectations", not blocking, "error", engine="great_expectations",
-        target=spec.name, rows_checked=sum(v.rows for v in result.validations), rows_failed=len(blocking),
-        seconds=sum(v.seconds for v in result.validations),
-        threshold="no error-severity expectation fails (orchestration/quality/landing_expectations.yml)",
-        description="every new file passes its Great Expectations suite; failing files are quarantined whole",
-        details={"files_validated": len(result.validations), "expectations_evaluated": len(outcomes)},
-        markdown={"failed": "\n".join(
-                     f"- **{o.severity}** `{o.target}` {o.check_name}: {o.rows_failed:,} of {o.rows_checked:,} "
-                     f"unexpected, e.g. {o.details.get('examples')} ({o.description})"
-                     for o in blocking + warnings) or "none"},
-    )
+    return suite_outcome("raw", f"raw/{spec.table}", spec.name, result.validations,
+                         "orchestration/quality/landing_expectations.yml",
+                         "every new file passes its Great Expectations suite; failing files are quarantined whole")
 
 
 def build_raw_asset(spec: SourceSpec) -> dg.AssetsDefinition:
@@ -110,7 +98,7 @@ def build_raw_asset(spec: SourceSpec) -> dg.AssetsDefinition:
     def _load(context: AssetExecutionContext):
         settings = get_settings()
         contract = load_contract()
-        validator = LandingValidator()
+        validator = SuiteValidator()
         with connect(settings) as con:
             result = load_source(con, spec, settings.landing_dir, contract, progress=context.log.info,
                                  validator=validator, run_id=context.run_id)

@@ -32,7 +32,7 @@ from orchestration.ingest.contract import LandingContract, SourceSpec, load_cont
 from orchestration.ingest.events_file import RAW_EVENTS_DDL, stage_events_file
 from orchestration.ingest.reading import drop_temp_objects, sql_string
 from orchestration.ingest.table_file import raw_table_ddl, stage_table_file
-from orchestration.quality.landing import FileValidation, LandingValidator
+from orchestration.quality.expectations import FileValidation, SuiteValidator
 from orchestration.quality.results import record_outcomes
 
 log = logging.getLogger(__name__)
@@ -122,7 +122,7 @@ def _stage(cur: duckdb.DuckDBPyConnection, spec: SourceSpec, contract: LandingCo
 
 
 def _commit(cur: duckdb.DuckDBPyConnection, spec: SourceSpec, staged: _Staged,
-            validator: LandingValidator | None = None, run_id: str | None = None,
+            validator: SuiteValidator | None = None, run_id: str | None = None,
             ) -> tuple[FileResult, FileValidation | None]:
     """Validate (Great Expectations), then deduplicate, insert, quarantine and record one staged file in
     one transaction. A file failing an error-severity expectation loads nothing: it is quarantined whole
@@ -240,14 +240,14 @@ class _InOrder:
 def load_source(con: duckdb.DuckDBPyConnection, spec: SourceSpec, landing_dir: Path,
                 contract: LandingContract | None = None,
                 progress: Callable[[str], None] | None = None, workers: int = 2,
-                validator: LandingValidator | None = None, run_id: str | None = None) -> SourceResult:
+                validator: SuiteValidator | None = None, run_id: str | None = None) -> SourceResult:
     """Load every new file of one source; returns what each file did.
 
     Files are validated by `workers` threads at once, each on its own cursor (so reading one file,
     which is single-threaded, overlaps parsing and inserting another); the transactions that insert
     them commit one at a time in file order, so deduplication sees every earlier file and a rerun
     makes the same choices. With a `validator`, each file is also checked against its source's Great
-    Expectations suite before it commits (see `orchestration.quality.landing`).
+    Expectations suite before it commits (see `orchestration.quality.expectations`).
     """
     contract = contract or load_contract()
     say = progress or log.info

@@ -1,11 +1,11 @@
-"""Great Expectations validation of landing files, batch by batch, as they load.
+"""Great Expectations validation: landing files batch by batch as they load, and summary extracts of marts.
 
-The suites are data (`landing_expectations.yml`). A `LandingValidator` owns one file-backed GX
-project under CDP_GX_DIR (suites, validation results, Data Docs HTML) and validates one staged file
-at a time: the file's loadable rows are projected in DuckDB to the columns the suite names, read as
-Arrow record batches of `batch_rows` rows, and each batch is validated by GX's pandas engine. The
-per-batch results are summed per expectation, so a `mostly` threshold holds for the whole file, and
-memory never holds more than one batch.
+The suites are data (`landing_expectations.yml`, `mart_expectations.yml`). A `SuiteValidator` owns
+one file-backed GX project under CDP_GX_DIR (suites, validation results, Data Docs HTML) and
+validates one relation at a time (a staged landing file, or a mart extract's SQL): its rows are
+projected in DuckDB to the columns the suite names, read as Arrow record batches of `batch_rows`
+rows, and each batch is validated by GX's pandas engine. The per-batch results are summed per
+expectation, so a `mostly` threshold holds for the whole file, and memory holds one batch at a time.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ class SourceSuite:
 
 
 @dataclass(frozen=True)
-class LandingSuites:
+class Suites:
     batch_rows: int
     sources: dict[str, SourceSuite]
     keep_results: int = 300
@@ -71,7 +71,7 @@ def _class_name(expectation: str) -> str:
     return "".join(part.capitalize() for part in expectation.split("_"))
 
 
-def parse_suites(data: dict[str, Any], origin: str = str(SUITES_FILE)) -> LandingSuites:
+def parse_suites(data: dict[str, Any], origin: str = str(SUITES_FILE)) -> Suites:
     import great_expectations.expectations as gxe
 
     sources: dict[str, SourceSuite] = {}
@@ -93,11 +93,11 @@ def parse_suites(data: dict[str, Any], origin: str = str(SUITES_FILE)) -> Landin
             rules.append(ExpectationRule(expectation, kwargs, severity, str(rule.get("why", ""))))
         relation = entry.get("from")
         sources[name] = SourceSuite(name, columns, tuple(rules), f"({relation})" if relation else None)
-    return LandingSuites(int(data.get("batch_rows", 500_000)), sources, int(data.get("keep_results", 300)))
+    return Suites(int(data.get("batch_rows", 500_000)), sources, int(data.get("keep_results", 300)))
 
 
 @cache
-def load_suites(path: Path = SUITES_FILE) -> LandingSuites:
+def load_suites(path: Path = SUITES_FILE) -> Suites:
     return parse_suites(yaml.safe_load(path.read_text()) or {}, str(path))
 
 
@@ -177,10 +177,11 @@ def gx_project_dir() -> Path:
     return get_settings().gx_dir
 
 
-class LandingValidator:
-    """Validates staged landing files with the repository's GX suites; one GX project per instance."""
+class SuiteValidator:
+    """Validates staged landing files (or mart extracts) with the repository's GX suites; one GX project
+    per instance. `layer` and `asset_schema` name where the results belong (landing/raw, marts/marts)."""
 
-    def __init__(self, project_dir: Path | None = None, suites: LandingSuites | None = None, *,
+    def __init__(self, project_dir: Path | None = None, suites: Suites | None = None, *,
                  layer: str = "landing", asset_schema: str = "raw") -> None:
         self.project_dir = project_dir or gx_project_dir()
         self.suites = suites or load_suites()
@@ -289,3 +290,22 @@ class LandingValidator:
         self._context.build_data_docs()
         index = uncommitted / "data_docs" / "local_site" / "index.html"
         return index if index.exists() else None
+
+
+def suite_outcome(layer: str, asset: str, target: str, validations: list[FileValidation], suites_file: str,
+                  description: str) -> CheckOutcome:
+    """One blocking `expectations` check over the validations of an asset: fails when any error-severity
+    expectation failed; the markdown lists every failing expectation, warnings included."""
+    outcomes = [o for v in validations for o in v.outcomes]
+    blocking = [o for o in outcomes if o.blocks]
+    warnings = [o for o in outcomes if not o.passed and not o.blocks]
+    return CheckOutcome(
+        layer, asset, "expectations", not blocking, "error", engine="great_expectations", target=target,
+        rows_checked=sum(v.rows for v in validations), rows_failed=len(blocking),
+        seconds=sum(v.seconds for v in validations),
+        threshold=f"no error-severity expectation fails ({suites_file})", description=description,
+        details={"validations": len(validations), "expectations_evaluated": len(outcomes)},
+        markdown={"failed": "\n".join(
+            f"- **{o.severity}** `{o.target}` {o.check_name}: {o.rows_failed:,} of {o.rows_checked:,} "
+            f"unexpected, e.g. {o.details.get('examples')} ({o.description})" for o in blocking + warnings) or "none"},
+    )
