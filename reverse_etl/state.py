@@ -3,6 +3,8 @@
 - `ops.sync_state`    one row per member a sync holds at its destination: key, profile, the hash and
                       payload of what was last sent successfully (the diff baseline; mirror deletes
                       only rows listed here; deletions use the payload to tell the platform whom).
+                      The hash is DuckDB's 64-bit `hash()` of the mapped row; `hash_version` names the
+                      DuckDB version that computed it (another version: the next plan resends all).
 - `ops.sync_outbox__<sync>`  the current plan of a sync, written before anything is sent, one row
                       per operation with its batch (typed payload; made by plan.py, dropped when done).
 - `ops.sync_batches`  one row per outbox batch applied (committed with the state); a crash leaves
@@ -24,10 +26,11 @@ create table if not exists ops.sync_state (
     sync_name varchar not null,
     member_key varchar not null,
     profile_id varchar,
-    row_hash varchar not null,
+    row_hash ubigint not null,           -- DuckDB hash() of the mapped row last sent
     payload json,                        -- kept where a delete needs more than the key (http, ad_audience)
     sent_at timestamptz not null,
-    plan_id varchar not null
+    plan_id varchar not null,
+    hash_version varchar                 -- DuckDB version that computed row_hash
 );
 create table if not exists ops.sync_batches (
     sync_name varchar not null,
@@ -104,3 +107,23 @@ def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> boo
 
 def ensure_sync_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(SYNC_DDL)
+    _migrate_text_hashes(con)
+
+
+def _migrate_text_hashes(con: duckdb.DuckDBPyConnection) -> None:
+    """States (and pending outboxes) from before row hashes were numbers held them as text,
+    '<duckdb version>:<hash>'; split them into the number and its version, once."""
+    state_type = con.execute("select column_type from (describe ops.sync_state) where column_name = 'row_hash'"
+                             ).fetchone()[0]
+    if state_type != "VARCHAR":
+        return
+    tables = ["sync_state", *(r[0] for r in con.execute(
+        "select table_name from duckdb_tables() where database_name = current_database() and schema_name = 'ops' "
+        "and table_name like 'sync\\_outbox\\_\\_%' escape '\\'").fetchall())]
+    for table in tables:
+        quoted = '"' + table.replace('"', '""') + '"'
+        if table == "sync_state":
+            con.execute("alter table ops.sync_state add column if not exists hash_version varchar")
+            con.execute("update ops.sync_state set hash_version = split_part(row_hash, ':', 1)")
+        con.execute(f"alter table ops.{quoted} alter column row_hash set data type ubigint "
+                    "using coalesce(try_cast(split_part(row_hash, ':', 2) as ubigint), 0)")

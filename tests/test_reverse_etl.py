@@ -142,6 +142,31 @@ def test_http_sync_retries_429_500_timeouts_and_retries_rejected_rows_next_run(w
         assert runs == [("partial", len(expected), len(expected) - 3, 3, 40), ("succeeded", 3, 3, 0, 40)]
 
 
+def test_a_state_hashed_as_text_is_migrated_and_another_hash_version_resends_everyone(warehouse: Path) -> None:
+    api = FakeApi()
+    with FakeApiServer(api) as server:
+        config = config_for(http_destination(server))
+        first = sync(warehouse, config)
+        expected = eligible(warehouse)
+        assert first.rows_succeeded == len(expected) and len(api.requests) > 0
+        # The state as an earlier version wrote it: '<duckdb version>:<hash>' text, no hash_version column.
+        sql(warehouse, "alter table ops.sync_state alter column row_hash set data type varchar "
+                       "using hash_version || ':' || row_hash::varchar")
+        sql(warehouse, "alter table ops.sync_state drop column hash_version")
+        sql(warehouse, "update audiences.aud_members set score = score + 1 where profile_id = 'prf_00002'")
+        sent_before = len(api.requests)
+        second = sync(warehouse, config)
+        assert (second.plan.rows_added, second.plan.rows_changed, second.plan.full_resync) == (0, 1, False)
+        assert sql(warehouse, "select distinct typeof(row_hash) from ops.sync_state") == [("UBIGINT",)]
+        assert len(api.requests) == sent_before + 1
+        # Hashes from another DuckDB version cannot be compared: everyone is sent again, once.
+        sql(warehouse, "update ops.sync_state set hash_version = 'duckdb0.0.1'")
+        third = sync(warehouse, config)
+        assert third.plan.full_resync and third.rows_succeeded == len(expected)
+        assert sql(warehouse, "select count(*) from ops.sync_log where plan_id = ? and reason = 'full resync'",
+                   [third.plan.plan_id])[0][0] == len(expected)
+
+
 def test_a_rejected_batch_is_split_until_the_bad_row_is_isolated(warehouse: Path) -> None:
     sql(warehouse, "update audiences.aud_members set email = 'poison@example.com' where profile_id = 'prf_00027'")
     api = FakeApi(poison_when=lambda r: r["email"] == "poison@example.com")

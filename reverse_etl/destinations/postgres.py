@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import tempfile
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -34,13 +35,19 @@ PG_TYPES = {
 }
 
 
+@cache
+def _csv_writer() -> duckdb.DuckDBPyConnection:
+    """One in-memory DuckDB per process for writing CSV (starting one per request cost 40 ms)."""
+    return duckdb.connect()
+
+
 def csv_bytes(data: pa.Table) -> bytes:
     """The rows as CSV for COPY (no header; NULL as an empty field, an empty string as ""), written by an
     in-memory DuckDB reading the Arrow table in place: about 2.5x faster than Arrow's own CSV writer on
     timestamp-heavy rows, which mattered at a million members."""
     with tempfile.TemporaryDirectory(prefix="cdp_copy_") as folder:
         path = Path(folder) / "batch.csv"
-        con = duckdb.connect()
+        con = _csv_writer().cursor()  # a cursor per call: requests may be sent from several threads
         try:
             con.register("batch", data)
             con.execute(f"copy batch to '{path}' (format csv, header false)")
