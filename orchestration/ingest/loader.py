@@ -10,9 +10,10 @@ tabular sources) against the file itself and against what raw already holds, and
 records read = loaded + quarantined + duplicates skipped, which is asserted before commit. A file
 that cannot be read at all (truncated gzip, not a CSV) loads nothing and is quarantined whole.
 
-Two files are validated at a time, each on its own cursor, while their transactions commit one at a
-time in file order: the single-threaded read of one file overlaps the parsing and inserting of the
-other, and the result is the same as loading them one by one.
+Two files are staged and validated (contract, then Great Expectations) at a time, each on its own
+cursor, while their transactions commit one at a time in file order: the single-threaded read of one
+file and its Great Expectations run (mostly Python) overlap the parsing and inserting of the other,
+and the result is the same as loading them one by one.
 """
 
 from __future__ import annotations
@@ -121,15 +122,20 @@ def _stage(cur: duckdb.DuckDBPyConnection, spec: SourceSpec, contract: LandingCo
     return staged
 
 
+def _validate(cur: duckdb.DuckDBPyConnection, spec: SourceSpec, staged: _Staged,
+              validator: SuiteValidator | None) -> FileValidation | None:
+    """Great Expectations on a staged file's loadable rows. It reads only the file's own temp objects, so
+    it runs before the file's turn to commit, while another file is being inserted."""
+    if validator is None or staged.read_error is not None:
+        return None
+    return validator.validate(cur, spec.name, str(staged.path))
+
+
 def _commit(cur: duckdb.DuckDBPyConnection, spec: SourceSpec, staged: _Staged,
-            validator: SuiteValidator | None = None, run_id: str | None = None,
-            ) -> tuple[FileResult, FileValidation | None]:
-    """Validate (Great Expectations), then deduplicate, insert, quarantine and record one staged file in
-    one transaction. A file failing an error-severity expectation loads nothing: it is quarantined whole
-    with the failed expectations as the reason."""
-    validation = None
-    if validator is not None and staged.read_error is None:
-        validation = validator.validate(cur, spec.name, str(staged.path))
+            validation: FileValidation | None = None, run_id: str | None = None) -> FileResult:
+    """Deduplicate, insert, quarantine and record one staged (and validated) file in one transaction. A
+    file failing an error-severity expectation loads nothing: it is quarantined whole with the failed
+    expectations as the reason."""
     cur.execute("begin transaction")
     try:
         if validation is not None:
@@ -144,7 +150,7 @@ def _commit(cur: duckdb.DuckDBPyConnection, spec: SourceSpec, staged: _Staged,
     except Exception:
         cur.execute("rollback")
         raise
-    return result, validation
+    return result
 
 
 def _insert_staged(con: duckdb.DuckDBPyConnection, spec: SourceSpec, staged: _Staged) -> FileResult:
@@ -285,9 +291,15 @@ def load_source(con: duckdb.DuckDBPyConnection, spec: SourceSpec, landing_dir: P
             # it lets DuckDB insert from all cores. Line numbers come from single-threaded reads.
             cur.execute("set preserve_insertion_order = false")
             staged = _stage(cur, spec, contract, path, file_hash)
+            try:
+                validation = _validate(cur, spec, staged, validator)
+            except BaseException:
+                order.wait_for(position)
+                order.done(failed=True)
+                raise
             order.wait_for(position)
             try:
-                result, validation = _commit(cur, spec, staged, validator, run_id)
+                result = _commit(cur, spec, staged, validation, run_id)
             except BaseException:
                 order.done(failed=True)
                 raise

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -189,6 +190,9 @@ class SuiteValidator:
         self._context: Any = None
         self._definitions: dict[str, Any] = {}
         self.validated_files = 0
+        # Files are validated from two loader threads; GX's context and stores are not thread-safe, so GX
+        # runs one batch at a time while the other thread reads its batch from DuckDB or inserts.
+        self._gx_lock = threading.Lock()
 
     def _gx(self) -> Any:
         if self._context is None:
@@ -236,7 +240,8 @@ class SuiteValidator:
         from great_expectations.core.run_identifier import RunIdentifier
 
         started = time.perf_counter()
-        definition = self._definition(suite)
+        with self._gx_lock:
+            definition = self._definition(suite)
         tallies = [_Tally(rule) for rule in suite.rules]
         projection = ", ".join(f'({sql}) as "{name}"' for name, sql in suite.columns.items())
         relation = suite.relation or relation
@@ -246,15 +251,17 @@ class SuiteValidator:
         for number, batch in enumerate(_batches(reader, self.suites.batch_rows), start=1):
             rows += batch.num_rows
             frame = batch.to_pandas(strings_to_categorical=True)  # categories hash and compare fast
-            result = definition.run(batch_parameters={"dataframe": frame}, result_format="SUMMARY",
-                                    run_id=RunIdentifier(run_name=f"{run_name} batch {number}"))
+            with self._gx_lock:
+                result = definition.run(batch_parameters={"dataframe": frame}, result_format="SUMMARY",
+                                        run_id=RunIdentifier(run_name=f"{run_name} batch {number}"))
             by_label = {self._label(r.expectation_config): r for r in result.results}
             for tally in tallies:
                 outcome = by_label.get(tally.rule.label)
                 if outcome is not None:
                     tally.add(outcome)
         seconds = time.perf_counter() - started
-        self.validated_files += 1
+        with self._gx_lock:
+            self.validated_files += 1
         outcomes = [self._outcome(source, file, tally, rows, seconds / max(len(tallies), 1)) for tally in tallies]
         return FileValidation(source, file, rows, seconds, outcomes)
 
