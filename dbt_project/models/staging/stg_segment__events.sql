@@ -1,6 +1,6 @@
 {#- Segment-Spec messages, typed and cleaned: one row per loaded message. Incremental: each run adds
     the messages loaded since the last one (raw.events is append-only and deduplicated on load). -#}
-{{ config(materialized='incremental', on_schema_change='append_new_columns') }}
+{{ config(materialized='incremental', on_schema_change='sync_all_columns') }}
 
 with source as {{ cte_not_materialized() }} (
     select * from {{ source('raw', 'events') }}
@@ -57,7 +57,6 @@ extracted as {{ cte_not_materialized() }} (
         nullif(trim({{ list_item('traits_values', 5) }}), '') as company,
         nullif(trim({{ list_item('traits_values', 6) }}), '') as job_title,
         upper(nullif(trim({{ list_item('traits_values', 7) }}), '')) as country,
-        properties,
         _source_file,
         _loaded_at
     from parsed
@@ -126,7 +125,6 @@ select
     n.company,
     n.job_title,
     n.country,
-    n.properties,
     n._source_file,
     n._loaded_at
 from keyed as n
