@@ -7,7 +7,8 @@
    a deletion request.
 3. The rest is diffed against `ops.sync_state` (what this sync last sent successfully): new members,
    changed members, and members to remove (mirror mode: anyone this sync sent who left the
-   audience or is now held back; every mode: people with a deletion request).
+   audience or is now held back; every mode: people with a deletion request). The diff compares keys
+   and 64-bit row hashes only; the payloads of the few members sent are then fetched by row id.
 4. Guardrails run on the plan before anything is sent (empty audience, duplicate keys, deletes
    above a share of what the destination holds, change far above recent runs); a blocked plan is
    discarded.
@@ -28,13 +29,13 @@ from reverse_etl.hashing import IDENTIFIER_KINDS, identifier_expression
 from reverse_etl.state import table_exists
 
 AUDIENCE_SCHEMA = "audiences"
-#: batches never mix operations, nor new members with changed ones (destinations may take a faster path)
 #: DuckDB's own 64-bit hash of the mapped row, kept in the state with the DuckDB version that computed it
 #: (hashing 1M rows as text, md5 of JSON, cost more than the rest of a 1% diff; comparing numbers instead
 #: of '<version>:<hash>' text took another 0.1 s off it). Should an upgrade change the hash function, the
 #: state's version no longer matches and the plan becomes a full resync.
 HASH_VERSION = f"duckdb{duckdb.__version__}"
 ROW_HASH_SQL = "hash(s.payload)"
+#: batches never mix operations, nor new members with changed ones (destinations may take a faster path)
 OP_RANK_SQL = ("case when op = 'delete' then 0 when op = 'update' then 1 when op = 'upsert' and reason <> 'new member' "
                "then 2 when op = 'upsert' then 3 else 4 end")
 
