@@ -230,61 +230,66 @@ def plan_sync(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, config: Sync
     may_change = str(mode != "insert" or snapshot).lower()
     may_remove = str(mode == "mirror").lower()
     # Pass 1, keys and hashes only: the audience (held-back members included) against what this sync
-    # holds at the destination. Both passes run in one transaction, so the row ids pass 2 fetches by are
-    # the ones pass 1 saw.
+    # holds at the destination. It keeps the members to add or change and the candidates for removal
+    # (held back, or gone from the audience). Both passes run in one transaction, so the row ids pass 2
+    # reads by are the ones pass 1 saw.
     con.execute("begin transaction")
     try:
         con.execute(f"""
             create or replace temp table _cdp_changes as
-            with st as (select member_key, profile_id, row_hash, rowid as state_row
-                        from ops.sync_state where sync_name = ?),
-            joined as (
-                select coalesce(e.member_key, st.member_key) as member_key,
-                       coalesce(e.profile_id, st.profile_id) as profile_id,
-                       e.member_key is not null as in_audience, e.source_row, e.hold_reason, e.row_hash as new_hash,
-                       st.member_key is not null as in_state, st.state_row, st.row_hash as old_hash,
-                       d.profile_id is not null as deleted, d.request_id
-                from _cdp_eligible as e
-                full outer join st on st.member_key = e.member_key
-                left join _cdp_deleted as d on d.profile_id = st.profile_id
+            with st as (select member_key, row_hash, rowid as state_row from ops.sync_state where sync_name = ?)
+            select coalesce(e.member_key, st.member_key) as member_key, e.profile_id as audience_profile_id,
+                   e.member_key is not null as in_audience, e.source_row, e.hold_reason, e.row_hash as new_hash,
+                   st.member_key is not null as in_state, st.state_row, st.row_hash as old_hash
+            from _cdp_eligible as e
+            full outer join st on st.member_key = e.member_key
+            where (e.member_key is not null and e.hold_reason is null
+                   and (st.member_key is null or ({may_change} and (e.row_hash <> st.row_hash or {every_row}))))
+               or (e.member_key is not null and e.hold_reason is not null)
+               or (st.member_key is not null and e.member_key is null)
+        """, [sync.name])
+        # Pass 2, on those few rows: what the state knows of the removal candidates (profile, deletion
+        # request, the payload last sent), the classification, and the payloads of the members sent.
+        con.execute(f"""
+            create or replace temp table _cdp_diff as
+            with known as (
+                select c.*, coalesce(c.audience_profile_id, sp.profile_id) as profile_id,
+                       d.profile_id is not null as deleted, d.request_id, sp.payload as old_payload
+                from _cdp_changes as c
+                left join (select rowid as state_row, profile_id, payload from ops.sync_state
+                           where rowid in (select state_row from _cdp_changes
+                                           where state_row is not null and (not in_audience or hold_reason is not null))
+                           ) as sp on sp.state_row = c.state_row
+                left join _cdp_deleted as d on d.profile_id = sp.profile_id
             ),
             classified as (
                 select *, case
                     when in_audience and hold_reason is null and not in_state then 'add'
-                    when in_audience and hold_reason is null and in_state and {may_change}
-                         and (new_hash <> old_hash or {every_row}) then 'change'
+                    when in_audience and hold_reason is null and in_state then 'change'
                     when in_state and (not in_audience or hold_reason is not null) and (deleted or {may_remove})
                          then 'remove' end as kind
-                from joined
+                from known
             )
-            select member_key, profile_id, source_row, state_row, in_audience, in_state, hold_reason, kind,
-                   case kind when 'add' then '{add_op}' when 'change' then '{change_op}'
-                             when 'remove' then 'delete' end as op,
-                   case when kind = 'remove' then old_hash else new_hash end as row_hash,
-                   case kind when 'add' then 'new member'
-                             when 'change' then case when {str(full_resync).lower()} then 'full resync'
-                                                     when new_hash <> old_hash then 'changed'
-                                                     else 'unchanged (snapshot)' end
-                             when 'remove' then case when deleted then 'deletion request ' || coalesce(request_id, '')
-                                                     when hold_reason is not null then 'held back: ' || hold_reason
-                                                     else 'left audience' end end as reason
-            from classified
-            where kind is not null or (in_audience and hold_reason is not null)   -- what is sent, removed or logged
-        """, [sync.name])
-        # Pass 2: payloads for the members sent (the audience's, fetched by row id: DuckDB reads only those
-        # rows) and removed (what was last sent to them).
-        con.execute(f"""
-            create or replace temp table _cdp_diff as
-            select c.* exclude (source_row, state_row),
-                   case when c.kind = 'remove' then cast(st.payload as {payload_type})
-                        when c.kind is not null then s.payload end as payload
-            from _cdp_changes as c
+            select c.member_key, c.profile_id, c.in_audience, c.in_state, c.hold_reason, c.kind,
+                   case c.kind when 'add' then '{add_op}' when 'change' then '{change_op}'
+                               when 'remove' then 'delete' end as op,
+                   case when c.kind = 'remove' then c.old_hash else c.new_hash end as row_hash,
+                   case when c.kind = 'remove' then cast(c.old_payload as {payload_type})
+                        when c.kind is not null then s.payload end as payload,
+                   case c.kind when 'add' then 'new member'
+                               when 'change' then case when {str(full_resync).lower()} then 'full resync'
+                                                       when c.new_hash <> c.old_hash then 'changed'
+                                                       else 'unchanged (snapshot)' end
+                               when 'remove' then case
+                                   when c.deleted then 'deletion request ' || coalesce(c.request_id, '')
+                                   when c.hold_reason is not null then 'held back: ' || c.hold_reason
+                                   else 'left audience' end end as reason
+            from classified as c
             left join (select source_row, payload from _cdp_source
-                       where source_row in (select source_row from _cdp_changes where kind in ('add', 'change'))
+                       where source_row in (select source_row from _cdp_changes
+                                            where in_audience and hold_reason is null)
                        ) as s on s.source_row = c.source_row
-            left join (select rowid as state_row, payload from ops.sync_state
-                       where rowid in (select state_row from _cdp_changes where kind = 'remove')
-                       ) as st on st.state_row = c.state_row
+            where c.kind is not null or (c.in_audience and c.hold_reason is not null)   -- sent, removed or logged
         """)
         con.execute("commit")
     except Exception:
@@ -297,7 +302,7 @@ def plan_sync(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, config: Sync
                count(*) filter (where kind = 'remove' and reason like 'deletion request%'),
                count(*) filter (where in_audience and hold_reason is not null),
                (select count(*) from ops.sync_state where sync_name = ?)
-        from _cdp_changes""", [sync.name]).fetchone()
+        from _cdp_diff""", [sync.name]).fetchone()
     added, changed, removed, privacy_deletes, held, state_rows = counts
     # Distinct 64-bit hashes of the keys are cheaper to count than the keys; fewer hashes than rows means
     # a repeated key (or, rarely, a collision), and only then are the keys themselves grouped.
