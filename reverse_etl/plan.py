@@ -7,8 +7,9 @@
    a deletion request.
 3. The rest is diffed against `ops.sync_state` (what this sync last sent successfully): new members,
    changed members, and members to remove (mirror mode: anyone this sync sent who left the
-   audience or is now held back; every mode: people with a deletion request). The diff compares keys
-   and 64-bit row hashes only; the payloads of the few members sent are then fetched by row id.
+   audience or is now held back; every mode: people with a deletion request). The first pass compares
+   keys and 64-bit row hashes only; the second reads, by row id, the payloads of the few members sent
+   and what the state holds (profile, last payload) for the few candidates for removal.
 4. Guardrails run on the plan before anything is sent (empty audience, duplicate keys, deletes
    above a share of what the destination holds, change far above recent runs); a blocked plan is
    discarded.
