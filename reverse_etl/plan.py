@@ -71,8 +71,8 @@ def _quote(name: str) -> str:
 
 def _audience_columns(con: duckdb.DuckDBPyConnection, audience: str) -> list[str]:
     return [r[0] for r in con.execute(
-        "select column_name from duckdb_columns() where database_name = current_database() and schema_name = ? "
-        "and table_name = ? order by column_index", [AUDIENCE_SCHEMA, audience]).fetchall()]
+        "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
+        "order by ordinal_position", [AUDIENCE_SCHEMA, audience]).fetchall()]
 
 
 def _field_expression(sync: SyncDefinition, field_name: str, column: str) -> str:

@@ -292,13 +292,8 @@ def load_source(con: duckdb.DuckDBPyConnection, spec: SourceSpec, landing_dir: P
             cur.execute("set preserve_insertion_order = false")
             staged = _stage(cur, spec, contract, path, file_hash)
             try:
-                validation = _validate(cur, spec, staged, validator)
-            except BaseException:
+                validation = _validate(cur, spec, staged, validator)  # before its turn: overlaps a commit
                 order.wait_for(position)
-                order.done(failed=True)
-                raise
-            order.wait_for(position)
-            try:
                 result = _commit(cur, spec, staged, validation, run_id)
             except BaseException:
                 order.done(failed=True)
