@@ -9,6 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from orchestration.ingest.contract import load_contract
 from tests.conftest import Workspace
 from tests.test_ingestion import assert_reconciles
 
@@ -270,3 +271,60 @@ def test_extra_event_fields_are_kept(workspace: Workspace) -> None:
 def test_files_outside_the_contract_are_not_read(workspace: Workspace, name: str) -> None:
     write_lines(workspace.landing / "events" / name, [json.dumps(event(1))])
     assert workspace.load("events")["events"].files == []
+
+
+AD_SPEND_HEADER = "date,channel,source,medium,campaign,spend,currency,impressions,clicks"
+
+
+def _load_with_expectations(ws: Workspace, source: str):
+    from orchestration.ingest.loader import load_source
+    from orchestration.quality.expectations import SuiteValidator
+    from orchestration.warehouse import connect
+
+    contract = load_contract()
+    with connect(ws.settings) as con:
+        return load_source(con, contract.sources[source], ws.landing, contract,
+                           validator=SuiteValidator(project_dir=ws.root / "gx"))
+
+
+def test_files_are_validated_as_one_group_and_a_failing_group_blames_only_its_bad_file(workspace: Workspace) -> None:
+    spend = workspace.landing / "ad_spend"
+    spend.mkdir(parents=True, exist_ok=True)
+    for n in range(4):
+        (spend / f"spend_{n}.csv").write_text(
+            AD_SPEND_HEADER + "\n" + f"2026-11-0{n + 1},paid_search,google,cpc,brand,{10 + n}.00,USD,100,5\n")
+    first = _load_with_expectations(workspace, "ad_spend")
+    assert [f.status for f in first.files] == ["loaded"] * 4
+    assert len(first.validations) == 1 and first.validations[0].rows == 4  # one GX run for the four files
+    assert not first.validations[0].blocking
+
+    for n in range(4, 8):
+        amount = "-250.00" if n == 6 else f"{10 + n}.00"
+        (spend / f"spend_{n}.csv").write_text(
+            AD_SPEND_HEADER + "\n" + f"2026-11-0{n + 1},paid_search,google,cpc,brand,{amount},USD,100,5\n")
+    second = _load_with_expectations(workspace, "ad_spend")
+    statuses = {Path(f.path).name: f.status for f in second.files}
+    assert statuses == {"spend_4.csv": "loaded", "spend_5.csv": "loaded", "spend_6.csv": "quarantined",
+                        "spend_7.csv": "loaded"}
+    # the failing group was validated again file by file; each file's own result decided and was recorded
+    assert sorted(v.file for v in second.validations) == [f"spend_{n}.csv" for n in range(4, 8)]
+    assert [v.file for v in second.validations if v.blocking] == ["spend_6.csv"]
+    reason = manifest(workspace, "spend_6.csv")[5]
+    assert "expect_column_values_to_be_between(spend)" in reason
+    assert workspace.query("select count(*) from raw.ad_spend") == [(7,)]
+    recorded = workspace.query("select target, bool_and(passed) from ops.quality_results "
+                               "where engine = 'great_expectations' and target like 'spend_6.csv:%' group by 1")
+    assert recorded and not all(passed for _, passed in recorded)
+
+
+def test_a_warehouse_from_before_message_keys_gets_them_and_still_skips_duplicates(workspace: Workspace) -> None:
+    events_file(workspace, "a.ndjson", [event(i) for i in range(5)])
+    workspace.load("events")
+    with duckdb.connect(str(workspace.settings.warehouse)) as con:  # as an older version left it
+        con.execute("alter table raw.events drop column _message_key")
+    events_file(workspace, "b.ndjson", [event(i) for i in range(3, 8)])
+    result = workspace.load("events")["events"]
+    assert [(f.rows_loaded, f.duplicates_skipped) for f in result.files] == [(3, 2)]
+    assert workspace.query("select count(*), count(_message_key), count(distinct message_id) from raw.events") \
+        == [(8, 8, 8)]
+    assert workspace.query("select count(*) from raw.events where _message_key <> hash(message_id)") == [(0,)]

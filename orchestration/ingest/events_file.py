@@ -23,6 +23,7 @@ OBJECT_FIELDS = ("context", "properties", "traits")
 KNOWN_FIELDS = (*ID_FIELDS, *TEXT_FIELDS, "timestamp", *OBJECT_FIELDS)
 BLANK = "__blank__"  # reason marker for blank lines: counted, neither loaded nor quarantined
 
+#: `_message_key` is DuckDB's 64-bit hash of message_id: deduplication scans it instead of the text ids
 RAW_EVENTS_DDL = """
 create table if not exists raw.events (
     message_id varchar not null,
@@ -39,12 +40,23 @@ create table if not exists raw.events (
     properties json,
     traits json,
     _extra json,
+    _message_key ubigint,
     _source_file varchar not null,
     _file_hash varchar not null,
     _line_number bigint not null,
     _loaded_at timestamptz not null
 )
 """
+
+
+def ensure_raw_events(con: duckdb.DuckDBPyConnection) -> None:
+    """Create raw.events, or give a warehouse made before `_message_key` existed its keys (once)."""
+    con.execute(RAW_EVENTS_DDL)
+    has_key = con.execute("select count(*) from duckdb_columns() where schema_name = 'raw' "
+                          "and table_name = 'events' and column_name = '_message_key'").fetchall()[0][0]
+    if not has_key:
+        con.execute("alter table raw.events add column _message_key ubigint")
+    con.execute("update raw.events set _message_key = hash(message_id) where _message_key is null")
 
 
 def _is_structured(value: str) -> str:
@@ -102,7 +114,6 @@ def stage_events_file(con: duckdb.DuckDBPyConnection, spec: SourceSpec, contract
     The file is read and checked in one pass into the temp table `_checked`; both views select from
     it. The original line is kept only for rows that go to quarantine. Returns the blank-line count.
     """
-    con.execute(RAW_EVENTS_DDL)
     # Scalars come out as text (a number id as its digits); objects as JSON text, checked below.
     struct = "{" + ", ".join(f'"{f}": "{"JSON" if f in OBJECT_FIELDS else "VARCHAR"}"' for f in KNOWN_FIELDS) + "}"
     known = ", ".join(f"'{f}'" for f in KNOWN_FIELDS)
@@ -169,6 +180,7 @@ def stage_events_file(con: duckdb.DuckDBPyConnection, spec: SourceSpec, contract
         select
             message_id, type, event, name, anonymous_id, user_id, previous_id, group_id,
             "timestamp", original_timestamp, context, properties, traits, _extra,
+            hash(message_id) as _message_key,
             {sql_string(path)} as _source_file,
             {sql_string(file_hash)} as _file_hash,
             line_number as _line_number,

@@ -10,10 +10,12 @@ tabular sources) against the file itself and against what raw already holds, and
 records read = loaded + quarantined + duplicates skipped, which is asserted before commit. A file
 that cannot be read at all (truncated gzip, not a CSV) loads nothing and is quarantined whole.
 
-Two files are staged and validated (contract, then Great Expectations) at a time, each on its own
-cursor, while their transactions commit one at a time in file order: the single-threaded read of one
-file and its Great Expectations run (mostly Python) overlap the parsing and inserting of the other,
-and the result is the same as loading them one by one.
+Files are staged (read and checked against the contract) by two worker threads, each file on its own
+cursor, a few files ahead of the commits: the single-threaded read of one file overlaps the parsing of
+another and the inserting of a third. The loading thread takes the staged files in file order, hands
+consecutive ones to Great Expectations as one group (up to about `batch_rows` rows, see
+`orchestration.quality.expectations`; a failing group is re-validated file by file) and commits them
+one at a time, in file order, so the result is the same as loading them one by one.
 """
 
 from __future__ import annotations
@@ -26,11 +28,12 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
 from orchestration.ingest.contract import LandingContract, SourceSpec, load_contract
-from orchestration.ingest.events_file import RAW_EVENTS_DDL, stage_events_file
+from orchestration.ingest.events_file import ensure_raw_events, stage_events_file
 from orchestration.ingest.reading import drop_temp_objects, sql_string
 from orchestration.ingest.table_file import raw_table_ddl, stage_table_file
 from orchestration.quality.expectations import FileValidation, SuiteValidator
@@ -88,12 +91,44 @@ def discover(landing_dir: Path, spec: SourceSpec) -> list[Path]:
 
 
 def ensure_raw_table(con: duckdb.DuckDBPyConnection, spec: SourceSpec) -> None:
-    con.execute(RAW_EVENTS_DDL if spec.format == "ndjson" else raw_table_ddl(spec))
+    if spec.format == "ndjson":
+        ensure_raw_events(con)
+    else:
+        con.execute(raw_table_ddl(spec))
 
 
 def _dedupe_key(spec: SourceSpec) -> str:
     return "message_id" if spec.format == "ndjson" else "_row_hash"
 
+
+def _find_existing_keys(con: duckdb.DuckDBPyConnection, spec: SourceSpec) -> None:
+    """Create `_existing`: the staged file's keys raw already holds. The file's keys are the hash table
+    and raw's key column is only scanned, so the cost per file stays small as raw grows; for events the
+    64-bit `_message_key` column is scanned first, and the text ids are compared only for the rows whose
+    hash matched (few: the file's duplicates of earlier files)."""
+    key = _dedupe_key(spec)
+    if spec.format != "ndjson":
+        con.execute(f"""
+            create or replace temp table _existing as
+            select distinct r.{key} from raw.{spec.table} as r
+            semi join (select {key} from _good) as g on g.{key} = r.{key}""")
+        return
+    con.execute(f"""
+        create or replace temp table _matched_hashes as
+        select distinct r._message_key from raw.{spec.table} as r
+        semi join (select _message_key from _good) as g on g._message_key = r._message_key""")
+    con.execute(f"""
+        create or replace temp table _existing as
+        with candidates as materialized (  -- first the few rows whose hash matched, then their text ids
+            select distinct r.message_id from raw.{spec.table} as r
+            semi join _matched_hashes as h on h._message_key = r._message_key
+        )
+        select message_id from candidates semi join (select message_id from _good) as g using (message_id)""")
+
+
+#: how far workers may stage ahead of the commits (files, and bytes of landing files), see _StageWindow
+STAGE_AHEAD_FILES = 32
+STAGE_AHEAD_BYTES = 48 * 1024 * 1024
 
 READ_ERRORS = (duckdb.IOException, duckdb.InvalidInputException, duckdb.ConversionException)
 
@@ -122,24 +157,58 @@ def _stage(cur: duckdb.DuckDBPyConnection, spec: SourceSpec, contract: LandingCo
     return staged
 
 
-def _validate(cur: duckdb.DuckDBPyConnection, spec: SourceSpec, staged: _Staged,
-              validator: SuiteValidator | None) -> FileValidation | None:
-    """Great Expectations on a staged file's loadable rows. It reads only the file's own temp objects, so
-    it runs before the file's turn to commit, while another file is being inserted."""
-    if validator is None or staged.read_error is not None:
-        return None
-    return validator.validate(cur, spec.name, str(staged.path))
+@dataclass(eq=False)
+class _Ready:
+    """A staged file waiting for its group's validation and its turn to commit, on its own cursor."""
+    position: int
+    number: int
+    cur: duckdb.DuckDBPyConnection
+    staged: _Staged
+    projection: Any = None  # the suite's columns over the file's loadable rows (Arrow), if validated
+    verdict: FileValidation | None = None  # this file's own validation, when it decides whether it loads
+    record: list[FileValidation] = field(default_factory=list)  # validations written with this file
+
+    @property
+    def rows(self) -> int:
+        return self.projection.num_rows if self.projection is not None else 0
+
+
+def _group_label(group: list[_Ready]) -> str:
+    names = [r.staged.path.name for r in group]
+    return names[0] if len(names) == 1 else f"{names[0]} .. {names[-1]} ({len(names)} files)"
+
+
+def _validate_group(spec: SourceSpec, group: list[_Ready], validator: SuiteValidator) -> list[FileValidation]:
+    """Great Expectations over the group's files at once. When an error-severity expectation fails, each
+    file is validated again on its own and its own result decides whether it loads. The results are
+    recorded with the files' commits (a group's with its first file); returns them all."""
+    checked = [r for r in group if r.projection is not None]
+    together = (validator.validate_tables(spec.name, _group_label(checked), [r.projection for r in checked])
+                if checked else None)
+    if together is None:
+        return []
+    if len(checked) > 1 and together.blocking:
+        for ready in checked:
+            ready.verdict = validator.validate_tables(spec.name, ready.staged.path.name, [ready.projection])
+            ready.record = [ready.verdict] if ready.verdict is not None else []
+        return [r.verdict for r in checked if r.verdict is not None]
+    checked[0].record = [together]
+    if len(checked) == 1:
+        checked[0].verdict = together
+    return [together]
 
 
 def _commit(cur: duckdb.DuckDBPyConnection, spec: SourceSpec, staged: _Staged,
-            validation: FileValidation | None = None, run_id: str | None = None) -> FileResult:
+            validation: FileValidation | None = None, run_id: str | None = None,
+            record: list[FileValidation] | None = None) -> FileResult:
     """Deduplicate, insert, quarantine and record one staged (and validated) file in one transaction. A
-    file failing an error-severity expectation loads nothing: it is quarantined whole with the failed
-    expectations as the reason."""
+    file whose `validation` fails an error-severity expectation loads nothing: it is quarantined whole
+    with the failed expectations as the reason. `record` (default: the file's validation) is written to
+    ops.quality_results in the same transaction."""
     cur.execute("begin transaction")
     try:
-        if validation is not None:
-            record_outcomes(cur, validation.outcomes, run_id)
+        for written in (record if record is not None else [validation] if validation else []):
+            record_outcomes(cur, written.outcomes, run_id)
         if staged.read_error is not None or (validation is not None and validation.blocking):
             reason = staged.read_error or validation.reason()  # type: ignore[union-attr]
             result = _quarantine_whole_file(cur, spec, staged.path, staged.file_hash, reason,
@@ -162,13 +231,7 @@ def _insert_staged(con: duckdb.DuckDBPyConnection, spec: SourceSpec, staged: _St
     if good:
         # Keep the first copy of each key within the file, and only keys raw does not hold yet. The
         # duplicate lines are found on the narrow (key, line) pairs, not on whole rows.
-        # Keys raw already holds: the file's keys are the hash table and raw's key column is only
-        # scanned, so the cost per file stays small as raw grows.
-        con.execute(f"""
-            create or replace temp table _existing as
-            select distinct r.{key} from raw.{spec.table} as r
-            semi join (select {key} from _good) as g on g.{key} = r.{key}
-        """)
+        _find_existing_keys(con, spec)
         con.execute(f"""
             create or replace temp table _repeats as
             select {key}, _line_number from (
@@ -222,25 +285,44 @@ def _quarantine_whole_file(con: duckdb.DuckDBPyConnection, spec: SourceSpec, pat
     return FileResult(str(path), "quarantined", 0, 0, 0, 0, 0, seconds, reason)
 
 
-class _InOrder:
-    """Lets workers commit strictly in file order while they stage files concurrently."""
+class _StageWindow:
+    """Which files workers may stage ahead of the commits: file `p` may be staged once the files from
+    the first uncommitted one up to `p` hold at most `max_bytes` (file sizes) and `max_files` files; the
+    first `min_files` uncommitted files always may. Memory thus holds a bounded set of staged files,
+    and because admission depends only on positions, the loading thread can tell when the next file
+    waits for a commit (`admits`) and commit its group first: no deadlock."""
 
-    def __init__(self) -> None:
-        self._turn = 0
-        self._failed = False
+    def __init__(self, sizes: list[int], *, min_files: int, max_files: int, max_bytes: int) -> None:
+        self.sizes, self.min_files, self.max_files, self.max_bytes = sizes, min_files, max_files, max_bytes
+        self._committed = 0
+        self._stopped = False
         self._condition = threading.Condition()
 
-    def wait_for(self, position: int) -> None:
-        with self._condition:
-            self._condition.wait_for(lambda: self._turn == position or self._failed)
-            if self._failed:
-                raise RuntimeError("an earlier file failed to load; stopping")
+    def admits(self, position: int) -> bool:
+        ahead = position - self._committed
+        return ahead < self.min_files or (
+            ahead < self.max_files and sum(self.sizes[self._committed:position + 1]) <= self.max_bytes)
 
-    def done(self, *, failed: bool = False) -> None:
+    def enter(self, position: int) -> None:
         with self._condition:
-            self._turn += 1
-            self._failed = self._failed or failed
+            self._condition.wait_for(lambda: self.admits(position) or self._stopped)
+            if self._stopped:
+                raise RuntimeError("loading stopped")
+
+    def committed(self) -> None:
+        with self._condition:
+            self._committed += 1
             self._condition.notify_all()
+
+    def stop(self) -> None:
+        with self._condition:
+            self._stopped = True
+            self._condition.notify_all()
+
+
+def _close(ready: _Ready) -> None:
+    drop_temp_objects(ready.cur)
+    ready.cur.close()
 
 
 def load_source(con: duckdb.DuckDBPyConnection, spec: SourceSpec, landing_dir: Path,
@@ -249,13 +331,15 @@ def load_source(con: duckdb.DuckDBPyConnection, spec: SourceSpec, landing_dir: P
                 validator: SuiteValidator | None = None, run_id: str | None = None) -> SourceResult:
     """Load every new file of one source; returns what each file did.
 
-    Files are validated by `workers` threads at once, each on its own cursor (so reading one file,
-    which is single-threaded, overlaps parsing and inserting another); the transactions that insert
-    them commit one at a time in file order, so deduplication sees every earlier file and a rerun
-    makes the same choices. With a `validator`, each file is also checked against its source's Great
-    Expectations suite before it commits (see `orchestration.quality.expectations`).
+    Files are staged by `workers` threads at once, each on its own cursor (so reading one file, which
+    is single-threaded, overlaps parsing and inserting another); the transactions that insert them
+    commit one at a time in file order on this thread, so deduplication sees every earlier file and a
+    rerun makes the same choices. With a `validator`, files are also checked against their source's
+    Great Expectations suite before they commit, in groups (see `_validate_group`).
     """
     contract = contract or load_contract()
+    if validator is not None:
+        validator.warm_up()
     say = progress or log.info
     ensure_raw_table(con, spec)
     files = discover(landing_dir, spec)
@@ -282,36 +366,60 @@ def load_source(con: duckdb.DuckDBPyConnection, spec: SourceSpec, landing_dir: P
             known_hashes.add(file_hash)
             todo.append((number, path, file_hash))
 
-    order = _InOrder()
+    group_rows = validator.suites.batch_rows if validator is not None and validator.groups_files(spec.name) else 0
+    window = _StageWindow([path.stat().st_size for _, path, _ in todo], min_files=workers + 1,
+                          max_files=STAGE_AHEAD_FILES, max_bytes=STAGE_AHEAD_BYTES)
 
-    def load_one(position: int, number: int, path: Path, file_hash: str) -> FileResult:
+    staged_open: dict[int, _Ready] = {}  # staged and not yet committed, by position
+
+    def stage_one(position: int, number: int, path: Path, file_hash: str) -> _Ready:
+        window.enter(position)
         cur = con.cursor()
         try:
             # Row order inside raw does not matter (every row carries its line number); not keeping
             # it lets DuckDB insert from all cores. Line numbers come from single-threaded reads.
             cur.execute("set preserve_insertion_order = false")
-            staged = _stage(cur, spec, contract, path, file_hash)
-            try:
-                validation = _validate(cur, spec, staged, validator)  # before its turn: overlaps a commit
-                order.wait_for(position)
-                result = _commit(cur, spec, staged, validation, run_id)
-            except BaseException:
-                order.done(failed=True)
-                raise
-            order.done()
-        finally:
+            ready = _Ready(position, number, cur, _stage(cur, spec, contract, path, file_hash))
+            if validator is not None and ready.staged.read_error is None:
+                ready.projection = validator.project(cur, spec.name)
+        except BaseException:
             drop_temp_objects(cur)
             cur.close()
-        if validation is not None:
-            validations.append(validation)
-        rate = result.rows_read / result.seconds if result.seconds else 0.0
-        say(f"[{spec.name}] {number}/{len(files)} {path.name}: {result.status}, read {result.rows_read:,}, "
-            f"loaded {result.rows_loaded:,}, quarantined {result.rows_quarantined:,}, "
-            f"duplicates {result.duplicates_skipped:,} ({result.seconds:.2f}s, {rate:,.0f} rows/s)"
-            + (f" - {result.reason}" if result.reason else ""))
-        return result
+            raise
+        staged_open[position] = ready
+        return ready
 
-    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix=f"load-{spec.name}") as pool:
-        futures = [pool.submit(load_one, i, *item) for i, item in enumerate(todo)]
-        results.extend(f.result() for f in futures)
+    def commit_group(group: list[_Ready]) -> None:
+        if validator is not None:
+            validations.extend(_validate_group(spec, group, validator))
+        for ready in group:
+            result = _commit(ready.cur, spec, ready.staged, ready.verdict, run_id, ready.record)
+            _close(staged_open.pop(ready.position))
+            window.committed()
+            results.append(result)
+            rate = result.rows_read / result.seconds if result.seconds else 0.0
+            say(f"[{spec.name}] {ready.number}/{len(files)} {ready.staged.path.name}: {result.status}, "
+                f"read {result.rows_read:,}, loaded {result.rows_loaded:,}, quarantined "
+                f"{result.rows_quarantined:,}, duplicates {result.duplicates_skipped:,} "
+                f"({result.seconds:.2f}s, {rate:,.0f} rows/s)" + (f" - {result.reason}" if result.reason else ""))
+
+    pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix=f"load-{spec.name}")
+    futures = [pool.submit(stage_one, i, *item) for i, item in enumerate(todo)]
+    try:
+        group: list[_Ready] = []
+        for position, future in enumerate(futures):
+            if group and not window.admits(position):  # the next file waits for these commits
+                commit_group(group)
+                group = []
+            group.append(future.result())
+            if sum(r.rows for r in group) >= group_rows:
+                commit_group(group)
+                group = []
+        if group:
+            commit_group(group)
+    finally:
+        window.stop()
+        pool.shutdown(wait=True, cancel_futures=True)
+        for ready in list(staged_open.values()):  # staged, never committed (an earlier file failed)
+            _close(ready)
     return SourceResult(spec.name, results, already, validations)
