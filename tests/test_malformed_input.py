@@ -328,3 +328,20 @@ def test_a_warehouse_from_before_message_keys_gets_them_and_still_skips_duplicat
     assert workspace.query("select count(*), count(_message_key), count(distinct message_id) from raw.events") \
         == [(8, 8, 8)]
     assert workspace.query("select count(*) from raw.events where _message_key <> hash(message_id)") == [(0,)]
+
+
+def test_one_load_of_overlapping_files_keeps_the_first_copy_and_a_rolled_back_file_loses_nothing(
+        workspace: Workspace) -> None:
+    """Files of one load are appended concurrently and commit in order: a key repeated by a later file
+    is a duplicate of the earlier file's row, unless that file failed its expectations and was rolled
+    back, in which case the later file's copy loads."""
+    events_file(workspace, "a.ndjson", [event(1), event(2), event(3)])
+    events_file(workspace, "b.ndjson", [event(3), event(4, properties={"revenue": -5}), event(5)])
+    events_file(workspace, "c.ndjson", [event(5), event(6), event(2), event(4)])
+    result = _load_with_expectations(workspace, "events")
+    assert {Path(f.path).name: (f.status, f.rows_loaded, f.duplicates_skipped) for f in result.files} == {
+        "a.ndjson": ("loaded", 3, 0), "b.ndjson": ("quarantined", 0, 0), "c.ndjson": ("loaded", 3, 1)}
+    assert "expect_column_values_to_be_between(revenue)" in manifest(workspace, "b.ndjson")[5]
+    ids = workspace.query("select message_id, _source_file like '%a.ndjson' from raw.events order by 1")
+    assert ids == [("m-1", True), ("m-2", True), ("m-3", True), ("m-4", False), ("m-5", False), ("m-6", False)]
+    assert_reconciles(workspace)

@@ -69,6 +69,25 @@ def _object_problem(field: str) -> str:
             f"then '{field} must be an object' end")
 
 
+def _loadable_sql(spec: SourceSpec, contract: LandingContract) -> str:
+    """SQL true when a parsed line breaks no rule of `_reason_sql` (the same rules as plain booleans, so
+    the reason text is built only for the few lines that break one)."""
+    types = ", ".join(f"'{t}'" for t in spec.message_types)
+    rules = contract.timestamps
+    objects = " and ".join(f"(m.{f} is null or m.{f} = 'null' or left(m.{f}, 1) = '{{')" for f in OBJECT_FIELDS)
+    return f"""
+        coalesce(is_object
+            and message_id is not null and not {_is_structured("message_id")}
+            and type in ({types})
+            and ts >= timestamptz '{rules.not_before.isoformat()} 00:00:00+00'
+            and ts <= now() + interval {rules.max_future_hours} hour
+            and (anonymous_id is not null or user_id is not null)
+            and (type <> 'track' or event is not null)
+            and (event is null or not {_is_structured("event")})
+            and (type <> 'alias' or previous_id is not null)
+            and {objects}, false)"""
+
+
 def _reason_sql(spec: SourceSpec, contract: LandingContract) -> str:
     """SQL giving why a parsed line cannot be loaded (null when it can), over the `typed` CTE."""
     types = ", ".join(f"'{t}'" for t in spec.message_types)
@@ -79,6 +98,7 @@ def _reason_sql(spec: SourceSpec, contract: LandingContract) -> str:
     q = "''"  # an escaped quote inside a SQL string literal
     return f"""
         case
+        when {_loadable_sql(spec, contract)} then null
         when not is_object and (line is null or trim(line) = '') then '{BLANK}'
         when not json_valid(line) then 'invalid JSON: the line is not one complete JSON document'
         when not is_object

@@ -10,12 +10,16 @@ tabular sources) against the file itself and against what raw already holds, and
 records read = loaded + quarantined + duplicates skipped, which is asserted before commit. A file
 that cannot be read at all (truncated gzip, not a CSV) loads nothing and is quarantined whole.
 
-Files are staged (read and checked against the contract) by two worker threads, each file on its own
-cursor, a few files ahead of the commits: the single-threaded read of one file overlaps the parsing of
-another and the inserting of a third. The loading thread takes the staged files in file order, hands
-consecutive ones to Great Expectations as one group (up to about `batch_rows` rows, see
+Files are staged by two worker threads, each file on its own cursor, a few files ahead of the
+commits: a worker reads and checks a file against the contract, projects the columns of its Great
+Expectations suite, opens the file's transaction and appends its rows to raw (leaving out keys
+repeated in the file and keys raw holds committed), so the single-threaded read of one file overlaps
+the parsing and inserting of others. The loading thread takes the staged files in file order, hands
+consecutive ones to Great Expectations as one group (up to `batch_rows` rows, see
 `orchestration.quality.expectations`; a failing group is re-validated file by file) and commits them
-one at a time, in file order, so the result is the same as loading them one by one.
+one at a time, in file order: a file failing an error-severity expectation is rolled back and
+quarantined whole, and keys an earlier file of the same load committed after the append are deleted
+before the commit. The result is the same as loading the files one by one.
 """
 
 from __future__ import annotations
@@ -101,29 +105,36 @@ def _dedupe_key(spec: SourceSpec) -> str:
     return "message_id" if spec.format == "ndjson" else "_row_hash"
 
 
-def _find_existing_keys(con: duckdb.DuckDBPyConnection, spec: SourceSpec) -> None:
-    """Create `_existing`: the staged file's keys raw already holds. The file's keys are the hash table
-    and raw's key column is only scanned, so the cost per file stays small as raw grows; for events the
-    64-bit `_message_key` column is scanned first, and the text ids are compared only for the rows whose
-    hash matched (few: the file's duplicates of earlier files)."""
+def _existing_keys(cur: duckdb.DuckDBPyConnection, probe: duckdb.DuckDBPyConnection, spec: SourceSpec,
+                   relation: str) -> Any:
+    """The keys of `relation` (a staged file's rows, a temp object of `cur`) that raw holds committed
+    now, as Arrow (few rows).
+
+    `probe` is another cursor: it runs each statement in a transaction of its own, which sees every
+    committed file and none of the rows still uncommitted (the file's own transaction may have started
+    before the earlier files committed). The file's keys are the hash table and raw's key column is
+    only scanned, so the cost per file stays small as raw grows; for events the 64-bit `_message_key`
+    column is scanned first, and the text ids are compared only for the rows whose hash matched."""
     key = _dedupe_key(spec)
-    if spec.format != "ndjson":
-        con.execute(f"""
-            create or replace temp table _existing as
-            select distinct r.{key} from raw.{spec.table} as r
-            semi join (select {key} from _good) as g on g.{key} = r.{key}""")
-        return
-    con.execute(f"""
-        create or replace temp table _matched_hashes as
-        select distinct r._message_key from raw.{spec.table} as r
-        semi join (select _message_key from _good) as g on g._message_key = r._message_key""")
-    con.execute(f"""
-        create or replace temp table _existing as
-        with candidates as materialized (  -- first the few rows whose hash matched, then their text ids
-            select distinct r.message_id from raw.{spec.table} as r
-            semi join _matched_hashes as h on h._message_key = r._message_key
-        )
-        select message_id from candidates semi join (select message_id from _good) as g using (message_id)""")
+    hashed = spec.format == "ndjson"
+    keys = cur.sql(f"select {key}{', _message_key' if hashed else ''} from {relation}").to_arrow_table()
+    probe.register("_file_keys", keys)
+    try:
+        if not hashed:
+            return probe.sql(f"select distinct r.{key} from raw.{spec.table} as r "
+                             f"semi join _file_keys as k on k.{key} = r.{key}").to_arrow_table()
+        probe.execute(f"""
+            create or replace temp table _matched_hashes as
+            select distinct r._message_key from raw.{spec.table} as r
+            semi join _file_keys as k on k._message_key = r._message_key""")
+        return probe.sql(f"""
+            with candidates as materialized (  -- first the few rows whose hash matched, then their text ids
+                select distinct r.message_id from raw.{spec.table} as r
+                semi join _matched_hashes as h on h._message_key = r._message_key
+            )
+            select message_id from candidates semi join _file_keys as k using (message_id)""").to_arrow_table()
+    finally:
+        probe.unregister("_file_keys")
 
 
 #: how far workers may stage ahead of the commits (files, and bytes of landing files), see _StageWindow
@@ -142,6 +153,9 @@ class _Staged:
     blank: int = 0
     file_reason: str | None = None
     read_error: str | None = None
+    good: int = 0  # loadable rows
+    loaded: int = 0  # of them, rows appended to raw in the file's open transaction (see _append_staged)
+    appended: bool = False
 
 
 def _stage(cur: duckdb.DuckDBPyConnection, spec: SourceSpec, contract: LandingContract,
@@ -198,55 +212,97 @@ def _validate_group(spec: SourceSpec, group: list[_Ready], validator: SuiteValid
     return [together]
 
 
-def _commit(cur: duckdb.DuckDBPyConnection, spec: SourceSpec, staged: _Staged,
-            validation: FileValidation | None = None, run_id: str | None = None,
-            record: list[FileValidation] | None = None) -> FileResult:
-    """Deduplicate, insert, quarantine and record one staged (and validated) file in one transaction. A
-    file whose `validation` fails an error-severity expectation loads nothing: it is quarantined whole
-    with the failed expectations as the reason. `record` (default: the file's validation) is written to
-    ops.quality_results in the same transaction."""
+def _append_staged(cur: duckdb.DuckDBPyConnection, spec: SourceSpec, staged: _Staged) -> None:
+    """Open the file's transaction and append its loadable rows to raw, on a worker thread ahead of the
+    file's turn, so the inserts of several files overlap. Left out: repeated keys within the file (the
+    first line wins) and keys raw already holds committed. A key committed meanwhile by an earlier file
+    of the same load is found at the file's turn (`_finish_staged`) and deleted there."""
+    staged.good = int(cur.execute("select count(*) from _good").fetchall()[0][0])
+    key = _dedupe_key(spec)
+    probe = cur.cursor()
+    try:
+        existing = _existing_keys(cur, probe, spec, "_good") if staged.good else None
+    finally:
+        probe.close()
+    if existing is not None:
+        cur.register("_existing_keys", existing)
+    cur.execute(f"""
+        create or replace temp table _repeats as
+        select {key}, _line_number from (
+            select {key}, _line_number,
+                   row_number() over (partition by {key} order by _line_number) as copy_number
+            from _good
+        ) where copy_number > 1
+        {f"union all select g.{key}, g._line_number from _good as g semi join _existing_keys as e on e.{key} = g.{key}"
+         if existing is not None else ""}
+    """)
+    if existing is not None:
+        cur.unregister("_existing_keys")
+    cur.execute(f"""
+        create or replace temp view _appended as
+        select g.* from _good as g
+        anti join _repeats as d on d.{key} = g.{key} and d._line_number = g._line_number
+    """)
     cur.execute("begin transaction")
+    staged.appended = True
+    staged.loaded = cur.execute(f"insert into raw.{spec.table} by name select * from _appended").fetchall()[0][0] \
+        if staged.good else 0
+
+
+def _commit(cur: duckdb.DuckDBPyConnection, probe: duckdb.DuckDBPyConnection, spec: SourceSpec,
+            staged: _Staged, validation: FileValidation | None = None, run_id: str | None = None,
+            record: list[FileValidation] | None = None) -> FileResult:
+    """Deduplicate, quarantine and record one staged (appended, validated) file, and commit its
+    transaction. A file whose `validation` fails an error-severity expectation loads nothing: its
+    appended rows are rolled back and it is quarantined whole with the failed expectations as the
+    reason. `record` (default: the file's validation) is written to ops.quality_results in the same
+    transaction."""
+    blocked = staged.read_error is not None or (validation is not None and bool(validation.blocking))
+    if staged.appended and blocked:
+        cur.execute("rollback")
+        staged.appended = False
+    if not staged.appended:
+        cur.execute("begin transaction")
     try:
         for written in (record if record is not None else [validation] if validation else []):
             record_outcomes(cur, written.outcomes, run_id)
-        if staged.read_error is not None or (validation is not None and validation.blocking):
+        if blocked:
             reason = staged.read_error or validation.reason()  # type: ignore[union-attr]
             result = _quarantine_whole_file(cur, spec, staged.path, staged.file_hash, reason,
                                             time.perf_counter() - staged.started)
         else:
-            result = _insert_staged(cur, spec, staged)
+            result = _finish_staged(cur, probe, spec, staged)
         cur.execute("commit")
     except Exception:
         cur.execute("rollback")
         raise
+    finally:
+        staged.appended = False
     return result
 
 
-def _insert_staged(con: duckdb.DuckDBPyConnection, spec: SourceSpec, staged: _Staged) -> FileResult:
+def _finish_staged(con: duckdb.DuckDBPyConnection, probe: duckdb.DuckDBPyConnection, spec: SourceSpec,
+                   staged: _Staged) -> FileResult:
+    """Inside the file's open transaction: delete the appended rows whose keys an earlier file of this
+    load committed after the append (rare: deleting from a transaction's own appended rows makes its
+    commit rewrite them), quarantine the bad rows and write the manifest row, checking
+    read = loaded + quarantined + duplicates."""
     path, file_hash, file_reason, blank = staged.path, staged.file_hash, staged.file_reason, staged.blank
     key = _dedupe_key(spec)
-    good = con.execute("select count(*) from _good").fetchall()[0][0]
+    good = staged.good
     bad = con.execute("select count(*) from _bad").fetchall()[0][0]
-    loaded = 0
-    if good:
-        # Keep the first copy of each key within the file, and only keys raw does not hold yet. The
-        # duplicate lines are found on the narrow (key, line) pairs, not on whole rows.
-        _find_existing_keys(con, spec)
-        con.execute(f"""
-            create or replace temp table _repeats as
-            select {key}, _line_number from (
-                select {key}, _line_number,
-                       row_number() over (partition by {key} order by _line_number) as copy_number
-                from _good
-            ) where copy_number > 1
-            union all
-            select g.{key}, g._line_number from _good as g semi join _existing as e on e.{key} = g.{key}
-        """)
-        loaded = con.execute(f"""
-            insert into raw.{spec.table} by name
-            select g.* from _good as g
-            anti join _repeats as d on d.{key} = g.{key} and d._line_number = g._line_number
-        """).fetchall()[0][0]
+    loaded = staged.loaded
+    if loaded:
+        late = _existing_keys(con, probe, spec, "_appended")
+        if late.num_rows:
+            # Only this transaction's own rows carry this file hash (a file with the same bytes is never
+            # loaded twice), so the delete touches nothing committed.
+            con.register("_late_keys", late)
+            loaded -= con.execute(f"""
+                delete from raw.{spec.table} as r using _late_keys as k
+                where r._file_hash = {sql_string(file_hash)} and r.{key} = k.{key}
+            """).fetchall()[0][0]
+            con.unregister("_late_keys")
     duplicates = good - loaded
     con.execute(f"""
         insert into ops.quarantine
@@ -320,9 +376,17 @@ class _StageWindow:
             self._condition.notify_all()
 
 
+def _discard(cur: duckdb.DuckDBPyConnection, staged: _Staged | None) -> None:
+    """Roll back what a file's cursor appended but did not commit, drop its temp objects, close it."""
+    if staged is not None and staged.appended:
+        cur.execute("rollback")
+        staged.appended = False
+    drop_temp_objects(cur)
+    cur.close()
+
+
 def _close(ready: _Ready) -> None:
-    drop_temp_objects(ready.cur)
-    ready.cur.close()
+    _discard(ready.cur, ready.staged)
 
 
 def load_source(con: duckdb.DuckDBPyConnection, spec: SourceSpec, landing_dir: Path,
@@ -331,11 +395,12 @@ def load_source(con: duckdb.DuckDBPyConnection, spec: SourceSpec, landing_dir: P
                 validator: SuiteValidator | None = None, run_id: str | None = None) -> SourceResult:
     """Load every new file of one source; returns what each file did.
 
-    Files are staged by `workers` threads at once, each on its own cursor (so reading one file, which
-    is single-threaded, overlaps parsing and inserting another); the transactions that insert them
-    commit one at a time in file order on this thread, so deduplication sees every earlier file and a
-    rerun makes the same choices. With a `validator`, files are also checked against their source's
-    Great Expectations suite before they commit, in groups (see `_validate_group`).
+    Files are staged and appended by `workers` threads at once, each in its own transaction on its own
+    cursor (so reading one file, which is single-threaded, overlaps parsing and inserting others); the
+    transactions commit one at a time in file order on this thread, after deleting keys an earlier file
+    committed meanwhile, so deduplication sees every earlier file and a rerun makes the same choices.
+    With a `validator`, files are also checked against their source's Great Expectations suite before
+    they commit, in groups (see `_validate_group`).
     """
     contract = contract or load_contract()
     if validator is not None:
@@ -375,16 +440,19 @@ def load_source(con: duckdb.DuckDBPyConnection, spec: SourceSpec, landing_dir: P
     def stage_one(position: int, number: int, path: Path, file_hash: str) -> _Ready:
         window.enter(position)
         cur = con.cursor()
+        staged: _Staged | None = None
         try:
             # Row order inside raw does not matter (every row carries its line number); not keeping
             # it lets DuckDB insert from all cores. Line numbers come from single-threaded reads.
             cur.execute("set preserve_insertion_order = false")
-            ready = _Ready(position, number, cur, _stage(cur, spec, contract, path, file_hash))
-            if validator is not None and ready.staged.read_error is None:
-                ready.projection = validator.project(cur, spec.name)
+            staged = _stage(cur, spec, contract, path, file_hash)
+            ready = _Ready(position, number, cur, staged)
+            if staged.read_error is None:
+                if validator is not None:
+                    ready.projection = validator.project(cur, spec.name)
+                _append_staged(cur, spec, staged)
         except BaseException:
-            drop_temp_objects(cur)
-            cur.close()
+            _discard(cur, staged)
             raise
         staged_open[position] = ready
         return ready
@@ -393,7 +461,7 @@ def load_source(con: duckdb.DuckDBPyConnection, spec: SourceSpec, landing_dir: P
         if validator is not None:
             validations.extend(_validate_group(spec, group, validator))
         for ready in group:
-            result = _commit(ready.cur, spec, ready.staged, ready.verdict, run_id, ready.record)
+            result = _commit(ready.cur, probe, spec, ready.staged, ready.verdict, run_id, ready.record)
             _close(staged_open.pop(ready.position))
             window.committed()
             results.append(result)
@@ -403,6 +471,7 @@ def load_source(con: duckdb.DuckDBPyConnection, spec: SourceSpec, landing_dir: P
                 f"{result.rows_quarantined:,}, duplicates {result.duplicates_skipped:,} "
                 f"({result.seconds:.2f}s, {rate:,.0f} rows/s)" + (f" - {result.reason}" if result.reason else ""))
 
+    probe = con.cursor()  # sees what earlier files committed (see _existing_keys)
     pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix=f"load-{spec.name}")
     futures = [pool.submit(stage_one, i, *item) for i, item in enumerate(todo)]
     try:
@@ -422,4 +491,5 @@ def load_source(con: duckdb.DuckDBPyConnection, spec: SourceSpec, landing_dir: P
         pool.shutdown(wait=True, cancel_futures=True)
         for ready in list(staged_open.values()):  # staged, never committed (an earlier file failed)
             _close(ready)
+        probe.close()
     return SourceResult(spec.name, results, already, validations)
