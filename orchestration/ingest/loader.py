@@ -116,25 +116,34 @@ def _existing_keys(cur: duckdb.DuckDBPyConnection, probe: duckdb.DuckDBPyConnect
     only scanned, so the cost per file stays small as raw grows; for events the 64-bit `_message_key`
     column is scanned first, and the text ids are compared only for the rows whose hash matched."""
     key = _dedupe_key(spec)
-    hashed = spec.format == "ndjson"
-    keys = cur.sql(f"select {key}{', _message_key' if hashed else ''} from {relation}").to_arrow_table()
-    probe.register("_file_keys", keys)
-    try:
-        if not hashed:
+    if spec.format != "ndjson":
+        probe.register("_file_keys", cur.sql(f"select {key} from {relation}").to_arrow_table())
+        try:
             return probe.sql(f"select distinct r.{key} from raw.{spec.table} as r "
                              f"semi join _file_keys as k on k.{key} = r.{key}").to_arrow_table()
-        probe.execute(f"""
-            create or replace temp table _matched_hashes as
-            select distinct r._message_key from raw.{spec.table} as r
-            semi join _file_keys as k on k._message_key = r._message_key""")
-        return probe.sql(f"""
-            with candidates as materialized (  -- first the few rows whose hash matched, then their text ids
-                select distinct r.message_id from raw.{spec.table} as r
-                semi join _matched_hashes as h on h._message_key = r._message_key
+        finally:
+            probe.unregister("_file_keys")
+    # Events: only the 64-bit hashes cross over; raw's rows whose hash matched (few) come back with
+    # their text ids, which are then compared with the file's own.
+    probe.register("_file_hashes", cur.sql(f"select _message_key from {relation}").to_arrow_table())
+    try:
+        candidates = probe.sql(f"""
+            with matched as materialized (
+                select distinct r._message_key from raw.{spec.table} as r
+                semi join _file_hashes as k on k._message_key = r._message_key
             )
-            select message_id from candidates semi join _file_keys as k using (message_id)""").to_arrow_table()
+            select distinct r.message_id from raw.{spec.table} as r
+            semi join matched as h on h._message_key = r._message_key""").to_arrow_table()
     finally:
-        probe.unregister("_file_keys")
+        probe.unregister("_file_hashes")
+    if not candidates.num_rows:
+        return candidates
+    cur.register("_candidate_keys", candidates)
+    try:
+        return cur.sql(f"select message_id from _candidate_keys semi join (select message_id from {relation}) "
+                       "using (message_id)").to_arrow_table()
+    finally:
+        cur.unregister("_candidate_keys")
 
 
 #: how far workers may stage ahead of the commits (files, and bytes of landing files), see _StageWindow
