@@ -71,6 +71,7 @@ def test_definitions_form_one_lineage_graph() -> None:
     checks = {f"{c.asset_key.to_user_string()}:{c.name}" for c in graph.asset_check_keys}
     assert "raw/events:reconciliation" in checks
     assert any(c.startswith("staging/stg_segment__events:unique_") for c in checks)
+    assert "raw/events:source_unique_raw_events_message_id" in checks  # dbt source tests check raw assets
     assert defs.resolve_job_def("cdp_pipeline") is not None
     assert {s.name for s in defs.schedules} == {"cdp_daily", "sync_high_intent_leads_to_crm"}
     assert "reverse_etl/high_intent_leads_to_crm:guardrails" in checks

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import dagster as dg
 from dagster import AssetExecutionContext
-from dagster_dbt import DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
 from orchestration.quality.dbt_results import describe_failures, model_metadata, record_dbt_results
 from orchestration.settings import DBT_PROJECT_DIR, get_settings
@@ -93,7 +93,12 @@ def dbt_vars_args() -> list[str]:
     return ["--vars", raw] if raw else []
 
 
-@dbt_assets(manifest=ensure_manifest(), project=dbt_project, pool=WAREHOUSE_POOL, name="cdp_dbt_models")
+# Tests on dbt sources (raw.*) become checks on the raw loader assets, like the tests on models.
+translator = DagsterDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_source_tests_as_checks=True))
+
+
+@dbt_assets(manifest=ensure_manifest(), project=dbt_project, pool=WAREHOUSE_POOL, name="cdp_dbt_models",
+            dagster_dbt_translator=translator)
 def cdp_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource):
     dbt_environment()
     invocation = dbt.cli(["build", *dbt_vars_args()], context=context, raise_on_error=False)
