@@ -13,6 +13,7 @@ import duckdb
 import phonenumbers
 import pytest
 
+from orchestration.assets.dbt import ensure_manifest
 from orchestration.run import run_pipeline
 from orchestration.settings import REPO_ROOT
 from tests.conftest import SAMPLE_TRUTH, Workspace, assert_nothing_sent_or_published
@@ -72,6 +73,11 @@ def test_definitions_form_one_lineage_graph() -> None:
     assert "raw/events:reconciliation" in checks
     assert any(c.startswith("staging/stg_segment__events:unique_") for c in checks)
     assert "raw/events:source_unique_raw_events_message_id" in checks  # dbt source tests check raw assets
+    # Every dbt test is an asset check (a singular test with several parents needs meta.dagster.ref,
+    # else dagster-dbt logs it as a bare observation).
+    manifest = json.loads(ensure_manifest().read_text())
+    dbt_tests = {n["name"] for n in manifest["nodes"].values() if n["resource_type"] == "test"}
+    assert dbt_tests and dbt_tests <= {c.name for c in graph.asset_check_keys}
     assert defs.resolve_job_def("cdp_pipeline") is not None
     assert {s.name for s in defs.schedules} == {"cdp_daily", "sync_high_intent_leads_to_crm"}
     assert "reverse_etl/high_intent_leads_to_crm:guardrails" in checks

@@ -1,5 +1,6 @@
 {#- Invariant (blocking): every lead score is exactly the sum of its rows in
     marts.lead_score_breakdown, and every profile with breakdown rows has a score. -#}
+{{ config(meta={'dagster': {'ref': {'name': 'lead_scores'}}}) }}
 with sums as (
     select profile_id, sum(points) as points from {{ ref('lead_score_breakdown') }} group by profile_id
 )
