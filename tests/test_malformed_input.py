@@ -287,6 +287,43 @@ def _load_with_expectations(ws: Workspace, source: str):
                            validator=SuiteValidator(project_dir=ws.root / "gx"))
 
 
+def test_data_docs_render_each_load_s_new_results_and_drop_the_pages_of_pruned_ones(workspace: Workspace) -> None:
+    from dataclasses import replace
+
+    from orchestration.ingest.loader import load_source
+    from orchestration.quality.expectations import SuiteValidator, load_suites
+    from orchestration.warehouse import connect
+
+    contract = load_contract()
+    site = workspace.root / "gx" / "gx" / "uncommitted" / "data_docs" / "local_site"
+    spend = workspace.landing / "ad_spend"
+    spend.mkdir(parents=True, exist_ok=True)
+
+    def load_new_file(n: int, keep_results: int) -> None:
+        (spend / f"spend_{n}.csv").write_text(
+            AD_SPEND_HEADER + "\n" + f"2026-11-0{n + 1},paid_search,google,cpc,brand,1{n}.00,USD,100,5\n")
+        validator = SuiteValidator(project_dir=workspace.root / "gx",
+                                   suites=replace(load_suites(), keep_results=keep_results))
+        with connect(workspace.settings) as con:
+            load_source(con, contract.sources["ad_spend"], workspace.landing, contract, validator=validator)
+        assert validator.build_docs() == site / "index.html"
+
+    def pages() -> dict[str, float]:
+        return {p.parent.parent.name: p.stat().st_mtime_ns for p in (site / "validations").rglob("*.html")}
+
+    load_new_file(0, keep_results=300)  # no site yet: rendered whole
+    first = pages()
+    assert list(first) == ["spend_0.csv batch 1"]
+    load_new_file(1, keep_results=300)  # only the new result's page is rendered; the index lists both
+    second = pages()
+    assert set(second) == {"spend_0.csv batch 1", "spend_1.csv batch 1"}
+    assert second["spend_0.csv batch 1"] == first["spend_0.csv batch 1"]
+    assert "spend_0.csv batch 1" in (site / "index.html").read_text()
+    load_new_file(2, keep_results=1)  # older results are pruned, and their pages with them
+    assert list(pages()) == ["spend_2.csv batch 1"]
+    assert "spend_0.csv batch 1" not in (site / "index.html").read_text()
+
+
 def test_files_are_validated_as_one_group_and_a_failing_group_blames_only_its_bad_file(workspace: Workspace) -> None:
     spend = workspace.landing / "ad_spend"
     spend.mkdir(parents=True, exist_ok=True)

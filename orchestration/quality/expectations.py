@@ -212,6 +212,7 @@ class SuiteValidator:
         self._origin = str(SUITES_FILE) if suites is None else "the given suites"
         self.layer, self.asset_schema = layer, asset_schema
         self._context: Any = None
+        self._results_before: set[Any] = set()  # validation results stored before this validator ran
         self._definitions: dict[str, Any] = {}
         self.validated_files = 0
         # GX's context and stores are not thread-safe: GX runs one batch at a time.
@@ -257,6 +258,7 @@ class SuiteValidator:
             self._context = gx.get_context(mode="file", project_root_dir=str(self.project_dir))
             self._context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
             self._datasource = self._context.data_sources.add_or_update_pandas("landing")
+            self._results_before = set(self._context.validation_results_store.list_keys())
         return self._context
 
     def _definition(self, suite: SourceSuite) -> Any:
@@ -372,19 +374,40 @@ class SuiteValidator:
         )
 
     def build_docs(self) -> Path | None:
-        """Render Data Docs for the newest `keep_results` validation results (older ones are pruned, so
-        unattended daily runs do not grow the store and the rendering without bound); returns the index."""
+        """Render Data Docs for the newest `keep_results` validation results (older ones are pruned with
+        their pages, so unattended daily runs do not grow the store); returns the index.
+
+        Only this validator's new results and its suites are rendered, plus the index: each raw asset
+        of a run renders its own few pages instead of the whole store again. A site without an index
+        (the first run, or deleted) is rendered whole."""
         if self._context is None or not self.validated_files:
             return None
+        from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
+
         uncommitted = self.project_dir / "gx" / "uncommitted"
-        results = sorted((p for p in (uncommitted / "validations").rglob("*.json")),
-                         key=lambda p: p.stat().st_mtime, reverse=True)
+        store = uncommitted / "validations"
+        results = sorted(store.rglob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
         for old in results[self.suites.keep_results:]:
             old.unlink(missing_ok=True)
-        shutil.rmtree(uncommitted / "data_docs" / "local_site" / "validations", ignore_errors=True)
-        self._context.build_data_docs()
-        index = uncommitted / "data_docs" / "local_site" / "index.html"
+        site = uncommitted / "data_docs" / "local_site"
+        index = site / "index.html"
+        if not index.exists():
+            shutil.rmtree(site / "validations", ignore_errors=True)
+            self._context.build_data_docs()
+        else:
+            _drop_pages_without_results(site / "validations", store)
+            new = [k for k in self._context.validation_results_store.list_keys() if k not in self._results_before]
+            suites = [ExpectationSuiteIdentifier(name=f"{self.layer}_{source}") for source in self._definitions]
+            self._context.build_data_docs(resource_identifiers=[*suites, *new])
+            self._results_before.update(new)
         return index if index.exists() else None
+
+
+def _drop_pages_without_results(pages: Path, store: Path) -> None:
+    """Delete the Data Docs pages of validation results no longer in the store (pruned)."""
+    for page in pages.rglob("*.html"):
+        if not (store / page.relative_to(pages)).with_suffix(".json").exists():
+            page.unlink(missing_ok=True)
 
 
 def suite_outcome(layer: str, asset: str, target: str, validations: list[FileValidation], suites_file: str,
