@@ -6,6 +6,8 @@ For each size it generates a landing zone (kept under bench/data/ and reused), t
 in its own process against a fresh warehouse, so each stage's wall time and peak resident memory
 (the child's ru_maxrss) are its own. "own s" is the work's own time where the step records it (dbt
 nodes; a sync's start to finish in ops.sync_runs), without process start-up; a sync's rows/s uses it.
+The first stage is a yardstick, not part of the pipeline: DuckDB's read_json alone over the landing
+events, which the summary's "ingestion + staging" line is compared with.
 The reverse-ETL stages need PostgreSQL (CDP_BENCH_POSTGRES_URL, default the local test database).
 Results go to stdout as a table and to bench/results/*.json.
 Later capabilities add their stages to STAGES. First, connected components of single chains of
@@ -59,6 +61,24 @@ with connect(get_settings()) as con:
     record_outcomes(con, outcomes, "bench")
     print(outcomes)
 """
+# The yardstick issue 3 sets the load against: DuckDB's own NDJSON reader over the landing events, into
+# a table of a scratch database file, schema auto-detected, bad lines ignored (`ignore_errors`). No line numbers,
+# contract checks, quarantine, deduplication, gates or other sources: what the pipeline adds is
+# the difference. The scratch file is deleted once its rows are counted.
+READER_REFERENCE_DB = "read_json_reference.duckdb"
+READER_REFERENCE_SNIPPET = f"""
+import os
+from pathlib import Path
+import duckdb
+events = Path(os.environ["CDP_LANDING_DIR"]) / "events"
+scratch = Path(os.environ["CDP_WAREHOUSE"]).with_name("{READER_REFERENCE_DB}")
+scratch.unlink(missing_ok=True)
+con = duckdb.connect(str(scratch))
+con.execute("set preserve_insertion_order = false")
+con.execute(f"create table events as select * from read_json('{{events}}/*', format = 'newline_delimited', "
+            "ignore_errors = true)")
+con.close()
+"""
 BENCH_SYNCS = {"CDP_SYNCS_FILE": str(ROOT / "bench" / "syncs_bench.yml")}
 BENCH_SYNC_ROWS = ("select rows_succeeded from ops.sync_runs where sync_name = 'bench_all_profiles_to_postgres' "
                    "order by started_at desc limit 1")
@@ -81,7 +101,7 @@ CHAIN_LENGTHS = [1_000, 10_000, 100_000, 1_000_000]
 DBT_NODE_TIME = re.compile(r"(?:OK|PASS|WARN|ERROR|FAIL)\S* in ([0-9.]+)s\]")
 DBT_TEST_TIME = re.compile(r"(?:PASS|WARN|FAIL)\S* in ([0-9.]+)s\]")
 #: stages of the pipeline proper (the sync benchmark's own stages are not part of a pipeline run)
-PIPELINE_EXCLUDES = ("generate", "sync bench", "sync to PostgreSQL", "identity precision")
+PIPELINE_EXCLUDES = ("generate", "reference", "sync bench", "sync to PostgreSQL", "identity precision")
 GATE_STAGES = ("gates: audience size + consent (SQL)", "dbt database health score (build)")
 TEST_STAGES = ("dbt staging tests", "dbt funnel tests (invariants)")
 
@@ -94,9 +114,12 @@ class Stage:
     rows_label: str
     own_seconds_sql: str | None = None  # the step's own time as it recorded it (without process start-up)
     env: dict[str, str] | None = None
+    rows_database: str | None = None  # count rows in this scratch file beside the warehouse, then delete it
 
 
 STAGES = [
+    Stage("reference: DuckDB read_json alone", [sys.executable, "-c", READER_REFERENCE_SNIPPET],
+          "select count(*) from events", "event lines (no checks)", rows_database=READER_REFERENCE_DB),
     Stage("load raw (all sources)", [str(BIN / "cdp"), "load"],
           "select sum(rows_read) from ops.load_manifest where source = 'events'", "event lines"),
     Stage("dbt seeds (rules)", [*DBT, "seed", *DBT_DIRS], None, ""),
@@ -202,7 +225,10 @@ def bench_size(people: int, seed: int, work: Path) -> list[Measurement]:
     for stage in STAGES:
         log = work / f"{people}_{stage.name.split()[0]}_{len(results)}.log"
         seconds, rss = run_measured(stage.command, {**env, **(stage.env or {})}, log)
-        rows = _count(warehouse_dir / "cdp.duckdb", stage.rows_sql) if stage.rows_sql else None
+        counted = warehouse_dir / (stage.rows_database or "cdp.duckdb")
+        rows = _count(counted, stage.rows_sql) if stage.rows_sql else None
+        if stage.rows_database:
+            counted.unlink()
         own = (sum(float(s) for s in DBT_NODE_TIME.findall(log.read_text())) if stage.command[:1] == DBT
                else _seconds(warehouse_dir / "cdp.duckdb", stage.own_seconds_sql) if stage.own_seconds_sql else None)
         if stage.command[:1] == DBT and stage.name not in GATE_STAGES:  # those count whole, by wall time
@@ -222,8 +248,10 @@ def bench_size(people: int, seed: int, work: Path) -> list[Measurement]:
     load = next(m for m in results if m.stage.startswith("load raw"))
     staging = next(m for m in results if m.stage == "dbt staging models")
     total = load.seconds + staging.seconds
+    reader = next(m for m in results if m.stage.startswith("reference: DuckDB read_json"))
     results.append(Measurement(people, "= ingestion + staging (events)", total, max(load.peak_rss_mib,
-                               staging.peak_rss_mib), load.rows, "event lines", (load.rows or 0) / total))
+                               staging.peak_rss_mib), load.rows, f"event lines; {total / reader.seconds:.1f}x "
+                               "the reader alone", (load.rows or 0) / total))
     return results
 
 
