@@ -62,10 +62,11 @@ with connect(get_settings()) as con:
     print(outcomes)
 """
 # The yardstick issue 3 sets the load against: DuckDB's own NDJSON reader over the landing events, into
-# a table of a scratch database file, schema auto-detected, bad lines ignored (`ignore_errors`). No line numbers,
-# contract checks, quarantine, deduplication, gates or other sources: what the pipeline adds is
-# the difference. The scratch file is deleted once its rows are counted.
+# a table of a scratch database file, schema auto-detected, bad lines ignored (`ignore_errors`).
+# No line numbers, contract checks, quarantine, deduplication, gates or other sources: what the
+# pipeline adds is the difference. The scratch file is deleted once its rows are counted.
 READER_REFERENCE_DB = "read_json_reference.duckdb"
+READER_REFERENCE_STAGE = "reference: DuckDB read_json alone"
 READER_REFERENCE_SNIPPET = f"""
 import os
 from pathlib import Path
@@ -118,7 +119,7 @@ class Stage:
 
 
 STAGES = [
-    Stage("reference: DuckDB read_json alone", [sys.executable, "-c", READER_REFERENCE_SNIPPET],
+    Stage(READER_REFERENCE_STAGE, [sys.executable, "-c", READER_REFERENCE_SNIPPET],
           "select count(*) from events", "event lines (no checks)", rows_database=READER_REFERENCE_DB),
     Stage("load raw (all sources)", [str(BIN / "cdp"), "load"],
           "select sum(rows_read) from ops.load_manifest where source = 'events'", "event lines"),
@@ -248,7 +249,7 @@ def bench_size(people: int, seed: int, work: Path) -> list[Measurement]:
     load = next(m for m in results if m.stage.startswith("load raw"))
     staging = next(m for m in results if m.stage == "dbt staging models")
     total = load.seconds + staging.seconds
-    reader = next(m for m in results if m.stage.startswith("reference: DuckDB read_json"))
+    reader = next(m for m in results if m.stage == READER_REFERENCE_STAGE)
     results.append(Measurement(people, "= ingestion + staging (events)", total, max(load.peak_rss_mib,
                                staging.peak_rss_mib), load.rows, f"event lines; {total / reader.seconds:.1f}x "
                                "the reader alone", (load.rows or 0) / total))
