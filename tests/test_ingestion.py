@@ -6,6 +6,9 @@ import gzip
 import shutil
 from pathlib import Path
 
+from orchestration.ingest.contract import load_contract
+from orchestration.ingest.loader import load_source
+from orchestration.warehouse import connect
 from tests.conftest import Workspace, make_workspace
 
 
@@ -119,3 +122,17 @@ def test_quarantined_line_numbers_point_at_the_real_lines(generated: Path, tmp_p
     loaded = ws.query("select _source_file, _line_number, message_id from raw.events using sample 200 rows")
     for source_file, line_number, message_id in loaded:
         assert f'"messageId":"{message_id}"' in files[source_file][line_number - 1]
+
+
+def test_a_source_load_ends_checkpointed(sample_workspace: Workspace) -> None:
+    """The loader defers DuckDB's checkpoints while a source loads and makes one at the end: the rows are
+    in the database file (the write-ahead log is empty) and the threshold is back to what it was."""
+    contract = load_contract()
+    wal = sample_workspace.settings.warehouse.with_name(sample_workspace.settings.warehouse.name + ".wal")
+    with connect(sample_workspace.settings) as con:
+        threshold = con.execute("select current_setting('checkpoint_threshold')").fetchall()[0][0]
+        result = load_source(con, contract.sources["consent"], sample_workspace.landing, contract)
+        assert result.total("rows_loaded") > 0
+        assert not wal.exists() or wal.stat().st_size == 0
+        assert con.execute("select current_setting('checkpoint_threshold')").fetchall()[0][0] == threshold
+    assert sample_workspace.query("select count(*) from raw.consent")[0][0] == result.total("rows_loaded")

@@ -19,7 +19,8 @@ consecutive ones to Great Expectations as one group (up to `batch_rows` rows, se
 `orchestration.quality.expectations`; a failing group is re-validated file by file) and commits them
 one at a time, in file order: a file failing an error-severity expectation is rolled back and
 quarantined whole, and keys an earlier file of the same load committed after the append are deleted
-before the commit. The result is the same as loading the files one by one.
+before the commit. The result is the same as loading the files one by one. DuckDB's automatic
+checkpoints are held off while a source loads and one checkpoint follows its last file.
 """
 
 from __future__ import annotations
@@ -481,6 +482,7 @@ def load_source(con: duckdb.DuckDBPyConnection, spec: SourceSpec, landing_dir: P
                 f"({result.seconds:.2f}s, {rate:,.0f} rows/s)" + (f" - {result.reason}" if result.reason else ""))
 
     probe = con.cursor()  # sees what earlier files committed (see _existing_keys)
+    threshold = _defer_checkpoints(con)
     pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix=f"load-{spec.name}")
     futures = [pool.submit(stage_one, i, *item) for i, item in enumerate(todo)]
     try:
@@ -501,4 +503,25 @@ def load_source(con: duckdb.DuckDBPyConnection, spec: SourceSpec, landing_dir: P
         for ready in list(staged_open.values()):  # staged, never committed (an earlier file failed)
             _close(ready)
         probe.close()
+        _checkpoint(con, threshold)
     return SourceResult(spec.name, results, already, validations)
+
+
+def _defer_checkpoints(con: duckdb.DuckDBPyConnection) -> str:
+    """Stop DuckDB checkpointing while a source loads; returns the threshold to restore.
+
+    Files smaller than a row group are appended through the write-ahead log, and DuckDB checkpoints
+    on the commit that takes the log past `checkpoint_threshold` (16 MiB): every few files it would
+    compress and write the table's open row group again. `_checkpoint` does it once, after the last
+    file of the source; until then the committed files are safe in the log."""
+    threshold = str(con.execute("select current_setting('checkpoint_threshold')").fetchall()[0][0])
+    con.execute("set checkpoint_threshold = '1TB'")
+    return threshold
+
+
+def _checkpoint(con: duckdb.DuckDBPyConnection, threshold: str) -> None:
+    con.execute(f"set checkpoint_threshold = {sql_string(threshold)}")
+    try:
+        con.execute("checkpoint")
+    except duckdb.TransactionException as exc:  # another cursor has a transaction open: DuckDB checkpoints later
+        log.info("checkpoint after the load deferred: %s", exc)
