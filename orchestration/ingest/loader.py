@@ -16,7 +16,8 @@ Expectations suite, opens the file's transaction and appends its rows to raw (le
 repeated in the file and keys raw holds committed), so the single-threaded read of one file overlaps
 the parsing and inserting of others. The loading thread takes the staged files in file order, hands
 consecutive ones to Great Expectations as one group (up to `batch_rows` rows, see
-`orchestration.quality.expectations`; a failing group is re-validated file by file) and commits them
+`orchestration.quality.expectations`, or half the staging window, so that workers stage the next
+files while a group is validated; a failing group is re-validated file by file) and commits them
 one at a time, in file order: a file failing an error-severity expectation is rolled back and
 quarantined whole, and keys an earlier file of the same load committed after the append are deleted
 before the commit. The result is the same as loading the files one by one. DuckDB's automatic
@@ -149,7 +150,7 @@ def _existing_keys(cur: duckdb.DuckDBPyConnection, probe: duckdb.DuckDBPyConnect
 
 #: how far workers may stage ahead of the commits (files, and bytes of landing files), see _StageWindow
 STAGE_AHEAD_FILES = 32
-STAGE_AHEAD_BYTES = 48 * 1024 * 1024
+STAGE_AHEAD_BYTES = 64 * 1024 * 1024
 
 READ_ERRORS = (duckdb.IOException, duckdb.InvalidInputException, duckdb.ConversionException)
 
@@ -369,6 +370,11 @@ class _StageWindow:
         return ahead < self.min_files or (
             ahead < self.max_files and sum(self.sizes[self._committed:position + 1]) <= self.max_bytes)
 
+    def half(self, first: int, last: int) -> bool:
+        """Files `first`..`last` fill half the window: validating and committing them then overlaps the
+        staging of the next half, where a full window would leave the workers waiting for the commits."""
+        return (last - first + 1) * 2 >= self.max_files or sum(self.sizes[first:last + 1]) * 2 >= self.max_bytes
+
     def enter(self, position: int) -> None:
         with self._condition:
             self._condition.wait_for(lambda: self.admits(position) or self._stopped)
@@ -492,7 +498,7 @@ def load_source(con: duckdb.DuckDBPyConnection, spec: SourceSpec, landing_dir: P
                 commit_group(group)
                 group = []
             group.append(future.result())
-            if sum(r.rows for r in group) >= group_rows:
+            if sum(r.rows for r in group) >= group_rows or window.half(group[0].position, position):
                 commit_group(group)
                 group = []
         if group:
