@@ -526,8 +526,10 @@ def _defer_checkpoints(con: duckdb.DuckDBPyConnection) -> str:
 
 
 def _checkpoint(con: duckdb.DuckDBPyConnection, threshold: str) -> None:
-    con.execute(f"set checkpoint_threshold = {sql_string(threshold)}")
+    """Restore the threshold and checkpoint. Runs also when the load failed, so it never raises: a
+    checkpoint that cannot run now loses nothing (the log holds every commit) and DuckDB makes it later."""
     try:
+        con.execute(f"set checkpoint_threshold = {sql_string(threshold)}")
         con.execute("checkpoint")
-    except duckdb.TransactionException as exc:  # another cursor has a transaction open: DuckDB checkpoints later
-        log.info("checkpoint after the load deferred: %s", exc)
+    except duckdb.Error as exc:
+        log.warning("checkpoint after the load deferred: %s", exc)
