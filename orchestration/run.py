@@ -51,11 +51,12 @@ def run_pipeline(select: str = "*") -> bool:
     settings = get_settings()
     print(f"landing zone: {settings.landing_dir}\nwarehouse:    {settings.warehouse}\n")
     started = time.perf_counter()
-    job = defs.resolve_job_def("cdp_pipeline")
-    if select != "*":
-        job = job.get_subset(asset_selection=set(dg.AssetSelection.from_string(select).resolve(
-            defs.resolve_asset_graph())))
     with _instance() as instance:
+        # Resolved inside the instance's context: Dagster reads the instance's state storage then.
+        job = defs.resolve_job_def("cdp_pipeline")
+        if select != "*":
+            job = job.get_subset(asset_selection=set(dg.AssetSelection.from_string(select).resolve(
+                defs.resolve_asset_graph())))
         result = job.execute_in_process(
             instance=instance, raise_on_error=False,
             run_config={"loggers": {"console": {"config": {"log_level": os.environ.get("CDP_LOG_LEVEL", "INFO")}}}},

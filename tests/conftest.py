@@ -3,6 +3,10 @@
 Every test that writes points the product at its own temporary folders through the same
 environment variables a user sets (CDP_LANDING_DIR, CDP_WAREHOUSE, ...), so nothing touches the
 repository's warehouse/ and tests can run in any order.
+
+Files run in parallel, one file per worker; the files that build the whole pipeline carry
+`pytest.mark.slow(seconds=...)` with their measured time, and collection puts the longest first, so
+no worker is left with a long file at the end while the other sits idle.
 """
 
 from __future__ import annotations
@@ -22,6 +26,17 @@ from orchestration.warehouse import connect
 
 SAMPLE_LANDING = REPO_ROOT / "seeds" / "landing"
 SAMPLE_TRUTH = REPO_ROOT / "seeds" / "ground_truth"
+
+
+def _file_seconds(item: pytest.Item) -> float:
+    """The measured time of the item's file (its `slow` mark), 0 for the quick files."""
+    mark = item.get_closest_marker("slow")
+    return float(mark.kwargs.get("seconds", 0)) if mark else 0.0
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Longest files first; tests keep their order inside a file (the sort is stable)."""
+    items.sort(key=lambda item: -_file_seconds(item))
 
 
 @dataclass

@@ -25,7 +25,7 @@ from orchestration.run import run_pipeline
 from orchestration.settings import REPO_ROOT
 from tests.conftest import SAMPLE_LANDING, Workspace, make_workspace
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=215)
 
 DBT_PROJECT = REPO_ROOT / "dbt_project"
 

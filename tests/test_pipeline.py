@@ -18,7 +18,7 @@ from orchestration.run import run_pipeline
 from orchestration.settings import REPO_ROOT
 from tests.conftest import SAMPLE_TRUTH, Workspace, assert_nothing_sent_or_published
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(seconds=155)
 
 EXPECTED_ASSETS = {
     "raw/events", "raw/crm_contacts", "raw/crm_opportunities", "raw/ad_spend", "raw/consent",

@@ -328,13 +328,15 @@ def test_the_dagster_sync_asset_fails_naming_the_guardrail(warehouse: Path, monk
 
     monkeypatch.setenv("CDP_WAREHOUSE", str(warehouse))
     api = FakeApi()
-    with FakeApiServer(api) as server:
+    # A Dagster instance of the test's own, entered for both runs: without one, `materialize` resolves
+    # the definitions against whatever instance state an earlier test in this worker process left.
+    with FakeApiServer(api) as server, dg.instance_for_test() as instance:
         config = config_for(http_destination(server), mode="mirror")
         asset = build_sync_asset(config.syncs["members"], config)
-        assert dg.materialize([asset], raise_on_error=False).success
+        assert dg.materialize([asset], instance=instance, raise_on_error=False).success
         sql(warehouse, "delete from audiences.aud_members where profile_id < 'prf_00150'")
         sent = len(api.requests)
-        result = dg.materialize([asset], raise_on_error=False)
+        result = dg.materialize([asset], instance=instance, raise_on_error=False)
     assert not result.success
     checks = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
     assert [(c.check_name, c.passed) for c in checks] == [("guardrails", False)]
