@@ -52,7 +52,8 @@ def run_pipeline(select: str = "*") -> bool:
     print(f"landing zone: {settings.landing_dir}\nwarehouse:    {settings.warehouse}\n")
     started = time.perf_counter()
     with _instance() as instance:
-        # Resolved inside the instance's context: Dagster reads the instance's state storage then.
+        # Resolved inside `with`: resolving reads the current instance's definitions-state storage,
+        # which is then this run's, never one an earlier caller in this process left behind.
         job = defs.resolve_job_def("cdp_pipeline")
         if select != "*":
             job = job.get_subset(asset_selection=set(dg.AssetSelection.from_string(select).resolve(
