@@ -382,3 +382,25 @@ def test_one_load_of_overlapping_files_keeps_the_first_copy_and_a_rolled_back_fi
     ids = workspace.query("select message_id, _source_file like '%a.ndjson' from raw.events order by 1")
     assert ids == [("m-1", True), ("m-2", True), ("m-3", True), ("m-4", False), ("m-5", False), ("m-6", False)]
     assert_reconciles(workspace)
+
+
+def test_a_suites_parsed_expressions_feed_its_columns_and_a_malformed_parsed_entry_names_the_source(
+        tmp_path: Path) -> None:
+    """`parsed` expressions are computed once per row and used by name in `columns`; a `parsed` that is
+    not a mapping is refused with the source named."""
+    from orchestration.quality.expectations import SuiteConfigError, SuiteValidator, parse_suites
+
+    rule = {"expectation": "expect_column_values_to_be_between", "kwargs": {"column": "revenue", "min_value": 0}}
+    suites = parse_suites({"sources": {"orders": {
+        "parsed": {"fields": "json_extract_string(properties, ['$.revenue', '$.currency'])"},
+        "columns": {"revenue": "try_cast(fields[1] as double)", "currency": "upper(fields[2])"},
+        "expectations": [rule]}}}, "test suites", check_names=False)
+    con = duckdb.connect()
+    con.execute("""create table orders as select * from (values ('{"revenue": "12.5", "currency": "eur"}'::json),
+                   ('{"currency": "usd"}'::json)) as t(properties)""")
+    projected = SuiteValidator(tmp_path, suites).project(con, "orders", relation="orders").to_pylist()
+    assert projected == [{"revenue": 12.5, "currency": "EUR"}, {"revenue": None, "currency": "USD"}]
+    with pytest.raises(SuiteConfigError, match=r"sources\.orders\.parsed"):
+        parse_suites({"sources": {"orders": {"parsed": ["json_extract_string(properties, '$.revenue')"],
+                                             "columns": {"revenue": "1"}, "expectations": [rule]}}},
+                     "test suites", check_names=False)

@@ -69,6 +69,7 @@ class SourceSuite:
     columns: dict[str, str]
     rules: tuple[ExpectationRule, ...]
     relation: str | None = None  # SQL the rows come from (mart extracts); landing files use the staged file
+    parsed: dict[str, str] = field(default_factory=dict)  # expressions computed once per row, for `columns`
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,9 @@ def parse_suites(data: dict[str, Any], origin: str = str(SUITES_FILE), *, check_
     sources: dict[str, SourceSuite] = {}
     for name, entry in (data.get("sources") or {}).items():
         columns = {str(k): str(v) for k, v in (entry.get("columns") or {}).items()}
+        parsed = entry.get("parsed") or {}
+        if not isinstance(parsed, dict):
+            raise SuiteConfigError(f"{origin}: sources.{name}.parsed must map names to SQL expressions")
         rules = []
         for number, rule in enumerate(entry.get("expectations") or [], start=1):
             where = f"{origin}: sources.{name}.expectations[{number}]"
@@ -104,7 +108,8 @@ def parse_suites(data: dict[str, Any], origin: str = str(SUITES_FILE), *, check_
                                        f"columns ({', '.join(columns)})")
             rules.append(ExpectationRule(expectation, kwargs, severity, str(rule.get("why", ""))))
         relation = entry.get("from")
-        sources[name] = SourceSuite(name, columns, tuple(rules), f"({relation})" if relation else None)
+        sources[name] = SourceSuite(name, columns, tuple(rules), f"({relation})" if relation else None,
+                                    {str(k): str(v) for k, v in parsed.items()})
     return Suites(int(data.get("batch_rows", 500_000)), sources, int(data.get("keep_results", 300)))
 
 
@@ -296,7 +301,11 @@ class SuiteValidator:
 
     def _projection_sql(self, suite: SourceSuite, relation: str) -> str:
         projection = ", ".join(f'({sql}) as "{name}"' for name, sql in suite.columns.items())
-        return f"select {projection} from {suite.relation or relation}"
+        rows = suite.relation or relation
+        if suite.parsed:
+            parsed = ", ".join(f'({sql}) as "{name}"' for name, sql in suite.parsed.items())
+            rows = f"(select *, {parsed} from {rows})"
+        return f"select {projection} from {rows}"
 
     def project(self, cur: duckdb.DuckDBPyConnection, source: str, relation: str = "_good") -> Any:
         """The suite's columns over `relation` (a staged file's loadable rows) as one Arrow table; None
