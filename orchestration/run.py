@@ -85,7 +85,7 @@ def run_pipeline(select: str = "*") -> bool:
             for source, rows, whole_files in quarantine_summary(con):
                 print(f"  {source:<20}{rows:>8,} rows" + (f", {whole_files} whole files" if whole_files else ""))
             print_run_syncs(con, result.run_id)
-    print(f"\nchecks: {len(passed)} passed, {len(failed)} failed, {len(warned)} warnings")
+    print(f"\nchecks: {len(passed)} passed, {len(failed)} failed, {len(warned)} warned")
     for check in failed:
         print(f"  FAILED {check.asset_key.to_user_string()}: {check.check_name}")
     for check in warned:

@@ -129,7 +129,7 @@ def print_last_run(con, settings: Settings) -> None:
         verdict = "gates passed, serving copy published" if published else (
             "FAILED a blocking gate" if failed else "not published (partial run, or stopped before the end)")
         print(f"\nlast run {run_id} ({started:%Y-%m-%d %H:%M}-{finished:%H:%M} UTC): {verdict}; "
-              f"{passed} checks passed, {failed} failed, {warned} warnings")
+              f"{passed} checks passed, {failed} failed, {warned} warned")
     print("\nfreshness per layer (when its data or gates last changed)")
     loaded = con.execute("select max(loaded_at) from ops.load_manifest").fetchone()[0]
     layers = con.execute(
