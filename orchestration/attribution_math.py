@@ -1,11 +1,13 @@
 """Data-driven attribution math on aggregated tables (their size grows with channels, never with
-events): the exact first-order Markov removal effect and exact Shapley values over channel
-coalitions. The dbt Python models in dbt_project/models/marts/attribution/ call these; the heavy
+events): the exact first-order Markov removal effects (on conversions and on conversion value) and
+exact Shapley values of the conversion-rate game over channel coalitions. The dbt Python models in
+dbt_project/models/marts/attribution/ call these; the heavy
 lifting (paths, transition and coalition counts) happens in SQL before.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from math import factorial
 
 import numpy as np
@@ -13,16 +15,20 @@ import numpy as np
 MAX_SHAPLEY_CHANNELS = 20  # 2^20 coalitions x 20 channels stays well under a second in numpy
 
 
-def conversion_probability(channels: list[str], counts: dict[tuple[str, str], float], removed: str | None) -> float:
-    """P(a journey from `start` is absorbed in `conversion`), solving (I - Q) x = r exactly;
-    `removed` (a channel) is turned into null: every transition into it is lost."""
+def absorption(channels: list[str], counts: dict[tuple[str, str], float], values: dict[str, float],
+               removed: str | None) -> tuple[float, float]:
+    """P(a journey from `start` is absorbed in `conversion`) and the expected conversion value of a
+    journey, solving (I - Q) x = [r, r_value] exactly. r[s] is P(s -> conversion); r_value[s] is that
+    times the mean value of the conversions reached from s (`values[s]`: their summed value), so the
+    value of each conversion is the mean value of conversions ending in its last state, as in
+    ChannelAttribution. `removed` (a channel) is turned into null: every transition into it is lost."""
     kept = [c for c in channels if c != removed]
     index = {c: i for i, c in enumerate(kept)}
     size = len(kept)
     if size == 0:
-        return 0.0
+        return 0.0, 0.0
     q = np.zeros((size, size))
-    to_conversion = np.zeros(size)
+    rhs = np.zeros((size, 2))
     start = np.zeros(size)
     totals: dict[str, float] = {}
     for (origin, _), n in counts.items():
@@ -35,43 +41,103 @@ def conversion_probability(channels: list[str], counts: dict[tuple[str, str], fl
             if target in index:
                 start[index[target]] += p
         elif target == "conversion":
-            to_conversion[index[origin]] += p
+            rhs[index[origin], 0] += p
+            rhs[index[origin], 1] += values.get(origin, 0.0) / totals[origin]
         elif target in index:
             q[index[origin], index[target]] += p
-    return float(start @ np.linalg.solve(np.eye(size) - q, to_conversion))
+    probability, value = start @ np.linalg.solve(np.eye(size) - q, rhs)
+    return float(probability), float(value)
+
+
+def conversion_probability(channels: list[str], counts: dict[tuple[str, str], float], removed: str | None) -> float:
+    """P(a journey from `start` is absorbed in `conversion`) with `removed` turned into null."""
+    return absorption(channels, counts, {}, removed)[0]
+
+
+@dataclass(frozen=True)
+class MarkovResult:
+    channels: list[str]
+    conversion_probability: float  # P(start -> conversion) of the full chain
+    expected_value: float  # expected conversion value of a journey of the full chain
+    removal_effects: list[float]  # 1 - P without the channel / P, clipped at 0
+    value_removal_effects: list[float]  # 1 - expected value without the channel / expected value, clipped at 0
+
+
+def markov_removal_effects(counts: dict[tuple[str, str], float], values: dict[str, float]) -> MarkovResult:
+    """Removal effects on conversions and on conversion value. `values[s]` is the summed value of the
+    conversions whose journey ended in state s (transition s -> conversion)."""
+    channels = sorted({s for pair in counts for s in pair} - {"start", "conversion", "null"})
+    base, base_value = absorption(channels, counts, values, None)
+    effects, value_effects = [], []
+    for c in channels:
+        p, v = absorption(channels, counts, values, c)
+        effects.append(max(1 - p / base, 0.0) if base > 0 else 0.0)
+        value_effects.append(max(1 - v / base_value, 0.0) if base_value > 0 else 0.0)
+    return MarkovResult(channels, base, base_value, effects, value_effects)
 
 
 def removal_effects(counts: dict[tuple[str, str], float]) -> tuple[list[str], float, list[float]]:
     """Channels, P(conversion) of the full chain, and each channel's removal effect (>= 0)."""
-    channels = sorted({s for pair in counts for s in pair} - {"start", "conversion", "null"})
-    base = conversion_probability(channels, counts, None)
-    effects = [max(1 - conversion_probability(channels, counts, c) / base, 0.0) if base > 0 else 0.0
-               for c in channels]
-    return channels, base, effects
+    result = markov_removal_effects(counts, {})
+    return result.channels, result.conversion_probability, result.removal_effects
 
 
-def coalition_values(channels: list[str], coalitions: list[tuple[list[str], float, float]]) -> np.ndarray:
-    """v(S) for every coalition S (bitmask over `channels`): the conversion rate of journeys that only
-    touched channels in S, i.e. conversions of journeys whose channel set is a subset of S divided by
-    all journeys. Monotone, v(empty) = 0, v(all) = the overall conversion rate."""
+def _coalition_masks(channels: list[str],
+                     coalitions: list[tuple[list[str], float, float]]) -> tuple[np.ndarray, np.ndarray]:
+    """Journeys and conversions per exact channel set, indexed by bitmask over `channels`."""
     n = len(channels)
     if n > MAX_SHAPLEY_CHANNELS:
         raise ValueError(f"Shapley over {n} channels needs 2^{n} coalitions; at most {MAX_SHAPLEY_CHANNELS} are "
                          "supported: exclude channels with var cdp__attribution_excluded_channels")
     bit = {c: 1 << i for i, c in enumerate(channels)}
+    journeys = np.zeros(1 << n)
     conversions = np.zeros(1 << n)
-    journeys = 0.0
     for members, journeys_with_set, conversions_with_set in coalitions:
         mask = 0
         for c in members:
             mask |= bit[c]
+        journeys[mask] += journeys_with_set
         conversions[mask] += conversions_with_set
-        journeys += journeys_with_set
+    return journeys, conversions
+
+
+def _subset_sums(table: np.ndarray, n: int) -> np.ndarray:
+    """f(S) = sum of table[T] over every T subset of S (zeta transform), for all S at once."""
+    out = table.copy()
     masks = np.arange(1 << n)
-    for i in range(n):  # subset sums (zeta transform): f(S) = sum over T subset of S
+    for i in range(n):
         has = (masks >> i) & 1 == 1
-        conversions[has] += conversions[masks[has] ^ (1 << i)]
-    return conversions / journeys if journeys else conversions
+        out[has] += out[masks[has] ^ (1 << i)]
+    return out
+
+
+def coalition_values(channels: list[str], coalitions: list[tuple[list[str], float, float]]) -> np.ndarray:
+    """v(S) for every coalition S (bitmask over `channels`): the conversion rate of the journeys whose
+    channels all lie in S, i.e. conversions of those journeys over those journeys (non-converting
+    ones in the denominator); 0 where no journey lies in S, so v(empty) = 0.
+
+    A rate, not a count: channels interact (a channel whose journeys convert only together with
+    another raises v only in coalitions holding both), values can be negative (a channel whose
+    journeys convert less than the others lowers the rate), and they sum to v(all channels), the
+    overall conversion rate (efficiency). The count game "conversions of journeys within S over all
+    journeys" (Zhao et al.'s simplified Shapley) is additive: its Shapley value is always the equal
+    split of each conversion over its distinct channels, so it is not used."""
+    n = len(channels)
+    journeys, conversions = _coalition_masks(channels, coalitions)
+    within_journeys = _subset_sums(journeys, n)
+    within_conversions = _subset_sums(conversions, n)
+    rates = np.zeros(1 << n)
+    np.divide(within_conversions, within_journeys, out=rates, where=within_journeys > 0)
+    return rates
+
+
+def credit_weights(values: list[float]) -> list[float]:
+    """Shares of credit from model values that may be negative (Shapley) or all zero: negative values
+    get no credit and the positive ones are normalised to sum to 1 (as Google's fractribution does);
+    all zeros give all zeros."""
+    positive = [max(v, 0.0) for v in values]
+    total = sum(positive)
+    return [v / total for v in positive] if total > 0 else [0.0] * len(values)
 
 
 def shapley_values(values: np.ndarray, n: int) -> np.ndarray:

@@ -121,7 +121,7 @@ def test_attribution_total_that_does_not_match_fails_the_run(after_good_run: Wor
     attribution_credits credits 99% of the conversion value."""
     ws = after_good_run
     assert ws.query("select count(*) from marts.attribution_credits where channel = 'unattributed' "
-                    "and conversion_value > 0")[0][0] > 0
+                    "and conversion_value_reporting > 0")[0][0] > 0
     project = tmp_path / "dbt_project"
     shutil.copytree(DBT_PROJECT, project, ignore=shutil.ignore_patterns("target", "logs"))
     model = project / "models" / "marts" / "attribution" / "attribution_credits.sql"

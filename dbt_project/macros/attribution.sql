@@ -54,7 +54,7 @@
     per conversion the values sum exactly to V and none is negative. -#}
 {% macro attribution_cent_exact_credits(shares, models) -%}
 select
-    conversion_id, conversion_name, profile_id, converted_at, conversion_value_reporting as conversion_value,
+    conversion_id, conversion_name, profile_id, converted_at, conversion_value_reporting,
     message_id, touched_at, channel, utm_source, utm_medium, campaign, touch_position, touch_count,
     {%- for m in models %}
     {{ m }}_share,
@@ -71,4 +71,12 @@ from (
         {%- endfor %}
     from {{ shares }}
 ) as cumulative
+{%- endmacro %}
+
+{#- A touch's share of its own conversion under per-touch channel weights `weight` (a column): its
+    weight over the sum of the conversion's weights, or an equal share when they are all 0. -#}
+{% macro attribution_journey_share(weight) -%}
+    case when sum({{ weight }}) over (partition by conversion_id) > 0
+         then {{ weight }} / sum({{ weight }}) over (partition by conversion_id)
+         else 1.0 / touch_count end
 {%- endmacro %}

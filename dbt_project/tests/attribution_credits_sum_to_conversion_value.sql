@@ -6,7 +6,7 @@
 with per_conversion as (
     select
         conversion_id,
-        max(conversion_value) as conversion_value,
+        max(conversion_value_reporting) as conversion_value,
         {%- for m in models %}
         sum({{ m }}_value) as {{ m }}_value,
         sum({{ m }}_share) as {{ m }}_share,

@@ -13,8 +13,8 @@ select 'attribution_roi', 'spend', spend from {{ ref('attribution_roi') }} where
 union all
 select 'attribution_roi', 'credited_value', credited_value from {{ ref('attribution_roi') }} where credited_value < 0
 union all
-select 'attribution_credits', 'conversion_value', conversion_value
-from {{ ref('attribution_credits') }} where conversion_value < 0
+select 'attribution_credits', 'conversion_value_reporting', conversion_value_reporting
+from {{ ref('attribution_credits') }} where conversion_value_reporting < 0
 union all
 select 'attribution_credits', 'least credited value of any rule-based model',
        least(first_touch_value, last_touch_value, last_non_direct_value, linear_value, time_decay_value,

@@ -1,6 +1,8 @@
 """The vocabulary the sample-data generator draws from: channels, countries, names, job titles.
 
-The channel table is also the generator's planted ground truth: how often each channel starts a
+Channel names are those of the shipped channel rules (GA4's default channel group, plus our
+webinar channel), and each channel's UTM values classify into it. The channel table is also the
+generator's planted ground truth: how often each channel starts a
 session and how much touching it lifts a person's chance to buy. Attribution accuracy is scored
 against these numbers later, so they are written to `ground_truth/channel_effects.csv`.
 """
@@ -33,15 +35,15 @@ CHANNELS: tuple[Channel, ...] = (
     Channel("email", 0.10, 0.060, ("newsletter", "hubspot", "braze"), ("email", "e-mail", "Email"), (), 120.0),
     Channel("display", 0.07, 0.004, ("gdn", "criteo", "adroll"), ("display", "banner", "cpm"),
             ("https://ads.example-network.com/",), 500.0),
-    Channel("affiliate", 0.04, 0.035, ("rakuten", "awin", "impact"), ("affiliate",),
+    Channel("affiliates", 0.04, 0.035, ("rakuten", "awin", "impact"), ("affiliate",),
             ("https://deals.example-affiliate.com/",), 250.0),
     Channel("referral", 0.06, 0.015, (), (),
-            ("https://blog.example-partner.org/post", "https://news.ycombinator.com/", "https://medium.com/x"),
+            ("https://blog.example-partner.org/post", "https://www.g2.com/products/x", "https://medium.com/x"),
             0.0),
     Channel("direct", 0.12, 0.010, (), (), (), 0.0),
-    Channel("video", 0.04, 0.006, ("youtube", "vimeo"), ("video", "cpv"), ("https://www.youtube.com/",), 350.0),
+    Channel("paid_video", 0.04, 0.006, ("youtube", "vimeo"), ("cpv", "paid_video"), ("https://www.youtube.com/",), 350.0),
     Channel("sms", 0.03, 0.045, ("attentive", "twilio"), ("sms", "SMS"), (), 80.0),
-    Channel("events_webinar", 0.03, 0.070, ("on24", "zoom"), ("webinar", "event"), (), 150.0),
+    Channel("webinar", 0.03, 0.070, ("on24", "zoom"), ("webinar", "Webinar"), (), 150.0),
 )
 
 BASE_CONVERSION_RATE = 0.01

@@ -79,16 +79,16 @@ normalised as {{ cte_not_materialized() }} (
 ),
 
 keyed as (
-    {#- One text key per (source, medium, referrer host) so the channel lookup is a plain equi-join. -#}
+    {#- One text key per (source, medium, campaign, referrer host) so the channel lookup is a plain equi-join. -#}
     select
         *,
-        concat_ws('|', coalesce(utm_source, ''), coalesce(utm_medium, ''), coalesce(referrer_host, '')) as channel_key
+        {{ channel_key('utm_source', 'utm_medium', 'utm_campaign', 'referrer_host') }} as channel_key
     from normalised
 ),
 
 channels as (
     select
-        concat_ws('|', coalesce(utm_source, ''), coalesce(utm_medium, ''), coalesce(referrer_host, '')) as channel_key,
+        {{ channel_key('utm_source', 'utm_medium', 'utm_campaign', 'referrer_host') }} as channel_key,
         channel
     from ({{ classify_channels('normalised') }}) as classified
 )

@@ -2,7 +2,8 @@
     (marts.fct_attribution_touches, ending in a conversion) and, for every profile with touches but
     no attributed conversion, its latest var cdp__attribution_max_touches touches in the
     var cdp__attribution_lookback_days days before the as-of moment (ending in null). Consecutive
-    repeats of a channel collapse into one step. -#}
+    repeats of a channel collapse into one step. conversion_value_reporting is the
+    converting journey's value on every step, null for journeys that did not convert. -#}
 {%- set conversions = var('cdp__attribution_conversions') %}
 {%- set lookback = var('cdp__attribution_lookback_days') | int %}
 {%- set max_touches = var('cdp__attribution_max_touches') | int %}
@@ -10,7 +11,8 @@
 
 with converting as (
     select
-        'conversion:' || conversion_id as journey_id, touch_position as position, channel, true as converted
+        'conversion:' || conversion_id as journey_id, touch_position as position, channel, true as converted,
+        conversion_value_reporting
     from {{ ref('fct_attribution_touches') }}
 ),
 
@@ -38,7 +40,8 @@ non_converting as (
         'profile:' || profile_id as journey_id,
         row_number() over (partition by profile_id order by occurred_at, message_id) as position,
         channel,
-        false as converted
+        false as converted,
+        cast(null as decimal(18, 2)) as conversion_value_reporting
     from recent
     where recency <= {{ max_touches }}
 ),
@@ -58,6 +61,7 @@ select
     journey_id,
     row_number() over (partition by journey_id order by position) as step,
     channel,
-    converted
+    converted,
+    conversion_value_reporting
 from marked
 where previous_channel is null or previous_channel <> channel

@@ -1,20 +1,103 @@
-{#- Every marketing touch of a resolved profile: an event with a channel other than `internal`
-    (navigation inside our own site), i.e. the landing of a session from a channel, with its UTM
-    source, medium and campaign and referrer (term and content stay in staging: kept narrow, this
-    table is read by every touch-level model). Deleted profiles are left out. What funnel grouping (first touch), pipeline
-    influence and attribution read. -#}
-select
-    p.profile_id,
-    e.message_id,
-    e.occurred_at,
-    e.channel,
-    e.utm_source,
-    e.utm_medium,
-    e.utm_campaign,
-    e.referrer_host
-from {{ ref('stg_segment__events') }} as e
-inner join {{ ref('int_identity__event_profiles') }} as p on p.message_id = e.message_id
-where e.channel is not null
-  and e.channel <> 'internal'
-  and p.profile_id is not null
-  and p.profile_id not in (select profile_id from {{ ref('int_privacy__deleted_profiles') }})
+{#- Every marketing touch of a resolved, not deleted profile: the start of a session, with the channel
+    evidence of the event that landed it (UTM source, medium and campaign, referrer host). Term and
+    content stay in staging: kept narrow, this table is read by every touch-level model (funnel first
+    touch, pipeline influence, attribution).
+
+    Sessions are built as GA4 and Snowplow build them, from the profile's events of the types in var
+    cdp__session_event_types (Segment page and screen) only; track and identify events never start,
+    extend or credit a session, so a conversion never counts as its own touch. A new session starts
+    - after more than var cdp__session_timeout_minutes without such an event, or
+    - when an event brings campaign evidence (a channel other than direct and internal) that differs
+      from the evidence in force in the session (its last such event, or none when it landed direct).
+    Navigation inside our own site (channel internal, var cdp__own_domains) never starts a session
+    mid-visit; a visit that begins with it (a tab reopened after the timeout) is credited as direct,
+    as GA4 credits self-referrals. -#}
+{%- set session_types = var('cdp__session_event_types') | list %}
+{%- set timeout = var('cdp__session_timeout_minutes') | int %}
+
+with events as (
+    select
+        p.profile_id,
+        e.message_id,
+        e.occurred_at,
+        e.channel,
+        e.utm_source,
+        e.utm_medium,
+        e.utm_campaign,
+        e.referrer_host
+    from {{ ref('stg_segment__events') }} as e
+    inner join {{ ref('int_identity__event_profiles') }} as p on p.message_id = e.message_id
+    where e.event_type in ({% for t in session_types %}{{ cdp_literal(t) }}{% if not loop.last %}, {% endif %}{% endfor %})
+      and e.channel is not null
+      and p.profile_id is not null
+),
+
+deleted_profiles as (
+    select profile_id from {{ ref('int_privacy__deleted_profiles') }}
+),
+
+with_previous as (
+    select
+        *,
+        case when channel not in ('direct', 'internal')
+             then {{ channel_key('utm_source', 'utm_medium', 'utm_campaign', 'referrer_host') }} || '|' || channel
+        end as evidence_key,
+        lag(occurred_at) over (partition by profile_id order by occurred_at, message_id) as previous_at
+    from events
+),
+
+visits as (
+    {#- a visit: events no further apart than the timeout -#}
+    select
+        *,
+        sum(case when previous_at is null or occurred_at > {{ dbt.dateadd('minute', timeout, 'previous_at') }}
+                 then 1 else 0 end)
+            over (partition by profile_id order by occurred_at, message_id rows between unbounded preceding and current row)
+            as visit_number
+    from with_previous
+),
+
+evidence_groups as (
+    {#- events after the k-th evidence-bearing event of the visit (up to the next one) form group k -#}
+    select
+        *,
+        count(evidence_key) over (partition by profile_id, visit_number order by occurred_at, message_id
+                                  rows between unbounded preceding and current row) as evidence_group,
+        row_number() over (partition by profile_id, visit_number order by occurred_at, message_id) as visit_step
+    from visits
+),
+
+evidence_in_force as (
+    select
+        *,
+        first_value(evidence_key) over (partition by profile_id, visit_number, evidence_group
+                                        order by occurred_at, message_id) as evidence_now
+    from evidence_groups
+),
+
+starts as (
+    select
+        *,
+        visit_step = 1
+        or (evidence_key is not null
+            and evidence_key <> coalesce(lag(evidence_now) over (partition by profile_id, visit_number
+                                                                 order by occurred_at, message_id), '')) as starts_session
+    from evidence_in_force
+),
+
+final as (
+    select
+        profile_id,
+        message_id,
+        occurred_at,
+        case when channel = 'internal' then 'direct' else channel end as channel,
+        utm_source,
+        utm_medium,
+        utm_campaign,
+        case when channel = 'internal' then cast(null as varchar) else referrer_host end as referrer_host
+    from starts
+    where starts_session
+      and profile_id not in (select profile_id from deleted_profiles)
+)
+
+select * from final
