@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -204,38 +205,49 @@ def test_unattributed_and_milestone_models(attribution: Workspace) -> None:
 
 
 
-def dense_removal_effects(paths: list[tuple[str, list[str], bool]]) -> tuple[float, dict[str, float]]:
+def dense_removal_effects(paths: list[tuple[str, list[str], bool, float]]
+                          ) -> tuple[float, dict[str, float], dict[str, float]]:
     """Independent check: the full transition matrix over start, channels, conversion and null,
     absorbing probabilities from the fundamental matrix (I - Q)^-1; removing a channel moves every
-    probability of entering it to null."""
+    probability of entering it to null. The value chain (ChannelAttribution's definition) rewards
+    absorption in conversion from state s with the mean value of the conversions whose journey
+    ended in s. Returns P(conversion), removal effects and value removal effects."""
     import numpy as np
 
-    channels = sorted({c for _, steps, _ in paths for c in steps})
+    channels = sorted({c for _, steps, _, _ in paths for c in steps})
     states = ["start", *channels, "conversion", "null"]
     at = {s: i for i, s in enumerate(states)}
     counts = np.zeros((len(states), len(states)))
-    for _, steps, converted in paths:
+    value_sum = np.zeros(len(states))
+    for _, steps, converted, value in paths:
         sequence = ["start", *steps, "conversion" if converted else "null"]
         for origin, target in itertools.pairwise(sequence):
             counts[at[origin], at[target]] += 1
+        if converted:
+            value_sum[at[steps[-1]]] += value
     probabilities = np.zeros_like(counts)
     rows = counts.sum(axis=1)
     probabilities[rows > 0] = counts[rows > 0] / rows[rows > 0][:, None]
+    into_conversion = counts[:, at["conversion"]]
+    mean_value = np.divide(value_sum, into_conversion, out=np.zeros_like(value_sum), where=into_conversion > 0)
     transient = [at["start"]] + [at[c] for c in channels]
 
-    def p_conversion(matrix: np.ndarray) -> float:
+    def absorbed(matrix: np.ndarray) -> tuple[float, float]:
         q = matrix[np.ix_(transient, transient)]
-        r = matrix[np.ix_(transient, [at["conversion"]])]
-        return float((np.linalg.inv(np.eye(len(transient)) - q) @ r)[0, 0])
+        r = matrix[transient, at["conversion"]]
+        fundamental = np.linalg.inv(np.eye(len(transient)) - q)
+        return float((fundamental @ r)[0]), float((fundamental @ (r * mean_value[transient]))[0])
 
-    base = p_conversion(probabilities)
-    effects = {}
+    base, base_value = absorbed(probabilities)
+    effects, value_effects = {}, {}
     for c in channels:
         removed = probabilities.copy()
         removed[:, at["null"]] += removed[:, at[c]]
         removed[:, at[c]] = 0.0
-        effects[c] = 1 - p_conversion(removed) / base
-    return base, effects
+        p, v = absorbed(removed)
+        effects[c] = max(1 - p / base, 0.0)
+        value_effects[c] = max(1 - v / base_value, 0.0)
+    return base, effects, value_effects
 
 
 def test_markov_and_shapley_on_generated_journeys(tmp_path: Path, generated: Path,
@@ -243,46 +255,97 @@ def test_markov_and_shapley_on_generated_journeys(tmp_path: Path, generated: Pat
     """On the 4,000 generated people of the session (read-only landing zone, own warehouse)."""
     ws = make_workspace(tmp_path, generated / "landing", monkeypatch)
     assert run_pipeline() is True
-    rows = ws.query("select journey_id, step, channel, converted from intermediate.int_attribution__paths "
-                    "order by journey_id, step")
-    journeys: dict[str, tuple[list[str], bool]] = {}
-    for journey, _, channel, converted in rows:
-        steps, _ = journeys.setdefault(journey, ([], converted))
+    rows = ws.query("select journey_id, step, channel, converted, conversion_value_reporting "
+                    "from intermediate.int_attribution__paths order by journey_id, step")
+    journeys: dict[str, tuple[list[str], bool, float]] = {}
+    for journey, _, channel, converted, value in rows:
+        steps, _, _ = journeys.setdefault(journey, ([], converted, float(value or 0)))
         if not steps or steps[-1] != channel:
             steps.append(channel)
-    paths = [(j, steps, converted) for j, (steps, converted) in journeys.items()]
-    assert sum(1 for _, _, converted in paths if converted) > 50 and len(paths) > 500
-    base, effects = dense_removal_effects(paths)
-    markov = {c: (e, p) for c, e, p in ws.query(
-        "select channel, removal_effect, conversion_probability from marts.attribution_markov "
+    paths = [(j, steps, converted, value) for j, (steps, converted, value) in journeys.items()]
+    assert sum(1 for _, _, converted, _ in paths if converted) > 50 and len(paths) > 500
+    base, effects, value_effects = dense_removal_effects(paths)
+    markov = {c: (e, v, p) for c, e, v, p in ws.query(
+        "select channel, removal_effect, value_removal_effect, conversion_probability from marts.attribution_markov "
         "where channel <> 'unattributed'")}
     assert set(markov) == set(effects) and len(effects) >= 10
     for channel, effect in effects.items():
         assert markov[channel][0] == pytest.approx(effect, abs=1e-9), channel
-        assert markov[channel][1] == pytest.approx(base, abs=1e-9)
-    credited = ws.query("select sum(credited_value), min(credited_value) from marts.attribution_markov")[0]
+        assert markov[channel][1] == pytest.approx(value_effects[channel], abs=1e-9), channel
+        assert markov[channel][2] == pytest.approx(base, abs=1e-9)
+    # value credit follows the value removal effects, not the conversion ones
+    attributed = float(ws.query("select sum(linear_value) from marts.attribution_credits "
+                                "where channel <> 'unattributed'")[0][0])
+    credited = dict(ws.query("select channel, credited_value from marts.attribution_markov "
+                             "where channel <> 'unattributed'"))
+    total_effect = sum(value_effects.values())
+    for channel, effect in value_effects.items():
+        assert credited[channel] == pytest.approx(attributed * effect / total_effect, abs=0.01), channel
     linear = ws.query("select sum(linear_value) from marts.attribution_credits")[0][0]
-    assert round(credited[0], 2) == float(linear) and credited[1] >= 0
+    total = ws.query("select sum(credited_value), min(credited_value) from marts.attribution_markov")[0]
+    assert round(total[0], 2) == float(linear) and total[1] >= 0
 
-    # Shapley on the same generated journeys: efficiency (values sum to v(all channels), the overall
-    # conversion rate of journeys), non-negative, and credits that sum to the attributed value.
-    shapley = ws.query("select channel, shapley_value, grand_coalition_value, credited_value "
-                       "from marts.attribution_shapley where channel <> 'unattributed'")
-    journeys_total = len(paths)
-    converted_total = sum(1 for _, _, converted in paths if converted)
-    assert sum(v for _, v, _, _ in shapley) == pytest.approx(converted_total / journeys_total, abs=1e-9)
-    assert all(g == pytest.approx(converted_total / journeys_total, abs=1e-12) for _, _, g, _ in shapley)
-    assert min(v for _, v, _, _ in shapley) >= 0
+    # Shapley of the conversion-rate game: efficiency (values sum to v(all channels), the overall
+    # conversion rate of journeys), credits that sum to the attributed value, and not the equal split
+    shapley = {c: (v, g, share) for c, v, g, share in ws.query(
+        "select channel, shapley_value, grand_coalition_value, credit_share "
+        "from marts.attribution_shapley where channel <> 'unattributed'")}
+    converted_total = sum(1 for _, _, converted, _ in paths if converted)
+    assert sum(v for v, _, _ in shapley.values()) == pytest.approx(converted_total / len(paths), abs=1e-9)
+    assert all(g == pytest.approx(converted_total / len(paths), abs=1e-12) for _, g, _ in shapley.values())
     shapley_total = ws.query("select sum(credited_value) from marts.attribution_shapley")[0][0]
     assert round(shapley_total, 2) == float(linear)
-    # symmetry: make two channels interchangeable (add every journey's mirror image with the two
-    # swapped); they must then get equal values, and values must equal brute-force permutations
+    equal_split: dict[str, float] = {}
+    for _, steps, converted, _ in paths:
+        if converted:
+            for channel in set(steps):
+                equal_split[channel] = equal_split.get(channel, 0.0) + 1 / len(set(steps)) / converted_total
+    assert max(abs(shapley[c][2] - equal_split.get(c, 0.0)) for c in shapley) > 0.02
     coalitions = [(members.split("|"), float(j), float(c)) for members, j, c in ws.query(
         "select channel_set, journeys, conversions from intermediate.int_attribution__coalitions")]
     assert_symmetry_and_brute_force(coalitions)
+    assert_one_figure_per_model(ws)
+
+
+def assert_one_figure_per_model(ws: Workspace) -> None:
+    """Per channel, the data-driven models credit the same conversions and value (to the cent) in
+    their channel tables, in the per-touch table, in ROI and in the model comparison."""
+    for model in ("markov", "shapley"):
+        table = {c: (float(n), float(v)) for c, n, v in ws.query(
+            f"select channel, credited_conversions, credited_value from marts.attribution_{model}")}
+        per_touch = {c: (float(n), float(v)) for c, n, v in ws.query(
+            f"select channel, sum({model}_share), sum({model}_value) from marts.attribution_data_driven_credits "
+            "group by channel")}
+        roi = {c: (float(n), float(v)) for c, n, v in ws.query(
+            "select channel, credited_conversions, credited_value from marts.attribution_roi "
+            "where grain = 'channel' and model = ?", [model])}
+        comparison = {c: (float(n), float(v)) for c, n, v in ws.query(
+            "select channel, credited_conversions, credited_value from marts.attribution_model_comparison "
+            "where grain = 'channel' and model = ?", [model])}
+        credited = {c for c, (n, v) in table.items() if n or v}
+        for other in (per_touch, roi, comparison):
+            assert {c for c, (n, v) in other.items() if n or v} == credited, model
+            for channel in credited:
+                assert other[channel][0] == pytest.approx(table[channel][0], abs=1e-6), (model, channel)
+                assert round(other[channel][1], 2) == round(table[channel][1], 2), (model, channel)
+
+
+def brute_force_shapley(players: list[str], value: Callable[[frozenset[str]], float]) -> dict[str, float]:
+    """Shapley values by the definition: the mean marginal contribution over every ordering."""
+    orders = list(itertools.permutations(players))
+    phi = dict.fromkeys(players, 0.0)
+    for order in orders:
+        members: set[str] = set()
+        for player in order:
+            phi[player] += (value(frozenset(members | {player})) - value(frozenset(members))) / len(orders)
+            members.add(player)
+    return phi
 
 
 def assert_symmetry_and_brute_force(coalitions: list[tuple[list[str], float, float]]) -> None:
+    """Make two channels interchangeable (add every journey's mirror image with the two swapped):
+    they must get equal values; and on six channels the values equal the mean marginal contribution
+    over all 720 orderings of a rate game computed here from the journeys themselves."""
     from orchestration.attribution_math import coalition_values, shapley_values
 
     swap = {"email": "paid_search", "paid_search": "email"}
@@ -290,20 +353,51 @@ def assert_symmetry_and_brute_force(coalitions: list[tuple[list[str], float, flo
     channels = sorted({c for members, _, _ in mirrored for c in members})
     phi = dict(zip(channels, shapley_values(coalition_values(channels, mirrored), len(channels)), strict=True))
     assert phi["email"] == pytest.approx(phi["paid_search"], abs=1e-12)
-    # brute force over all 720 orderings of the game restricted to six channels
     small = channels[:6]
     projected = [([c for c in members if c in small], j, c) for members, j, c in coalitions]
     projected = [(members, j, c) for members, j, c in projected if members]
-    values = coalition_values(small, projected)
-    exact = shapley_values(values, len(small))
-    brute = [0.0] * len(small)
-    orders = list(itertools.permutations(range(len(small))))
-    for order in orders:
-        mask = 0
-        for player in order:
-            brute[player] += (values[mask | (1 << player)] - values[mask]) / len(orders)
-            mask |= 1 << player
-    assert list(exact) == pytest.approx(brute, abs=1e-12)
+
+    def rate(members: frozenset[str]) -> float:
+        within = [(j, c) for key, j, c in projected if set(key) <= members]
+        total = sum(j for j, _ in within)
+        return sum(c for _, c in within) / total if total else 0.0
+
+    exact = dict(zip(small, shapley_values(coalition_values(small, projected), len(small)), strict=True))
+    assert exact == pytest.approx(brute_force_shapley(small, rate), abs=1e-12)
+
+
+def test_shapley_on_a_game_with_an_interaction() -> None:
+    """Webinar converts only together with email (every webinar+email journey converts, none of the
+    webinar-only or email-only ones); search converts 10% of its own journeys. Under the rate game
+    v(S) = conversions / journeys of the journeys within S the pair shares a synergy and search is
+    credited for what it does alone, unlike the equal split over distinct channels."""
+    from orchestration.attribution_math import coalition_values, credit_weights, shapley_values
+
+    journeys = {("email", "webinar"): (20, 20), ("webinar",): (40, 0), ("email",): (40, 0), ("search",): (100, 10)}
+
+    def rate(members: frozenset[str]) -> float:
+        within = [(j, c) for key, (j, c) in journeys.items() if set(key) <= members]
+        total = sum(j for j, _ in within)
+        return sum(c for _, c in within) / total if total else 0.0
+
+    channels = ["email", "search", "webinar"]
+    game = coalition_values(channels, [(list(k), float(j), float(c)) for k, (j, c) in journeys.items()])
+    phi = dict(zip(channels, shapley_values(game, 3), strict=True))
+    assert phi == pytest.approx(brute_force_shapley(channels, rate), abs=1e-12)
+    assert sum(phi.values()) == pytest.approx(30 / 200, abs=1e-12)  # efficiency: the overall rate
+    assert phi["email"] == pytest.approx(phi["webinar"], abs=1e-12)  # symmetric players
+    weights = dict(zip(channels, credit_weights(list(phi.values())), strict=True))
+    equal_split = {"email": 10 / 30, "webinar": 10 / 30, "search": 10 / 30}
+    assert max(abs(weights[c] - equal_split[c]) for c in channels) > 0.05
+    # alone, email and webinar convert nothing: each is worth something only with the other
+    assert rate(frozenset({"email"})) == 0 and rate(frozenset({"email", "webinar"})) == pytest.approx(0.2)
+    # a channel whose journeys convert below the rest has a negative value and takes no credit
+    journeys[("display",)] = (300, 0)
+    channels4 = ["display", "email", "search", "webinar"]
+    game4 = coalition_values(channels4, [(list(k), float(j), float(c)) for k, (j, c) in journeys.items()])
+    phi4 = dict(zip(channels4, shapley_values(game4, 4), strict=True))
+    assert phi4 == pytest.approx(brute_force_shapley(channels4, rate), abs=1e-12)
+    assert phi4["display"] < 0 and credit_weights(list(phi4.values()))[0] == 0
 
 
 def test_roi_for_every_model(attribution: Workspace) -> None:
@@ -338,16 +432,15 @@ def test_roi_for_every_model(attribution: Workspace) -> None:
 
 
 def test_data_driven_credits_per_conversion(attribution: Workspace) -> None:
-    """Markov and Shapley per conversion: a single touch takes everything, an untouched order stays
-    unattributed, and every conversion's credits sum to its value."""
+    """Markov and Shapley per conversion: a single-touch journey's credit sits on its touch, an
+    untouched order stays unattributed, and per channel the touches sum to the channel tables."""
     rows = attribution.query("""
-        select v.source_key, d.channel, d.markov_value, d.shapley_value
+        select v.source_key, d.channel, d.markov_value > 0, d.shapley_value >= 0
         from marts.attribution_data_driven_credits as d
         inner join marts.fct_conversions as v using (conversion_id)
         where v.source_key in ('j1-o', 'j4-o') order by 1""")
-    assert rows == [("j1-o", "paid_search", 100, 100), ("j4-o", "unattributed", 50, 50)]
-    sums = attribution.query("""
-        select count(*) from (
-            select conversion_id from marts.attribution_data_driven_credits group by conversion_id
-            having sum(markov_value) <> max(conversion_value) or sum(shapley_value) <> max(conversion_value))""")
-    assert sums == [(0,)]
+    assert rows == [("j1-o", "paid_search", True, True), ("j4-o", "unattributed", True, True)]
+    unattributed = attribution.query("""select markov_value, shapley_value from marts.attribution_data_driven_credits
+                                        where channel = 'unattributed'""")
+    assert unattributed == [(50, 50)]
+    assert_one_figure_per_model(attribution)

@@ -20,7 +20,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from orchestration.assets.dbt import dbt_executable
-from orchestration.attribution_math import cents_exact, coalition_values, removal_effects, shapley_values
+from orchestration.attribution_math import (
+    cents_exact,
+    coalition_values,
+    credit_weights,
+    removal_effects,
+    shapley_values,
+)
 from orchestration.settings import DBT_PROJECT_DIR
 
 MODELS = ("first_touch", "last_touch", "last_non_direct", "linear", "time_decay", "u_shaped", "position_50_50",
@@ -124,10 +130,15 @@ def test_markov_and_shapley_credits_sum_exactly_and_are_never_negative(journeys:
         assert round(sum(credited) * 100) == total_cents and min(credited) >= 0
     members = sorted({c for key in coalitions for c in key})
     values = coalition_values(members, [(list(k), j, c) for k, (j, c) in coalitions.items()])
-    phi = shapley_values(values, len(members))
+    assert all(0 <= v <= 1 for v in values)  # a conversion rate
+    phi = list(shapley_values(values, len(members)))
     assert sum(phi) == pytest.approx(values[-1], abs=1e-12)  # efficiency
-    assert min(phi) >= -1e-15
-    if sum(phi) > 0:
-        credited = cents_exact(total, [p / sum(phi) for p in phi])
+    weights = credit_weights(phi)  # negative values take no credit
+    assert min(weights) >= 0
+    if max(phi) > 0:
+        assert sum(weights) == pytest.approx(1, abs=1e-12)
+        credited = cents_exact(total, weights)
         assert round(sum(credited) * 100) == total_cents and min(credited) >= 0
+    else:
+        assert sum(weights) == 0
 

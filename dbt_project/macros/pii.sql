@@ -90,13 +90,18 @@
 {%- endmacro %}
 
 {#- The staged personal identifiers every source that has them exposes, in one shape:
-    email, email_sha256, email_is_blocked, phone_e164, phone_sha256. -#}
-{% macro pii_columns(email, phone, cc) -%}
+    email, email_sha256, email_is_blocked, phone_e164, phone_sha256, and whether a given email or
+    phone was unreadable (email_is_invalid, phone_is_invalid; `email_raw` is the email as given). -#}
+{% macro pii_columns(email, phone, cc, email_raw) -%}
     {{ email }} as email,
     {{ sha256_hex(email) }} as email_sha256,
     {{ is_blocked_identifier('email', email) }} as email_is_blocked,
     {{ phone_to_e164(phone, cc) }} as phone_e164,
-    {{ sha256_hex(phone_to_e164(phone, cc)) }} as phone_sha256
+    {{ sha256_hex(phone_to_e164(phone, cc)) }} as phone_sha256,
+    {#- an identifier given but unreadable is dropped from identity: flagged so it is counted -#}
+    coalesce(nullif(trim({{ email_raw }}), '') is not null and {{ email }} is null, false) as email_is_invalid,
+    coalesce(nullif(trim({{ phone }}), '') is not null and {{ phone_to_e164(phone, cc) }} is null, false)
+        as phone_is_invalid
 {%- endmacro %}
 
 {#- Joins the numbering plan phone_to_e164() reads (as `alias`) for rows that have a phone: the

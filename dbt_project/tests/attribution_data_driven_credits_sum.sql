@@ -2,6 +2,7 @@
     marts.attribution_data_driven_credits sum exactly (to the cent) to the credited value of
     marts.attribution_markov and marts.attribution_shapley, and to their credited conversions (to
     1e-6); no credit or share is negative. -#}
+{{ config(meta={'dagster': {'ref': {'name': 'attribution_data_driven_credits'}}}) }}
 with per_channel as (
     select
         channel,

@@ -41,7 +41,8 @@ CHANNELS: tuple[Channel, ...] = (
             ("https://blog.example-partner.org/post", "https://www.g2.com/products/x", "https://medium.com/x"),
             0.0),
     Channel("direct", 0.12, 0.010, (), (), (), 0.0),
-    Channel("paid_video", 0.04, 0.006, ("youtube", "vimeo"), ("cpv", "paid_video"), ("https://www.youtube.com/",), 350.0),
+    Channel("paid_video", 0.04, 0.006, ("youtube", "vimeo"), ("cpv", "paid_video"), ("https://www.youtube.com/",),
+            350.0),
     Channel("sms", 0.03, 0.045, ("attentive", "twilio"), ("sms", "SMS"), (), 80.0),
     Channel("webinar", 0.03, 0.070, ("on24", "zoom"), ("webinar", "Webinar"), (), 150.0),
 )

@@ -19,6 +19,7 @@ typed as (
     select
         contact_id,
         {{ normalize_email('email') }} as email,
+        email as email_raw,
         phone as phone_raw,
         nullif(trim(first_name), '') as first_name,
         nullif(trim(last_name), '') as last_name,
@@ -37,7 +38,7 @@ typed as (
 
 select
     t.contact_id,
-    {{ pii_columns('t.email', 't.phone_raw', 'cc') }},
+    {{ pii_columns('t.email', 't.phone_raw', 'cc', 't.email_raw') }},
     t.phone_raw,
     t.first_name,
     t.last_name,

@@ -105,7 +105,7 @@ select
     n.previous_id,
     n.group_id,
     n.device_id,
-    {{ pii_columns('n.email', 'n.phone_raw', 'cc') }},
+    {{ pii_columns('n.email', 'n.phone_raw', 'cc', 'n.email_raw') }},
     n.page_url,
     n.page_path,
     n.page_referrer,

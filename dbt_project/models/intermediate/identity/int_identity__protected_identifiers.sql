@@ -1,9 +1,11 @@
 {#- Merge protection before clustering: identifiers that would join people who must stay apart are
     cut from the graph (they keep their own profile and link nothing). Two rules, both from seed
     identity_identifier_types:
-    - shared_value: the identifier is linked to more than `max_shared_people` identifiers of one
-      higher-priority type, i.e. to that many people (a family tablet, a group mailbox, a
-      switchboard phone);
+    - shared_value: the identifier is linked to more than `max_shared_people` distinct values of one
+      higher-priority type among its `shared_by_types` (the types that tell people apart; every
+      higher-priority type when empty), i.e. to that many people (a family tablet, a group mailbox,
+      a switchboard phone). Two values of a type that does not tell people apart (a person's two
+      devices) never make it shared;
     - profile_limit: it is linked to more identifiers of one higher-priority type than a profile may
       hold (`max_per_profile`, e.g. two user ids): linking would break the limit, so the
       lower-priority identifier is cut. -#}
@@ -33,6 +35,8 @@ shared_values as (
     inner join {{ ref('int_identity__identifiers') }} as n on n.node_id = h.node_id
     inner join {{ ref('identity_identifier_types') }} as t on t.identifier_type = n.identifier_type
     where t.max_shared_people is not null
+      and (t.shared_by_types is null
+           or '|' || t.shared_by_types || '|' like '%|' || h.neighbour_type || '|%')
     group by h.node_id
     having max(h.neighbours) > min(t.max_shared_people)
 ),

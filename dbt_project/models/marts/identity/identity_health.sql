@@ -1,5 +1,6 @@
 {#- Identity health, one row per run (history kept; never rebuilt): graph size, profile sizes,
-    merges, splits and protections this run, blocked values, clustering rounds, and accuracy
+    merges, splits and protections this run, blocked values, unreadable emails and phones dropped,
+    clustering rounds, and accuracy
     against planted truth when there is some. The identity gate (dbt tests on this model, blocking)
     fails the run when the largest profile passes var cdp__identity_max_cluster_size, when a
     profile still breaks a per-profile limit, or when merges jump above
@@ -40,6 +41,19 @@ event_resolution as (
     from {{ ref('int_identity__event_profiles') }}
 ),
 
+dropped as (
+    select
+        sum(case when email_is_invalid then 1 else 0 end) as invalid_emails,
+        sum(case when phone_is_invalid then 1 else 0 end) as invalid_phones,
+        sum(case when email is not null or email_is_invalid then 1 else 0 end)
+            + sum(case when phone_e164 is not null or phone_is_invalid then 1 else 0 end) as given
+    from (
+        select email, email_is_invalid, phone_e164, phone_is_invalid from {{ ref('stg_segment__events') }}
+        union all
+        select email, email_is_invalid, phone_e164, phone_is_invalid from {{ ref('stg_crm__contacts') }}
+    ) as records
+),
+
 previous as (
     {% if is_incremental() -%}
     select max(merges) as merges
@@ -62,6 +76,11 @@ select
     (select count(*) from profile_sizes where identifiers = 1) as single_identifier_profiles,
     (select max(resolution_rounds) from clusters) as resolution_rounds,
     (select max(repair_rounds) from clusters) as repair_rounds,
+    coalesce(d.invalid_emails, 0) as invalid_email_records,
+    coalesce(d.invalid_phones, 0) as invalid_phone_records,
+    coalesce(d.given, 0) as email_or_phone_records,
+    cast(coalesce(d.invalid_emails, 0) + coalesce(d.invalid_phones, 0) as double) / nullif(d.given, 0)
+        as dropped_identifier_share,
     (select profiles from limit_breaks) as profiles_breaking_limits,
     (select count(*) from clusters where protection_rule = 'shared_value') as shared_value_protections,
     (select count(*) from clusters where protection_rule = 'profile_limit') as profile_limit_protections,
@@ -81,3 +100,4 @@ from this_run_events as m
 cross join previous as p
 cross join event_resolution as r
 cross join {{ ref('identity_accuracy') }} as a
+cross join dropped as d

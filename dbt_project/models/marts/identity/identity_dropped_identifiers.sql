@@ -1,0 +1,45 @@
+{#- Every identifier that identity resolution could not use, with its reason, so none disappears
+    unseen: emails and phones given on an event or a CRM contact that are not readable (an email
+    that is not local@domain.tld; a phone that libphonenumber's rules cannot make E.164, national
+    numbers read with the record's country or var cdp__default_phone_country), one row per record;
+    and blocked placeholder values (seeds blocked_identifiers, blocked_identifier_patterns), one row
+    per value. Unreadable values are not repeated here (they may be personal data); the record id
+    leads back to them. Counted in marts.identity_health; a warn-level check watches their share. -#}
+with events as (
+    select message_id, occurred_at, email_is_invalid, phone_is_invalid
+    from {{ ref('stg_segment__events') }}
+    where email_is_invalid or phone_is_invalid
+),
+
+contacts as (
+    select contact_id, updated_at, email_is_invalid, phone_is_invalid
+    from {{ ref('stg_crm__contacts') }}
+    where email_is_invalid or phone_is_invalid
+),
+
+blocked as (
+    select identifier_type, identifier, blocked_reason, observations, last_seen_at
+    from {{ ref('int_identity__identifiers') }}
+    where is_blocked
+),
+
+final as (
+    select 'events' as source, message_id as record_id, 'email' as identifier_type, 'invalid_email' as reason,
+           'not a readable email address' as detail, 1 as observations, occurred_at as observed_at
+    from events where email_is_invalid
+    union all
+    select 'events', message_id, 'phone', 'invalid_phone', 'not a possible phone number (E.164)', 1, occurred_at
+    from events where phone_is_invalid
+    union all
+    select 'crm_contacts', contact_id, 'email', 'invalid_email', 'not a readable email address', 1, updated_at
+    from contacts where email_is_invalid
+    union all
+    select 'crm_contacts', contact_id, 'phone', 'invalid_phone', 'not a possible phone number (E.164)', 1, updated_at
+    from contacts where phone_is_invalid
+    union all
+    select 'identity_graph', identifier_type || ':' || identifier, identifier_type, 'blocked', blocked_reason,
+           observations, last_seen_at
+    from blocked
+)
+
+select * from final
