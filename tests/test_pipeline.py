@@ -24,7 +24,8 @@ pytestmark = pytest.mark.slow(seconds=155)
 EXPECTED_ASSETS = {
     "raw/events", "raw/crm_contacts", "raw/crm_opportunities", "raw/ad_spend", "raw/consent",
     "raw/deletion_requests",
-    "rules/channel_rules", "rules/phone_numbering_plans", "rules/phone_calling_code_lengths",
+    "rules/channel_rules", "rules/channel_source_categories", "rules/phone_numbering_plans",
+    "rules/phone_calling_code_lengths",
     "rules/blocked_identifiers",
     "staging/stg_segment__events", "staging/stg_crm__contacts", "staging/stg_crm__opportunity_snapshots",
     "staging/stg_crm__opportunities", "staging/stg_ads__spend", "staging/stg_consent__records",
@@ -36,6 +37,7 @@ EXPECTED_ASSETS = {
     "ops/identity_protection_events", "marts/dim_profiles", "marts/profile_identifiers", "marts/canonical_id_aliases",
     "marts/identity_blocked_identifiers", "marts/identity_protections", "marts/identity_cluster_sizes",
     "marts/identity_largest_clusters", "marts/identity_accuracy", "marts/identity_health",
+    "marts/identity_dropped_identifiers",
     "audiences/aud_recent_form_submitters",
     "rules/conversion_definitions", "rules/currency_rates", "rules/lifecycle_stages", "rules/lifecycle_stage_rules",
     "rules/lead_score_rules",

@@ -269,8 +269,8 @@ def test_cookie_rule_cuts_only_what_it_says(built: Workspace) -> None:
 
 
 def test_unreadable_identifiers_are_counted(built: Workspace) -> None:
-    dropped = built.query("""select source, record_id, reason from marts.identity_dropped_identifiers
-                             where reason <> 'blocked' order by 1, 2, 3""")
+    dropped = built.query("""select source, coalesce(message_id, contact_id), reason
+                             from marts.identity_dropped_identifiers where reason <> 'blocked' order by 1, 2, 3""")
     assert dropped == [("crm_contacts", "C-BAD", "invalid_email"), ("crm_contacts", "C-BAD", "invalid_phone"),
                        ("events", "id-06", "invalid_email"), ("events", "id-06", "invalid_phone"),
                        ("events", "id-07", "invalid_phone")]

@@ -41,8 +41,7 @@ events as {{ cte_not_materialized() }} (
 with_previous as (
     select
         *,
-        lag(occurred_at) over (partition by profile_id order by occurred_at) as previous_at,
-        channel is not null and channel <> 'internal' as is_touch
+        lag(occurred_at) over (partition by profile_id order by occurred_at) as previous_at
     from events
 ),
 
@@ -61,13 +60,21 @@ activity as (
         max(occurred_at) as last_event_at,
         count(*) as event_count,
         cast(sum(starts_session) as bigint) as session_count,
-        count(case when is_touch then 1 end) as touchpoint_count,
-        {{ cdp_arg_min("case when is_touch then channel end", "case when is_touch then occurred_at end") }} as first_touch_channel,
-        {{ cdp_latest("case when is_touch then channel end", "case when is_touch then occurred_at end") }} as last_touch_channel,
-        string_agg(distinct case when is_touch then channel end, ', ' order by case when is_touch then channel end) as channels_seen,
         count(case when event_name = 'Order Completed' then 1 end) as order_count,
         coalesce(sum(case when event_name = 'Order Completed' then revenue end), 0) as order_revenue
     from sessionised
+    group by profile_id
+),
+
+touches as (
+    {#- marketing touches are session starts (intermediate.int_marketing__touches) -#}
+    select
+        profile_id,
+        count(*) as touchpoint_count,
+        {{ cdp_arg_min('channel', 'occurred_at') }} as first_touch_channel,
+        {{ cdp_latest('channel', 'occurred_at') }} as last_touch_channel,
+        string_agg(distinct channel, ', ' order by channel) as channels_seen
+    from {{ ref('int_marketing__touches') }}
     group by profile_id
 ),
 
@@ -121,11 +128,11 @@ select
     least(i.identifiers_first_seen_at, coalesce(a.first_event_at, i.identifiers_first_seen_at)) as first_seen_at,
     greatest(i.identifiers_last_seen_at, coalesce(a.last_event_at, i.identifiers_last_seen_at)) as last_seen_at,
     coalesce(a.event_count, 0) as event_count,
-    coalesce(a.touchpoint_count, 0) as touchpoint_count,
+    coalesce(tp.touchpoint_count, 0) as touchpoint_count,
     coalesce(a.session_count, 0) as session_count,
-    a.channels_seen,
-    a.first_touch_channel,
-    a.last_touch_channel,
+    tp.channels_seen,
+    tp.first_touch_channel,
+    tp.last_touch_channel,
     coalesce(a.order_count, 0) as order_count,
     coalesce(a.order_revenue, 0) as order_revenue,
     l.current_stage as lifecycle_stage,
@@ -146,6 +153,7 @@ select
     t.company_size
 from identifiers as i
 left join activity as a on a.profile_id = i.profile_id
+left join touches as tp on tp.profile_id = i.profile_id
 left join consent as k on k.profile_id = i.profile_id
 left join {{ ref('int_profiles__traits') }} as t on t.profile_id = i.profile_id
 left join {{ ref('fct_funnel_profiles') }} as l on l.profile_id = i.profile_id

@@ -3,8 +3,8 @@
     that is not local@domain.tld; a phone that libphonenumber's rules cannot make E.164, national
     numbers read with the record's country or var cdp__default_phone_country), one row per record;
     and blocked placeholder values (seeds blocked_identifiers, blocked_identifier_patterns), one row
-    per value. Unreadable values are not repeated here (they may be personal data); the record id
-    leads back to them. Counted in marts.identity_health; a warn-level check watches their share. -#}
+    per value. Unreadable values are not repeated here (they may be personal data); message_id or
+    contact_id leads back to them (and lets erasure find the row). Counted in marts.identity_health; a warn-level check watches their share. -#}
 with events as (
     select message_id, occurred_at, email_is_invalid, phone_is_invalid
     from {{ ref('stg_segment__events') }}
@@ -24,21 +24,25 @@ blocked as (
 ),
 
 final as (
-    select 'events' as source, message_id as record_id, 'email' as identifier_type, 'invalid_email' as reason,
-           'not a readable email address' as detail, 1 as observations, occurred_at as observed_at
+    select 'events' as source, message_id, cast(null as varchar) as contact_id, 'email' as identifier_type,
+           cast(null as varchar) as identifier, 'invalid_email' as reason, 'not a readable email address' as detail,
+           1 as observations, occurred_at as observed_at
     from events where email_is_invalid
     union all
-    select 'events', message_id, 'phone', 'invalid_phone', 'not a possible phone number (E.164)', 1, occurred_at
+    select 'events', message_id, null, 'phone', null, 'invalid_phone', 'not a possible phone number (E.164)', 1,
+           occurred_at
     from events where phone_is_invalid
     union all
-    select 'crm_contacts', contact_id, 'email', 'invalid_email', 'not a readable email address', 1, updated_at
+    select 'crm_contacts', null, contact_id, 'email', null, 'invalid_email', 'not a readable email address', 1,
+           updated_at
     from contacts where email_is_invalid
     union all
-    select 'crm_contacts', contact_id, 'phone', 'invalid_phone', 'not a possible phone number (E.164)', 1, updated_at
+    select 'crm_contacts', null, contact_id, 'phone', null, 'invalid_phone', 'not a possible phone number (E.164)',
+           1, updated_at
     from contacts where phone_is_invalid
     union all
-    select 'identity_graph', identifier_type || ':' || identifier, identifier_type, 'blocked', blocked_reason,
-           observations, last_seen_at
+    select 'identity_graph', null, null, identifier_type, identifier, 'blocked', blocked_reason, observations,
+           last_seen_at
     from blocked
 )
 
