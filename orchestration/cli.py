@@ -13,11 +13,13 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import sys
 from datetime import date
 from pathlib import Path
 
+from orchestration.run_lock import warehouse_run_lock
 from orchestration.settings import get_settings
 
 
@@ -32,6 +34,7 @@ def _generate(args: argparse.Namespace) -> int:
 
 def _load(args: argparse.Namespace) -> int:
     from orchestration.ingest.contract import load_contract
+    from orchestration.ingest.landing_zone import scan_root
     from orchestration.ingest.loader import load_source
     from orchestration.quality.expectations import SuiteValidator
     from orchestration.warehouse import connect
@@ -40,9 +43,12 @@ def _load(args: argparse.Namespace) -> int:
     contract = load_contract()
     validator = SuiteValidator()
     blocked = []
-    with connect(settings) as con:
+    for notice in scan_root(settings.landing_dir, contract):
+        print(f"not loaded: {notice.path}: {notice.reason}")
+    with warehouse_run_lock(settings.warehouse, "cdp load", settings.run_lock_wait_seconds), connect(settings) as con:
         for spec in contract.sources.values():
-            result = load_source(con, spec, settings.landing_dir, contract, progress=print, validator=validator)
+            result = load_source(con, spec, settings.landing_dir, contract, progress=print, validator=validator,
+                                 missing_folder=settings.missing_source_folder)
             blocked += [o for v in result.validations for o in v.outcomes if o.blocks]
     docs = validator.build_docs()
     for outcome in blocked:
@@ -69,8 +75,10 @@ def _status(args: argparse.Namespace) -> int:
 def _sync(args: argparse.Namespace) -> int:
     from reverse_etl.runner import run_syncs
 
-    return run_syncs(get_settings(), names=args.names, dry_run=args.dry_run, full_resync=args.full_resync,
-                     override_guardrails=args.override_guardrails)
+    settings = get_settings()
+    with warehouse_run_lock(settings.warehouse, "cdp sync", settings.run_lock_wait_seconds):
+        return run_syncs(settings, names=args.names, dry_run=args.dry_run, full_resync=args.full_resync,
+                         override_guardrails=args.override_guardrails)
 
 
 def _verify_erasure(args: argparse.Namespace) -> int:
@@ -144,6 +152,11 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args))
     except (FileExistsError, FileNotFoundError, ValueError, RuntimeError) as exc:
         print(f"cdp {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a full disk, a read-only folder: say which file and what to do
+        where = f" ({exc.filename})" if exc.filename else ""
+        hint = "; free space and run again (finished files stay loaded)" if exc.errno == errno.ENOSPC else ""
+        print(f"cdp {args.command}: {exc.strerror or exc}{where}{hint}", file=sys.stderr)
         return 2
 
 

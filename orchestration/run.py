@@ -15,6 +15,9 @@ import time
 
 import dagster as dg
 
+from orchestration.ingest.contract import load_contract
+from orchestration.ingest.landing_zone import LandingZoneError, scan_root
+from orchestration.run_lock import RunLockHeld, warehouse_run_lock
 from orchestration.settings import DBT_PROJECT_DIR, get_settings
 from orchestration.status import identity_summary, print_layer_rows, print_run_syncs, quarantine_summary
 from orchestration.warehouse import connect
@@ -45,11 +48,25 @@ def dbt_failures(limit: int = 10) -> list[str]:
 
 
 def run_pipeline(select: str = "*") -> bool:
-    """Run the pipeline; returns True when every step and every blocking check succeeded."""
+    """Run the pipeline; returns True when every step and every blocking check succeeded. Holds the
+    warehouse's run lock throughout: a second run on the same warehouse fails at once, naming this one
+    (or waits CDP_RUN_LOCK_WAIT_SECONDS)."""
+    settings = get_settings()
+    try:
+        with warehouse_run_lock(settings.warehouse, "cdp run", settings.run_lock_wait_seconds):
+            return _run_pipeline(select)
+    except (RunLockHeld, LandingZoneError) as exc:
+        print(f"cdp run refused: {exc}")
+        return False
+
+
+def _run_pipeline(select: str) -> bool:
     from orchestration.definitions import defs
 
     settings = get_settings()
     print(f"landing zone: {settings.landing_dir}\nwarehouse:    {settings.warehouse}\n")
+    for notice in scan_root(settings.landing_dir, load_contract()):
+        print(f"not loaded: {notice.path}: {notice.reason}")
     started = time.perf_counter()
     with _instance() as instance:
         # Resolved inside `with`: resolving reads the current instance's definitions-state storage,

@@ -45,6 +45,16 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "CDP_DBT_TARGET": ("duckdb", "dbt target in dbt_project/profiles.yml."),
     "CDP_DBT_VARS": ("", "YAML mapping of dbt vars for this run's build (overrides dbt_project.yml rules)."),
     "CDP_LOG_LEVEL": ("INFO", "Log level of `cdp run` (DEBUG shows every Dagster event)."),
+    "CDP_RUN_LOCK_WAIT_SECONDS": (
+        "0",
+        "How long `cdp run`, `cdp load` or `cdp sync` waits for another run on the same warehouse to finish"
+        " before it fails naming that run (0: fail at once).",
+    ),
+    "CDP_MISSING_SOURCE_FOLDER": (
+        "warn",
+        "A landing source folder that does not exist: `warn` (reported, the load goes on) or `error` (the"
+        " load fails).",
+    ),
 }
 
 
@@ -71,6 +81,8 @@ class Settings:
     duckdb_threads: int
     max_quarantine_rate: float
     ground_truth_dir: Path | None
+    run_lock_wait_seconds: float = 0.0
+    missing_source_folder: str = "warn"
 
     def duckdb_config(self) -> dict[str, str | int]:
         config: dict[str, str | int] = {"memory_limit": self.duckdb_memory_limit}
@@ -84,10 +96,15 @@ def get_settings() -> Settings:
     try:
         threads = int(os.environ.get("CDP_DUCKDB_THREADS") or ENVIRONMENT["CDP_DUCKDB_THREADS"][0])
         rate = float(os.environ.get("CDP_MAX_QUARANTINE_RATE") or ENVIRONMENT["CDP_MAX_QUARANTINE_RATE"][0])
+        lock_wait = float(os.environ.get("CDP_RUN_LOCK_WAIT_SECONDS") or ENVIRONMENT["CDP_RUN_LOCK_WAIT_SECONDS"][0])
     except ValueError as exc:
         raise ValueError(
-            f"CDP_DUCKDB_THREADS must be an integer and CDP_MAX_QUARANTINE_RATE a number: {exc}"
+            "CDP_DUCKDB_THREADS must be an integer, CDP_MAX_QUARANTINE_RATE and CDP_RUN_LOCK_WAIT_SECONDS "
+            f"numbers: {exc}"
         ) from exc
+    missing = (os.environ.get("CDP_MISSING_SOURCE_FOLDER") or ENVIRONMENT["CDP_MISSING_SOURCE_FOLDER"][0]).lower()
+    if missing not in ("warn", "error"):
+        raise ValueError(f"CDP_MISSING_SOURCE_FOLDER must be warn or error, got {missing!r}")
     return Settings(
         landing_dir=_path("CDP_LANDING_DIR"),
         warehouse=_path("CDP_WAREHOUSE"),
@@ -100,6 +117,8 @@ def get_settings() -> Settings:
         duckdb_threads=threads,
         max_quarantine_rate=rate,
         ground_truth_dir=_ground_truth_dir(_path("CDP_LANDING_DIR")),
+        run_lock_wait_seconds=lock_wait,
+        missing_source_folder=missing,
     )
 
 

@@ -49,6 +49,7 @@ class DestinationDefinition:
     max_attempts: int = 6
     backoff_seconds: float = 0.5
     max_backoff_seconds: float = 30.0
+    max_retry_after_seconds: float = 120.0
     timeout_seconds: float = 30.0
 
     def url(self) -> str | None:
@@ -132,6 +133,7 @@ def _destination(name: str, raw: Any, path: Path) -> DestinationDefinition:
         max_attempts=int(_number(raw, "max_attempts", 6, where, minimum=1)),
         backoff_seconds=_number(raw, "backoff_seconds", 0.5, where),
         max_backoff_seconds=_number(raw, "max_backoff_seconds", 30.0, where),
+        max_retry_after_seconds=_number(raw, "max_retry_after_seconds", 120.0, where),
         timeout_seconds=_number(raw, "timeout_seconds", 30.0, where, minimum=0.01),
     )
 

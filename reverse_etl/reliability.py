@@ -2,8 +2,10 @@
 
 - `TransientError`: worth retrying (429, 5xx, timeouts, dropped connections). Retried with
   exponential backoff and full jitter (tenacity); a `retry_after` from the server (HTTP Retry-After)
-  is honoured as the minimum wait. After `max_attempts` the sync stops with `DestinationUnavailable`;
-  its unsent batches stay in the outbox for the next run.
+  is honoured as the minimum wait, up to the destination's `max_retry_after_seconds`: a server that
+  asks for longer is not waited for (a sync holds the warehouse while it waits). Past that cap, or after
+  `max_attempts`, the sync stops with `DestinationUnavailable`; its unsent batches stay in the outbox
+  and the next run resumes them.
 - `BatchRejected`: the destination refused the whole batch (HTTP 400/413/422, a PostgreSQL data
   error). The engine splits the batch in halves until the bad rows are isolated; a single row that is
   still rejected fails with the destination's reason and is retried on the next run.
@@ -17,7 +19,14 @@ import time
 from collections.abc import Callable
 from typing import ClassVar, TypeVar
 
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+from tenacity.stop import stop_base
 
 from reverse_etl.config import DestinationDefinition
 
@@ -59,6 +68,22 @@ def parse_retry_after(value: str | None) -> float | None:
             return None
 
 
+def _asked_wait(state: RetryCallState) -> float | None:
+    error = state.outcome.exception() if state.outcome else None
+    return getattr(error, "retry_after", None)
+
+
+class _StopWhenAskedToWaitTooLong(stop_base):
+    """Stop at once when the server asks to wait longer than the destination's cap."""
+
+    def __init__(self, cap: float) -> None:
+        self.cap = cap
+
+    def __call__(self, state: RetryCallState) -> bool:
+        asked = _asked_wait(state)
+        return asked is not None and asked > self.cap
+
+
 class _BackoffHonouringRetryAfter:
     def __init__(self, destination: DestinationDefinition) -> None:
         self._jitter = wait_random_exponential(multiplier=destination.backoff_seconds,
@@ -66,8 +91,7 @@ class _BackoffHonouringRetryAfter:
 
     def __call__(self, state: RetryCallState) -> float:
         jittered = self._jitter(state)
-        error = state.outcome.exception() if state.outcome else None
-        retry_after = getattr(error, "retry_after", None)
+        retry_after = _asked_wait(state)
         return max(retry_after, jittered) if retry_after is not None else jittered
 
 
@@ -78,12 +102,18 @@ def call_with_retries(destination: DestinationDefinition, call: Callable[[], T],
             on_retry(f"{what}: attempt {state.attempt_number} failed ({state.outcome.exception()}); "
                      f"retrying in {state.next_action.sleep:.2f}s")
 
-    retrying = Retrying(stop=stop_after_attempt(destination.max_attempts),
+    retrying = Retrying(stop=stop_after_attempt(destination.max_attempts)
+                        | _StopWhenAskedToWaitTooLong(destination.max_retry_after_seconds),
                         wait=_BackoffHonouringRetryAfter(destination),
                         retry=retry_if_exception_type(TransientError), before_sleep=before_sleep, reraise=True)
     try:
         return retrying(call)
     except TransientError as exc:
+        if exc.retry_after is not None and exc.retry_after > destination.max_retry_after_seconds:
+            raise DestinationUnavailable(
+                f"{what}: {destination.name} asked to wait {exc.retry_after:,.0f}s ({exc}), more than its "
+                f"max_retry_after_seconds of {destination.max_retry_after_seconds:g}s; not waiting: the batch stays "
+                "in the outbox and the next run resumes it") from exc
         raise DestinationUnavailable(
             f"{what}: {destination.name} still failing after {destination.max_attempts} attempts: {exc}") from exc
 

@@ -63,6 +63,27 @@ EXPECTED_ASSETS = {
 }
 
 
+EMAIL_TEXT = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"
+PHONE_TEXT = r"\+[1-9][0-9]{7,14}"
+
+
+def assert_no_clear_personal_data(serving: duckdb.DuckDBPyConnection) -> None:
+    """Scan every text column of the serving copy (configuration in `rules` aside) for anything that
+    looks like an email address or an E.164 phone number."""
+    columns = serving.execute("""select table_schema, table_name, column_name from information_schema.columns
+                                 where data_type in ('VARCHAR', 'JSON') and table_schema <> 'rules'""").fetchall()
+    assert len(columns) > 50
+    found = []
+    for schema, table, column in columns:
+        hits = serving.execute(f"""select count(*) from "{schema}"."{table}"
+                                   where regexp_matches(cast("{column}" as varchar), ?)
+                                      or regexp_matches(cast("{column}" as varchar), ?)""",
+                               [EMAIL_TEXT, PHONE_TEXT]).fetchone()[0]
+        if hits:
+            found.append((schema, table, column, hits))
+    assert found == [], "clear emails or phones in the serving copy"
+
+
 def test_definitions_form_one_lineage_graph() -> None:
     from orchestration.definitions import defs
 
@@ -221,6 +242,14 @@ def test_full_run_on_the_sample(sample_workspace: Workspace, capsys: pytest.Capt
     try:
         assert serving.execute("select count(*) from audiences.aud_recent_form_submitters").fetchall() == ws.query(
             "select count(*) from audiences.aud_recent_form_submitters")
+        assert_no_clear_personal_data(serving)
+        # the warehouse keeps the clear values the syncs send; the copy holds their SHA-256
+        assert ws.query("select count(*) from audiences.aud_recent_form_submitters where email like '%@%'")[0][0] > 0
+        assert serving.execute("""select count(*) from audiences.aud_recent_form_submitters
+                                  where length(email) = 64""").fetchall() == ws.query(
+            "select count(email) from audiences.aud_recent_form_submitters")
+        assert "payload" not in {c for (c,) in serving.execute(
+            "select column_name from information_schema.columns where table_name = 'quarantine'").fetchall()}
     finally:
         serving.close()
 

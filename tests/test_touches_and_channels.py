@@ -168,7 +168,7 @@ SESSION_MESSAGES = [
     page("s1-03", "2026-03-02T10:20:00Z", "anon-s1"),                              # direct mid-session: no touch
     order("s1-04", "2026-03-02T10:25:00Z", "anon-s1", 80.0),                       # never a touch
     page("s1-05", "2026-03-02T10:40:00Z", "anon-s1", referrer=SITE + "/b"),        # 20 min after s1-03
-    page("s1-06", "2026-03-02T11:20:00Z", "anon-s1", referrer=SITE + "/c"),        # 40 min: new visit, direct
+    page("s1-06", "2026-03-02T11:20:00Z", "anon-s1", referrer=SITE + "/c"),        # 40 min: new visit, no evidence
     page("s1-07", "2026-03-02T11:25:00Z", "anon-s1", utm=NEWSLETTER),              # campaign change: email
     page("s1-08", "2026-03-02T11:30:00Z", "anon-s1", utm=NEWSLETTER),              # same campaign: no touch
     page("s1-09", "2026-03-02T11:35:00Z", "anon-s1", utm=GOOGLE),                  # change: paid_search
@@ -234,7 +234,7 @@ def test_channel_grouping_follows_ga4(built: Workspace) -> None:
 def test_touches_are_session_starts(built: Workspace) -> None:
     touches = built.query("""select message_id, channel from intermediate.int_marketing__touches
                              where message_id like 's1-%' order by occurred_at""")
-    assert touches == [("s1-01", "paid_search"), ("s1-06", "direct"), ("s1-07", "email"),
+    assert touches == [("s1-01", "paid_search"), ("s1-07", "email"),
                        ("s1-09", "paid_search"), ("s1-10", "email"), ("s1-11", "organic_search")]
     screens = built.query("select message_id, channel from intermediate.int_marketing__touches "
                           "where message_id like 's3-%'")

@@ -60,13 +60,15 @@ def _quarantine_rate(spec: SourceSpec, result: SourceResult, max_rate: float) ->
 
 
 def _whole_files(spec: SourceSpec, result: SourceResult) -> CheckOutcome:
-    bad = [f for f in result.files
+    bad = [(f.path, f.reason) for f in result.files
            if f.status == "quarantined" and not (f.reason or "").startswith(FAILED_EXPECTATIONS)]
+    bad += [(n.path, n.reason) for n in result.notices]
     return CheckOutcome(
         "raw", f"raw/{spec.table}", "files_readable", not bad, "warn", target=spec.name,
-        rows_checked=len(result.files), rows_failed=len(bad),
-        description="no landing file was quarantined whole (unreadable, or its header was wrong)",
-        markdown={"files": "\n".join(f"- `{f.path}`: {f.reason}" for f in bad) or "none"},
+        rows_checked=len(result.files) + len(result.notices), rows_failed=len(bad),
+        description="no landing file was quarantined whole (unreadable, or its header was wrong), and the source "
+                    "folder holds nothing that was not read (links, special or hidden files, other file types)",
+        markdown={"files": "\n".join(f"- `{path}`: {reason}" for path, reason in bad) or "none"},
     )
 
 
@@ -101,7 +103,8 @@ def build_raw_asset(spec: SourceSpec) -> dg.AssetsDefinition:
         validator = SuiteValidator()
         with connect(settings) as con:
             result = load_source(con, spec, settings.landing_dir, contract, progress=context.log.info,
-                                 validator=validator, run_id=context.run_id)
+                                 validator=validator, run_id=context.run_id,
+                                 missing_folder=settings.missing_source_folder)
             new_files = [f.path for f in result.files if f.status == "loaded"]
             outcomes = [_reconciliation(con, spec), _quarantine_rate(spec, result, settings.max_quarantine_rate),
                         _expectations(spec, result), raw_volume(con, spec.name, new_files),

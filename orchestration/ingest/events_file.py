@@ -64,6 +64,12 @@ def _is_structured(value: str) -> str:
     return f"left({value}, 1) in ('{{', '[')"
 
 
+def _key_path(key: str) -> str:
+    """SQL: the JSON path of the top-level key `key` (a SQL expression), any character in it escaped;
+    a key is data, so it is never pasted into the path unescaped."""
+    return f"""'$."' || replace(replace({key}, '\\', '\\\\'), '"', '\\"') || '"'"""
+
+
 def _object_problem(field: str) -> str:
     return (f"case when m.{field} is not null and m.{field} <> 'null' and left(m.{field}, 1) <> '{{' "
             f"then '{field} must be an object' end")
@@ -85,6 +91,7 @@ def _loadable_sql(spec: SourceSpec, contract: LandingContract) -> str:
             and (type <> 'track' or event is not null)
             and (event is null or not {_is_structured("event")})
             and (type <> 'alias' or previous_id is not null)
+            and len(top_keys) = len(list_distinct(top_keys)) and not list_contains(top_keys, '')
             and {objects}, false)"""
 
 
@@ -122,6 +129,12 @@ def _reason_sql(spec: SourceSpec, contract: LandingContract) -> str:
             case when type = 'track' and event is null then 'track message without an event name' end,
             case when {_is_structured("event")} then 'event must be a string' end,
             case when type = 'alias' and previous_id is null then 'alias message without previousId' end,
+            case when len(top_keys) <> len(list_distinct(top_keys))
+                 then 'the message names top-level key(s) more than once: ' || array_to_string(list_sort(
+                     list_filter(list_distinct(top_keys),
+                                 lambda key: len(list_filter(top_keys, lambda other: other = key)) > 1)), ', ')
+            end,
+            case when list_contains(top_keys, '') then 'the message has a top-level key that is empty' end,
             {", ".join(_object_problem(f) for f in OBJECT_FIELDS)}
         ), '')
         end"""
@@ -156,6 +169,7 @@ def stage_events_file(con: duckdb.DuckDBPyConnection, spec: SourceSpec, contract
         fields as (
             select
                 k, line, is_object, m, {ids}, {texts},
+                case when is_object then json_keys(line) end as top_keys,
                 nullif(trim(m.timestamp), '') as original_timestamp
             from (select *, case when is_object then from_json(line, '{struct}') end as m from parsed)
         ),
@@ -174,11 +188,11 @@ def stage_events_file(con: duckdb.DuckDBPyConnection, spec: SourceSpec, contract
             case when left(m.properties, 1) = '{{' then m.properties end as properties,
             case when left(m.traits, 1) = '{{' then m.traits end as traits,
             case when len(extra_keys) > 0 then to_json(map_from_entries(list_transform(extra_keys,
-                lambda key: struct_pack(k := key, v := json_extract(line, '$."' || key || '"')))))
+                lambda key: struct_pack(k := key, v := json_extract(line, {_key_path('key')})))))
             end as _extra
         from (
             select *, case when reason is null then
-                          list_filter(json_keys(line), lambda key: key not in ({known})) end as extra_keys
+                          list_filter(top_keys, lambda key: key not in ({known})) end as extra_keys
             from checked
         )
     """)

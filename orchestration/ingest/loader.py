@@ -40,6 +40,7 @@ import duckdb
 
 from orchestration.ingest.contract import LandingContract, SourceSpec, load_contract
 from orchestration.ingest.events_file import ensure_raw_events, stage_events_file
+from orchestration.ingest.landing_zone import LandingNotice, scan_source
 from orchestration.ingest.reading import drop_temp_objects, sql_string
 from orchestration.ingest.table_file import raw_table_ddl, stage_table_file
 from orchestration.quality.expectations import FileValidation, SuiteValidator
@@ -75,6 +76,7 @@ class SourceResult:
     files: list[FileResult]
     files_already_loaded: int
     validations: list[FileValidation] = field(default_factory=list)
+    notices: list[LandingNotice] = field(default_factory=list)
 
     def total(self, attribute: str) -> int:
         return sum(getattr(f, attribute) for f in self.files)
@@ -89,11 +91,8 @@ def file_sha256(path: Path) -> str:
 
 
 def discover(landing_dir: Path, spec: SourceSpec) -> list[Path]:
-    folder = landing_dir / spec.folder
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.name.lower().endswith(spec.suffixes)
-                  and not p.name.startswith("."))
+    """The regular files of one source to load (see `landing_zone.scan_source` for what is not)."""
+    return scan_source(landing_dir, spec)[0]
 
 
 def ensure_raw_table(con: duckdb.DuckDBPyConnection, spec: SourceSpec) -> None:
@@ -277,10 +276,11 @@ def _commit(cur: duckdb.DuckDBPyConnection, probe: duckdb.DuckDBPyConnection, sp
     try:
         for written in (record if record is not None else [validation] if validation else []):
             record_outcomes(cur, written.outcomes, run_id)
-        if blocked:
-            reason = staged.read_error or validation.reason()  # type: ignore[union-attr]
-            result = _quarantine_whole_file(cur, spec, staged.path, staged.file_hash, reason,
+        if staged.read_error is not None:
+            result = _quarantine_whole_file(cur, spec, staged.path, staged.file_hash, staged.read_error,
                                             time.perf_counter() - staged.started)
+        elif blocked:
+            result = _quarantine_every_row(cur, spec, staged, validation.reason())  # type: ignore[union-attr]
         else:
             result = _finish_staged(cur, probe, spec, staged)
         cur.execute("commit")
@@ -341,6 +341,39 @@ def _quarantine_file_row(con: duckdb.DuckDBPyConnection, spec: SourceSpec, path:
     """One quarantine row for a whole file (no line, no payload: the file itself stays in landing)."""
     con.execute("insert into ops.quarantine values (?, ?, ?, null, null, ?, now())",
                 [spec.name, str(path), file_hash, reason])
+
+
+def _quarantine_every_row(con: duckdb.DuckDBPyConnection, spec: SourceSpec, staged: _Staged,
+                          reason: str) -> FileResult:
+    """A file read whole but refused as a whole (it failed its Great Expectations suite): every row
+    goes to quarantine, counted; the rows that broke a contract rule keep their own reason, the rest
+    carry the file's and their values as the payload, so nothing is lost and the file can be fixed
+    and re-landed."""
+    path, file_hash = staged.path, staged.file_hash
+    good = int(con.execute("select count(*) from _good").fetchall()[0][0])
+    bad = int(con.execute("select count(*) from _bad").fetchall()[0][0])
+    con.execute(f"""
+        insert into ops.quarantine
+        select {sql_string(spec.name)}, {sql_string(path)}, {sql_string(file_hash)}, line_number, payload, reason,
+               now()
+        from _bad
+        union all
+        select {sql_string(spec.name)}, {sql_string(path)}, {sql_string(file_hash)}, _line_number,
+               cast(to_json(g) as varchar), {sql_string(reason)}, now()
+        from (select * exclude ({_bookkeeping_columns(spec)}) from _good) as g
+    """)
+    seconds = time.perf_counter() - staged.started
+    con.execute(f"insert into ops.load_manifest {MANIFEST_COLUMNS} "
+                "values (?, ?, ?, ?, 'quarantined', ?, 0, ?, 0, ?, ?, now(), ?)",
+                [str(path), spec.name, file_hash, path.stat().st_size, good + bad, good + bad, staged.blank,
+                 reason, seconds])
+    return FileResult(str(path), "quarantined", good + bad, 0, good + bad, 0, staged.blank, seconds, reason)
+
+
+def _bookkeeping_columns(spec: SourceSpec) -> str:
+    """The load's own columns of `_good` (not part of a row as it arrived)."""
+    own = "_message_key" if spec.format == "ndjson" else "_row_hash"
+    return f"{own}, _source_file, _file_hash, _loaded_at"
 
 
 def _quarantine_whole_file(con: duckdb.DuckDBPyConnection, spec: SourceSpec, path: Path, file_hash: str,
@@ -408,7 +441,8 @@ def _close(ready: _Ready) -> None:
 def load_source(con: duckdb.DuckDBPyConnection, spec: SourceSpec, landing_dir: Path,
                 contract: LandingContract | None = None,
                 progress: Callable[[str], None] | None = None, workers: int = 2,
-                validator: SuiteValidator | None = None, run_id: str | None = None) -> SourceResult:
+                validator: SuiteValidator | None = None, run_id: str | None = None,
+                missing_folder: str = "warn") -> SourceResult:
     """Load every new file of one source; returns what each file did.
 
     Files are staged and appended by `workers` threads at once, each in its own transaction on its own
@@ -423,7 +457,9 @@ def load_source(con: duckdb.DuckDBPyConnection, spec: SourceSpec, landing_dir: P
         validator.warm_up()
     say = progress or log.info
     ensure_raw_table(con, spec)
-    files = discover(landing_dir, spec)
+    files, notices = scan_source(landing_dir, spec, missing_folder)
+    for notice in notices:
+        say(f"[{spec.name}] not loaded: {notice.path}: {notice.reason}")
     seen = {(r[0], r[1]) for r in con.execute(
         "select file_path, file_hash from ops.load_manifest where source = ?", [spec.name]).fetchall()}
     known_hashes = {h for _, h in seen}
@@ -510,7 +546,7 @@ def load_source(con: duckdb.DuckDBPyConnection, spec: SourceSpec, landing_dir: P
             _close(ready)
         probe.close()
         _checkpoint(con, threshold)
-    return SourceResult(spec.name, results, already, validations)
+    return SourceResult(spec.name, results, already, validations, notices)
 
 
 def _defer_checkpoints(con: duckdb.DuckDBPyConnection) -> str:

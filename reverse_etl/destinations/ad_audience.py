@@ -23,7 +23,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from reverse_etl.destinations.base import KEY_COLUMN
+from reverse_etl.destinations.base import KEY_COLUMN, redacted_url
 from reverse_etl.destinations.http import HttpDestination
 
 META_SCHEMA = {"email": "EMAIL", "phone": "PHONE", "first_name": "FN", "last_name": "LN", "country": "COUNTRY"}
@@ -43,7 +43,7 @@ class AdAudienceDestination(HttpDestination):
 
     @property
     def description(self) -> str:
-        return f"{self.platform}_audience:{self.url}"
+        return f"{self.platform}_audience:{redacted_url(self.url)}"
 
     def render(self, op: str, rows: pa.Table, idempotency_key: str) -> tuple[str, bytes]:
         columns = {name: rows.column(name).to_pylist() for name in rows.column_names if name in META_SCHEMA}

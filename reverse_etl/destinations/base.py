@@ -9,7 +9,9 @@ retried, `BatchRejected` to have the batch split, and `DestinationError` to stop
 
 from __future__ import annotations
 
+import re
 from typing import Protocol
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pyarrow as pa
 
@@ -18,6 +20,24 @@ Rejections = list[tuple[str, str]]
 KEY_COLUMN = "_member_key"
 PAYLOAD_COLUMN = "_payload"
 META_COLUMNS = (KEY_COLUMN, PAYLOAD_COLUMN)
+
+
+#: query parameters whose values are secrets (an API key in a webhook URL, a signed link)
+SECRET_PARAMETER = re.compile(r"(?i)(token|key|secret|pass(word)?|sig(nature)?|auth|credential|code)")
+
+
+def redacted_url(url: str) -> str:
+    """`url` as it may be shown and stored: a password in it and the values of secret-looking query
+    parameters replaced by ***."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}:***@{host}" if ":" in userinfo else f"***@{host}"
+    query = urlencode([(k, "***" if SECRET_PARAMETER.search(k) else v)
+                       for k, v in parse_qsl(parts.query, keep_blank_values=True)], safe="*")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def field_columns(rows: pa.Table) -> list[str]:

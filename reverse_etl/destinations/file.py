@@ -4,6 +4,10 @@ Every run writes the current members (after consent, suppression and deletions) 
 into `<path>.partial`, which replaces `<path>` on commit: a reader sees the previous complete file
 or the new one, never half of one. Removed members are simply absent from the new file, so a
 deletion request reaches a file destination by the next run's rewrite.
+
+CSV files are safe to open in a spreadsheet (OWASP's CSV-injection rule): a text cell that begins
+with =, +, -, @, a tab or a carriage return is written with a leading single quote, so it shows as
+text and is never evaluated as a formula.
 """
 
 from __future__ import annotations
@@ -14,12 +18,27 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from reverse_etl.destinations.base import PAYLOAD_COLUMN, Rejections, field_columns
 
 FORMATS = ("csv", "parquet", "jsonl")
+
+#: what a spreadsheet reads as the start of a formula (OWASP CSV injection)
+FORMULA_START = "^[=+\\-@\t\r]"
+
+
+def spreadsheet_safe(rows: pa.Table) -> pa.Table:
+    """`rows` with every text cell that a spreadsheet would evaluate prefixed by a single quote."""
+    columns = []
+    for column in rows.columns:
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            risky = pc.fill_null(pc.match_substring_regex(column, FORMULA_START), False)
+            column = pc.if_else(risky, pc.binary_join_element_wise("'", column, ""), column)
+        columns.append(column)
+    return pa.Table.from_arrays(columns, schema=rows.schema)
 
 
 @dataclass
@@ -69,6 +88,8 @@ class FileDestination:
             return []  # absent from the rewritten file
         if self.format == "jsonl":
             self._handle.write("".join(f"{p}\n" for p in rows.column(PAYLOAD_COLUMN).to_pylist()))
+        elif self.format == "csv":
+            self._writer.write_table(spreadsheet_safe(rows.select(field_columns(rows))))
         else:
             self._writer.write_table(rows.select(field_columns(rows)))
         return []

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pyarrow as pa
 
-from reverse_etl.destinations.base import KEY_COLUMN, PAYLOAD_COLUMN, Rejections
+from reverse_etl.destinations.base import KEY_COLUMN, PAYLOAD_COLUMN, Rejections, redacted_url
 from reverse_etl.reliability import BatchRejected, DestinationError, TransientError, parse_retry_after
 
 
@@ -58,7 +58,7 @@ class HttpDestination:
 
     @property
     def description(self) -> str:
-        return f"http:{self.url}"
+        return f"http:{redacted_url(self.url)}"
 
     def open(self, schema: pa.Schema) -> None:
         self._client = httpx.Client(timeout=self.timeout_seconds, headers=self.headers)

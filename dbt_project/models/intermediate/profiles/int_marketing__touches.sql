@@ -9,9 +9,10 @@
     - after more than var cdp__session_timeout_minutes without such an event, or
     - when an event brings campaign evidence (a channel other than direct and internal) that differs
       from the evidence in force in the session (its last such event, or none when it landed direct).
-    Navigation inside our own site (channel internal, var cdp__own_domains) never starts a session
-    mid-visit; a visit that begins with it (a tab reopened after the timeout) is credited as direct,
-    as GA4 credits self-referrals. -#}
+    Navigation inside our own site (channel internal, var cdp__own_domains) carries no channel
+    evidence: it never starts a session mid-visit, and a visit that begins with it (a tab left open
+    past the timeout) is no new touch either, so it neither inflates direct nor hides the touch that
+    brought the person. -#}
 {%- set session_types = var('cdp__session_event_types') | list %}
 {%- set timeout = var('cdp__session_timeout_minutes') | int %}
 
@@ -90,13 +91,14 @@ final as (
         profile_id,
         message_id,
         occurred_at,
-        case when channel = 'internal' then 'direct' else channel end as channel,
+        channel,
         utm_source,
         utm_medium,
         utm_campaign,
-        case when channel = 'internal' then cast(null as varchar) else referrer_host end as referrer_host
+        referrer_host
     from starts
     where starts_session
+      and channel <> 'internal'
       and profile_id not in (select profile_id from deleted_profiles)
 )
 
