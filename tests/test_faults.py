@@ -1,0 +1,187 @@
+"""Faults an unlucky operator meets, each with its outcome: nothing lost, nothing applied twice, and a
+message that says what happened and what to do.
+
+Against real things: a second process holding the warehouse, a local HTTP server answering 429 with an
+absurd Retry-After, CSV exports opened as a spreadsheet would read them, credentials in a destination
+URL, a BI connection held open across a publish, a landing zone that is missing.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from orchestration.run import run_pipeline
+from orchestration.run_lock import RunLockHeld, lock_path, warehouse_run_lock
+from orchestration.serving import publish_serving_copy
+from orchestration.settings import get_settings
+from reverse_etl.destinations.file import FileDestination
+from reverse_etl.sync import SyncError
+from tests.conftest import Workspace
+from tests.fake_api import FakeApi, FakeApiServer
+from tests.test_reverse_etl import build_warehouse, config_for, eligible, http_destination, sql, sync
+
+HOLDER = """
+import sys, time
+from pathlib import Path
+from orchestration.run_lock import warehouse_run_lock
+with warehouse_run_lock(Path(sys.argv[1]), "cdp run (test holder)"):
+    print("holding", flush=True)
+    time.sleep(120)
+"""
+
+
+def hold_lock(warehouse: Path) -> subprocess.Popen:
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(warehouse)], stdout=subprocess.PIPE, text=True,
+                              cwd=Path(__file__).resolve().parent.parent)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+    return holder
+
+
+def test_two_runs_on_one_warehouse_the_second_is_refused_naming_the_first(
+        workspace: Workspace, capsys: pytest.CaptureFixture) -> None:
+    holder = hold_lock(workspace.settings.warehouse)
+    try:
+        assert run_pipeline() is False
+        printed = capsys.readouterr().out
+        assert "cdp run refused" in printed and f"pid {holder.pid}" in printed and "cdp run (test holder)" in printed
+        assert not workspace.settings.warehouse.exists(), "the refused run touched the warehouse"
+        # the CLI says the same and exits 2 (cdp sync and cdp load take the same lock)
+        cli = subprocess.run([sys.executable, "-m", "orchestration.cli", "sync"], capture_output=True, text=True,
+                             env=os.environ.copy(), cwd=Path(__file__).resolve().parent.parent)
+        assert cli.returncode == 2 and f"pid {holder.pid}" in cli.stderr
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_run_killed_with_sigkill_releases_the_lock(tmp_path: Path) -> None:
+    warehouse = tmp_path / "cdp.duckdb"
+    holder = hold_lock(warehouse)
+    with pytest.raises(RunLockHeld, match="cdp run \\(test holder\\)"), warehouse_run_lock(warehouse, "second"):
+        pass
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.wait()
+    with warehouse_run_lock(warehouse, "after the crash"):
+        assert "after the crash" in lock_path(warehouse).read_text()
+
+
+def test_a_waiting_run_gets_the_lock_when_the_first_finishes(tmp_path: Path) -> None:
+    warehouse = tmp_path / "cdp.duckdb"
+    holder = hold_lock(warehouse)
+    started = time.monotonic()
+    killer = subprocess.Popen([sys.executable, "-c", f"import os, time, signal; time.sleep(1.0); "
+                                                     f"os.kill({holder.pid}, signal.SIGTERM)"])
+    with warehouse_run_lock(warehouse, "patient", wait_seconds=30, poll_seconds=0.1):
+        waited = time.monotonic() - started
+    killer.wait()
+    holder.wait()
+    assert 0.8 <= waited < 30
+
+
+def test_a_huge_retry_after_stops_the_sync_at_once_and_the_next_run_resumes(tmp_path: Path) -> None:
+    warehouse = tmp_path / "cdp.duckdb"
+    build_warehouse(warehouse)
+    api = FakeApi(script=["429"], retry_after="100000")
+    with FakeApiServer(api) as server:
+        config = config_for(http_destination(server, max_retry_after_seconds=5))
+        started = time.monotonic()
+        with pytest.raises(SyncError, match=r"asked to wait 100,000s.*max_retry_after_seconds of 5s.*next run"):
+            sync(warehouse, config)
+        assert time.monotonic() - started < 10
+        assert sql(warehouse, "select status from ops.sync_runs") == [("interrupted",)]
+        assert api.records == {}
+        resumed = sync(warehouse, config)
+        assert resumed.status == "succeeded"
+        assert set(api.records) == eligible(warehouse) and set(api.applied.values()) == {1}
+
+
+def test_credentials_in_a_destination_url_are_never_stored(tmp_path: Path) -> None:
+    warehouse = tmp_path / "cdp.duckdb"
+    build_warehouse(warehouse, people=20)
+    api = FakeApi()
+    with FakeApiServer(api) as server:
+        secret_url = server.url.replace("http://", "http://svc:hunter2@") + "/members?api_key=sk_live_42&list=7"
+        config = config_for(http_destination(server, default_url=secret_url))
+        assert sync(warehouse, config).status == "succeeded"
+    stored = " ".join(str(v) for row in sql(warehouse, "select * from ops.sync_runs") for v in row)
+    assert "hunter2" not in stored and "sk_live_42" not in stored
+    assert "svc:***@" in stored and "api_key=***" in stored and "list=7" in stored
+
+
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
+def test_csv_exports_are_safe_in_a_spreadsheet(tmp_path: Path, start: str) -> None:
+    """OWASP CSV injection: a cell starting with a formula character is written with a leading quote."""
+    value = f"{start}HYPERLINK(\"http://evil.example\",\"x\")"
+    destination = FileDestination(tmp_path / "export.csv", "csv")
+    rows = pa.table({"_member_key": ["k1", "k2"], "_payload": ["{}", "{}"], "first_name": [value, "Ann"],
+                     "score": [-5, 3]})
+    destination.open(rows.schema)
+    destination.send("insert", rows, "key")
+    destination.commit()
+    with (tmp_path / "export.csv").open(newline="") as handle:
+        read = list(csv.DictReader(handle))
+    assert read[0]["first_name"] == "'" + value
+    assert read[1]["first_name"] == "Ann"
+    assert read[0]["score"] == "-5"  # numbers are numbers, not text
+
+
+def test_a_pooled_bi_connection_sees_the_new_copy_after_reconnecting(workspace: Workspace) -> None:
+    settings = get_settings()
+    settings.warehouse.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(settings.warehouse))
+    try:
+        con.execute("create schema marts; create table marts.kpi as select 1 as version")
+        publish_serving_copy(con, settings)
+        pooled = duckdb.connect(str(settings.serving_warehouse), read_only=True)
+        con.execute("update marts.kpi set version = 2")
+        publish_serving_copy(con, settings)
+    finally:
+        con.close()
+    try:
+        # the README's rule: an open connection keeps the copy it opened; a new one sees the new copy
+        assert pooled.execute("select version from marts.kpi").fetchall() == [(1,)]
+    finally:
+        pooled.close()
+    fresh = duckdb.connect(str(settings.serving_warehouse), read_only=True)
+    try:
+        assert fresh.execute("select version from marts.kpi").fetchall() == [(2,)]
+    finally:
+        fresh.close()
+
+
+def test_a_missing_landing_folder_is_an_error_not_an_empty_load(workspace: Workspace,
+                                                                monkeypatch: pytest.MonkeyPatch,
+                                                                capsys: pytest.CaptureFixture) -> None:
+    missing = workspace.root / "no_such_landing"
+    monkeypatch.setenv("CDP_LANDING_DIR", str(missing))
+    assert run_pipeline() is False
+    assert f"the landing folder {missing} does not exist" in capsys.readouterr().out
+    cli = subprocess.run([sys.executable, "-m", "orchestration.cli", "load"], capture_output=True, text=True,
+                         env=os.environ.copy(), cwd=Path(__file__).resolve().parent.parent)
+    assert cli.returncode == 2 and "set CDP_LANDING_DIR" in cli.stderr
+
+
+def test_a_missing_source_folder_warns_or_fails_as_configured(workspace: Workspace,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    (workspace.landing / "events").mkdir()
+    (workspace.landing / "events" / "a.ndjson").write_text(
+        '{"type":"track","messageId":"m1","timestamp":"2026-10-01T00:00:00Z","anonymousId":"a","event":"x"}\n')
+    results = workspace.load()
+    assert results["events"].total("rows_loaded") == 1
+    notice = [n.reason for n in results["consent"].notices]
+    assert len(notice) == 1 and "the source folder consent/ does not exist" in notice[0]
+    monkeypatch.setenv("CDP_MISSING_SOURCE_FOLDER", "error")
+    cli = subprocess.run([sys.executable, "-m", "orchestration.cli", "load"], capture_output=True, text=True,
+                         env=os.environ.copy(), cwd=Path(__file__).resolve().parent.parent)
+    assert cli.returncode == 2 and "crm_contacts/ does not exist" in cli.stderr
+    assert "CDP_MISSING_SOURCE_FOLDER=error" in cli.stderr
