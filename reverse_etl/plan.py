@@ -7,7 +7,9 @@
    a deletion request.
 3. The rest is diffed against `ops.sync_state` (what this sync last sent successfully): new members,
    changed members, and members to remove (mirror mode: anyone this sync sent who left the
-   audience or is now held back; every mode: people with a deletion request). The first pass compares
+   audience or is now held back; every mode: people with a deletion request, and people this sync
+   sent who no longer have granted consent for its purpose, so a revocation reaches the destination
+   as a delete whatever the mode). Every send logs the consent record that allowed it. The first pass compares
    keys and 64-bit row hashes only; the second reads, by row id, the payloads of the few members sent
    and what the state holds (profile, last payload) for the few candidates for removal.
 4. Guardrails run on the plan before anything is sent (empty audience, duplicate keys, deletes
@@ -121,10 +123,10 @@ def deleted_profiles_sql(con: duckdb.DuckDBPyConnection) -> str:
     return "select profile_id, min(request_id) as request_id from (" + " union all ".join(parts) + ") group by 1"
 
 
-def _consent_sql(con: duckdb.DuckDBPyConnection, sync: SyncDefinition) -> tuple[str, str]:
-    """(join clause, held-back condition) for the sync's consent purpose."""
+def _consent_sql(con: duckdb.DuckDBPyConnection, sync: SyncDefinition) -> tuple[str, str, str]:
+    """(join clause, held-back condition, the deciding consent record) for the sync's consent purpose."""
     if sync.consent_purpose is None:
-        return "", "null"
+        return "", "null", "cast(null as varchar)"
     if not table_exists(con, "marts", "dim_profiles"):
         raise SyncPlanError(f"sync {sync.name} needs consent for {sync.consent_purpose} but marts.dim_profiles "
                             "does not exist; build it first (cdp run)")
@@ -132,7 +134,11 @@ def _consent_sql(con: duckdb.DuckDBPyConnection, sync: SyncDefinition) -> tuple[
     join = "left join marts.dim_profiles as c on c.profile_id = s.profile_id"
     held = (f"case when coalesce(c.{column}, 'unknown') <> 'granted' then 'no granted consent for "
             f"{sync.consent_purpose} (' || coalesce(c.{column}, 'unknown') || ')' end")
-    return join, held
+    has_record = con.execute(
+        "select count(*) from information_schema.columns where table_schema = 'marts' and table_name = 'dim_profiles' "
+        "and column_name = ?", [f"{column}_record_id"]).fetchone()[0]
+    record = f"c.{column}_record_id" if has_record else "cast(null as varchar)"
+    return join, held, record
 
 
 def outbox_table(sync_name: str) -> str:
@@ -148,6 +154,8 @@ def pending_plan(con: duckdb.DuckDBPyConnection, sync_name: str) -> Plan | None:
     if row is None or not table_exists(con, "ops", f"sync_outbox__{sync_name}"):
         return None
     plan_id, batches, added, changed, removed, held, full = row
+    # an outbox planned before sends carried their consent record
+    con.execute(f"alter table {outbox_table(sync_name)} add column if not exists consent_record_id varchar")
     return Plan(sync_name, plan_id, batches, added, changed, removed, held, -1, -1, full, resumed=True)
 
 
@@ -204,7 +212,13 @@ def plan_sync(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, config: Sync
     mode = sync.mode
     con.execute(f"create or replace temp view _cdp_source as {_source_sql(con, sync)}")
     payload_type = con.execute("select column_type from (describe select payload from _cdp_source)").fetchone()[0]
-    consent_join, consent_held = _consent_sql(con, sync)
+    consent_join, consent_held, consent_record = _consent_sql(con, sync)
+    # a member who left the audience and no longer has consent is removed too, in every mode
+    departed_consent_join = ("" if sync.consent_purpose is None else
+                             "left join marts.dim_profiles as pc on pc.profile_id = sp.profile_id")
+    departed_without_consent = ("false" if sync.consent_purpose is None else
+                                f"sp.profile_id is not null and coalesce(pc.{sync.consent_purpose}_consent, "
+                                "'unknown') <> 'granted'")
     con.execute(f"create or replace temp table _cdp_deleted as {deleted_profiles_sql(con)}")
     # A view: the audience is read (and every member hashed) once, by the diff below. The payload itself
     # is not carried: only the members that are sent need it, and they are few on an ordinary run.
@@ -214,7 +228,9 @@ def plan_sync(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, config: Sync
                case when s.member_key is null then 'no key'
                     when d.profile_id is not null then 'deletion request ' || coalesce(d.request_id, '')
                     when sup.profile_id is not null then 'suppressed: ' || sup.reason
-                    else {consent_held} end as hold_reason
+                    else {consent_held} end as hold_reason,
+               {consent_held} is not null as lacks_consent,
+               {consent_record} as consent_record_id
         from _cdp_source as s
         left join _cdp_deleted as d on d.profile_id = s.profile_id
         left join ({_suppression_sql(con, sync, config)}) as sup on sup.profile_id = s.profile_id
@@ -241,6 +257,7 @@ def plan_sync(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, config: Sync
             with st as (select member_key, row_hash, rowid as state_row from ops.sync_state where sync_name = ?)
             select coalesce(e.member_key, st.member_key) as member_key, e.profile_id as audience_profile_id,
                    e.member_key is not null as in_audience, e.source_row, e.hold_reason, e.row_hash as new_hash,
+                   coalesce(e.lacks_consent, false) as lacks_consent, e.consent_record_id,
                    st.member_key is not null as in_state, st.state_row, st.row_hash as old_hash
             from _cdp_eligible as e
             full outer join st on st.member_key = e.member_key
@@ -254,24 +271,26 @@ def plan_sync(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, config: Sync
         con.execute(f"""
             create or replace temp table _cdp_diff as
             with known as (
-                select c.*, coalesce(c.audience_profile_id, sp.profile_id) as profile_id,
-                       d.profile_id is not null as deleted, d.request_id, sp.payload as old_payload
+                select c.* exclude (lacks_consent), coalesce(c.audience_profile_id, sp.profile_id) as profile_id,
+                       d.profile_id is not null as deleted, d.request_id, sp.payload as old_payload,
+                       c.lacks_consent or (not c.in_audience and {departed_without_consent}) as lacks_consent
                 from _cdp_changes as c
                 left join (select rowid as state_row, profile_id, payload from ops.sync_state
                            where rowid in (select state_row from _cdp_changes
                                            where state_row is not null and (not in_audience or hold_reason is not null))
                            ) as sp on sp.state_row = c.state_row
                 left join _cdp_deleted as d on d.profile_id = sp.profile_id
+                {departed_consent_join}
             ),
             classified as (
                 select *, case
                     when in_audience and hold_reason is null and not in_state then 'add'
                     when in_audience and hold_reason is null and in_state then 'change'
-                    when in_state and (not in_audience or hold_reason is not null) and (deleted or {may_remove})
-                         then 'remove' end as kind
+                    when in_state and (not in_audience or hold_reason is not null)
+                         and (deleted or {may_remove} or lacks_consent) then 'remove' end as kind
                 from known
             )
-            select c.member_key, c.profile_id, c.in_audience, c.in_state, c.hold_reason, c.kind,
+            select c.member_key, c.profile_id, c.in_audience, c.in_state, c.hold_reason, c.kind, c.consent_record_id,
                    case c.kind when 'add' then '{add_op}' when 'change' then '{change_op}'
                                when 'remove' then 'delete' end as op,
                    case when c.kind = 'remove' then c.old_hash else c.new_hash end as row_hash,
@@ -284,6 +303,8 @@ def plan_sync(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, config: Sync
                                when 'remove' then case
                                    when c.deleted then 'deletion request ' || coalesce(c.request_id, '')
                                    when c.hold_reason is not null then 'held back: ' || c.hold_reason
+                                   when c.lacks_consent
+                                       then 'left audience; no granted consent for {sync.consent_purpose}'
                                    else 'left audience' end end as reason
             from classified as c
             left join (select source_row, payload from _cdp_source
@@ -322,12 +343,13 @@ def plan_sync(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, config: Sync
             create or replace table {outbox_table(sync.name)} as
             select (op_rank * 10000000 + (row_number() over (partition by op_rank order by member_key) - 1) // ?
                     )::integer as batch_no, op, reason = 'new member' as is_new, member_key, profile_id, row_hash,
-                   reason, payload
+                   reason, payload, consent_record_id
             from (select *, {OP_RANK_SQL} as op_rank from _cdp_diff where kind is not null)""", [sync.batch_rows])
         plan.batches = con.execute(f"select count(distinct batch_no) from {outbox_table(sync.name)}").fetchone()[0]
         if log_held_back:
             con.execute("""insert into ops.sync_log select ?, ?, member_key, profile_id, null, 'held_back',
-                           hold_reason, now() from _cdp_diff where in_audience and hold_reason is not null""",
+                           hold_reason, now(), consent_record_id
+                           from _cdp_diff where in_audience and hold_reason is not null""",
                         [sync.name, plan_id])
     con.execute("insert into ops.sync_plans values (?, ?, now(), ?, ?, ?, ?, ?, ?, ?, ?)",
                 [sync.name, plan_id, payload_type, plan.batches, added, changed, removed, held, full_resync,

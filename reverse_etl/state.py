@@ -83,6 +83,8 @@ create table if not exists ops.sync_log (
     reason varchar,
     logged_at timestamptz not null
 );
+-- the consent record that allowed a send (or, for a held-back member, the one that withheld it)
+alter table ops.sync_log add column if not exists consent_record_id varchar;
 create table if not exists ops.deletion_ledger (
     request_id varchar,
     profile_id varchar not null,

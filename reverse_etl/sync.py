@@ -127,7 +127,7 @@ def _commit_batch(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, plan_id:
         con.execute(f"""insert into ops.sync_log
                         select ?, ?, o.member_key, o.profile_id, o.op,
                                case when f.member_key is null then 'sent' else 'failed' end,
-                               coalesce(f.detail, o.reason), now()
+                               coalesce(f.detail, o.reason), now(), o.consent_record_id
                         from {outbox} as o
                         left join (select member_key, min(detail) as detail from _cdp_failed group by 1) as f
                             on f.member_key = o.member_key

@@ -185,3 +185,35 @@ def test_a_missing_source_folder_warns_or_fails_as_configured(workspace: Workspa
                          env=os.environ.copy(), cwd=Path(__file__).resolve().parent.parent)
     assert cli.returncode == 2 and "crm_contacts/ does not exist" in cli.stderr
     assert "CDP_MISSING_SOURCE_FOLDER=error" in cli.stderr
+
+
+@pytest.mark.parametrize("mode", ["upsert", "insert"])
+def test_revoked_consent_reaches_the_destination_and_every_send_names_its_consent(tmp_path: Path, mode: str) -> None:
+    warehouse = tmp_path / "cdp.duckdb"
+    build_warehouse(warehouse, people=30)
+    sql(warehouse, "alter table marts.dim_profiles add column email_marketing_consent_record_id varchar")
+    sql(warehouse, "update marts.dim_profiles set email_marketing_consent_record_id = 'consent-' || profile_id "
+                   "where email_marketing_consent <> 'unknown'")
+    api = FakeApi()
+    with FakeApiServer(api) as server:
+        config = config_for(http_destination(server), mode=mode)
+        assert sync(warehouse, config).status == "succeeded"
+        sent = sql(warehouse, "select member_key, consent_record_id from ops.sync_log where status = 'sent'")
+        assert len(sent) == len(eligible(warehouse)) > 0
+        assert all(record == "consent-" + key for key, record in sent)
+        held = sql(warehouse, "select member_key, consent_record_id from ops.sync_log where status = 'held_back' "
+                              "and member_key = 'prf_00010'")
+        assert held == [("prf_00010", "consent-prf_00010")]  # the revocation that withheld it
+
+        # prf_00002 revokes; prf_00003 revokes and leaves the audience; prf_00004 only leaves it
+        sql(warehouse, "update marts.dim_profiles set email_marketing_consent = 'revoked', "
+                       "email_marketing_consent_record_id = 'revocation-' || profile_id "
+                       "where profile_id in ('prf_00002', 'prf_00003')")
+        sql(warehouse, "delete from audiences.aud_members where profile_id in ('prf_00003', 'prf_00004')")
+        assert sync(warehouse, config).status == "succeeded"
+    assert "prf_00002" not in api.records and "prf_00003" not in api.records
+    assert "prf_00004" in api.records  # leaving an audience is not a revocation (only mirror mode removes it)
+    deletes = sql(warehouse, "select member_key, reason from ops.sync_log where op = 'delete' and status = 'sent' "
+                             "order by 1")
+    assert [k for k, _ in deletes] == ["prf_00002", "prf_00003"]
+    assert all("no granted consent for email_marketing" in reason or "held back" in reason for _, reason in deletes)

@@ -80,10 +80,10 @@ touches as (
 
 consent_latest as (
     {#- each identifier's latest status per purpose (a revocation wins a tie) -#}
-    select identifier_type, identifier, purpose, status
+    select identifier_type, identifier, purpose, status, recorded_at, consent_record_id
     from (
         select
-            identifier_type, identifier, purpose, status,
+            identifier_type, identifier, purpose, status, recorded_at, consent_record_id,
             row_number() over (partition by identifier_type, identifier, purpose
                                order by recorded_at desc, status desc) as recency
         from {{ ref('stg_consent__records') }}
@@ -99,7 +99,14 @@ consent as (
         {%- for purpose in ['email_marketing', 'sms', 'ads_targeting', 'analytics'] %}
         case when count(case when k.purpose = '{{ purpose }}' and k.status = 'revoked' then 1 end) > 0 then 'revoked'
              when count(case when k.purpose = '{{ purpose }}' and k.status = 'granted' then 1 end) > 0 then 'granted'
-             else 'unknown' end as {{ purpose }}_consent{% if not loop.last %},{% endif %}
+             else 'unknown' end as {{ purpose }}_consent,
+        {#- the record that decided it: the latest revocation, else the latest grant (the proof a sync logs) -#}
+        coalesce(
+            {{ cdp_latest("case when k.purpose = '" ~ purpose ~ "' and k.status = 'revoked' then k.consent_record_id end",
+                          "case when k.purpose = '" ~ purpose ~ "' and k.status = 'revoked' then k.recorded_at end") }},
+            {{ cdp_latest("case when k.purpose = '" ~ purpose ~ "' and k.status = 'granted' then k.consent_record_id end",
+                          "case when k.purpose = '" ~ purpose ~ "' and k.status = 'granted' then k.recorded_at end") }}
+        ) as {{ purpose }}_consent_record_id{% if not loop.last %},{% endif %}
         {%- endfor %}
     from consent_latest as k
     inner join registry as r
@@ -144,6 +151,10 @@ select
     coalesce(k.sms_consent, 'unknown') as sms_consent,
     coalesce(k.ads_targeting_consent, 'unknown') as ads_targeting_consent,
     coalesce(k.analytics_consent, 'unknown') as analytics_consent,
+    k.email_marketing_consent_record_id,
+    k.sms_consent_record_id,
+    k.ads_targeting_consent_record_id,
+    k.analytics_consent_record_id,
     t.first_name,
     t.last_name,
     t.company,
