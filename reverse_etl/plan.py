@@ -242,9 +242,11 @@ def plan_sync(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, config: Sync
             [sync.name, HASH_VERSION]).fetchone()[0]:
         full_resync = True  # the state was hashed by another DuckDB version: compare nothing, send all
     add_op = {"insert": "insert", "update": "update"}.get(mode, "upsert")
-    change_op = "update" if mode == "update" else "upsert"
+    # insert mode sends a member once; a full resync sends everyone again, as new (Census and Hightouch
+    # resync that way), so a destination that was emptied gets its members back
+    change_op = {"insert": "insert", "update": "update"}.get(mode, "upsert")
     every_row = str(snapshot or full_resync).lower()
-    may_change = str(mode != "insert" or snapshot).lower()
+    may_change = str(mode != "insert" or snapshot or full_resync).lower()
     may_remove = str(mode == "mirror").lower()
     # Pass 1, keys and hashes only: the audience (held-back members included) against what this sync
     # holds at the destination. It keeps the members to add or change and the candidates for removal

@@ -79,7 +79,7 @@ create table if not exists ops.sync_log (
     member_key varchar,
     profile_id varchar,
     op varchar,
-    status varchar not null,             -- sent | failed | held_back
+    status varchar not null,             -- sent | failed | skipped (update of a key not at the destination) | held_back
     reason varchar,
     logged_at timestamptz not null
 );

@@ -29,7 +29,7 @@ import pyarrow as pa
 
 from reverse_etl.config import SyncConfig, SyncDefinition
 from reverse_etl.destinations import build_destination
-from reverse_etl.destinations.base import KEY_COLUMN, PAYLOAD_COLUMN, Destination, Rejections
+from reverse_etl.destinations.base import KEY_COLUMN, NOT_AT_DESTINATION, PAYLOAD_COLUMN, Destination, Rejections
 from reverse_etl.plan import (
     HASH_VERSION,
     Plan,
@@ -102,22 +102,27 @@ def _deliver(destination: Destination, sync: SyncDefinition, op: str, rows: pa.T
 
 def _commit_batch(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, plan_id: str, batch_no: int, op: str,
                   rows: int, rejections: Rejections) -> None:
-    """One warehouse transaction: the batch is applied, the state holds what was applied, the log says so."""
+    """One warehouse transaction: the batch is applied, the state holds what was applied, the log says so.
+
+    An update for a key the destination does not hold (update mode never inserts) is `skipped`, not
+    failed: the state records it, so it is tried again only when the member's row changes."""
+    skipped = {k for k, reason in rejections if op == "update" and reason.startswith(NOT_AT_DESTINATION)}
     if rejections:
         failed = pa.table({"member_key": pa.array([k for k, _ in rejections], pa.string()),
-                           "detail": pa.array([r for _, r in rejections], pa.string())})
+                           "detail": pa.array([r for _, r in rejections], pa.string()),
+                           "skipped": pa.array([k in skipped for k, _ in rejections], pa.bool_())})
         con.register("_cdp_failed", failed)
     else:  # building Arrow arrays from Python lists imports pandas: a third of a small run's time
         con.execute("create or replace temp view _cdp_failed as "
-                    "select null::varchar as member_key, null::varchar as detail where false")
+                    "select null::varchar as member_key, null::varchar as detail, false as skipped where false")
     outbox = outbox_table(sync.name)
     applied = (f"select * from {outbox} where batch_no = {int(batch_no)} "
-               "and member_key not in (select member_key from _cdp_failed)")
+               "and member_key not in (select member_key from _cdp_failed where not skipped)")
     payload = "to_json(payload)" if sync.kind in KINDS_DELETING_BY_PAYLOAD else "null"
     try:
         con.execute("begin transaction")
         con.execute("insert into ops.sync_batches values (?, ?, ?, ?, ?, ?, now())",
-                    [sync.name, plan_id, batch_no, op, rows, len(rejections)])
+                    [sync.name, plan_id, batch_no, op, rows, len(rejections) - len(skipped)])
         con.execute(f"delete from ops.sync_state where sync_name = ? and member_key in (select member_key from "
                     f"({applied}))", [sync.name])
         con.execute(f"""insert into ops.sync_state
@@ -126,10 +131,12 @@ def _commit_batch(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, plan_id:
                         from ({applied}) where op <> 'delete'""", [sync.name, plan_id, HASH_VERSION])
         con.execute(f"""insert into ops.sync_log
                         select ?, ?, o.member_key, o.profile_id, o.op,
-                               case when f.member_key is null then 'sent' else 'failed' end,
+                               case when f.member_key is null then 'sent' when f.skipped then 'skipped'
+                                    else 'failed' end,
                                coalesce(f.detail, o.reason), now(), o.consent_record_id
                         from {outbox} as o
-                        left join (select member_key, min(detail) as detail from _cdp_failed group by 1) as f
+                        left join (select member_key, min(detail) as detail, bool_and(skipped) as skipped
+                                   from _cdp_failed group by 1) as f
                             on f.member_key = o.member_key
                         where o.batch_no = ?""", [sync.name, plan_id, batch_no])
         con.execute(f"""insert into ops.deletion_ledger

@@ -468,9 +468,39 @@ def test_postgres_rejected_rows_are_isolated_and_update_mode_never_inserts(postg
                        ).fetchone() == (0,)
     assert con.execute(f"select first_name from {schema}.members where profile_id = 'prf_00004'").fetchone() == (
         "Renamed",)
-    failed = dict(sql(warehouse, "select member_key, reason from ops.sync_log where status = 'failed' "
-                                 "and plan_id = ?", [result.plan.plan_id]))
-    assert failed["prf_00002"].startswith("no row with this key at the destination")
+    skipped = dict(sql(warehouse, "select member_key, reason from ops.sync_log where status = 'skipped' "
+                                  "and plan_id = ?", [result.plan.plan_id]))
+    # the two deleted there, and the ones the destination refused before: none of them is there
+    assert set(skipped) == {"prf_00002", "prf_00003"} | too_big
+    assert skipped["prf_00002"].startswith("no row with this key at the destination")
+    assert result.rows_failed == 0 and result.status == "succeeded"  # skipped members are not failures
+    # not retried until they change (as Hightouch and Census treat update mode)
+    again = sync(warehouse, update)
+    assert again.plan.rows_added + again.plan.rows_changed == 0
+    sql(warehouse, "update audiences.aud_members set first_name = 'Again' where profile_id = 'prf_00002'")
+    changed = sync(warehouse, update)
+    assert changed.plan.rows_changed == 1
+    assert sql(warehouse, "select member_key, status from ops.sync_log where plan_id = ? and status <> 'held_back'",
+               [changed.plan.plan_id]) == [("prf_00002", "skipped")]
+
+
+def test_full_resync_in_insert_mode_sends_every_member_again(tmp_path: Path) -> None:
+    warehouse = tmp_path / "cdp.duckdb"
+    build_warehouse(warehouse, people=40)
+    api = FakeApi()
+    with FakeApiServer(api) as server:
+        config = config_for(http_destination(server), mode="insert")
+        assert sync(warehouse, config).status == "succeeded"
+        members = eligible(warehouse)
+        assert set(api.records) == members
+        api.records.clear()                        # the destination lost its list
+        assert sync(warehouse, config).plan.rows_added == 0   # an ordinary run sends nothing new
+        resync = sync(warehouse, config, full_resync=True)
+        assert resync.status == "succeeded" and resync.rows_succeeded == len(members)
+    assert set(api.records) == members
+    ops = {op for (op,) in sql(warehouse, "select distinct op from ops.sync_log where plan_id = ? "
+                               "and status = 'sent'", [resync.plan.plan_id])}
+    assert ops == {"insert"}
 
 
 # -------------------------------------------------------------------------------- hashing and config

@@ -17,6 +17,10 @@ import pyarrow as pa
 
 Rejections = list[tuple[str, str]]
 
+#: how a destination rejects an update for a key it does not hold (update mode never inserts): such a
+#: member is skipped, not failed, and not tried again until its row changes
+NOT_AT_DESTINATION = "no row with this key at the destination"
+
 KEY_COLUMN = "_member_key"
 PAYLOAD_COLUMN = "_payload"
 META_COLUMNS = (KEY_COLUMN, PAYLOAD_COLUMN)

@@ -26,7 +26,7 @@ import psycopg
 import pyarrow as pa
 from psycopg import sql
 
-from reverse_etl.destinations.base import KEY_COLUMN, Rejections, field_columns
+from reverse_etl.destinations.base import KEY_COLUMN, NOT_AT_DESTINATION, Rejections, field_columns
 from reverse_etl.reliability import BatchRejected, DestinationError, TransientError
 
 PG_TYPES = {
@@ -138,7 +138,7 @@ class PostgresDestination:
             raise BatchRejected(f"PostgreSQL refused the rows: {str(exc).splitlines()[0]}") from exc
         except psycopg.Error as exc:
             raise DestinationError(f"{self.description}: {exc}") from exc
-        return [(k, "no row with this key at the destination (update mode never inserts)") for k in missing]
+        return [(k, f"{NOT_AT_DESTINATION} (update mode never inserts)") for k in missing]
 
     def _copy_straight_in(self, con: Any, target: sql.Composable, cols: sql.Composable, buffer: bytes) -> bool:
         """Members the plan says are new: COPY straight into the table (about twice as fast as staging plus
