@@ -3,7 +3,8 @@
 It speaks the generic contract of reverse_etl/destinations/http.py (and accepts the ad-platform
 shapes): it applies upserts and deletes to an in-memory table keyed by the key field, remembers
 idempotency keys (a replayed key gets the first answer again and changes nothing), and can be told
-to answer the next requests with 429 + Retry-After, 500, a timeout, to reject some rows of a batch,
+to answer the next requests with 429 + Retry-After, 500, a timeout, a 200 that is not JSON (a proxy's
+page), to reject some rows of a batch,
 to refuse whole batches that contain a poisoned row, or to apply a request and then hang (so a
 client killed meanwhile never learns it was applied).
 """
@@ -50,6 +51,8 @@ class FakeApi:
                 if answer == "timeout":
                     time.sleep(self.timeout_seconds)
                     return 504, {}, b""
+                if answer == "garbage":  # a proxy's login page: 200, and nothing was applied
+                    return 200, {"Content-Type": "text/html"}, b"<html><body>Please sign in</body></html>"
             if key and key in self._answers:
                 self.replays += 1
                 status, answer_body = self._answers[key]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -217,3 +218,26 @@ def test_revoked_consent_reaches_the_destination_and_every_send_names_its_consen
                              "order by 1")
     assert [k for k, _ in deletes] == ["prf_00002", "prf_00003"]
     assert all("no granted consent for email_marketing" in reason or "held back" in reason for _, reason in deletes)
+
+
+def test_a_destination_that_is_down_then_answers_garbage_loses_nothing(tmp_path: Path) -> None:
+    warehouse = tmp_path / "cdp.duckdb"
+    build_warehouse(warehouse, people=40)
+    api = FakeApi(script=["garbage", "garbage"])
+    server = FakeApiServer(api)
+    config = config_for(http_destination(server, max_attempts=2))
+    # down: nothing listens on the destination's port
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    with pytest.raises(SyncError, match="connection failed"):
+        sync(warehouse, config_for(http_destination(server, max_attempts=2, default_url=dead)))
+    assert sql(warehouse, "select status from ops.sync_runs") == [("interrupted",)]
+    with server:
+        # up, but answering a proxy's HTML page with 200: not counted as sent
+        with pytest.raises(SyncError, match="not JSON"):
+            sync(warehouse, config)
+        assert api.records == {} and sql(warehouse, "select count(*) from ops.sync_state") == [(0,)]
+        resumed = sync(warehouse, config)
+    assert resumed.status == "succeeded" and resumed.plan.resumed
+    assert set(api.records) == eligible(warehouse) and set(api.applied.values()) == {1}

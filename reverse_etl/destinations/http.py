@@ -105,7 +105,10 @@ class HttpDestination:
         try:
             body = response.json()
         except ValueError:
-            return []
+            # a 2xx that is not the API's JSON (a proxy's or captive portal's page) says nothing about
+            # the rows: try again (the idempotency key makes a resend safe), never count them sent
+            raise TransientError(f"answered HTTP {response.status_code} with a body that is not JSON "
+                                 f"({response.text[:80]!r})") from None
         rejected = body.get("rejected") if isinstance(body, dict) else None
         out: Rejections = []
         for item in rejected or []:
