@@ -19,6 +19,8 @@ import sys
 from datetime import date
 from pathlib import Path
 
+import duckdb
+
 from orchestration.run_lock import warehouse_run_lock
 from orchestration.settings import get_settings
 
@@ -152,6 +154,15 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args))
     except (FileExistsError, FileNotFoundError, ValueError, RuntimeError) as exc:
         print(f"cdp {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except (duckdb.IOException, duckdb.TransactionException) as exc:
+        first = str(exc).splitlines()[0]
+        if not isinstance(exc, duckdb.IOException) and "could not write" not in first.lower():
+            raise
+        # the warehouse file could not be written: a full disk, most often
+        print(f"cdp {args.command}: the warehouse could not be written: {first}. Free space (or point "
+              "CDP_WAREHOUSE elsewhere) and run again: what was committed stays, the interrupted file or "
+              "step runs again.", file=sys.stderr)
         return 2
     except OSError as exc:  # a full disk, a read-only folder: say which file and what to do
         where = f" ({exc.filename})" if exc.filename else ""

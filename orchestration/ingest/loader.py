@@ -26,6 +26,7 @@ checkpoints are held off while a source loads and one checkpoint follows its las
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import threading
@@ -51,6 +52,13 @@ log = logging.getLogger(__name__)
 #: every column of ops.load_manifest a load writes (rows_erased is the privacy erasure's)
 MANIFEST_COLUMNS = ("(file_path, source, file_hash, file_bytes, status, rows_read, rows_loaded, rows_quarantined, "
                     "duplicates_skipped, blank_lines, reason, loaded_at, load_seconds)")
+
+
+def rollback_if_open(cur: duckdb.DuckDBPyConnection) -> None:
+    """Roll back after an error; a commit that failed (a full disk) has already ended the transaction,
+    and saying so must not hide the error that matters."""
+    with contextlib.suppress(duckdb.TransactionException):
+        cur.execute("rollback")
 
 
 class ReconciliationError(RuntimeError):
@@ -285,7 +293,7 @@ def _commit(cur: duckdb.DuckDBPyConnection, probe: duckdb.DuckDBPyConnection, sp
             result = _finish_staged(cur, probe, spec, staged)
         cur.execute("commit")
     except Exception:
-        cur.execute("rollback")
+        rollback_if_open(cur)
         raise
     finally:
         staged.appended = False
