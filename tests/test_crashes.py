@@ -99,3 +99,30 @@ def test_a_full_disk_fails_the_load_clearly_and_the_next_run_completes(tmp_path:
     finally:
         time.sleep(0.2)
         subprocess.run(["umount", "-l", str(tiny)], capture_output=True)
+
+
+def test_a_run_killed_during_the_dbt_build_recovers_on_the_next_run(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    landing = tmp_path / "landing"
+    shutil.copytree(SAMPLE_LANDING, landing)
+    ws = make_workspace(tmp_path, landing, monkeypatch)
+    run = subprocess.Popen([sys.executable, "-m", "orchestration.cli", "run"], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, env=os.environ.copy(), cwd=REPO,
+                           start_new_session=True)
+    assert run.stdout is not None
+    for line in run.stdout:  # dbt is building models: kill the run and dbt with it
+        if "sql table model" in line and "START" in line:
+            break
+    os.killpg(run.pid, signal.SIGKILL)
+    run.wait()
+    assert not ws.settings.serving_warehouse.exists()       # nothing half-built was published
+    again = cdp("run")
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert "cdp run succeeded" in again.stdout
+    # every file once, and raw holds what was loaded less what erasure removed for deletion requests
+    assert ws.query("select count(*) = count(distinct file_path) from ops.load_manifest") == [(True,)]
+    kept = dict(ws.query("select source, sum(rows_loaded - coalesce(rows_erased, 0)) from ops.load_manifest "
+                         "group by source"))
+    assert kept["events"] == ws.query("select count(*) from raw.events")[0][0]
+    assert kept["crm_contacts"] == ws.query("select count(*) from raw.crm_contacts")[0][0]
+    assert ws.query("select count(*) from marts.dim_profiles")[0][0] > 1000
