@@ -241,3 +241,34 @@ def test_a_destination_that_is_down_then_answers_garbage_loses_nothing(tmp_path:
         resumed = sync(warehouse, config)
     assert resumed.status == "succeeded" and resumed.plan.resumed
     assert set(api.records) == eligible(warehouse) and set(api.applied.values()) == {1}
+
+
+READER = """
+import sys, time, duckdb
+con = duckdb.connect(sys.argv[1], read_only=True)
+print("reading", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_bi_reader_holding_the_warehouse_fails_the_load_clearly_and_loses_nothing(
+        workspace: Workspace) -> None:
+    (workspace.landing / "events").mkdir()
+    (workspace.landing / "events" / "a.ndjson").write_text(
+        '{"type":"track","messageId":"m1","timestamp":"2026-10-01T00:00:00Z","anonymousId":"a","event":"x"}\n')
+    workspace.load()                                   # the warehouse exists
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(workspace.settings.warehouse)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert reader.stdout is not None and reader.stdout.readline().strip() == "reading"
+        (workspace.landing / "events" / "b.ndjson").write_text(
+            '{"type":"track","messageId":"m2","timestamp":"2026-10-01T00:00:00Z","anonymousId":"b","event":"x"}\n')
+        blocked = subprocess.run([sys.executable, "-m", "orchestration.cli", "load"], capture_output=True,
+                                 text=True, env=os.environ.copy(), cwd=Path(__file__).resolve().parent.parent)
+        assert blocked.returncode == 2 and "another process holds it" in blocked.stderr
+    finally:
+        reader.kill()
+        reader.wait()
+    results = workspace.load()
+    assert results["events"].total("rows_loaded") == 1
+    assert workspace.query("select count(*) from raw.events") == [(2,)]
