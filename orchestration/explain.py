@@ -40,7 +40,10 @@ def _current_id(con: duckdb.DuckDBPyConnection, profile_id: str, out: Callable[[
         raise UnknownProfile(f"no profile {profile_id!r}: not in ops.identity_profile_registry and not a retired id "
                              "in marts.canonical_id_aliases (ids look like prf_ followed by 24 hex digits)")
     survivor, retired_at, hops = alias[0]
-    out(f"{profile_id} was retired at {retired_at:%Y-%m-%d %H:%M:%S} ({hops} merge(s)); it is now {survivor}\n")
+    if retired_at is None:
+        out(f"{profile_id} is the id one of {survivor}'s identifiers carried on its own; it is now {survivor}\n")
+    else:
+        out(f"{profile_id} was retired at {retired_at:%Y-%m-%d %H:%M:%S} ({hops} merge(s)); it is now {survivor}\n")
     return survivor
 
 

@@ -126,8 +126,8 @@ def test_identity_rules_stable_ids_merges_and_rebuild(sample_workspace: Workspac
                          from ops.identity_merge_events""")
     assert merges == [("merged", young_id, old_id, f"user_id:{user_id}", f"anonymous_id:{anon}",
                        "event_identity", "merge-1")]
-    assert ws.query("select retired_profile_id, survivor_profile_id from marts.canonical_id_aliases") == [
-        (young_id, old_id)]
+    assert ws.query("select retired_profile_id, survivor_profile_id from marts.canonical_id_aliases "
+                    "where evidence = 'merge_history'") == [(young_id, old_id)]
     assert ws.query("select merges from marts.identity_health order by run_at desc limit 1") == [(1,)]
     assert main(["explain-profile", young_id]) == 0
     explained = capsys.readouterr().out
@@ -138,6 +138,9 @@ def test_identity_rules_stable_ids_merges_and_rebuild(sample_workspace: Workspac
     assert run_pipeline() is True
     assert profiles(rebuilt) == second
     assert rebuilt.query("select count(*) from ops.identity_merge_events") == [(0,)]
+    # with no merge history, the retired id still resolves to its survivor
+    assert rebuilt.query("select survivor_profile_id, evidence from marts.canonical_id_aliases "
+                         "where retired_profile_id = ?", [young_id]) == [(old_id, "derived_from_identifier")]
 
 
 def test_identity_gate_stops_syncs_when_a_profile_grows_too_large(sample_workspace: Workspace,
