@@ -160,8 +160,14 @@ def test_landing_file_failing_its_expectations_is_quarantined_and_fails_the_run(
         "2026-11-01,paid_search,google,cpc,brand,-250.00,USD,1000,10\n"
         "2026-11-01,paid_social,facebook,paid_social,retarget,80.00,USD,900,12\n")
     assert_fails_naming(ws, capsys, "FAILED raw/ad_spend: expectations")
-    quarantined = ws.query("select reason from ops.quarantine where source_file like '%credits.csv'")
-    assert len(quarantined) == 1 and "expect_column_values_to_be_between(spend)" in quarantined[0][0]
+    # every row of the file is held, counted, with its values and the failed expectation as the reason
+    quarantined = ws.query("select line_number, reason, payload from ops.quarantine "
+                           "where source_file like '%credits.csv' order by line_number")
+    assert [q[0] for q in quarantined] == [2, 3]
+    assert all("expect_column_values_to_be_between(spend)" in q[1] for q in quarantined)
+    assert "-250.00" in quarantined[0][2] and "retarget" in quarantined[1][2]
+    assert ws.query("select status, rows_read, rows_quarantined from ops.load_manifest "
+                    "where file_path like '%credits.csv'") == [("quarantined", 2, 2)]
     assert ws.query("select count(*) from raw.ad_spend where _source_file like '%credits.csv'") == [(0,)]
     docs = ws.settings.gx_dir / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
     assert docs.exists() and "landing_ad_spend" in docs.read_text()

@@ -17,38 +17,35 @@
     with combos as (
         select distinct utm_source, utm_medium, utm_campaign, referrer_host from {{ relation }}
     ),
-    traffic as (
+    tagged as (
         select
             c.*,
-            case
-                when c.utm_source is not null or c.utm_medium is not null or c.utm_campaign is not null
-                    then coalesce(c.utm_source, '(not set)')
-                when c.referrer_host is not null then c.referrer_host
-                else '(direct)'
-            end as traffic_source,
-            case
-                when c.utm_source is not null or c.utm_medium is not null or c.utm_campaign is not null
-                    then coalesce(c.utm_medium, '(not set)')
-                when c.referrer_host is not null then 'referral'
-                else '(none)'
-            end as traffic_medium,
-            case
-                when c.utm_source is not null or c.utm_medium is not null or c.utm_campaign is not null
-                    then coalesce(c.utm_campaign, '(not set)')
-                when c.referrer_host is not null then '(referral)'
-                else '(direct)'
-            end as traffic_campaign,
+            c.utm_source is not null or c.utm_medium is not null or c.utm_campaign is not null as is_tagged
+        from combos as c
+    ),
+    traffic as (
+        select
+            t.utm_source, t.utm_medium, t.utm_campaign, t.referrer_host,
+            case when t.is_tagged then coalesce(t.utm_source, '(not set)')
+                 when t.referrer_host is not null then t.referrer_host
+                 else '(direct)' end as traffic_source,
+            case when t.is_tagged then coalesce(t.utm_medium, '(not set)')
+                 when t.referrer_host is not null then 'referral'
+                 else '(none)' end as traffic_medium,
+            case when t.is_tagged then coalesce(t.utm_campaign, '(not set)')
+                 when t.referrer_host is not null then '(referral)'
+                 else '(direct)' end as traffic_campaign,
             {%- if own_domains %}
-            c.utm_source is null and c.utm_medium is null and c.utm_campaign is null and (
+            not t.is_tagged and (
                 {%- for d in own_domains %}
-                c.referrer_host = {{ cdp_literal(d | lower) }} or c.referrer_host like {{ cdp_literal('%.' ~ (d | lower)) }}
+                t.referrer_host = {{ cdp_literal(d | lower) }} or t.referrer_host like {{ cdp_literal('%.' ~ (d | lower)) }}
                 {%- if not loop.last %} or{% endif %}
                 {%- endfor %}
             ) as is_own_domain
             {%- else %}
             false as is_own_domain
             {%- endif %}
-        from combos as c
+        from tagged as t
     ),
     categorised as (
         {#- one category per source: the seed lists each source under one category -#}

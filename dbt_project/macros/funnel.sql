@@ -105,3 +105,38 @@
 {% macro duckdb__cdp_first_value(value, order_by) -%}
     arg_min_null({{ value }}, ({{ order_by }}))
 {%- endmacro %}
+
+{#- Database health rules (var cdp__health_rules) as SQL: a record is complete when every `required`
+    column and every applicable `required_when` entry is present. -#}
+{% macro cdp_health_complete(rule) -%}
+    {%- set parts = [] -%}
+    {%- for column in rule.get('required', []) -%}
+        {%- do parts.append(adapter.quote(column) ~ ' is not null') -%}
+    {%- endfor -%}
+    {%- for entry in rule.get('required_when', []) -%}
+        {%- if entry.get('json') -%}
+            {%- set present = json_text(adapter.quote(entry['json'][0]), entry['json'][1:]) ~ ' is not null' -%}
+        {%- else -%}
+            {%- set present = adapter.quote(entry['column']) ~ ' is not null' -%}
+        {%- endif -%}
+        {%- do parts.append('(not (' ~ entry['when'] ~ ') or ' ~ present ~ ')') -%}
+    {%- endfor -%}
+    {{ parts | join(' and ') if parts else 'true' }}
+{%- endmacro %}
+
+{#- When the record happened: the first of `record_time` that reads as `record_time_type`, plus
+    `record_time_plus_days` (a day's spend is complete at the end of the day). -#}
+{% macro cdp_health_record_time(rule) -%}
+    {%- set kind = rule.get('record_time_type', 'timestamp') -%}
+    {%- set sql_type = 'date' if kind == 'date' else 'timestamp with time zone' -%}
+    {%- set read = [] -%}
+    {%- for column in rule['record_time'] -%}
+        {%- do read.append(try_cast(adapter.quote(column), sql_type)) -%}
+    {%- endfor -%}
+    {%- set first = 'coalesce(' ~ (read | join(', ')) ~ ')' if read | length > 1 else read[0] -%}
+    {%- if rule.get('record_time_plus_days') -%}
+        {{ return(dbt.dateadd('day', rule['record_time_plus_days'] | int, first)) }}
+    {%- else -%}
+        {{ return(first) }}
+    {%- endif -%}
+{%- endmacro %}

@@ -76,7 +76,32 @@
 {%- endmacro %}
 {% macro default__try_cast(expression, type) -%} try_cast({{ expression }} as {{ type }}) {%- endmacro %}
 {% macro postgres__try_cast(expression, type) -%}
-    case when {{ expression }} ~ '^\s*-?[0-9]+(\.[0-9]+)?\s*$' then cast({{ expression }} as {{ type }}) end
+    {%- set t = type | lower -%}
+    {%- if 'timestamp' in t or t == 'date' -%}
+        {#- PostgreSQL has no try_cast: cdp_try_timestamptz (macro cdp_engine_functions) returns null
+            for text that does not read as a time -#}
+        {%- if t == 'date' -%} cast(cdp_try_timestamptz(cast({{ expression }} as text)) as date)
+        {%- else -%} cast(cdp_try_timestamptz(cast({{ expression }} as text)) as {{ type }})
+        {%- endif -%}
+    {%- else -%}
+    case when cast({{ expression }} as text) ~ '^\s*-?[0-9]+(\.[0-9]+)?\s*$' then cast({{ expression }} as {{ type }}) end
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Helper functions an engine needs before the models run (on-run-start): PostgreSQL gets a
+    try-cast to timestamptz, which it lacks. -#}
+{% macro cdp_engine_functions() -%}
+    {{ return(adapter.dispatch('cdp_engine_functions', 'cdp')()) }}
+{%- endmacro %}
+{% macro default__cdp_engine_functions() -%} select 1 {%- endmacro %}
+{% macro postgres__cdp_engine_functions() -%}
+    create or replace function cdp_try_timestamptz(value text) returns timestamptz
+    language plpgsql immutable as $$
+    begin
+        return value::timestamptz;
+    exception when others then
+        return null;
+    end $$
 {%- endmacro %}
 
 {#- `not materialized` for a CTE read more than once that is cheaper to compute twice than to keep

@@ -57,7 +57,8 @@ union all
 select '{{ rule }}', 'events', {{ left_type }}, {{ left_value }}, {{ right_type }}, {{ right_value }}, {{ aggregates }}
 from hubbed
 where {{ condition }}
-group by {{ left_type }}, {{ left_value }}, {{ right_type }}, {{ right_value }}
+{# constants (quoted types) are not grouped by: PostgreSQL refuses a constant in GROUP BY #}
+group by {% for e in [left_type, left_value, right_type, right_value] if not e.startswith("'") %}{{ e }}{% if not loop.last %}, {% endif %}{% endfor %}
 {%- endfor %}
 union all
 select 'seen', 'crm_contacts', 'crm_contact_id', source_key, 'crm_contact_id', source_key, {{ aggregates }}

@@ -108,8 +108,8 @@ totals as (
     {#- marketing efficiency ratio: all attributed revenue over all spend, per month and overall -#}
     select
         m.model, g.grain, '(all)' as channel, '(all)' as campaign, g.month,
-        g.credited_conversions, g.credited_value, cast(null as double) as new_customers,
-        cast(null as double) as ltv_weighted, cast(null as double) as tenure_weighted, coalesce(sp.spend, 0) as spend
+        g.credited_conversions, g.credited_value, cast(null as {{ type_double() }}) as new_customers,
+        cast(null as {{ type_double() }}) as ltv_weighted, cast(null as {{ type_double() }}) as tenure_weighted, coalesce(sp.spend, 0) as spend
     from (
         select 'all_month' as grain, cast({{ dbt.date_trunc('month', 'converted_at') }} as date) as month,
                count(distinct conversion_id) as credited_conversions, sum(linear_value) as credited_value

@@ -96,10 +96,10 @@ select
     scored_at,
     rule_ids,
     engagement_points_added,
-    cast(fit_score as double) as fit_score,
-    cast(engagement_score as double) as engagement_score,
-    cast(fit_score + engagement_score as double) as lead_score,
-    cast(fit_score + engagement_before as double) as lead_score_before,
+    cast(fit_score as {{ type_double() }}) as fit_score,
+    cast(engagement_score as {{ type_double() }}) as engagement_score,
+    cast(fit_score + engagement_score as {{ type_double() }}) as lead_score,
+    cast(fit_score + engagement_before as {{ type_double() }}) as lead_score_before,
     fit_score + engagement_score >= {{ threshold }} and fit_score + engagement_before < {{ threshold }}
         as crosses_threshold,
     case when fit_score + engagement_score < {{ threshold }} and fit_score + engagement_before >= {{ threshold }}
@@ -107,5 +107,5 @@ select
          when decay_below_at < coalesce(next_scored_at, as_of)
               or (next_scored_at is null and decay_below_at <= as_of)
               then decay_below_at end as falls_below_threshold_at,
-    cast({{ threshold }} as double) as mql_score_threshold
+    cast({{ threshold }} as {{ type_double() }}) as mql_score_threshold
 from with_decay

@@ -28,7 +28,7 @@ select
     t.engagement_score,
     t.lead_score,
     t.lead_score >= {{ threshold }} as is_above_mql_threshold,
-    cast({{ threshold }} as double) as mql_score_threshold,
+    cast({{ threshold }} as {{ type_double() }}) as mql_score_threshold,
     c.first_reached_threshold_at,
     t.rules_matched,
     t.as_of

@@ -88,9 +88,9 @@ select
     linkable_pairs,
     linked_pairs,
     person_pairs,
-    cast(correct_pairs as double) / nullif(predicted_pairs, 0) as pairwise_precision,
-    cast(linked_pairs as double) / nullif(linkable_pairs, 0) as pairwise_recall,
-    cast(correct_pairs as double) / nullif(person_pairs, 0) as pairwise_recall_strict
+    cast(correct_pairs as {{ type_double() }}) / nullif(predicted_pairs, 0) as pairwise_precision,
+    cast(linked_pairs as {{ type_double() }}) / nullif(linkable_pairs, 0) as pairwise_recall,
+    cast(correct_pairs as {{ type_double() }}) / nullif(person_pairs, 0) as pairwise_recall_strict
 from pair_counts
 {%- else -%}
 select
@@ -100,7 +100,7 @@ select
                   'linkable_pairs', 'linked_pairs', 'person_pairs'] %}
     cast(null as bigint) as {{ c }},
     {%- endfor %}
-    cast(null as double) as pairwise_precision,
-    cast(null as double) as pairwise_recall,
-    cast(null as double) as pairwise_recall_strict
+    cast(null as {{ type_double() }}) as pairwise_precision,
+    cast(null as {{ type_double() }}) as pairwise_recall,
+    cast(null as {{ type_double() }}) as pairwise_recall_strict
 {%- endif %}

@@ -79,7 +79,7 @@ select
     coalesce(d.invalid_emails, 0) as invalid_email_records,
     coalesce(d.invalid_phones, 0) as invalid_phone_records,
     coalesce(d.given, 0) as email_or_phone_records,
-    cast(coalesce(d.invalid_emails, 0) + coalesce(d.invalid_phones, 0) as double) / nullif(d.given, 0)
+    cast(coalesce(d.invalid_emails, 0) + coalesce(d.invalid_phones, 0) as {{ type_double() }}) / nullif(d.given, 0)
         as dropped_identifier_share,
     (select profiles from limit_breaks) as profiles_breaking_limits,
     (select count(*) from clusters where protection_rule = 'shared_value') as shared_value_protections,

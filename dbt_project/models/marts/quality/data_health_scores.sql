@@ -18,7 +18,7 @@ with received as (
         sum(rows_read) as records,
         sum(rows_quarantined) as quarantined,
         sum(duplicates_skipped) as duplicates,
-        count(*) filter (where status = 'quarantined') as files_quarantined,
+        sum(case when status = 'quarantined' then 1 else 0 end) as files_quarantined,
         max(loaded_at) as last_loaded_at
     from {{ source('ops', 'load_manifest') }}
     group by source
@@ -26,14 +26,14 @@ with received as (
 
 loaded as (
     {%- for source_name, rule in rules.items() %}
+    {%- set record_time = cdp_health_record_time(rule) %}
     select
         '{{ source_name }}' as source,
         count(*) as rows_loaded,
-        count(*) filter (where {{ rule['complete_when'] }}) as rows_complete,
-        count(*) filter (
-            where _loaded_at <= ({{ rule['record_time'] }}) + interval {{ rule['fresh_within_hours'] | int }} hour
-        ) as rows_fresh,
-        max({{ rule['record_time'] }}) as newest_record_at
+        sum(case when {{ cdp_health_complete(rule) }} then 1 else 0 end) as rows_complete,
+        sum(case when _loaded_at <= {{ dbt.dateadd('hour', rule['fresh_within_hours'] | int, record_time) }}
+                 then 1 else 0 end) as rows_fresh,
+        max({{ record_time }}) as newest_record_at
     from {{ source('raw', source_name) }}
     {%- if not loop.last %}
     union all
