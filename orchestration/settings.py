@@ -44,6 +44,11 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     ),
     "CDP_DBT_TARGET": ("duckdb", "dbt target in dbt_project/profiles.yml."),
     "CDP_DBT_VARS": ("", "YAML mapping of dbt vars for this run's build (overrides dbt_project.yml rules)."),
+    "CDP_POSTGRES_HOST": ("127.0.0.1", "PostgreSQL host of the dbt `postgres` target (CDP_DBT_TARGET=postgres)."),
+    "CDP_POSTGRES_PORT": ("5432", "PostgreSQL port of the dbt `postgres` target."),
+    "CDP_POSTGRES_USER": ("postgres", "PostgreSQL user of the dbt `postgres` target."),
+    "CDP_POSTGRES_PASSWORD": ("", "PostgreSQL password of the dbt `postgres` target (empty: trust or .pgpass)."),
+    "CDP_POSTGRES_DB": ("test", "PostgreSQL database of the dbt `postgres` target."),
     "CDP_LOG_LEVEL": ("INFO", "Log level of `cdp run` (DEBUG shows every Dagster event)."),
     "CDP_RUN_LOCK_WAIT_SECONDS": (
         "0",
