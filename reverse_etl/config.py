@@ -76,6 +76,9 @@ class SyncDefinition:
     options: dict[str, Any] = field(default_factory=dict)
     guardrails: Guardrails = field(default_factory=Guardrails)
     description: str = ""
+    #: on_consent_revoked: None = delete the member at the destination; else the destination fields
+    #: (and values) an update sets for a member this sync sent who lost consent (an unsubscribe flag)
+    consent_revoked_update: dict[str, Any] | None = None
 
     @property
     def kind(self) -> str:
@@ -188,12 +191,39 @@ def _sync(name: str, raw: Any, destinations: dict[str, DestinationDefinition], p
     if destination.kind == "file" and mode != "mirror":
         raise SyncConfigError(f"{where}: a file destination writes the whole audience each run; use mode mirror")
     batch_rows = int(_number(raw, "batch_rows", 50_000, where, minimum=1))
+    revoked_update = _consent_revoked(raw.get("on_consent_revoked", "delete"), mapping, purpose, destination, where)
     return SyncDefinition(
         name=name, audience=audience, destination=destination, mode=mode, key=key, mapping=mapping,
         consent_purpose=purpose, schedule=raw.get("schedule"), batch_rows=batch_rows,
         options=dict(raw.get("options") or {}), guardrails=_guardrails(raw.get("guardrails"), where),
         description=str(raw.get("description") or ""),
+        consent_revoked_update=revoked_update,
     )
+
+
+def _consent_revoked(raw: Any, mapping: dict[str, str], purpose: str | None, destination: DestinationDefinition,
+                     where: str) -> dict[str, Any] | None:
+    """How a revoked consent reaches the destination: `delete` (the default; list removal for ad
+    audiences), or `{update: {field: value, ...}}`, an update setting those destination fields (an
+    unsubscribe flag) where the destination keeps the record."""
+    if raw == "delete":
+        return None
+    fields = raw.get("update") if isinstance(raw, dict) and set(raw) == {"update"} else None
+    if not isinstance(fields, dict) or not fields:
+        raise SyncConfigError(f"{where}.on_consent_revoked must be `delete` or {{update: {{<field>: <value>}}}}, "
+                              f"got {raw!r}")
+    if purpose is None:
+        raise SyncConfigError(f"{where}.on_consent_revoked needs a consent_purpose (there is no consent to revoke)")
+    if destination.kind not in ("http", "postgres"):
+        raise SyncConfigError(f"{where}.on_consent_revoked: update is for destinations that keep records (http, "
+                              f"postgres); a {destination.kind} destination removes the member")
+    for name, value in fields.items():
+        if name not in mapping:
+            raise SyncConfigError(f"{where}.on_consent_revoked.update.{name} is not a mapped destination field "
+                                  f"(mapped: {sorted(mapping)})")
+        if not isinstance(value, str | int | float | bool) and value is not None:
+            raise SyncConfigError(f"{where}.on_consent_revoked.update.{name} must be a plain value, got {value!r}")
+    return dict(fields)
 
 
 def parse_sync_config(raw: Any, path: Path) -> SyncConfig:

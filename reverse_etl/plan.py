@@ -22,6 +22,7 @@
 
 from __future__ import annotations
 
+import json
 import statistics
 from dataclasses import dataclass, field
 
@@ -141,6 +142,11 @@ def _consent_sql(con: duckdb.DuckDBPyConnection, sync: SyncDefinition) -> tuple[
     return join, held, record
 
 
+def _sql_text(value: str) -> str:
+    """A SQL string literal of configuration text."""
+    return "'" + value.replace("'", "''") + "'"
+
+
 def outbox_table(sync_name: str) -> str:
     """The outbox of one sync: its current plan, typed (payload is a struct of the mapped fields)."""
     return f'ops."sync_outbox__{sync_name}"'
@@ -219,6 +225,16 @@ def plan_sync(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, config: Sync
     departed_without_consent = ("false" if sync.consent_purpose is None else
                                 f"sp.profile_id is not null and coalesce(pc.{sync.consent_purpose}_consent, "
                                 "'unknown') <> 'granted'")
+    # on_consent_revoked: update: the last payload sent with the configured fields set, instead of a delete
+    revoked = sync.consent_revoked_update
+    patch = _sql_text(json.dumps(revoked)) if revoked else "null"
+    unsubscribe = "false" if not revoked else "lacks_consent and old_payload is not null"
+    unsubscribed_already = "false" if not revoked else " and ".join(
+        f"json_extract(old_payload, {_sql_text('$.' + json.dumps(f))}) = cast({_sql_text(json.dumps(v))} as json)"
+        for f, v in revoked.items())
+    unsubscribe_reason = _sql_text(f"consent withdrawn for {sync.consent_purpose}: " + ", ".join(
+        f"{f} = {json.dumps(v)}" for f, v in (revoked or {}).items()))
+    unsubscribed_payload = f"cast(json_merge_patch(c.old_payload, {patch}) as {payload_type})"
     con.execute(f"create or replace temp table _cdp_deleted as {deleted_profiles_sql(con)}")
     # A view: the audience is read (and every member hashed) once, by the diff below. The payload itself
     # is not carried: only the members that are sent need it, and they are few on an ordinary run.
@@ -288,20 +304,28 @@ def plan_sync(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, config: Sync
                 select *, case
                     when in_audience and hold_reason is null and not in_state then 'add'
                     when in_audience and hold_reason is null and in_state then 'change'
+                    when in_state and (not in_audience or hold_reason is not null) and deleted then 'remove'
+                    when in_state and {unsubscribe}
+                         then case when not ({unsubscribed_already}) then 'unsubscribe' end
                     when in_state and (not in_audience or hold_reason is not null)
-                         and (deleted or {may_remove} or lacks_consent) then 'remove' end as kind
+                         and ({may_remove} or lacks_consent) then 'remove' end as kind
                 from known
             )
             select c.member_key, c.profile_id, c.in_audience, c.in_state, c.hold_reason, c.kind, c.consent_record_id,
                    case c.kind when 'add' then '{add_op}' when 'change' then '{change_op}'
+                               when 'unsubscribe' then '{"update" if mode == "update" else "upsert"}'
                                when 'remove' then 'delete' end as op,
-                   case when c.kind = 'remove' then c.old_hash else c.new_hash end as row_hash,
+                   case when c.kind = 'remove' then c.old_hash
+                        when c.kind = 'unsubscribe' then hash({unsubscribed_payload})
+                        else c.new_hash end as row_hash,
                    case when c.kind = 'remove' then cast(c.old_payload as {payload_type})
+                        when c.kind = 'unsubscribe' then {unsubscribed_payload}
                         when c.kind is not null then s.payload end as payload,
                    case c.kind when 'add' then 'new member'
                                when 'change' then case when {str(full_resync).lower()} then 'full resync'
                                                        when c.new_hash <> c.old_hash then 'changed'
                                                        else 'unchanged (snapshot)' end
+                               when 'unsubscribe' then {unsubscribe_reason}
                                when 'remove' then case
                                    when c.deleted then 'deletion request ' || coalesce(c.request_id, '')
                                    when c.hold_reason is not null then 'held back: ' || c.hold_reason
@@ -321,7 +345,8 @@ def plan_sync(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, config: Sync
         raise
     counts = con.execute("""
         select count(*) filter (where kind = 'add'),
-               count(*) filter (where kind = 'change' and reason in ('changed', 'full resync')),
+               count(*) filter (where (kind = 'change' and reason in ('changed', 'full resync'))
+                                      or kind = 'unsubscribe'),
                count(*) filter (where kind = 'remove'),
                count(*) filter (where kind = 'remove' and reason like 'deletion request%'),
                count(*) filter (where in_audience and hold_reason is not null),

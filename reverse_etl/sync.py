@@ -118,7 +118,10 @@ def _commit_batch(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, plan_id:
     outbox = outbox_table(sync.name)
     applied = (f"select * from {outbox} where batch_no = {int(batch_no)} "
                "and member_key not in (select member_key from _cdp_failed where not skipped)")
-    payload = "to_json(payload)" if sync.kind in KINDS_DELETING_BY_PAYLOAD else "null"
+    # the payload is kept where a delete needs more than the key, and where a revoked consent is sent as an
+    # update of the last payload (on_consent_revoked)
+    keep_payload = sync.kind in KINDS_DELETING_BY_PAYLOAD or sync.consent_revoked_update is not None
+    payload = "to_json(payload)" if keep_payload else "null"
     try:
         con.execute("begin transaction")
         con.execute("insert into ops.sync_batches values (?, ?, ?, ?, ?, ?, now())",

@@ -272,3 +272,44 @@ def test_a_bi_reader_holding_the_warehouse_fails_the_load_clearly_and_loses_noth
     results = workspace.load()
     assert results["events"].total("rows_loaded") == 1
     assert workspace.query("select count(*) from raw.events") == [(2,)]
+
+
+def test_revoked_consent_can_reach_the_destination_as_an_unsubscribe_update(tmp_path: Path) -> None:
+    """on_consent_revoked: {update: {subscribed: false}}: the record stays at the destination, flagged,
+    once; a renewed consent sends the member as they are again."""
+    warehouse = tmp_path / "cdp.duckdb"
+    build_warehouse(warehouse, people=30)
+    sql(warehouse, "alter table audiences.aud_members add column subscribed boolean default true")
+    api = FakeApi()
+    with FakeApiServer(api) as server:
+        mapping = {"profile_id": "profile_id", "email": "email", "subscribed": "subscribed"}
+        config = config_for(http_destination(server), mapping=mapping,
+                            on_consent_revoked={"update": {"subscribed": False}})
+        assert sync(warehouse, config).status == "succeeded"
+        assert api.records["prf_00002"]["subscribed"] is True
+        sql(warehouse, "update marts.dim_profiles set email_marketing_consent = 'revoked' "
+                       "where profile_id = 'prf_00002'")
+        revoked = sync(warehouse, config)
+        assert revoked.plan.rows_changed == 1 and revoked.plan.rows_removed == 0
+        assert api.records["prf_00002"] == {"profile_id": "prf_00002", "email": "person2@example.com",
+                                            "subscribed": False}
+        logged = sql(warehouse, "select op, status, reason from ops.sync_log where plan_id = ? and member_key = "
+                                "'prf_00002' and status = 'sent'", [revoked.plan.plan_id])
+        assert logged == [("upsert", "sent", "consent withdrawn for email_marketing: subscribed = false")]
+        again = sync(warehouse, config)              # already unsubscribed: nothing more is sent
+        assert again.plan.rows_changed == 0 and again.rows_sent == 0
+        sql(warehouse, "update marts.dim_profiles set email_marketing_consent = 'granted' "
+                       "where profile_id = 'prf_00002'")
+        renewed = sync(warehouse, config)
+        assert renewed.plan.rows_changed == 1 and api.records["prf_00002"]["subscribed"] is True
+    assert set(api.applied.values()) >= {1}
+
+
+def test_on_consent_revoked_is_checked_where_it_is_written() -> None:
+    from reverse_etl.config import SyncConfigError
+
+    with pytest.raises(SyncConfigError, match=r"on_consent_revoked\.update\.unsubscribed is not a mapped"):
+        config_for({"kind": "http", "default_url": "http://127.0.0.1:9"},
+                   on_consent_revoked={"update": {"unsubscribed": True}})
+    with pytest.raises(SyncConfigError, match="must be `delete` or"):
+        config_for({"kind": "http", "default_url": "http://127.0.0.1:9"}, on_consent_revoked="unsubscribe")
