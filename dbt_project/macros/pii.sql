@@ -21,7 +21,11 @@
 {%- endmacro %}
 {% macro default__cdp_regex_full_match(value, pattern) -%} regexp_like({{ value }}, '^(?:' || {{ pattern }} || ')$') {%- endmacro %}
 {% macro duckdb__cdp_regex_full_match(value, pattern) -%} regexp_full_match({{ value }}, {{ pattern }}) {%- endmacro %}
-{% macro postgres__cdp_regex_full_match(value, pattern) -%} ({{ value }} ~ ('^(?:' || {{ pattern }} || ')$')) {%- endmacro %}
+{#- PostgreSQL's regular expressions write a word boundary \y (its \b is a backspace): rules are written
+    with \b, as in DuckDB, Spark and most regex dialects, and translated here. -#}
+{% macro postgres__cdp_regex_full_match(value, pattern) -%}
+    ({{ value }} ~ ('^(?:' || replace({{ pattern }}, '\b', '\y') || ')$'))
+{%- endmacro %}
 
 {#- Digits only. -#}
 {% macro digits_only(column) -%}

@@ -70,19 +70,27 @@ windowed as (
 
 scored as (
     select
-        w.*,
-        coalesce(f.fit_score, 0) as fit_score,
-        w.running_sum * power(2.0, -w.half_lives) as engagement_score,
-        (w.running_sum - w.engagement_points_added * power(2.0, w.half_lives)) * power(2.0, -w.half_lives)
-            as engagement_before
-    from windowed as w
-    left join fit as f on f.profile_id = w.profile_id
+        *,
+        {#- compared with the threshold at 1e-9: the decay's floating-point rounding differs between
+            engines, and a score of exactly the threshold must cross it on every one -#}
+        round(cast(fit_score + engagement_score as decimal(38, 12)), 9) as score_after,
+        round(cast(fit_score + engagement_before as decimal(38, 12)), 9) as score_before
+    from (
+        select
+            w.*,
+            coalesce(f.fit_score, 0) as fit_score,
+            w.running_sum * power(2.0, -w.half_lives) as engagement_score,
+            (w.running_sum - w.engagement_points_added * power(2.0, w.half_lives)) * power(2.0, -w.half_lives)
+                as engagement_before
+        from windowed as w
+        left join fit as f on f.profile_id = w.profile_id
+    ) as unrounded
 ),
 
 with_decay as (
     select
         *,
-        case when fit_score + engagement_score >= {{ threshold }} and fit_score < {{ threshold }}
+        case when score_after >= {{ threshold }} and fit_score < {{ threshold }}
               and engagement_score > 0
              then {{ dbt.dateadd('second',
                         'cast(86400 * ' ~ half_life ~ ' * ln(engagement_score / (' ~ threshold ~ ' - fit_score)) / ln(2.0) as bigint)',
@@ -100,9 +108,8 @@ select
     cast(engagement_score as {{ type_double() }}) as engagement_score,
     cast(fit_score + engagement_score as {{ type_double() }}) as lead_score,
     cast(fit_score + engagement_before as {{ type_double() }}) as lead_score_before,
-    fit_score + engagement_score >= {{ threshold }} and fit_score + engagement_before < {{ threshold }}
-        as crosses_threshold,
-    case when fit_score + engagement_score < {{ threshold }} and fit_score + engagement_before >= {{ threshold }}
+    score_after >= {{ threshold }} and score_before < {{ threshold }} as crosses_threshold,
+    case when score_after < {{ threshold }} and score_before >= {{ threshold }}
               then scored_at
          when decay_below_at < coalesce(next_scored_at, as_of)
               or (next_scored_at is null and decay_below_at <= as_of)
