@@ -65,9 +65,11 @@ from (
     select
         *,
         {%- for m in models %}
-        round(cast(round(conversion_value_reporting * 100) as bigint)
-              * sum({{ m }}_share) over (partition by conversion_id order by touch_position
-                                         rows between unbounded preceding and current row)) as {{ m }}_cents_to_here{% if not loop.last %},{% endif %}
+        {#- rounded as a decimal: half away from zero on every engine (PostgreSQL rounds a double half to even) -#}
+        round(cast(cast(round(conversion_value_reporting * 100) as bigint)
+                   * sum({{ m }}_share) over (partition by conversion_id order by touch_position
+                                              rows between unbounded preceding and current row)
+                   as decimal(38, 9))) as {{ m }}_cents_to_here{% if not loop.last %},{% endif %}
         {%- endfor %}
     from {{ shares }}
 ) as cumulative

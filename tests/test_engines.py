@@ -1,0 +1,136 @@
+"""The dbt models on PostgreSQL: the bundled sample's raw tables, copied from a DuckDB run into a
+database of the test's own, build there with no error, and every table of staging, intermediate,
+marts and audiences holds what DuckDB's does (row counts, profile ids, money to the cent).
+
+Markov and Shapley are dbt Python models, which dbt-postgres cannot run: they and what reads them
+are left out here until they move out of dbt (issue 26).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from orchestration.run import run_pipeline
+from orchestration.settings import REPO_ROOT
+from tests.test_reverse_etl import POSTGRES_URL
+
+pytestmark = pytest.mark.slow(seconds=90)
+
+PG_TYPES = {"VARCHAR": "text", "JSON": "jsonb", "BIGINT": "bigint", "TIMESTAMP WITH TIME ZONE": "timestamptz",
+            "UBIGINT": "numeric(20)", "DOUBLE": "double precision", "INTEGER": "integer", "BOOLEAN": "boolean",
+            "TIMESTAMP": "timestamp", "DATE": "date"}
+NOT_ON_POSTGRES = ["attribution_markov+", "attribution_shapley+"]
+#: appended to once per build, so their row counts count builds
+HISTORY = {"data_health_scores", "identity_health"}
+
+
+def copy_landed_tables(source: Path, database_url: str, scratch: Path) -> None:
+    """raw.* and ops.load_manifest from a DuckDB warehouse into PostgreSQL, through CSV and COPY."""
+    import psycopg
+
+    con = duckdb.connect(str(source), read_only=True)
+    pg = psycopg.connect(database_url, autocommit=True)
+    try:
+        tables = [("raw", t) for (t,) in con.execute(
+            "select table_name from information_schema.tables where table_schema = 'raw'").fetchall()]
+        for schema, table in [*tables, ("ops", "load_manifest")]:
+            columns = con.execute("select column_name, data_type from information_schema.columns "
+                                  "where table_schema = ? and table_name = ? order by ordinal_position",
+                                  [schema, table]).fetchall()
+            pg.execute(f"create schema if not exists {schema}")
+            pg.execute(f"create table {schema}.{table} ("
+                       + ", ".join(f'"{c}" {PG_TYPES.get(t, "text")}' for c, t in columns) + ")")
+            csv_path = scratch / f"{schema}.{table}.csv"
+            con.execute(f"copy (select * from {schema}.{table}) to '{csv_path}' (header false)")
+            with pg.cursor().copy(f"copy {schema}.{table} from stdin (format csv)") as copy, csv_path.open("rb") as f:
+                while chunk := f.read(1 << 20):
+                    copy.write(chunk)
+    finally:
+        con.close()
+        pg.close()
+
+
+@pytest.fixture(scope="module")
+def both_engines(tmp_path_factory: pytest.TempPathFactory):
+    psycopg = pytest.importorskip("psycopg")
+    try:
+        admin = psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(f"no PostgreSQL at CDP_TEST_POSTGRES_URL={POSTGRES_URL}: {exc}")
+    import shutil
+
+    from tests.conftest import SAMPLE_LANDING, make_workspace
+
+    monkeypatch = pytest.MonkeyPatch()
+    root = tmp_path_factory.mktemp("engines")
+    landing = root / "landing"
+    shutil.copytree(SAMPLE_LANDING, landing)
+    ws = make_workspace(root, landing, monkeypatch)
+    assert run_pipeline() is True
+    database = f"cdp_engines_{uuid.uuid4().hex[:10]}"
+    admin.execute(f"create database {database}")
+    info = psycopg.conninfo.conninfo_to_dict(POSTGRES_URL)
+    url = psycopg.conninfo.make_conninfo(POSTGRES_URL, dbname=database)
+    try:
+        copy_landed_tables(ws.settings.warehouse, url, root)
+        env = {**os.environ, "CDP_DBT_TARGET": "postgres", "CDP_POSTGRES_DB": database,
+               "CDP_POSTGRES_HOST": str(info.get("host", "127.0.0.1")),
+               "CDP_POSTGRES_PORT": str(info.get("port", 5432)),
+               "CDP_POSTGRES_USER": str(info.get("user", "postgres")),
+               "CDP_POSTGRES_PASSWORD": str(info.get("password", ""))}
+        project = REPO_ROOT / "dbt_project"
+        build = subprocess.run(
+            [str(Path(sys.executable).with_name("dbt")), "build", "--project-dir", str(project), "--profiles-dir",
+             str(project), "--target", "postgres", "--target-path", str(root / "dbt_target"), "--log-path",
+             str(root / "dbt_logs"), "--exclude", *NOT_ON_POSTGRES],
+            capture_output=True, text=True, env=env, cwd=project, timeout=900)
+        pg = psycopg.connect(url, autocommit=True)
+        yield ws, pg, build
+        pg.close()
+    finally:
+        admin.execute(f"drop database if exists {database} with (force)")
+        admin.close()
+        monkeypatch.undo()
+
+
+def test_every_sql_model_seed_and_test_builds_on_postgres(both_engines) -> None:
+    _, _, build = both_engines
+    assert build.returncode == 0, build.stdout[-4000:]
+    done = [line for line in build.stdout.splitlines() if "Done. PASS=" in line][-1]
+    assert " ERROR=0 " in done and " SKIP=0 " in done
+    assert int(done.split("PASS=")[1].split()[0]) >= 330
+
+
+def test_postgres_holds_what_duckdb_holds(both_engines) -> None:
+    ws, pg, _ = both_engines
+    tables = pg.execute("""select table_schema, table_name from information_schema.tables
+                           where table_schema in ('staging', 'intermediate', 'marts', 'audiences')
+                             and table_type = 'BASE TABLE' order by 1, 2""").fetchall()
+    assert len(tables) > 45
+    differ = []
+    for schema, table in tables:
+        if table in HISTORY:
+            continue
+        on_pg = pg.execute(f"select count(*) from {schema}.{table}").fetchone()[0]
+        on_duckdb = ws.query(f"select count(*) from {schema}.{table}")[0][0]
+        if on_pg != on_duckdb:
+            differ.append((f"{schema}.{table}", on_pg, on_duckdb))
+    assert differ == []
+    profiles = {r[0] for r in pg.execute("select profile_id from marts.dim_profiles").fetchall()}
+    assert profiles == {r[0] for r in ws.query("select profile_id from marts.dim_profiles")} and len(profiles) > 3000
+    money = "select channel, sum(linear_value), sum(w_shaped_value) from marts.attribution_credits group by 1"
+    assert {r[0]: (Decimal(r[1]), Decimal(r[2])) for r in pg.execute(money).fetchall()} == {
+        r[0]: (Decimal(r[1]), Decimal(r[2])) for r in ws.query(money)}
+    scores = "select profile_id, lead_score, lifecycle_stage from marts.dim_profiles"
+    on_pg = {r[0]: (round(float(r[1]), 9), r[2]) for r in pg.execute(scores).fetchall()}
+    assert on_pg == {r[0]: (round(float(r[1]), 9), r[2]) for r in ws.query(scores)}
