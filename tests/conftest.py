@@ -11,6 +11,7 @@ no worker is left with a long file at the end while the other sits idle.
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +58,22 @@ class Workspace:
             return con.execute(sql, params or []).fetchall()
         finally:
             con.close()
+
+
+#: the PostgreSQL the tests use (a real server; CI starts it)
+POSTGRES_URL = os.environ.get("CDP_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def connect_test_postgres():
+    """An autocommit connection to the test PostgreSQL; skips with the reason when there is none,
+    except under CI=true, where the tests that need it must run."""
+    psycopg = pytest.importorskip("psycopg")
+    try:
+        return psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(f"no PostgreSQL at CDP_TEST_POSTGRES_URL={POSTGRES_URL}: {exc}")
 
 
 def assert_nothing_sent_or_published(ws: Workspace) -> None:

@@ -20,7 +20,7 @@ import pytest
 
 from orchestration.run import run_pipeline
 from orchestration.settings import REPO_ROOT
-from tests.test_reverse_etl import POSTGRES_URL
+from tests.conftest import POSTGRES_URL, connect_test_postgres
 
 pytestmark = pytest.mark.slow(seconds=90)
 
@@ -60,14 +60,10 @@ def copy_landed_tables(source: Path, database_url: str, scratch: Path) -> None:
 
 @pytest.fixture(scope="module")
 def both_engines(tmp_path_factory: pytest.TempPathFactory):
-    psycopg = pytest.importorskip("psycopg")
-    try:
-        admin = psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        if os.environ.get("CI") == "true":
-            raise
-        pytest.skip(f"no PostgreSQL at CDP_TEST_POSTGRES_URL={POSTGRES_URL}: {exc}")
+    admin = connect_test_postgres()
     import shutil
+
+    import psycopg
 
     from tests.conftest import SAMPLE_LANDING, make_workspace
 

@@ -26,6 +26,7 @@ from reverse_etl.config import SyncConfig, SyncConfigError, parse_sync_config
 from reverse_etl.hashing import identifier_expression
 from reverse_etl.state import ensure_sync_tables
 from reverse_etl.sync import GuardrailError, SyncOutcome, run_sync
+from tests.conftest import POSTGRES_URL, connect_test_postgres
 from tests.fake_api import FakeApi, FakeApiServer
 
 PEOPLE = 200
@@ -369,18 +370,9 @@ def test_file_destinations_write_csv_parquet_and_json_lines(warehouse: Path, tmp
 
 # --------------------------------------------------------------------------------------- PostgreSQL
 
-POSTGRES_URL = os.environ.get("CDP_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-
-
 @pytest.fixture
 def postgres(tmp_path: Path):
-    psycopg = pytest.importorskip("psycopg")
-    try:
-        con = psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        if os.environ.get("CI") == "true":
-            raise
-        pytest.skip(f"no PostgreSQL at CDP_TEST_POSTGRES_URL={POSTGRES_URL}: {exc}")
+    con = connect_test_postgres()
     schema = f"cdp_test_{tmp_path.name[-12:].replace('-', '_').lower()}"
     con.execute(f"drop schema if exists {schema} cascade")
     con.execute(f"create schema {schema}")
