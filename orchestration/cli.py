@@ -6,6 +6,8 @@
     cdp status     what the warehouse holds: files, rows per layer, quarantine, last syncs
     cdp sync [NAME ...] [--dry-run] [--full-resync] [--override-guardrails]
                    run reverse-ETL syncs from the last build (dry run: print the plan, send nothing)
+    cdp build-models [--target duckdb|postgres|spark]
+                   build the dbt models (and Markov/Shapley between them) on an engine, without Dagster
     cdp verify-erasure   list any row still referring to a person with a deletion request
     cdp explain-profile ID   a profile's identifiers, the edges that joined them, merges, protections
 """
@@ -65,6 +67,17 @@ def _run(args: argparse.Namespace) -> int:
     from orchestration.run import run_pipeline
 
     return 0 if run_pipeline(select=args.select) else 1
+
+
+def _build_models(args: argparse.Namespace) -> int:
+    from orchestration.transform import build_models
+
+    build = build_models(args.target)
+    print(f"\n{'built' if build.ok else 'FAILED'} on {build.target}: {build.passed} dbt nodes passed, "
+          f"{sum(s.seconds for s in build.steps):.1f}s")
+    if not build.ok:
+        print(build.steps[-1].output[-4000:])
+    return 0 if build.ok else 1
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -131,6 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_run)
 
     commands.add_parser("load", help="load new landing files into raw").set_defaults(func=_load)
+    models = commands.add_parser("build-models", help="build the dbt models on an engine, without Dagster")
+    models.add_argument("--target", choices=["duckdb", "postgres", "spark"], default=None,
+                        help="engine (default CDP_DBT_TARGET, else duckdb)")
+    models.set_defaults(func=_build_models)
     commands.add_parser("status", help="print what the warehouse holds").set_defaults(func=_status)
     sync = commands.add_parser("sync", help="run reverse-ETL syncs (all, or the ones named)")
     sync.add_argument("names", nargs="*", help="sync names from the syncs file (default: every sync)")

@@ -6,6 +6,7 @@ from typing import Any
 
 import dagster as dg
 
+from orchestration.assets.attribution import data_driven_attribution
 from orchestration.assets.dbt import cdp_dbt_models, dbt_resource
 from orchestration.assets.gates import build_audience_checks, build_mart_expectation_checks
 from orchestration.assets.privacy import build_erasure_asset
@@ -15,7 +16,7 @@ from orchestration.assets.serving import build_serving_asset
 from orchestration.assets.syncs import sync_asset_key, sync_assets, sync_schedules
 from orchestration.schedules import daily_schedule, landing_files_sensor, pipeline_job
 
-_models = [k for k in cdp_dbt_models.keys if k.path[0] in ("marts", "audiences")]
+_models = [*(k for k in cdp_dbt_models.keys if k.path[0] in ("marts", "audiences")), *data_driven_attribution.keys]
 _audiences = [k for k in _models if k.path[0] == "audiences"]
 _erasure = build_erasure_asset(_models)
 _syncs = sync_assets()
@@ -29,7 +30,7 @@ def _sync_job(sync) -> Any:
 _sync_schedules = sync_schedules(_sync_job)
 
 defs = dg.Definitions(
-    assets=[*raw_assets(), cdp_dbt_models, _erasure, *_syncs, attribution_comparison_report,
+    assets=[*raw_assets(), cdp_dbt_models, data_driven_attribution, _erasure, *_syncs, attribution_comparison_report,
             build_serving_asset([*_models, _erasure.key, *(s.key for s in _syncs)], [k.path[-1] for k in _audiences])],
     asset_checks=[build_audience_checks(_audiences), build_mart_expectation_checks(_models)],
     jobs=[pipeline_job, *(s.job for s in _sync_schedules)],

@@ -13,6 +13,9 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
+#: The engines the dbt project builds on (outputs of dbt_project/profiles.yml).
+ENGINES = ("duckdb", "postgres", "spark")
+
 #: name -> (default, what it is). The README table is written from this.
 ENVIRONMENT: dict[str, tuple[str, str]] = {
     "CDP_LANDING_DIR": ("seeds/landing", "Landing zone: one folder per source (events/, crm_contacts/, ...)."),
@@ -42,13 +45,20 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
         "The dbt project the pipeline builds (read when the code location loads; same model names as the"
         " project's, e.g. a checkout of another branch for a trial run).",
     ),
-    "CDP_DBT_TARGET": ("duckdb", "dbt target in dbt_project/profiles.yml."),
+    "CDP_DBT_TARGET": (
+        "duckdb",
+        "Engine the dbt models build on: `duckdb`, `postgres` or `spark` (outputs of dbt_project/profiles.yml).",
+    ),
     "CDP_DBT_VARS": ("", "YAML mapping of dbt vars for this run's build (overrides dbt_project.yml rules)."),
     "CDP_POSTGRES_HOST": ("127.0.0.1", "PostgreSQL host of the dbt `postgres` target (CDP_DBT_TARGET=postgres)."),
     "CDP_POSTGRES_PORT": ("5432", "PostgreSQL port of the dbt `postgres` target."),
     "CDP_POSTGRES_USER": ("postgres", "PostgreSQL user of the dbt `postgres` target."),
     "CDP_POSTGRES_PASSWORD": ("", "PostgreSQL password of the dbt `postgres` target (empty: trust or .pgpass)."),
     "CDP_POSTGRES_DB": ("test", "PostgreSQL database of the dbt `postgres` target."),
+    "CDP_SPARK_MASTER": ("local[2]", "Spark master of the dbt `spark` target (a local session by default)."),
+    "CDP_SPARK_WAREHOUSE_DIR": ("warehouse/spark/tables", "Where the `spark` target writes its Parquet tables."),
+    "CDP_SPARK_METASTORE_DIR": ("warehouse/spark/metastore", "The `spark` target's local Hive metastore (Derby)."),
+    "CDP_SPARK_DRIVER_MEMORY": ("4g", "Driver memory of the local Spark session."),
     "CDP_LOG_LEVEL": ("INFO", "Log level of `cdp run` (DEBUG shows every Dagster event)."),
     "CDP_RUN_LOCK_WAIT_SECONDS": (
         "0",
@@ -88,6 +98,7 @@ class Settings:
     ground_truth_dir: Path | None
     run_lock_wait_seconds: float = 0.0
     missing_source_folder: str = "warn"
+    dbt_target: str = "duckdb"
 
     def duckdb_config(self) -> dict[str, str | int]:
         config: dict[str, str | int] = {"memory_limit": self.duckdb_memory_limit}
@@ -110,6 +121,9 @@ def get_settings() -> Settings:
     missing = (os.environ.get("CDP_MISSING_SOURCE_FOLDER") or ENVIRONMENT["CDP_MISSING_SOURCE_FOLDER"][0]).lower()
     if missing not in ("warn", "error"):
         raise ValueError(f"CDP_MISSING_SOURCE_FOLDER must be warn or error, got {missing!r}")
+    target = (os.environ.get("CDP_DBT_TARGET") or ENVIRONMENT["CDP_DBT_TARGET"][0]).lower()
+    if target not in ENGINES:
+        raise ValueError(f"CDP_DBT_TARGET must be one of {', '.join(ENGINES)}, got {target!r}")
     return Settings(
         landing_dir=_path("CDP_LANDING_DIR"),
         warehouse=_path("CDP_WAREHOUSE"),
@@ -124,7 +138,24 @@ def get_settings() -> Settings:
         ground_truth_dir=_ground_truth_dir(_path("CDP_LANDING_DIR")),
         run_lock_wait_seconds=lock_wait,
         missing_source_folder=missing,
+        dbt_target=target,
     )
+
+
+def spark_conf() -> dict[str, str]:
+    """The local Spark session's configuration, the same for dbt (profiles.yml reads these variables
+    with these defaults) and for the Python steps that read or write the `spark` target."""
+    metastore = _path("CDP_SPARK_METASTORE_DIR")
+    return {
+        "spark.master": os.environ.get("CDP_SPARK_MASTER") or ENVIRONMENT["CDP_SPARK_MASTER"][0],
+        "spark.driver.memory": os.environ.get("CDP_SPARK_DRIVER_MEMORY") or ENVIRONMENT["CDP_SPARK_DRIVER_MEMORY"][0],
+        "spark.sql.warehouse.dir": str(_path("CDP_SPARK_WAREHOUSE_DIR")),
+        "spark.hadoop.javax.jdo.option.ConnectionURL": f"jdbc:derby:;databaseName={metastore};create=true",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.ui.enabled": "false",
+        # Derby writes derby.log into its home; keep it beside the metastore, not in the cwd.
+        "spark.driver.extraJavaOptions": f"-Dderby.system.home={metastore.parent}",
+    }
 
 
 def _ground_truth_dir(landing_dir: Path) -> Path | None:

@@ -1,16 +1,11 @@
 """The dbt models on PostgreSQL: the bundled sample's raw tables, copied from a DuckDB run into a
-database of the test's own, build there with no error, and every table of staging, intermediate,
-marts and audiences holds what DuckDB's does (row counts, profile ids, money to the cent).
-
-Markov and Shapley are dbt Python models, which dbt-postgres cannot run: they and what reads them
-are left out here until they move out of dbt (issue 26).
+database of the test's own, build there with no error (`cdp build-models`: dbt, Markov and Shapley,
+dbt), and every table of staging, intermediate, marts and audiences holds what DuckDB's does (row
+counts, profile ids, money to the cent).
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import uuid
 from decimal import Decimal
 from pathlib import Path
@@ -19,7 +14,7 @@ import duckdb
 import pytest
 
 from orchestration.run import run_pipeline
-from orchestration.settings import REPO_ROOT
+from orchestration.transform import build_models
 from tests.conftest import POSTGRES_URL, connect_test_postgres
 
 pytestmark = pytest.mark.slow(seconds=90)
@@ -27,7 +22,6 @@ pytestmark = pytest.mark.slow(seconds=90)
 PG_TYPES = {"VARCHAR": "text", "JSON": "jsonb", "BIGINT": "bigint", "TIMESTAMP WITH TIME ZONE": "timestamptz",
             "UBIGINT": "numeric(20)", "DOUBLE": "double precision", "INTEGER": "integer", "BOOLEAN": "boolean",
             "TIMESTAMP": "timestamp", "DATE": "date"}
-NOT_ON_POSTGRES = ["attribution_markov+", "attribution_shapley+"]
 #: appended to once per build, so their row counts count builds
 HISTORY = {"data_health_scores", "identity_health"}
 
@@ -79,17 +73,14 @@ def both_engines(tmp_path_factory: pytest.TempPathFactory):
     url = psycopg.conninfo.make_conninfo(POSTGRES_URL, dbname=database)
     try:
         copy_landed_tables(ws.settings.warehouse, url, root)
-        env = {**os.environ, "CDP_DBT_TARGET": "postgres", "CDP_POSTGRES_DB": database,
+        env = {"CDP_DBT_TARGET": "postgres", "CDP_POSTGRES_DB": database,
                "CDP_POSTGRES_HOST": str(info.get("host", "127.0.0.1")),
                "CDP_POSTGRES_PORT": str(info.get("port", 5432)),
                "CDP_POSTGRES_USER": str(info.get("user", "postgres")),
                "CDP_POSTGRES_PASSWORD": str(info.get("password", ""))}
-        project = REPO_ROOT / "dbt_project"
-        build = subprocess.run(
-            [str(Path(sys.executable).with_name("dbt")), "build", "--project-dir", str(project), "--profiles-dir",
-             str(project), "--target", "postgres", "--target-path", str(root / "dbt_target"), "--log-path",
-             str(root / "dbt_logs"), "--exclude", *NOT_ON_POSTGRES],
-            capture_output=True, text=True, env=env, cwd=project, timeout=900)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        build = build_models("postgres", target_path=root / "dbt_target", log_path=root / "dbt_logs")
         pg = psycopg.connect(url, autocommit=True)
         yield ws, pg, build
         pg.close()
@@ -99,12 +90,14 @@ def both_engines(tmp_path_factory: pytest.TempPathFactory):
         monkeypatch.undo()
 
 
-def test_every_sql_model_seed_and_test_builds_on_postgres(both_engines) -> None:
+def test_every_model_seed_and_test_builds_on_postgres(both_engines) -> None:
     _, _, build = both_engines
-    assert build.returncode == 0, build.stdout[-4000:]
-    done = [line for line in build.stdout.splitlines() if "Done. PASS=" in line][-1]
-    assert " ERROR=0 " in done and " SKIP=0 " in done
-    assert int(done.split("PASS=")[1].split()[0]) >= 330
+    assert build.ok, build.steps[-1].output[-4000:]
+    assert [s.name for s in build.steps] == ["dbt build (before attribution)", "markov and shapley",
+                                             "dbt build (after attribution)"]
+    for step in (build.steps[0], build.steps[2]):
+        assert " ERROR=0 " in step.summary and " SKIP=0 " in step.summary, step.summary
+    assert build.passed >= 340
 
 
 def test_postgres_holds_what_duckdb_holds(both_engines) -> None:

@@ -20,15 +20,3 @@ group by {{ combination | join(', ') }}
 having count(*) > 1
 {% endtest %}
 
-{#- A channel-level attribution table (credited_value per channel, with its unattributed row) credits
-    nothing negative and, in total, exactly what the rule-based models credit. -#}
-{% test credits_sum_to_attributed_value(model) %}
-with credited as (
-    select sum(credited_value) as total, min(credited_value) as smallest from {{ model }}
-),
-rule_based as (
-    select coalesce(sum(linear_value), 0) as total from {{ ref('attribution_credits') }}
-)
-select * from credited cross join rule_based as r
-where credited.smallest < 0 or (credited.total is not null and round(credited.total, 2) <> r.total)
-{% endtest %}

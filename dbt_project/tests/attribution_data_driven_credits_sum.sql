@@ -22,8 +22,8 @@ channel_tables as (
         m.credited_value as markov_value,
         s.credited_conversions as shapley_conversions,
         s.credited_value as shapley_value
-    from {{ ref('attribution_markov') }} as m
-    full outer join {{ ref('attribution_shapley') }} as s on s.channel = m.channel
+    from {{ source('data_driven_attribution', 'attribution_markov') }} as m
+    full outer join {{ source('data_driven_attribution', 'attribution_shapley') }} as s on s.channel = m.channel
 )
 
 select coalesce(p.channel, t.channel) as channel, p.*, t.*

@@ -1,6 +1,7 @@
 {#- Marts invariant: no negative revenue, deal amount, spend or credited value anywhere BI reads money.
     Returns every offending row's table, column and value. -#}
-{{ config(meta={'dagster': {'ref': {'name': 'fct_conversions'}}}) }}
+{#- Shown on the last mart it reads (Dagster runs the marts after Markov and Shapley in a later dbt step). -#}
+{{ config(meta={'dagster': {'ref': {'name': 'attribution_roi'}}}) }}
 select 'fct_conversions' as mart, 'conversion_value' as column_name, conversion_value as value
 from {{ ref('fct_conversions') }} where conversion_value < 0
 union all

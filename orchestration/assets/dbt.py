@@ -14,15 +14,17 @@ import fcntl
 import hashlib
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import dagster as dg
 from dagster import AssetExecutionContext
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
+from orchestration.assets.raw import raw_asset_key
+from orchestration.ingest.contract import load_contract
 from orchestration.quality.dbt_results import describe_failures, model_metadata, record_dbt_results
 from orchestration.settings import DBT_PROJECT_DIR, get_settings
+from orchestration.transform import dbt_executable
 from orchestration.warehouse import WAREHOUSE_POOL, connect
 
 PARSE_INPUTS = ("models", "macros", "seeds", "tests", "dbt_project.yml", "profiles.yml")
@@ -42,12 +44,6 @@ def _inputs_signature(project_dir: Path) -> str:
                 stat = f.stat()
                 entries.append(f"{f.relative_to(project_dir)}:{stat.st_size}:{stat.st_mtime_ns}")
     return hashlib.sha256("\n".join(entries).encode()).hexdigest()
-
-
-def dbt_executable() -> str:
-    """The dbt installed beside this Python (works without an activated virtual environment)."""
-    beside = Path(sys.executable).with_name("dbt")
-    return str(beside) if beside.exists() else "dbt"
 
 
 def ensure_manifest(project: DbtProject = dbt_project) -> Path:
@@ -82,9 +78,11 @@ def dbt_environment() -> None:
     os.environ["CDP_WAREHOUSE"] = str(settings.warehouse)
     os.environ["CDP_DUCKDB_MEMORY_LIMIT"] = settings.duckdb_memory_limit
     os.environ["CDP_GROUND_TRUTH_DIR"] = str(settings.ground_truth_dir or "")
-    # A subset materialised from the UI runs only the tests whose every parent it builds (dbt's
-    # default, eager, would run a relationships test against a model this run does not build).
-    os.environ.setdefault("DBT_INDIRECT_SELECTION", "cautious")
+    # A subset runs only the tests whose every parent it builds or builds from (dbt's default, eager,
+    # would run a relationships test against a model this run does not build). `buildable`, not
+    # `cautious`: the models after the data-driven attribution step are built in their own dbt
+    # invocation, and their tests also read that step's tables (dbt sources, ancestors of the subset).
+    os.environ.setdefault("DBT_INDIRECT_SELECTION", "buildable")
 
 
 def dbt_vars_args() -> list[str]:
@@ -93,8 +91,20 @@ def dbt_vars_args() -> list[str]:
     return ["--vars", raw] if raw else []
 
 
+class CdpDbtTranslator(DagsterDbtTranslator):
+    """Seeds (the rules) load after the raw loaders, so one dbt invocation builds seeds and the models
+    before Markov and Shapley, and a second the models after them. Without these deps Dagster would
+    give the seeds, which need nothing, a dbt invocation of their own (several seconds each run)."""
+
+    def get_asset_spec(self, manifest, unique_id, project):
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        if unique_id.startswith("seed."):
+            spec = spec.merge_attributes(deps=[raw_asset_key(s) for s in load_contract().sources.values()])
+        return spec
+
+
 # Tests on dbt sources (raw.*) become checks on the raw loader assets, like the tests on models.
-translator = DagsterDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_source_tests_as_checks=True))
+translator = CdpDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_source_tests_as_checks=True))
 
 
 @dbt_assets(manifest=ensure_manifest(), project=dbt_project, pool=WAREHOUSE_POOL, name="cdp_dbt_models",

@@ -28,12 +28,12 @@ channel_credit as (
     select
         'markov' as model, channel, coalesce(removal_effect, 0) as conversion_weight,
         coalesce(value_removal_effect, 0) as value_weight, credited_conversions, credited_value
-    from {{ ref('attribution_markov') }}
+    from {{ source('data_driven_attribution', 'attribution_markov') }}
     where channel <> 'unattributed'
     union all
     select
         'shapley', channel, coalesce(credit_share, 0), coalesce(credit_share, 0), credited_conversions, credited_value
-    from {{ ref('attribution_shapley') }}
+    from {{ source('data_driven_attribution', 'attribution_shapley') }}
     where channel <> 'unattributed'
 ),
 

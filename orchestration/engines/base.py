@@ -1,0 +1,98 @@
+"""What every engine offers the Python steps, and the choice of engine.
+
+Only small results cross into Python here (channel-level tables, one-row totals): work that grows
+with the data stays in the warehouse as SQL. Table and column names are ours (constants in the code
+that calls this), quoted by each engine anyway; values are always bound, never pasted into SQL.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+CENT = Decimal("0.01")
+
+#: Portable column types and what each engine calls them.
+COLUMN_TYPES = {
+    "text": {"duckdb": "varchar", "postgres": "text", "spark": "string"},
+    "double": {"duckdb": "double", "postgres": "double precision", "spark": "double"},
+    "bigint": {"duckdb": "bigint", "postgres": "bigint", "spark": "bigint"},
+    # amounts of money: exact, to the cent, as the money columns of the dbt models are
+    "money": {"duckdb": "decimal(18, 2)", "postgres": "numeric(18, 2)", "spark": "decimal(18,2)"},
+}
+
+
+def bind_values(columns: Sequence[Column], rows: Sequence[tuple]) -> list[tuple]:
+    """Rows as the drivers bind them: money as Decimal cents (never a binary float)."""
+    money = [i for i, c in enumerate(columns) if c.type == "money"]
+    if not money:
+        return [tuple(r) for r in rows]
+    out = []
+    for row in rows:
+        values = list(row)
+        for i in money:
+            if values[i] is not None:
+                values[i] = Decimal(str(round(float(values[i]), 2))).quantize(CENT)
+        out.append(tuple(values))
+    return out
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str  # a key of COLUMN_TYPES
+
+    def __post_init__(self) -> None:
+        if self.type not in COLUMN_TYPES:
+            raise ValueError(f"column {self.name}: type must be one of {sorted(COLUMN_TYPES)}, got {self.type!r}")
+
+
+class Engine(ABC):
+    """A connection to the warehouse of one engine."""
+
+    name: str
+
+    @abstractmethod
+    def fetch(self, sql: str) -> list[dict[str, Any]]:
+        """Rows of a small query, as dicts by column name."""
+
+    @abstractmethod
+    def replace_table(self, schema: str, table: str, columns: Sequence[Column], rows: Sequence[tuple]) -> None:
+        """Create or replace `schema.table` holding exactly `rows`, in one step readers never see half of."""
+
+    def close(self) -> None:  # noqa: B027 - engines without resources to release keep the default
+        """Release the connection."""
+
+    def column_type(self, column: Column) -> str:
+        return COLUMN_TYPES[column.type][self.name]
+
+
+@contextmanager
+def open_engine(target: str | None = None) -> Iterator[Engine]:
+    """The engine of `target`, default CDP_DBT_TARGET; closed when the block ends."""
+    from orchestration.settings import get_settings
+
+    target = target or get_settings().dbt_target
+    engine: Engine
+    if target == "duckdb":
+        from orchestration.engines.duckdb_engine import DuckDBEngine
+
+        engine = DuckDBEngine()
+    elif target == "postgres":
+        from orchestration.engines.postgres_engine import PostgresEngine
+
+        engine = PostgresEngine()
+    elif target == "spark":
+        from orchestration.engines.spark_engine import SparkEngine
+
+        engine = SparkEngine()
+    else:
+        raise ValueError(f"unknown engine {target!r}: use duckdb, postgres or spark")
+    try:
+        yield engine
+    finally:
+        engine.close()

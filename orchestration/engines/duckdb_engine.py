@@ -1,0 +1,43 @@
+"""The embedded DuckDB warehouse (the file of CDP_WAREHOUSE, opened by its single writer)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from orchestration.engines.base import Column, Engine, bind_values
+from orchestration.sql_text import quote_identifier
+from orchestration.warehouse import open_connection
+
+
+class DuckDBEngine(Engine):
+    name = "duckdb"
+
+    def __init__(self) -> None:
+        from orchestration.settings import get_settings
+
+        settings = get_settings()
+        self.con = open_connection(settings.warehouse, settings)
+
+    def fetch(self, sql: str) -> list[dict[str, Any]]:
+        cursor = self.con.execute(sql)
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def replace_table(self, schema: str, table: str, columns: Sequence[Column], rows: Sequence[tuple]) -> None:
+        target = f"{quote_identifier(schema)}.{quote_identifier(table)}"
+        ddl = ", ".join(f"{quote_identifier(c.name)} {self.column_type(c)}" for c in columns)
+        self.con.execute("begin")
+        try:
+            self.con.execute(f"create schema if not exists {quote_identifier(schema)}")
+            self.con.execute(f"create or replace table {target} ({ddl})")
+            if rows:
+                self.con.executemany(f"insert into {target} values ({', '.join('?' for _ in columns)})",
+                                     bind_values(columns, rows))
+            self.con.execute("commit")
+        except BaseException:
+            self.con.execute("rollback")
+            raise
+
+    def close(self) -> None:
+        self.con.close()
