@@ -142,6 +142,18 @@ def get_settings() -> Settings:
     )
 
 
+def dbt_environment_variables(settings: Settings) -> dict[str, str]:
+    """What dbt reads from the environment (profiles.yml), with absolute paths so dbt's cwd does not matter."""
+    return {
+        "CDP_WAREHOUSE": str(settings.warehouse),
+        "CDP_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit,
+        "CDP_GROUND_TRUTH_DIR": str(settings.ground_truth_dir or ""),
+        "CDP_DBT_TARGET": settings.dbt_target,
+        "CDP_SPARK_WAREHOUSE_DIR": str(_path("CDP_SPARK_WAREHOUSE_DIR")),
+        "CDP_SPARK_METASTORE_DIR": str(_path("CDP_SPARK_METASTORE_DIR")),
+    }
+
+
 def spark_conf() -> dict[str, str]:
     """The local Spark session's configuration, the same for dbt (profiles.yml reads these variables
     with these defaults) and for the Python steps that read or write the `spark` target."""

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from orchestration.data_driven_attribution import build_data_driven_attribution, credits_balance
 from orchestration.engines import open_engine
-from orchestration.settings import DBT_PROJECT_DIR, ENGINES, get_settings
+from orchestration.settings import DBT_PROJECT_DIR, ENGINES, dbt_environment_variables, get_settings
 
 AFTER_ATTRIBUTION = "source:data_driven_attribution+"
 
@@ -77,8 +77,8 @@ def build_models(target: str | None = None, *, target_path: Path | None = None, 
     target = target or get_settings().dbt_target
     if target not in ENGINES:
         raise ValueError(f"target must be one of {', '.join(ENGINES)}, got {target!r}")
-    env = {**os.environ, "CDP_DBT_TARGET": target}
     os.environ["CDP_DBT_TARGET"] = target
+    env = {**os.environ, **dbt_environment_variables(get_settings())}
     build = ModelBuild(target)
     plan: list[tuple[str, Callable[[], BuildStep]]] = [
         ("dbt build (before attribution)", lambda: _dbt_step("dbt build (before attribution)",

@@ -2,8 +2,16 @@
     conditions at compile time, the as-of moment, day arithmetic and medians that run on any engine. -#}
 
 {#- A string as a SQL literal. -#}
+{#- A value from a rule (seed or var) as a SQL string literal. Spark's literals treat a backslash as an
+    escape (a regex's \+ would lose its backslash), so there both backslash and quote are escaped. -#}
 {% macro cdp_literal(value) -%}
+    {{ return(adapter.dispatch('cdp_literal', 'cdp')(value)) }}
+{%- endmacro %}
+{% macro default__cdp_literal(value) -%}
     '{{ (value ~ "") | replace("'", "''") }}'
+{%- endmacro %}
+{% macro spark__cdp_literal(value) -%}
+    '{{ (value ~ "").replace("\\", "\\\\").replace("'", "\\'") }}'
 {%- endmacro %}
 
 {#- A '|'-separated rule value as a SQL list of lowercased literals: ('a', 'b'). -#}
@@ -17,7 +25,7 @@
     between  - 'low|high' inclusive numeric bounds, either side may be empty (open). -#}
 {% macro cdp_rule_condition(column, operator, value, rule_id) -%}
     {%- if operator == 'in' -%}
-        lower(cast({{ column }} as varchar)) in {{ cdp_literal_list(value) }}
+        lower(cast({{ column }} as {{ dbt.type_string() }})) in {{ cdp_literal_list(value) }}
     {%- elif operator == 'regex' -%}
         {{ cdp_regex_full_match('lower(' ~ column ~ ')', cdp_literal(value | lower)) }}
     {%- elif operator == 'between' -%}
@@ -38,7 +46,7 @@
     answer. A scalar SQL expression. -#}
 {% macro cdp_as_of() -%}
     {%- if var('cdp__as_of') -%}
-        cast({{ cdp_literal(var('cdp__as_of')) }} as timestamp with time zone)
+        cast({{ cdp_literal(var('cdp__as_of')) }} as {{ type_timestamptz() }})
     {%- else -%}
         (select max(latest_at) from (
             select max(occurred_at) as latest_at from {{ ref('stg_segment__events') }}
@@ -60,6 +68,9 @@
 {% macro postgres__cdp_days_between(start, finish) -%}
     (extract(epoch from ({{ finish }}) - ({{ start }})) / 86400.0)
 {%- endmacro %}
+{% macro spark__cdp_days_between(start, finish) -%}
+    ((unix_micros({{ finish }}) - unix_micros({{ start }})) / 86400000000.0)
+{%- endmacro %}
 
 {#- Median of a numeric expression (an aggregate). -#}
 {% macro cdp_median(expression) -%}
@@ -70,6 +81,9 @@
 {%- endmacro %}
 {% macro duckdb__cdp_median(expression) -%}
     median({{ expression }})
+{%- endmacro %}
+{% macro spark__cdp_median(expression) -%}
+    percentile({{ expression }}, 0.5)
 {%- endmacro %}
 
 {#- Amount in the reporting currency (var cdp__reporting_currency) using seeds/currency_rates.csv,
@@ -105,6 +119,11 @@
 {% macro duckdb__cdp_first_value(value, order_by) -%}
     arg_min_null({{ value }}, ({{ order_by }}))
 {%- endmacro %}
+{#- Spark: min_by over a struct of the ordering columns (structs compare field by field); a null value
+    on the first row is returned as null, as array_agg(...)[1] does. -#}
+{% macro spark__cdp_first_value(value, order_by) -%}
+    min_by({{ value }}, struct({{ order_by }}))
+{%- endmacro %}
 
 {#- Database health rules (var cdp__health_rules) as SQL: a record is complete when every `required`
     column and every applicable `required_when` entry is present. -#}
@@ -128,7 +147,7 @@
     `record_time_plus_days` (a day's spend is complete at the end of the day). -#}
 {% macro cdp_health_record_time(rule) -%}
     {%- set kind = rule.get('record_time_type', 'timestamp') -%}
-    {%- set sql_type = 'date' if kind == 'date' else 'timestamp with time zone' -%}
+    {%- set sql_type = 'date' if kind == 'date' else type_timestamptz() -%}
     {%- set read = [] -%}
     {%- for column in rule['record_time'] -%}
         {%- do read.append(try_cast(adapter.quote(column), sql_type)) -%}

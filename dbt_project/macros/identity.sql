@@ -18,6 +18,9 @@
 {%- endmacro %}
 {% macro default__cdp_arg_min(value, order_by) -%} (array_agg({{ value }} order by {{ order_by }}))[1] {%- endmacro %}
 {% macro duckdb__cdp_arg_min(value, order_by) -%} arg_min({{ value }}, {{ order_by }}) {%- endmacro %}
+{% macro spark__cdp_arg_min(value, order_by) -%}
+    min_by({{ value }}, {{ order_by }}) filter (where {{ value }} is not null)
+{%- endmacro %}
 
 {#- Replace table `name` with the result of `sql`, which may read `name` itself; returns the number
     of rows written. DuckDB does it in one statement (create or replace); elsewhere: create a new
@@ -36,6 +39,15 @@
 {% macro duckdb__cdp_replace_table(name, sql) -%}
     {#- CREATE TABLE AS answers with the number of rows it wrote -#}
     {{ return(run_query('create or replace table ' ~ name ~ ' as ' ~ sql).columns[0].values()[0]) }}
+{%- endmacro %}
+{#- Spark (Parquet tables, no transactions): write the next table, then swap names; the new table is
+    complete before the old one is dropped. -#}
+{% macro spark__cdp_replace_table(name, sql) -%}
+    {% do run_query('drop table if exists ' ~ name ~ '__next') %}
+    {% do run_query('create table ' ~ name ~ '__next using parquet as ' ~ sql) %}
+    {% do run_query('drop table if exists ' ~ name) %}
+    {% do run_query('alter table ' ~ name ~ '__next rename to ' ~ name) %}
+    {{ return(cdp_scalar('select count(*) from ' ~ name)) }}
 {%- endmacro %}
 
 {#- This dbt invocation's start as a SQL timestamp: the run id that identity history is keyed on. -#}
@@ -91,14 +103,23 @@
     {{ return(state.rounds) }}
 {%- endmacro %}
 
-{#- Rows of the Parquet files matching `glob` (the generator's ground truth). DuckDB only. -#}
+{#- Rows of the Parquet files matching `glob` (the generator's ground truth), on the engines that read
+    files (DuckDB, Spark); cdp_reads_parquet() says whether this one does. -#}
 {% macro cdp_read_parquet(glob) -%}
     {{ return(adapter.dispatch('cdp_read_parquet', 'cdp')(glob)) }}
 {%- endmacro %}
 {% macro default__cdp_read_parquet(glob) -%}
-    {{ exceptions.raise_compiler_error("Reading ground truth from Parquet needs DuckDB; unset CDP_GROUND_TRUTH_DIR on " ~ target.type) }}
+    {{ exceptions.raise_compiler_error("Reading Parquet files is not possible on " ~ target.type) }}
 {%- endmacro %}
-{% macro duckdb__cdp_read_parquet(glob) -%} read_parquet('{{ glob }}') {%- endmacro %}
+{% macro duckdb__cdp_read_parquet(glob) -%} read_parquet({{ cdp_literal(glob) }}) {%- endmacro %}
+{% macro spark__cdp_read_parquet(glob) -%} parquet.`{{ glob | replace('`', '``') }}` {%- endmacro %}
+
+{% macro cdp_reads_parquet() -%}
+    {{ return(adapter.dispatch('cdp_reads_parquet', 'cdp')()) }}
+{%- endmacro %}
+{% macro default__cdp_reads_parquet() -%} {{ return(false) }} {%- endmacro %}
+{% macro duckdb__cdp_reads_parquet() -%} {{ return(true) }} {%- endmacro %}
+{% macro spark__cdp_reads_parquet() -%} {{ return(true) }} {%- endmacro %}
 
 {#- The value of `value` on the row where `order_by` is largest, ignoring rows where value is null. -#}
 {% macro cdp_latest(value, order_by) -%}
@@ -110,6 +131,9 @@
 {% macro duckdb__cdp_latest(value, order_by) -%}
     arg_max({{ value }}, {{ order_by }}) filter (where {{ value }} is not null)
 {%- endmacro %}
+{% macro spark__cdp_latest(value, order_by) -%}
+    max_by({{ value }}, {{ order_by }}) filter (where {{ value }} is not null)
+{%- endmacro %}
 
 {#- Operation: connected components of any edge table, for checking the algorithm or resolving a
     graph by hand. `dbt run-operation run_connected_components --args '{edges_sql: "select u, v
@@ -118,4 +142,13 @@
     {%- set rounds = connected_components(edges_sql, work) -%}
     {%- do cdp_replace_table(work ~ '_rounds', 'select ' ~ rounds ~ ' as rounds') -%}
     {{ log('connected components: ' ~ rounds ~ ' rounds; labels in ' ~ work ~ '_labels', info=true) }}
+{%- endmacro %}
+
+{#- ops.identity_profile_registry as an earlier version kept it (an incremental table holding the state,
+    without ops.identity_profile_assignments beside it), or none. -#}
+{% macro cdp_legacy_registry() -%}
+    {%- if not execute -%}{{ return(none) }}{%- endif -%}
+    {%- set registry = adapter.get_relation(database=this.database, schema=this.schema,
+                                            identifier='identity_profile_registry') -%}
+    {{ return(registry) }}
 {%- endmacro %}

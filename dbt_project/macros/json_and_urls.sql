@@ -13,6 +13,9 @@
 {% macro postgres__json_text(column, keys) -%}
     ({{ column }}::jsonb #>> '{ {{- keys | join(",") -}} }')
 {%- endmacro %}
+{% macro spark__json_text(column, keys) -%}
+    get_json_object({{ column }}, '$.{{ keys | join(".") }}')
+{%- endmacro %}
 
 {#- Lowercased host of a URL (no scheme, port, path); null when the value is not a URL. -#}
 {% macro url_host(column) -%}
@@ -27,6 +30,9 @@
 {% macro postgres__url_host(column) -%}
     substring(lower({{ column }}) from '^[a-z][a-z0-9+.-]*://([^/:?#]+)')
 {%- endmacro %}
+{% macro spark__url_host(column) -%}
+    nullif(regexp_extract(lower({{ column }}), '^[a-z][a-z0-9+.-]*://([^/:?#]+)', 1), '')
+{%- endmacro %}
 
 {#- Decoded value of one query-string parameter of a URL. -#}
 {% macro url_parameter(column, name) -%}
@@ -40,6 +46,10 @@
 {%- endmacro %}
 {% macro postgres__url_parameter(column, name) -%}
     substring({{ column }} from '[?&]{{ name }}=([^&#]*)')
+{%- endmacro %}
+{#- Spark: decoded as DuckDB does ('+' is a space); a malformed %-escape gives null, not an error. -#}
+{% macro spark__url_parameter(column, name) -%}
+    nullif(try_url_decode(regexp_extract({{ column }}, '[?&]{{ name }}=([^&#]*)', 1)), '')
 {%- endmacro %}
 
 {#- A UTM value as channel rules compare it: decoded, trimmed, lowercased, empty as null. -#}
@@ -60,6 +70,9 @@
 {%- endmacro %}
 {% macro postgres__json_texts(column, keys_list) -%}
     array[{% for keys in keys_list %}{{ postgres__json_text(column, keys) }}{% if not loop.last %}, {% endif %}{% endfor %}]
+{%- endmacro %}
+{% macro spark__json_texts(column, keys_list) -%}
+    array({% for keys in keys_list %}{{ spark__json_text(column, keys) }}{% if not loop.last %}, {% endif %}{% endfor %})
 {%- endmacro %}
 
 {#- Item `position` (1-based) of a list built by json_texts(). -#}

@@ -64,7 +64,7 @@
 
 {#- True when `length` is one of the '|'-separated lengths in `lengths`. -#}
 {% macro phone_length_possible(lengths, length) -%}
-    ('|' || {{ lengths }} || '|' like '%|' || cast({{ length }} as varchar) || '|%')
+    ('|' || {{ lengths }} || '|' like '%|' || cast({{ length }} as {{ dbt.type_string() }}) || '|%')
 {%- endmacro %}
 
 {#- '+' || digits when the digits start with a calling code (1 to 3 digits; calling codes are
@@ -75,8 +75,8 @@
     {%- set rows = cdp_compile_time_rows("select code_and_length from " ~ ref('phone_calling_code_lengths') ~ " order by 1") -%}
     {%- set known = '|' ~ (rows | map(attribute=0) | join('|')) ~ '|' -%}
     case when {% for n in [1, 2, 3] -%}
-        position('|' || substr({{ digits }}, 1, {{ n }}) || ':' || cast(length({{ digits }}) - {{ n }} as varchar) || '|'
-                 in '{{ known }}') > 0
+        position('|' || substr({{ digits }}, 1, {{ n }}) || ':' || cast(length({{ digits }}) - {{ n }} as {{ dbt.type_string() }}) || '|'
+                 in {{ cdp_literal(known) }}) > 0
         {%- if not loop.last %} or {% endif %}
     {%- endfor %} then '+' || {{ digits }} end
 {%- endmacro %}
@@ -89,8 +89,8 @@
                                            ~ " where identifier_type = '" ~ identifier_type ~ "' order by 1")
                      | map(attribute=0) | list -%}
     ({{ column }} is not null and {{ column }} in (
-        {%- for v in values %}'{{ v | replace("'", "''") }}'{% if not loop.last %}, {% endif %}{% endfor -%}
-        {%- if not values %}cast(null as varchar){% endif -%}))
+        {%- for v in values %}{{ cdp_literal(v) }}{% if not loop.last %}, {% endif %}{% endfor -%}
+        {%- if not values %}cast(null as {{ dbt.type_string() }}){% endif -%}))
 {%- endmacro %}
 
 {#- The staged personal identifiers every source that has them exposes, in one shape:
@@ -114,5 +114,5 @@
 {% macro join_phone_country(has_phone, country='null', alias='cc') -%}
 left join {{ ref('phone_numbering_plans') }} as {{ alias }}
     on {{ alias }}.country = case when {{ has_phone }}
-                                  then coalesce({{ country }}, '{{ var("cdp__default_phone_country") }}') end
+                                  then coalesce({{ country }}, {{ cdp_literal(var("cdp__default_phone_country")) }}) end
 {%- endmacro %}

@@ -4,7 +4,7 @@
 {% test matches_pattern(model, column_name, pattern) %}
 select {{ column_name }} from {{ model }}
 where {{ column_name }} is not null
-  and not {{ cdp_regex_full_match(column_name, "'" ~ pattern ~ "'") }}
+  and not {{ cdp_regex_full_match(column_name, cdp_literal(pattern)) }}
 {% endtest %}
 
 {#- The expression holds on every row. -#}

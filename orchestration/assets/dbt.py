@@ -23,7 +23,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 from orchestration.assets.raw import raw_asset_key
 from orchestration.ingest.contract import load_contract
 from orchestration.quality.dbt_results import describe_failures, model_metadata, record_dbt_results
-from orchestration.settings import DBT_PROJECT_DIR, get_settings
+from orchestration.settings import DBT_PROJECT_DIR, dbt_environment_variables, get_settings
 from orchestration.transform import dbt_executable
 from orchestration.warehouse import WAREHOUSE_POOL, connect
 
@@ -74,10 +74,7 @@ def ensure_manifest(project: DbtProject = dbt_project) -> Path:
 
 def dbt_environment() -> None:
     """dbt reads the same variables as Python; hand it absolute paths so its cwd does not matter."""
-    settings = get_settings()
-    os.environ["CDP_WAREHOUSE"] = str(settings.warehouse)
-    os.environ["CDP_DUCKDB_MEMORY_LIMIT"] = settings.duckdb_memory_limit
-    os.environ["CDP_GROUND_TRUTH_DIR"] = str(settings.ground_truth_dir or "")
+    os.environ.update(dbt_environment_variables(get_settings()))
     # A subset runs only the tests whose every parent it builds or builds from (dbt's default, eager,
     # would run a relationships test against a model this run does not build). `buildable`, not
     # `cautious`: the models after the data-driven attribution step are built in their own dbt

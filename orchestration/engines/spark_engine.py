@@ -42,3 +42,23 @@ class SparkEngine(Engine):
         # Parquet tables have no transactions: overwrite replaces the table's files in one job.
         frame.write.mode("overwrite").format("parquet").saveAsTable(
             f"{quote_identifier(schema, '`')}.{quote_identifier(table, '`')}")
+
+    def close(self) -> None:
+        stop_spark(self.spark)
+
+
+def stop_spark(spark) -> None:
+    """Stop the session and its JVM. The local metastore (Derby) admits one JVM at a time, and the dbt
+    step that follows opens its own session in another process."""
+    from pyspark import SparkContext
+
+    spark.stop()
+    gateway = SparkContext._gateway
+    if gateway is not None:
+        gateway.shutdown()
+        process = getattr(gateway, "proc", None)
+        if process is not None:
+            process.terminate()
+            process.wait(timeout=60)
+    SparkContext._gateway = None
+    SparkContext._jvm = None

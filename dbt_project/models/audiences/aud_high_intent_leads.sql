@@ -17,5 +17,5 @@ select
     lifecycle_stage,
     lifecycle_stage_entered_at
 from {{ ref('dim_profiles') }}
-where lifecycle_stage = '{{ var("cdp__high_intent_stage") }}'
+where lifecycle_stage = {{ cdp_literal(var("cdp__high_intent_stage")) }}
   and email is not null

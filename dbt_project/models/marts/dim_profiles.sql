@@ -15,7 +15,7 @@ identifiers as (
         min(r.profile_first_seen_at) as profile_first_seen_at,
         count(*) as identifier_count,
         {%- for t in ['user_id', 'crm_contact_id', 'email', 'phone', 'device_id', 'anonymous_id'] %}
-        count(case when r.identifier_type = '{{ t }}' then 1 end) as {{ t }}_count,
+        count(case when r.identifier_type = {{ cdp_literal(t) }} then 1 end) as {{ t }}_count,
         {{ cdp_latest("case when r.identifier_type = '" ~ t ~ "' then r.identifier end", 'c.last_seen_at') }} as latest_{{ t }},
         {%- endfor %}
         min(c.first_seen_at) as identifiers_first_seen_at,
@@ -73,7 +73,7 @@ touches as (
         count(*) as touchpoint_count,
         {{ cdp_arg_min('channel', 'occurred_at') }} as first_touch_channel,
         {{ cdp_latest('channel', 'occurred_at') }} as last_touch_channel,
-        string_agg(distinct channel, ', ' order by channel) as channels_seen
+        {{ string_agg_distinct('channel', "', '") }} as channels_seen
     from {{ ref('int_marketing__touches') }}
     group by profile_id
 ),
@@ -97,8 +97,8 @@ consent as (
     select
         r.profile_id,
         {%- for purpose in ['email_marketing', 'sms', 'ads_targeting', 'analytics'] %}
-        case when count(case when k.purpose = '{{ purpose }}' and k.status = 'revoked' then 1 end) > 0 then 'revoked'
-             when count(case when k.purpose = '{{ purpose }}' and k.status = 'granted' then 1 end) > 0 then 'granted'
+        case when count(case when k.purpose = {{ cdp_literal(purpose) }} and k.status = 'revoked' then 1 end) > 0 then 'revoked'
+             when count(case when k.purpose = {{ cdp_literal(purpose) }} and k.status = 'granted' then 1 end) > 0 then 'granted'
              else 'unknown' end as {{ purpose }}_consent,
         {#- the record that decided it: the latest revocation, else the latest grant (the proof a sync logs) -#}
         coalesce(

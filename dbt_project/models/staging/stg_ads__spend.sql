@@ -5,12 +5,12 @@
     channel only for rows that carry neither source nor medium. -#}
 with source as (
     select
-        cast("date" as date) as spend_date,
+        cast({{ adapter.quote("date") }} as date) as spend_date,
         lower(trim(channel)) as reported_channel,
         {{ normalize_utm('source') }} as utm_source,
         {{ normalize_utm('medium') }} as utm_medium,
         {{ normalize_utm('campaign') }} as utm_campaign,
-        cast(null as varchar) as referrer_host,
+        cast(null as {{ dbt.type_string() }}) as referrer_host,
         upper(coalesce(nullif(trim(currency), ''), 'USD')) as currency,
         cast(spend as decimal(18, 2)) as spend,
         cast(impressions as bigint) as impressions,

@@ -6,7 +6,7 @@ with typed as (
         {{ normalize_identifier('r.identifier_type', 'r.identifier', 'cc') }} as identifier,
         lower(trim(r.purpose)) as purpose,
         lower(trim(r.status)) as status,
-        cast(r.recorded_at as timestamp with time zone) as recorded_at,
+        cast(r.recorded_at as {{ type_timestamptz() }}) as recorded_at,
         nullif(trim(r.source), '') as source,
         r._source_file,
         r._line_number
@@ -15,7 +15,7 @@ with typed as (
 )
 
 select
-    {{ dbt.hash("concat_ws('|', identifier_type, identifier_raw, purpose, status, cast(recorded_at as varchar), coalesce(source, ''))") }} as consent_record_id,
+    {{ dbt.hash("concat_ws('|', identifier_type, identifier_raw, purpose, status, " ~ timestamptz_text('recorded_at') ~ ", coalesce(source, ''))") }} as consent_record_id,
     identifier_type,
     identifier,
     {{ sha256_hex('identifier') }} as identifier_sha256,

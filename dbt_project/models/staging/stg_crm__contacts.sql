@@ -5,7 +5,7 @@ with ranked as (
         *,
         row_number() over (
             partition by contact_id
-            order by cast(coalesce(updated_at, created_at) as timestamp with time zone) desc,
+            order by cast(coalesce(updated_at, created_at) as {{ type_timestamptz() }}) desc,
                      _loaded_at desc, _line_number desc
         ) as snapshot_rank
     from {{ source('raw', 'crm_contacts') }}
@@ -29,8 +29,8 @@ typed as (
         {{ try_cast('company_size', 'integer') }} as company_size,
         upper(nullif(trim(country), '')) as country,
         lower(nullif(trim(lead_source), '')) as lead_source,
-        cast(created_at as timestamp with time zone) as created_at,
-        cast(coalesce(updated_at, created_at) as timestamp with time zone) as updated_at,
+        cast(created_at as {{ type_timestamptz() }}) as created_at,
+        cast(coalesce(updated_at, created_at) as {{ type_timestamptz() }}) as updated_at,
         _source_file,
         _loaded_at
     from latest

@@ -6,10 +6,10 @@ select
     lower(trim(stage)) as stage,
     cast(amount as decimal(18, 2)) as amount,
     upper(coalesce(nullif(trim(currency), ''), 'USD')) as currency,
-    cast(created_at as timestamp with time zone) as created_at,
-    cast(closed_at as timestamp with time zone) as closed_at,
+    cast(created_at as {{ type_timestamptz() }}) as created_at,
+    cast(closed_at as {{ type_timestamptz() }}) as closed_at,
     lower(trim(is_won)) in ('true', 't', '1', 'yes', 'y') as is_won,
-    cast(coalesce(updated_at, closed_at, created_at) as timestamp with time zone) as snapshot_at,
+    cast(coalesce(updated_at, closed_at, created_at) as {{ type_timestamptz() }}) as snapshot_at,
     _source_file,
     _line_number,
     _loaded_at

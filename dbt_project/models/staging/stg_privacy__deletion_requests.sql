@@ -11,7 +11,7 @@ select
     lower(trim(r.identifier_type)) as identifier_type,
     {{ normalize_identifier('r.identifier_type', 'r.identifier', 'cc') }} as identifier,
     {{ sha256_hex(normalize_identifier('r.identifier_type', 'r.identifier', 'cc')) }} as identifier_sha256,
-    cast(r.requested_at as timestamp with time zone) as requested_at,
+    cast(r.requested_at as {{ type_timestamptz() }}) as requested_at,
     r._source_file
 from ranked as r
 {{ join_phone_country("lower(trim(r.identifier_type)) = 'phone'") }}

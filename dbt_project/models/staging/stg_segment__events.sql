@@ -36,7 +36,7 @@ extracted as {{ cte_not_materialized() }} (
         nullif(trim(user_id), '') as user_id,
         nullif(trim(previous_id), '') as previous_id,
         nullif(trim(group_id), '') as group_id,
-        "timestamp" as occurred_at,
+        {{ adapter.quote("timestamp") }} as occurred_at,
         coalesce({{ list_item('traits_values', 1) }}, {{ list_item('context_values', 10) }}) as email_raw,
         coalesce({{ list_item('traits_values', 2) }}, {{ list_item('context_values', 11) }}) as phone_raw,
         nullif(trim({{ list_item('context_values', 1) }}), '') as device_id,
@@ -74,7 +74,7 @@ normalised as {{ cte_not_materialized() }} (
         {{ url_host('e.page_referrer') }} as referrer_host
     from (
         {#- Only URLs that carry UTM parameters are searched for them (most page views carry none). -#}
-        select *, page_url like '%utm\_%' escape '\' as has_url_utm from extracted
+        select *, page_url like '%utm!_%' escape '!' as has_url_utm from extracted
     ) as e
 ),
 

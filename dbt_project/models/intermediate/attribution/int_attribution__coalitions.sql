@@ -5,7 +5,7 @@ with journey_sets as (
     select
         journey_id,
         max(case when converted then 1 else 0 end) as converted,
-        string_agg(distinct channel, '|' order by channel) as channel_set
+        {{ string_agg_distinct('channel', "'|'") }} as channel_set
     from {{ ref('int_attribution__paths') }}
     group by journey_id
 )

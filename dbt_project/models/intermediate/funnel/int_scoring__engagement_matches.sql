@@ -22,8 +22,8 @@ where {{ cdp_rule_condition('e.' ~ r.attribute, r.operator, r.value, r.rule_id) 
 {% if not loop.last %}union all{% endif %}
 {%- else %}
 select
-    cast(null as varchar) as profile_id, cast(null as varchar) as message_id,
-    cast(null as timestamp with time zone) as occurred_at, cast(null as varchar) as rule_id,
+    cast(null as {{ dbt.type_string() }}) as profile_id, cast(null as {{ dbt.type_string() }}) as message_id,
+    cast(null as {{ type_timestamptz() }}) as occurred_at, cast(null as {{ dbt.type_string() }}) as rule_id,
     cast(null as decimal(18, 2)) as points
 where 1 = 0
 {%- endfor %}

@@ -13,7 +13,7 @@ select
     t.profile_id,
     {{ cdp_literal(r.rule_id) }} as rule_id,
     {{ cdp_literal(r.attribute) }} as attribute,
-    cast(t.{{ r.attribute }} as varchar) as matched_value,
+    cast(t.{{ r.attribute }} as {{ dbt.type_string() }}) as matched_value,
     cast({{ r.points }} as decimal(18, 2)) as points
 from {{ ref('int_profiles__traits') }} as t
 where {{ cdp_rule_condition('t.' ~ r.attribute, r.operator, r.value, r.rule_id) }}
@@ -21,7 +21,7 @@ where {{ cdp_rule_condition('t.' ~ r.attribute, r.operator, r.value, r.rule_id) 
 {% if not loop.last %}union all{% endif %}
 {%- else %}
 select
-    cast(null as varchar) as profile_id, cast(null as varchar) as rule_id, cast(null as varchar) as attribute,
-    cast(null as varchar) as matched_value, cast(null as decimal(18, 2)) as points
+    cast(null as {{ dbt.type_string() }}) as profile_id, cast(null as {{ dbt.type_string() }}) as rule_id, cast(null as {{ dbt.type_string() }}) as attribute,
+    cast(null as {{ dbt.type_string() }}) as matched_value, cast(null as decimal(18, 2)) as points
 where 1 = 0
 {%- endfor %}

@@ -10,7 +10,13 @@
     Work tables live beside the model while it builds and are dropped after. -#}
 -- depends_on: {{ ref('int_identity__edges') }}
 {%- set work = this.schema ~ '.' ~ this.identifier ~ '__work' -%}
-{{ config(post_hook=["{% for t in ['allowed', 'assign', 'cuts', 'cc_labels', 'violations', 'repair_labels'] %}drop table if exists {{ this.schema }}.{{ this.identifier }}__work_{{ t }}; {% endfor %}"]) }}
+{#- one statement per hook: Spark runs a single statement at a time -#}
+{{ config(post_hook=["drop table if exists {{ this.schema }}.{{ this.identifier }}__work_allowed",
+                     "drop table if exists {{ this.schema }}.{{ this.identifier }}__work_assign",
+                     "drop table if exists {{ this.schema }}.{{ this.identifier }}__work_cuts",
+                     "drop table if exists {{ this.schema }}.{{ this.identifier }}__work_cc_labels",
+                     "drop table if exists {{ this.schema }}.{{ this.identifier }}__work_violations",
+                     "drop table if exists {{ this.schema }}.{{ this.identifier }}__work_repair_labels"]) }}
 {%- set identifiers = ref('int_identity__identifiers') -%}
 {%- set types = ref('identity_identifier_types') -%}
 {%- set state = namespace(rounds=0, repairs=0) -%}
@@ -21,7 +27,7 @@
     {%- set state.rounds = connected_components("select u, v from " ~ work ~ "_allowed", work ~ "_cc") -%}
     {%- do cdp_replace_table(work ~ '_assign', "select n.node_id, coalesce(l.label, n.node_id) as cluster_node_id from "
         ~ identifiers ~ " as n left join " ~ work ~ "_cc_labels as l on l.node = n.node_id") -%}
-    {%- do cdp_replace_table(work ~ '_cuts', "select node_id, cast('' as varchar) as detail from " ~ identifiers ~ " where 1 = 0") -%}
+    {%- do cdp_replace_table(work ~ '_cuts', "select node_id, cast('' as " ~ dbt.type_string() ~ ") as detail from " ~ identifiers ~ " where 1 = 0") -%}
     {%- for repair in range(var('cdp__identity_max_repair_rounds', 5)) -%}
         {%- set violations = cdp_replace_table(work ~ '_violations',
             "select a.cluster_node_id, min(i.identifier_type) as identifier_type, max(t.max_per_profile) as max_per_profile, count(*) as holding"
@@ -52,8 +58,8 @@
                 select cluster_node_id, max(type_priority) as type_priority from bridges group by cluster_node_id
             )
             select b.node_id,
-                   'cluster would hold ' || cast(v.holding as varchar) || ' ' || v.identifier_type
-                   || ' values; a profile holds at most ' || cast(v.max_per_profile as varchar) as detail
+                   'cluster would hold ' || cast(v.holding as {{ dbt.type_string() }}) || ' ' || v.identifier_type
+                   || ' values; a profile holds at most ' || cast(v.max_per_profile as {{ dbt.type_string() }}) as detail
             from bridges as b
             inner join lowest as l on l.cluster_node_id = b.cluster_node_id and l.type_priority = b.type_priority
             inner join (select cluster_node_id, min(identifier_type) as identifier_type, max(holding) as holding,

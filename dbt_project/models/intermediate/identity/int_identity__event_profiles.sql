@@ -8,7 +8,7 @@ with
 {{ identifier_type }}_profiles as (
     select identifier, profile_id
     from {{ ref('identity_profile_registry') }}
-    where identifier_type = '{{ identifier_type }}'
+    where identifier_type = {{ cdp_literal(identifier_type) }}
 ){% if not loop.last %},{% endif %}
 {%- endfor %}
 

@@ -39,11 +39,11 @@ checked as (
     {#- patterns are written into the SQL as constants, so each regular expression compiles once -#}
     select
         n.*,
-        coalesce(e.reason, case when 1 = 0 then cast(null as varchar)
+        coalesce(e.reason, case when 1 = 0 then cast(null as {{ dbt.type_string() }})
             {%- for p in blocked_patterns %}
-            when {% if p[0] != 'any' %}n.identifier_type = '{{ p[0] }}' and {% endif -%}
-                 {{ cdp_regex_full_match('lower(n.identifier)', "'" ~ p[1] | replace("'", "''") ~ "'") }}
-                then '{{ p[2] | replace("'", "''") }}'
+            when {% if p[0] != 'any' %}n.identifier_type = {{ cdp_literal(p[0]) }} and {% endif -%}
+                 {{ cdp_regex_full_match('lower(n.identifier)', cdp_literal(p[1])) }}
+                then {{ cdp_literal(p[2]) }}
             {%- endfor %}
         end) as blocked_reason
     from nodes as n
@@ -51,7 +51,7 @@ checked as (
 )
 
 select
-    row_number() over () as node_id,
+    row_number() over (order by c.identifier_type, c.identifier) as node_id,
     c.identifier_type || ':' || c.identifier as node_key,
     c.identifier_type,
     c.identifier,

@@ -48,13 +48,13 @@ opportunities as {{ cte_not_materialized() }} (
 select 'seen' as rule, 'events' as source, hub_type as left_type, hub_value as left_value,
        hub_type as right_type, hub_value as right_value,
        min(observed_at) as first_seen_at, max(observed_at) as last_seen_at, count(*) as observations,
-       cast(null as varchar) as first_source_key
+       cast(null as {{ dbt.type_string() }}) as first_source_key
 from hubbed
 where hub_value is not null
 group by hub_type, hub_value
 {%- for rule, left_type, left_value, right_type, right_value, condition in event_rules %}
 union all
-select '{{ rule }}', 'events', {{ left_type }}, {{ left_value }}, {{ right_type }}, {{ right_value }}, {{ aggregates }}
+select {{ cdp_literal(rule) }}, 'events', {{ left_type }}, {{ left_value }}, {{ right_type }}, {{ right_value }}, {{ aggregates }}
 from hubbed
 where {{ condition }}
 {# constants (quoted types) are not grouped by: PostgreSQL refuses a constant in GROUP BY #}

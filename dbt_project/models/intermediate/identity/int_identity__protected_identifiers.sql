@@ -29,8 +29,8 @@ shared_values as (
         h.node_id,
         'shared_value' as rule,
         max(h.neighbours) as linked_identifiers,
-        'shared by ' || cast(max(h.neighbours) as varchar) || ' values of one higher-priority type; at most '
-            || cast(min(t.max_shared_people) as varchar) || ' allowed for ' || min(n.identifier_type) as detail
+        'shared by ' || cast(max(h.neighbours) as {{ dbt.type_string() }}) || ' values of one higher-priority type; at most '
+            || cast(min(t.max_shared_people) as {{ dbt.type_string() }}) || ' allowed for ' || min(n.identifier_type) as detail
     from higher_neighbours as h
     inner join {{ ref('int_identity__identifiers') }} as n on n.node_id = h.node_id
     inner join {{ ref('identity_identifier_types') }} as t on t.identifier_type = n.identifier_type
@@ -46,8 +46,8 @@ limit_breaks as (
         h.node_id,
         'profile_limit' as rule,
         max(h.neighbours) as linked_identifiers,
-        'linked to ' || cast(max(h.neighbours) as varchar) || ' ' || min(h.neighbour_type)
-            || ' values; a profile holds at most ' || cast(min(t.max_per_profile) as varchar) as detail
+        'linked to ' || cast(max(h.neighbours) as {{ dbt.type_string() }}) || ' ' || min(h.neighbour_type)
+            || ' values; a profile holds at most ' || cast(min(t.max_per_profile) as {{ dbt.type_string() }}) as detail
     from higher_neighbours as h
     inner join {{ ref('identity_identifier_types') }} as t on t.identifier_type = h.neighbour_type
     where t.max_per_profile is not null and h.neighbours > t.max_per_profile

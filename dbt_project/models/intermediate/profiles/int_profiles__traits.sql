@@ -8,7 +8,7 @@ with registry as (
 observations as (
     select
         p.profile_id, e.occurred_at as observed_at, e.first_name, e.last_name, e.company, e.job_title,
-        e.country, cast(null as varchar) as industry, cast(null as integer) as company_size
+        e.country, cast(null as {{ dbt.type_string() }}) as industry, cast(null as integer) as company_size
     from {{ ref('stg_segment__events') }} as e
     inner join {{ ref('int_identity__event_profiles') }} as p on p.message_id = e.message_id
     where e.event_type = 'identify' and p.profile_id is not null

@@ -51,8 +51,8 @@ union all
 
 select
     c.conversion_id, c.conversion_name, c.profile_id, c.converted_at, c.conversion_value_reporting,
-    cast(null as varchar), cast(null as timestamp with time zone), 'unattributed', cast(null as varchar),
-    cast(null as varchar), '(none)', 0, 0,
+    cast(null as {{ dbt.type_string() }}), cast(null as {{ type_timestamptz() }}), 'unattributed', cast(null as {{ dbt.type_string() }}),
+    cast(null as {{ dbt.type_string() }}), '(none)', 0, 0,
     {%- for m in models %}
     1.0, c.conversion_value_reporting{% if not loop.last %},{% endif %}
     {%- endfor %}

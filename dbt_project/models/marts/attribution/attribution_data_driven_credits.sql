@@ -121,11 +121,11 @@ remainders as (
 
 untouched_channels as (
     select
-        cast(null as varchar) as conversion_id, cast(null as varchar) as conversion_name,
-        cast(null as varchar) as profile_id, cast(null as timestamp with time zone) as converted_at,
-        cast(null as decimal(18, 2)) as conversion_value_reporting, cast(null as varchar) as message_id,
-        cast(null as timestamp with time zone) as touched_at, channel, cast(null as varchar) as utm_source,
-        cast(null as varchar) as utm_medium, '(none)' as campaign, 0 as touch_position, 0 as touch_count,
+        cast(null as {{ dbt.type_string() }}) as conversion_id, cast(null as {{ dbt.type_string() }}) as conversion_name,
+        cast(null as {{ dbt.type_string() }}) as profile_id, cast(null as {{ type_timestamptz() }}) as converted_at,
+        cast(null as decimal(18, 2)) as conversion_value_reporting, cast(null as {{ dbt.type_string() }}) as message_id,
+        cast(null as {{ type_timestamptz() }}) as touched_at, channel, cast(null as {{ dbt.type_string() }}) as utm_source,
+        cast(null as {{ dbt.type_string() }}) as utm_medium, '(none)' as campaign, 0 as touch_position, 0 as touch_count,
         {%- for m in models %}
         case when abs({{ m }}_share) > 1e-9 then {{ m }}_share else 0 end as {{ m }}_share,
         {{ m }}_value{% if not loop.last %},{% endif %}

@@ -11,9 +11,9 @@ with
 {%- if not definitions %}
 conversions as (
     select
-        cast(null as varchar) as conversion_name, cast(null as varchar) as profile_id,
-        cast(null as timestamp with time zone) as converted_at, cast(null as decimal(18, 2)) as conversion_value,
-        cast(null as varchar) as currency, cast(null as varchar) as source, cast(null as varchar) as source_key
+        cast(null as {{ dbt.type_string() }}) as conversion_name, cast(null as {{ dbt.type_string() }}) as profile_id,
+        cast(null as {{ type_timestamptz() }}) as converted_at, cast(null as decimal(18, 2)) as conversion_value,
+        cast(null as {{ dbt.type_string() }}) as currency, cast(null as {{ dbt.type_string() }}) as source, cast(null as {{ dbt.type_string() }}) as source_key
     where 1 = 0
 ),
 {%- else %}
@@ -106,7 +106,7 @@ select
     c.conversion_value,
     c.currency,
     {{ to_reporting_currency('c.conversion_value') }} as conversion_value_reporting,
-    '{{ reporting | upper }}' as reporting_currency,
+    {{ cdp_literal(reporting | upper) }} as reporting_currency,
     coalesce(f.is_revenue, false) as is_revenue,
     c.source,
     c.source_key,

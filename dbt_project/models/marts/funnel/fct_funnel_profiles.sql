@@ -14,7 +14,7 @@ with reached as (
     select
         profile_id,
         {%- for s in stages %}
-        min(case when stage = '{{ s }}' then entered_at end) as reached_{{ s }}_at,
+        min(case when stage = {{ cdp_literal(s) }} then entered_at end) as reached_{{ s }}_at,
         {%- endfor %}
         max(case when is_current_stage then stage end) as current_stage,
         max(case when is_current_stage then stage_order end) as current_stage_order,

@@ -58,7 +58,7 @@ select
     o.amount,
     o.currency,
     {{ to_reporting_currency('o.amount') }} as amount_reporting,
-    '{{ var("cdp__reporting_currency") | upper }}' as reporting_currency,
+    {{ cdp_literal(var("cdp__reporting_currency") | upper) }} as reporting_currency,
     o.created_at,
     o.closed_at,
     o.is_closed,

@@ -25,7 +25,7 @@ filled as (
 
 select
     month,
-    '{{ stage }}' as qualified_lead_stage,
+    {{ cdp_literal(stage) }} as qualified_lead_stage,
     qualified_leads,
     lag(qualified_leads) over (order by month) as previous_month_qualified_leads,
     case when lag(qualified_leads) over (order by month) > 0

@@ -24,7 +24,7 @@ select
     1 as occurrences,
     f.points as undecayed_points,
     f.points as points,
-    cast(null as timestamp with time zone) as last_occurred_at,
+    cast(null as {{ type_timestamptz() }}) as last_occurred_at,
     a.as_of
 from {{ ref('int_scoring__fit_matches') }} as f
 cross join as_of as a
@@ -36,7 +36,7 @@ select
     e.rule_id,
     'engagement' as category,
     max(r.attribute) as attribute,
-    cast(null as varchar) as matched_value,
+    cast(null as {{ dbt.type_string() }}) as matched_value,
     count(*) as occurrences,
     sum(e.points) as undecayed_points,
     cast(round(sum(e.points * power(0.5, {{ cdp_days_between('e.occurred_at', 'a.as_of') }} / {{ half_life }})), 2)

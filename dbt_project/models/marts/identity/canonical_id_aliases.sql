@@ -48,7 +48,7 @@ derived as (
 final as (
     select * from recorded
     union all
-    select d.retired_profile_id, d.survivor_profile_id, cast(null as timestamp with time zone), cast(null as bigint),
+    select d.retired_profile_id, d.survivor_profile_id, cast(null as {{ type_timestamptz() }}), cast(null as bigint),
            'derived_from_identifier'
     from derived as d
     where d.survivors = 1

@@ -1,7 +1,8 @@
 {#- Identity resolution measured against planted truth, when there is some: the generator writes
     which person every identifier, event and contact belongs to (`cdp generate` ground_truth/ beside
-    the landing folder; the `cdp` CLI and Dagster pass it as CDP_GROUND_TRUTH_DIR). Without it this
-    model holds one row with has_ground_truth = false.
+    the landing folder; the `cdp` CLI and Dagster pass it as CDP_GROUND_TRUTH_DIR). Without it, or on
+    an engine that cannot read Parquet files (PostgreSQL), this model holds one row with
+    has_ground_truth = false.
 
     Pairwise metrics over the identifiers seen in the data (placeholders and devices borrowed from
     someone else are not anyone's identifiers and are left out):
@@ -11,7 +12,7 @@
     - strict recall: of all pairs belonging to one person, the share placed in one profile
       (includes devices a person never identified on, which no resolver can link). -#}
 -- depends_on: {{ ref('int_identity__identifiers') }}, {{ ref('int_identity__edges') }}, {{ ref('identity_profile_registry') }}
-{%- set truth_dir = env_var('CDP_GROUND_TRUTH_DIR', '') -%}
+{%- set truth_dir = env_var('CDP_GROUND_TRUTH_DIR', '') if cdp_reads_parquet() else '' -%}
 {%- set work = this.schema ~ '.' ~ this.identifier ~ '__work' -%}
 {%- if truth_dir and execute -%}
     {#- linkable groups: the components of each person's own identifiers, over every pair the data
@@ -79,7 +80,7 @@ pair_counts as (
 
 select
     true as has_ground_truth,
-    '{{ truth_dir }}' as ground_truth_dir,
+    {{ cdp_literal(truth_dir) }} as ground_truth_dir,
     identifiers_evaluated,
     people_evaluated,
     profiles_evaluated,
@@ -95,7 +96,7 @@ from pair_counts
 {%- else -%}
 select
     false as has_ground_truth,
-    cast(null as varchar) as ground_truth_dir,
+    cast(null as {{ dbt.type_string() }}) as ground_truth_dir,
     {%- for c in ['identifiers_evaluated', 'people_evaluated', 'profiles_evaluated', 'predicted_pairs', 'correct_pairs',
                   'linkable_pairs', 'linked_pairs', 'person_pairs'] %}
     cast(null as bigint) as {{ c }},

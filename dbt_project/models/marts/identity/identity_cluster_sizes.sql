@@ -7,7 +7,7 @@ with sizes as (
 
 bucketed as (
     select
-        case when identifiers <= 5 then cast(identifiers as varchar)
+        case when identifiers <= 5 then cast(identifiers as {{ dbt.type_string() }})
              when identifiers <= 10 then '6-10'
              when identifiers <= 20 then '11-20'
              when identifiers <= 50 then '21-50'

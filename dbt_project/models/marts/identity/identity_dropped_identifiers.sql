@@ -24,8 +24,8 @@ blocked as (
 ),
 
 final as (
-    select 'events' as source, message_id, cast(null as varchar) as contact_id, 'email' as identifier_type,
-           cast(null as varchar) as identifier, 'invalid_email' as reason, 'not a readable email address' as detail,
+    select 'events' as source, message_id, cast(null as {{ dbt.type_string() }}) as contact_id, 'email' as identifier_type,
+           cast(null as {{ dbt.type_string() }}) as identifier, 'invalid_email' as reason, 'not a readable email address' as detail,
            1 as observations, occurred_at as observed_at
     from events where email_is_invalid
     union all

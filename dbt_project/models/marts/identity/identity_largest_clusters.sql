@@ -3,7 +3,7 @@ select
     r.profile_id,
     count(*) as identifiers,
     {%- for t in ['user_id', 'crm_contact_id', 'email', 'phone', 'device_id', 'anonymous_id', 'order_id', 'opportunity_id'] %}
-    count(case when r.identifier_type = '{{ t }}' then 1 end) as {{ t }}_count,
+    count(case when r.identifier_type = {{ cdp_literal(t) }} then 1 end) as {{ t }}_count,
     {%- endfor %}
     min(r.profile_first_seen_at) as profile_first_seen_at
 from {{ ref('identity_profile_registry') }} as r
