@@ -59,6 +59,10 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "CDP_SPARK_WAREHOUSE_DIR": ("warehouse/spark/tables", "Where the `spark` target writes its Parquet tables."),
     "CDP_SPARK_METASTORE_DIR": ("warehouse/spark/metastore", "The `spark` target's local Hive metastore (Derby)."),
     "CDP_SPARK_DRIVER_MEMORY": ("4g", "Driver memory of the local Spark session."),
+    "CDP_SPARK_SHUFFLE_PARTITIONS": (
+        "8",
+        "spark.sql.shuffle.partitions of the `spark` target (Spark's 200 suits a cluster, not one machine).",
+    ),
     "CDP_LOG_LEVEL": ("INFO", "Log level of `cdp run` (DEBUG shows every Dagster event)."),
     "CDP_RUN_LOCK_WAIT_SECONDS": (
         "0",
@@ -163,8 +167,12 @@ def spark_conf() -> dict[str, str]:
         "spark.driver.memory": os.environ.get("CDP_SPARK_DRIVER_MEMORY") or ENVIRONMENT["CDP_SPARK_DRIVER_MEMORY"][0],
         "spark.sql.warehouse.dir": str(_path("CDP_SPARK_WAREHOUSE_DIR")),
         "spark.hadoop.javax.jdo.option.ConnectionURL": f"jdbc:derby:;databaseName={metastore};create=true",
+        "spark.sql.shuffle.partitions": os.environ.get("CDP_SPARK_SHUFFLE_PARTITIONS")
+        or ENVIRONMENT["CDP_SPARK_SHUFFLE_PARTITIONS"][0],
         "spark.sql.session.timeZone": "UTC",
         "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.log.level": "ERROR",
         # Derby writes derby.log into its home; keep it beside the metastore, not in the cwd.
         "spark.driver.extraJavaOptions": f"-Dderby.system.home={metastore.parent}",
     }
