@@ -77,8 +77,7 @@ def build_models(target: str | None = None, *, target_path: Path | None = None, 
     target = target or get_settings().dbt_target
     if target not in ENGINES:
         raise ValueError(f"target must be one of {', '.join(ENGINES)}, got {target!r}")
-    os.environ["CDP_DBT_TARGET"] = target
-    env = {**os.environ, **dbt_environment_variables(get_settings())}
+    env = {**os.environ, **dbt_environment_variables(get_settings()), "CDP_DBT_TARGET": target}
     build = ModelBuild(target)
     plan: list[tuple[str, Callable[[], BuildStep]]] = [
         ("dbt build (before attribution)", lambda: _dbt_step("dbt build (before attribution)",

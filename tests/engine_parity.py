@@ -53,7 +53,8 @@ def compared_tables(ws: Workspace) -> dict[str, list[tuple[str, str]]]:
     return tables
 
 
-def fingerprint_sql(table: str, columns: list[tuple[str, str]], quote: str) -> tuple[str, list[str]]:
+def fingerprint_sql(table: str, columns: list[tuple[str, str]], quote: str,
+                    double: str = "double") -> tuple[str, list[str]]:
     """One row of aggregates of `table` and what each one is: rows, then per column non-null values,
     distinct values, and a sum (numbers), total length (text) or first and last value (times)."""
     def q(name: str) -> str:
@@ -67,7 +68,7 @@ def fingerprint_sql(table: str, columns: list[tuple[str, str]], quote: str) -> t
         parts += [f"count({q(column)})"]
         labels += [f"{column}: values"]
         if base in NUMERIC:
-            parts += [f"count(distinct {q(column)})", f"sum(cast({q(column)} as double))"]
+            parts += [f"count(distinct {q(column)})", f"sum(cast({q(column)} as {double}))"]
             labels += [f"{column}: distinct", f"{column}: sum"]
         elif base in TEXT:
             parts += [f"count(distinct {q(column)})", f"sum(length({q(column)}))"]
@@ -100,13 +101,13 @@ def _same(a, b) -> bool:
     return a == b
 
 
-def differences(ws: Workspace, other: Query, other_quote: str) -> list[str]:
+def differences(ws: Workspace, other: Query, other_quote: str, other_double: str = "double") -> list[str]:
     """Every table, and every aggregate of every column, where the other engine differs from DuckDB."""
     found = []
     for table, columns in compared_tables(ws).items():
         sql, labels = fingerprint_sql(table, columns, '"')
         reference = ws.query(sql)[0]
-        other_sql, _ = fingerprint_sql(table, columns, other_quote)
+        other_sql, _ = fingerprint_sql(table, columns, other_quote, other_double)
         try:
             theirs = other(other_sql)[0]
         except Exception as exc:  # a missing table or column is a difference too

@@ -60,7 +60,7 @@ def test_every_model_seed_and_test_builds_on_postgres(both_engines) -> None:
 
 def test_postgres_holds_what_duckdb_holds(both_engines) -> None:
     ws, pg, _ = both_engines
-    assert differences(ws, lambda sql: pg.execute(sql).fetchall(), '"') == []
+    assert differences(ws, lambda sql: pg.execute(sql).fetchall(), '"', "double precision") == []
     profiles = {r[0] for r in pg.execute("select profile_id from marts.dim_profiles").fetchall()}
     assert profiles == {r[0] for r in ws.query("select profile_id from marts.dim_profiles")} and len(profiles) > 3000
     money = "select channel, sum(linear_value), sum(w_shaped_value) from marts.attribution_credits group by 1"

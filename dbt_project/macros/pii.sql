@@ -3,7 +3,7 @@
 
 {#- Lowercased, trimmed email; null unless it looks like local@domain.tld. -#}
 {% macro normalize_email(column) -%}
-    case when {{ cdp_regex_full_match('lower(trim(' ~ column ~ '))', "'[^@\\s]+@[^@\\s]+\\.[a-z]{2,}'") }}
+    case when {{ cdp_regex_full_match('lower(trim(' ~ column ~ '))', cdp_literal('[^@\\s]+@[^@\\s]+\\.[a-z]{2,}')) }}
          then lower(trim({{ column }})) end
 {%- endmacro %}
 
