@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test setup lint dev bench clean
+.PHONY: run test setup setup-test lint dev bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,7 +12,14 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
+# The tests also build the models on Spark (tests/test_engine_spark.py): pyspark and dbt-spark.
+$(BIN)/.installed-spark: $(BIN)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[dev,spark]'
+	touch $@
+
 setup: $(BIN)/.installed
+
+setup-test: $(BIN)/.installed-spark
 
 ## Set up and run the whole pipeline on the bundled sample (seeds/landing).
 run: setup
@@ -21,7 +28,7 @@ run: setup
 	@echo "Open the lineage graph:  $(BIN)/dagster dev   (then http://127.0.0.1:3000)"
 
 ## Set up and run the tests (what .ci/run does).
-test: setup
+test: setup-test
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 

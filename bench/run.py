@@ -46,6 +46,12 @@ from orchestration.warehouse import connect
 with connect(get_settings()) as con:
     erase_deleted_profiles(con, progress=print)
 """
+DATA_DRIVEN_SNIPPET = """
+from orchestration.data_driven_attribution import build_data_driven_attribution
+from orchestration.engines import open_engine
+with open_engine() as engine:
+    print(build_data_driven_attribution(engine))
+"""
 AUDIENCE_GATES_SNIPPET = """
 from orchestration.assets.gates import consent_purposes
 from orchestration.quality.results import record_outcomes
@@ -89,13 +95,16 @@ BENCH_SYNC_SECONDS = ("select epoch(finished_at - started_at) from ops.sync_runs
 
 # Identity resolution proper: graph build, blocking, protections, components, stable ids.
 IDENTITY_MODELS = ["int_identity__pairs", "int_identity__identifiers", "int_identity__edges",
-                   "int_identity__protected_identifiers", "int_identity__clusters", "identity_profile_registry",
+                   "int_identity__protected_identifiers", "int_identity__clusters", "identity_profile_assignments",
+                   "identity_profile_registry",
                    "identity_merge_events", "identity_protection_events"]
 # Profile-level intermediates every people mart reads (traits, deletions, marketing touches), then
 # the funnel, lifecycle and lead-scoring models proper.
 PROFILE_SELECTION = ["path:models/intermediate/profiles"]
 FUNNEL_SELECTION = ["path:models/intermediate/funnel", "path:models/marts/funnel"]
 ATTRIBUTION_SELECTION = ["path:models/intermediate/attribution", "path:models/marts/attribution"]
+# What reads the Markov and Shapley tables (written by Python between the two attribution stages).
+AFTER_ATTRIBUTION = "source:data_driven_attribution+"
 # Invariants across every mart: run once all marts exist (the pipeline's single `dbt build` orders them itself).
 CROSS_MART_TESTS = ["marts_profile_ids_exist_in_profiles", "marts_no_negative_money"]
 CHAIN_LENGTHS = [1_000, 10_000, 100_000, 1_000_000]
@@ -137,11 +146,16 @@ STAGES = [
     Stage("dbt funnel + scoring models", [*DBT, "run", "--select", *FUNNEL_SELECTION, *DBT_DIRS],
           "select count(*) from intermediate.int_funnel__profile_events", "funnel events"),
     Stage("dbt attribution models (build)", [*DBT, "build", "--select", *ATTRIBUTION_SELECTION,
-                                              "--exclude", *CROSS_MART_TESTS, *DBT_DIRS],
+                                              "--exclude", AFTER_ATTRIBUTION, *CROSS_MART_TESTS, *DBT_DIRS],
           "select count(*) from marts.fct_attribution_touches", "touches"),
+    Stage("markov + shapley (python)", [sys.executable, "-c", DATA_DRIVEN_SNIPPET],
+          "select count(*) from marts.attribution_markov", "channel rows"),
+    Stage("dbt data-driven credits, ROI, comparison (build)", [*DBT, "build", "--select", AFTER_ATTRIBUTION,
+                                                               "--exclude", *CROSS_MART_TESTS, *DBT_DIRS],
+          "select count(*) from marts.attribution_data_driven_credits", "credit rows"),
     Stage("dbt other marts + audiences (build)",
           [*DBT, "build", "--select", "marts", "audiences", "--exclude", *FUNNEL_SELECTION,
-           *ATTRIBUTION_SELECTION, "data_health_scores", *CROSS_MART_TESTS, *DBT_DIRS],
+           *ATTRIBUTION_SELECTION, AFTER_ATTRIBUTION, "data_health_scores", *CROSS_MART_TESTS, *DBT_DIRS],
           "select count(*) from marts.dim_profiles", "profiles"),
     Stage("dbt funnel tests (invariants)",
           [*DBT, "test", "--select", *PROFILE_SELECTION, *FUNNEL_SELECTION, *CROSS_MART_TESTS, *DBT_DIRS],

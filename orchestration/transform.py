@@ -9,6 +9,7 @@ parity tests, on DuckDB, PostgreSQL or Spark alike.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -37,6 +38,8 @@ class BuildStep:
     ok: bool
     summary: str  # dbt's "Done. PASS=..." line, or what the Python step wrote
     output: str = ""
+    #: dbt steps: each node's own seconds and the layer (folder under models/, or seeds, tests) it is in
+    node_seconds: dict[str, tuple[str, float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -91,7 +94,7 @@ def build_models(target: str | None = None, *, target_path: Path | None = None, 
         started = time.perf_counter()
         done = _dbt(target, args, target_path, log_path, env)
         return BuildStep(name, time.perf_counter() - started, done.returncode == 0, _done_line(done.stdout),
-                         done.stdout + done.stderr)
+                         done.stdout + done.stderr, _node_seconds(target_path or DBT_PROJECT_DIR / "target"))
 
     for name, run in plan:
         progress(f"[{target}] {name} ...")
@@ -101,6 +104,23 @@ def build_models(target: str | None = None, *, target_path: Path | None = None, 
         if not step.ok:
             break
     return build
+
+
+def _node_seconds(target_path: Path) -> dict[str, tuple[str, float]]:
+    """unique_id -> (layer, seconds) from the run results dbt just wrote."""
+    try:
+        results = json.loads((target_path / "run_results.json").read_text())["results"]
+        nodes = json.loads((target_path / "manifest.json").read_text())["nodes"]
+    except (OSError, ValueError, KeyError):
+        return {}
+    out = {}
+    for result in results:
+        node = nodes.get(result["unique_id"], {})
+        kind = node.get("resource_type", result["unique_id"].split(".")[0])
+        path = node.get("original_file_path", "")
+        layer = path.split("/")[1] if kind == "model" and path.count("/") >= 2 else f"{kind}s"
+        out[result["unique_id"]] = (layer, float(result.get("execution_time") or 0.0))
+    return out
 
 
 def _attribution_step(target: str) -> BuildStep:

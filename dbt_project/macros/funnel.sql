@@ -154,7 +154,7 @@
     {%- endfor -%}
     {%- set first = 'coalesce(' ~ (read | join(', ')) ~ ')' if read | length > 1 else read[0] -%}
     {%- if rule.get('record_time_plus_days') -%}
-        {{ return(dbt.dateadd('day', rule['record_time_plus_days'] | int, first)) }}
+        {{ return(cdp_dateadd('day', rule['record_time_plus_days'] | int, first)) }}
     {%- else -%}
         {{ return(first) }}
     {%- endif -%}

@@ -30,4 +30,4 @@ from orders as o
 inner join {{ ref('dim_profiles') }} as p on p.profile_id = o.profile_id
 cross join as_of
 where p.email is not null
-  and o.last_order_at < {{ dbt.dateadd('day', -lapsed_days, 'as_of.as_of') }}
+  and o.last_order_at < {{ cdp_dateadd('day', -lapsed_days, 'as_of.as_of') }}

@@ -20,7 +20,7 @@ forms as (
     cross join as_of
     where e.event_type = 'track'
       and e.event_name = 'Form Submitted'
-      and e.occurred_at > {{ dbt.dateadd('day', -lookback, 'as_of.as_of') }}
+      and e.occurred_at > {{ cdp_dateadd('day', -lookback, 'as_of.as_of') }}
       and e.occurred_at <= as_of.as_of
 )
 

@@ -48,7 +48,7 @@ with_previous as (
 sessionised as (
     select
         *,
-        case when previous_at is null or occurred_at > {{ dbt.dateadd('minute', session_minutes, 'previous_at') }}
+        case when previous_at is null or occurred_at > {{ cdp_dateadd('minute', session_minutes, 'previous_at') }}
              then 1 else 0 end as starts_session
     from with_previous
 ),

@@ -28,7 +28,7 @@ recent as (
         row_number() over (partition by t.profile_id order by t.occurred_at desc, t.message_id desc) as recency
     from {{ ref('int_marketing__touches') }} as t
     where t.occurred_at <= {{ cdp_as_of() }}
-      and t.occurred_at > {{ dbt.dateadd('day', -lookback, cdp_as_of()) }}
+      and t.occurred_at > {{ cdp_dateadd('day', -lookback, cdp_as_of()) }}
       and t.profile_id not in (select profile_id from converters)
       {%- if excluded %}
       and t.channel not in ({% for ch in excluded %}{{ cdp_literal(ch) }}{% if not loop.last %}, {% endif %}{% endfor %})

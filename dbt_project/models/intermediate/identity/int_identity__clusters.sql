@@ -72,14 +72,18 @@
             {%- break -%}
         {%- endif -%}
         {%- set state.repairs = state.repairs + 1 -%}
-        {% do run_query("insert into " ~ work ~ "_cuts select node_id, detail from " ~ work ~ "_new_cuts") %}
-        {% do run_query("delete from " ~ work ~ "_allowed where u in (select node_id from " ~ work ~ "_new_cuts) or v in (select node_id from " ~ work ~ "_new_cuts)") %}
+        {#- every step rewrites its table (create-table-as-select), the one write Spark's Parquet tables
+            allow besides appending: no UPDATE or DELETE on any engine -#}
+        {%- do cdp_replace_table(work ~ '_cuts', "select node_id, detail from " ~ work ~ "_cuts union all select node_id, detail from "
+            ~ work ~ "_new_cuts") -%}
+        {%- do cdp_replace_table(work ~ '_allowed', "select u, v from " ~ work ~ "_allowed where u not in (select node_id from "
+            ~ work ~ "_new_cuts) and v not in (select node_id from " ~ work ~ "_new_cuts)") -%}
         {% do run_query("drop table " ~ work ~ "_new_cuts") %}
         {%- do connected_components("select e.u, e.v from " ~ work ~ "_allowed as e inner join " ~ work ~ "_assign as a on a.node_id = e.u"
             ~ " where a.cluster_node_id in (select cluster_node_id from " ~ work ~ "_violations)", work ~ "_repair") -%}
-        {% do run_query("update " ~ work ~ "_assign set cluster_node_id = coalesce((select l.label from " ~ work ~ "_repair_labels as l"
-            ~ " where l.node = " ~ work.split('.')[-1] ~ "_assign.node_id), node_id)"
-            ~ " where cluster_node_id in (select cluster_node_id from " ~ work ~ "_violations)") %}
+        {%- do cdp_replace_table(work ~ '_assign', "select a.node_id, case when a.cluster_node_id in (select cluster_node_id from "
+            ~ work ~ "_violations) then coalesce(l.label, a.node_id) else a.cluster_node_id end as cluster_node_id from "
+            ~ work ~ "_assign as a left join " ~ work ~ "_repair_labels as l on l.node = a.node_id") -%}
     {%- endfor -%}
 {%- endif %}
 

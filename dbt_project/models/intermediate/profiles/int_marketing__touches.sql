@@ -51,7 +51,7 @@ visits as (
     {#- a visit: events no further apart than the timeout -#}
     select
         *,
-        sum(case when previous_at is null or occurred_at > {{ dbt.dateadd('minute', timeout, 'previous_at') }}
+        sum(case when previous_at is null or occurred_at > {{ cdp_dateadd('minute', timeout, 'previous_at') }}
                  then 1 else 0 end)
             over (partition by profile_id order by occurred_at, message_id rows between unbounded preceding and current row)
             as visit_number

@@ -136,18 +136,21 @@ select
     credited_conversions,
     credited_value,
     new_customers,
-    credited_value / nullif(spend, 0) as roas,
-    nullif(spend, 0) / nullif(credited_conversions, 0) as cpa,
-    nullif(spend, 0) / nullif(new_customers, 0) as cac,
-    (credited_value - spend) / nullif(spend, 0) as romi,
-    case when channel = '(all)' then credited_value / nullif(spend, 0) end as marketing_efficiency_ratio,
+    {#- ratios in double precision from double operands: a decimal division keeps only 6 decimals on
+        Spark and all of them on PostgreSQL -#}
+    cast(credited_value as {{ type_double() }}) / nullif(spend_d, 0) as roas,
+    nullif(spend_d, 0) / nullif(credited_conversions, 0) as cpa,
+    nullif(spend_d, 0) / nullif(new_customers, 0) as cac,
+    (cast(credited_value as {{ type_double() }}) - spend_d) / nullif(spend_d, 0) as romi,
+    case when channel = '(all)' then cast(credited_value as {{ type_double() }}) / nullif(spend_d, 0) end
+        as marketing_efficiency_ratio,
     ltv_weighted / nullif(new_customers, 0) as ltv,
-    (ltv_weighted / nullif(new_customers, 0)) / nullif(spend / nullif(new_customers, 0), 0) as ltv_to_cac,
-    (nullif(spend, 0) / nullif(new_customers, 0))
+    (ltv_weighted / nullif(new_customers, 0)) / nullif(spend_d / nullif(new_customers, 0), 0) as ltv_to_cac,
+    (nullif(spend_d, 0) / nullif(new_customers, 0))
         / nullif((ltv_weighted / nullif(new_customers, 0)) / nullif(tenure_weighted / nullif(new_customers, 0), 0), 0)
         as payback_months
 from (
-    select * from joined
+    select *, cast(spend as {{ type_double() }}) as spend_d from joined
     union all
-    select * from totals
+    select *, cast(spend as {{ type_double() }}) from totals
 ) as all_rows

@@ -39,7 +39,7 @@ in_window as (
     inner join {{ ref('int_marketing__touches') }} as t
         on t.profile_id = c.profile_id
        and t.occurred_at <= c.converted_at
-       and t.occurred_at > {{ dbt.dateadd('day', -lookback, 'c.converted_at') }}
+       and t.occurred_at > {{ cdp_dateadd('day', -lookback, 'c.converted_at') }}
     {%- if excluded %}
     where t.channel not in ({% for ch in excluded %}{{ cdp_literal(ch) }}{% if not loop.last %}, {% endif %}{% endfor %})
     {%- endif %}

@@ -38,7 +38,7 @@ touch_summary as (
         min(occurred_at) as first_touch_at,
         {{ cdp_arg_min('is_marketing', 'occurred_at') }} as first_touch_is_marketing,
         count(case when is_marketing then 1 end) as marketing_touches_before,
-        count(case when is_marketing and occurred_at >= {{ dbt.dateadd('day', -lookback, 'created_at') }} then 1 end)
+        count(case when is_marketing and occurred_at >= {{ cdp_dateadd('day', -lookback, 'created_at') }} then 1 end)
             as influencing_touches
     from (
         select tb.*, o.created_at

@@ -13,7 +13,7 @@ with recursive monthly as (
 spine as (
     select min(month) as month, max(month) as last_month from monthly
     union all
-    select cast({{ dbt.dateadd('month', 1, 'month') }} as date), last_month from spine where month < last_month
+    select cast({{ cdp_dateadd('month', 1, 'month') }} as date), last_month from spine where month < last_month
 ),
 
 filled as (

@@ -92,7 +92,7 @@ with_decay as (
         *,
         case when score_after >= {{ threshold }} and fit_score < {{ threshold }}
               and engagement_score > 0
-             then {{ dbt.dateadd('second',
+             then {{ cdp_dateadd('second',
                         'cast(86400 * ' ~ half_life ~ ' * ln(engagement_score / (' ~ threshold ~ ' - fit_score)) / ln(2.0) as bigint)',
                         'scored_at') }}
         end as decay_below_at

@@ -31,7 +31,7 @@ loaded as (
         '{{ source_name }}' as source,
         count(*) as rows_loaded,
         sum(case when {{ cdp_health_complete(rule) }} then 1 else 0 end) as rows_complete,
-        sum(case when _loaded_at <= {{ dbt.dateadd('hour', rule['fresh_within_hours'] | int, record_time) }}
+        sum(case when _loaded_at <= {{ cdp_dateadd('hour', rule['fresh_within_hours'] | int, record_time) }}
                  then 1 else 0 end) as rows_fresh,
         max({{ record_time }}) as newest_record_at
     from {{ source('raw', source_name) }}
