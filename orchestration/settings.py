@@ -170,6 +170,8 @@ def spark_conf() -> dict[str, str]:
         "spark.sql.shuffle.partitions": os.environ.get("CDP_SPARK_SHUFFLE_PARTITIONS")
         or ENVIRONMENT["CDP_SPARK_SHUFFLE_PARTITIONS"][0],
         "spark.sql.session.timeZone": "UTC",
+        # as dbt-spark sets it for the models, so Python reads and writes with the same semantics
+        "spark.sql.ansi.enabled": "false",
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
         "spark.log.level": "ERROR",

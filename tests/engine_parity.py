@@ -75,7 +75,7 @@ def fingerprint_sql(table: str, columns: list[tuple[str, str]], quote: str,
         parts += [f"count({q(column)})"]
         labels += [f"{column}: values"]
         if base in FLOATS:
-            parts += [f"sum({q(column)})"]
+            parts += [f"sum(cast({q(column)} as {double}))"]
             labels += [f"{column}: sum"]
         elif base in NUMERIC:
             parts += [f"count(distinct {q(column)})", f"sum(cast({q(column)} as {double}))"]

@@ -68,8 +68,9 @@
 {% macro postgres__cdp_days_between(start, finish) -%}
     (extract(epoch from ({{ finish }}) - ({{ start }})) / 86400.0)
 {%- endmacro %}
+{#- Spark reads 86400000000.0 as a decimal, and a decimal division keeps 6 decimals: divide doubles -#}
 {% macro spark__cdp_days_between(start, finish) -%}
-    ((unix_micros({{ finish }}) - unix_micros({{ start }})) / 86400000000.0)
+    (cast(unix_micros({{ finish }}) - unix_micros({{ start }}) as double) / 86400000000.0d)
 {%- endmacro %}
 
 {#- Median of a numeric expression (an aggregate). -#}

@@ -142,3 +142,11 @@ from assigned
 {% if has_previous -%}
 where assignment <> 'kept'
 {%- endif %}
+{%- if legacy is not none %}
+union all
+{# the first run over an older warehouse carries its state over: every row this run does not change #}
+select node_key, identifier_type, identifier, profile_id, profile_first_seen_at, previous_profile_id, assignment,
+       assigned_at
+from {{ legacy }}
+where node_key not in (select node_key from assigned where assignment <> 'kept')
+{%- endif %}

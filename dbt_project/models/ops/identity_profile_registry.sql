@@ -1,6 +1,8 @@
 {#- Which profile every identifier belongs to now: each identifier's latest row of
     ops.identity_profile_assignments (new, merged or split, with the profile it had before). Rebuilt
-    every run from that history, which is the durable state. -#}
+    every run from that history, which is the durable state. A table, not a view: most of the
+    identity and profile models read it. -#}
+{{ config(materialized='table') }}
 with assignments as (
     select * from {{ ref('identity_profile_assignments') }}
 ),
