@@ -1,5 +1,6 @@
-"""The dbt project's SQL outside dispatched macros is portable: no DuckDB-only syntax in a model, a
-singular test or a var (engine-specific SQL belongs in `adapter.dispatch` macros)."""
+"""The dbt project's SQL outside dispatched macros is portable: no syntax that DuckDB has and PostgreSQL
+or Spark lacks in a model, a singular test or a var (engine-specific SQL belongs in `adapter.dispatch`
+macros), and nothing is updated or deleted in place (Spark's Parquet tables cannot)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from orchestration.settings import REPO_ROOT
 
 PROJECT = REPO_ROOT / "dbt_project"
 
-#: (pattern, why): functions and syntax DuckDB has and neither PostgreSQL nor Spark SQL does
+#: (pattern, why): functions and syntax one engine has and another of DuckDB, PostgreSQL and Spark lacks
 DUCKDB_ONLY = [
     (r"\bjson_extract(_string)?\s*\(", "JSON functions: use json_text() / json_texts()"),
     (r"\blist_[a-z_]+\s*\(", "list functions: use a dispatched macro"),
@@ -28,6 +29,13 @@ DUCKDB_ONLY = [
     (r"\bgroup\s+by\s+all\b", "group by all"),
     (r"\bqualify\b", "qualify: filter a window in an outer query"),
     (r"\bas\s+double\b(?!\s+precision)", "double: use type_double()"),
+    (r"\bvarchar\b", "varchar (Spark needs a length): use dbt.type_string()"),
+    (r"\btimestamp\s+with\s+time\s+zone\b|\btimestamptz\b", "use type_timestamptz()"),
+    (r"\bstring_agg\s*\(", "use string_agg_distinct()"),
+    (r"\bdelete\s+from\b|\bupdate\s+[\w.\"]+\s+set\b|\binsert\s+into\b",
+     "in-place writes: Spark's Parquet tables only take create-table-as-select and append (cdp_replace_table)"),
+    (r"\brow_number\s*\(\s*\)\s*over\s*\(\s*\)", "row_number() over (): give an order (Spark requires one)"),
+    (r"escape\s+'\\\\'", "a backslash LIKE escape: Spark reads '\\' as an open string"),
 ]
 
 JINJA = re.compile(r"{#.*?#}|{{.*?}}|{%.*?%}", re.S)
@@ -71,3 +79,6 @@ def test_the_lint_catches_what_it_is_for(tmp_path: Path) -> None:
     text = _sql_outside_macros(model)
     hits = {why for pattern, why in DUCKDB_ONLY if re.search(pattern, text, flags=re.I)}
     assert len(hits) == 3 and "select * exclude" in hits
+    model.write_text("select cast(x as varchar), row_number() over () from t; update t set a = 1")
+    hits = {why for pattern, why in DUCKDB_ONLY if re.search(pattern, _sql_outside_macros(model), flags=re.I)}
+    assert len(hits) == 3
