@@ -31,7 +31,7 @@
 {% macro default__cdp_replace_table(name, sql) -%}
     {%- set short = name.split('.')[-1] -%}
     {% do run_query('drop table if exists ' ~ name ~ '__next') %}
-    {% do run_query('create table ' ~ name ~ '__next as ' ~ sql) %}
+    {% do run_query('create table ' ~ name ~ '__next ' ~ cdp_table_format() ~ ' as ' ~ sql) %}
     {% do run_query('drop table if exists ' ~ name) %}
     {% do run_query('alter table ' ~ name ~ '__next rename to ' ~ short) %}
     {{ return(cdp_scalar('select count(*) from ' ~ name)) }}
@@ -40,15 +40,7 @@
     {#- CREATE TABLE AS answers with the number of rows it wrote -#}
     {{ return(run_query('create or replace table ' ~ name ~ ' as ' ~ sql).columns[0].values()[0]) }}
 {%- endmacro %}
-{#- Spark (Parquet tables, no transactions): write the next table, then swap names; the new table is
-    complete before the old one is dropped. -#}
-{% macro spark__cdp_replace_table(name, sql) -%}
-    {% do run_query('drop table if exists ' ~ name ~ '__next') %}
-    {% do run_query('create table ' ~ name ~ '__next using parquet as ' ~ sql) %}
-    {% do run_query('drop table if exists ' ~ name) %}
-    {% do run_query('alter table ' ~ name ~ '__next rename to ' ~ name) %}
-    {{ return(cdp_scalar('select count(*) from ' ~ name)) }}
-{%- endmacro %}
+
 
 {#- This dbt invocation's start as a SQL timestamp: the run id that identity history is keyed on. -#}
 {% macro cdp_run_started_at() -%}
