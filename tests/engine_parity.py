@@ -45,14 +45,13 @@ def build_duckdb_sample(root: Path, monkeypatch: pytest.MonkeyPatch) -> Workspac
     return ws
 
 
-def compared_tables(ws: Workspace) -> dict[str, list[tuple[str, str]]]:
-    """`schema.table` -> [(column, DuckDB type)] of every non-history table of the model layers."""
+def compared_tables(ws: Workspace, schemas: tuple[str, ...] = SCHEMAS) -> dict[str, list[tuple[str, str]]]:
+    """`schema.table` -> [(column, DuckDB type)] of every non-history table of the given layers."""
     rows = ws.query("""select c.table_schema, c.table_name, c.column_name, c.data_type
                        from information_schema.columns as c
                        inner join information_schema.tables as t using (table_schema, table_name)
-                       where t.table_type = 'BASE TABLE' and c.table_schema in ('staging', 'intermediate', 'marts',
-                             'audiences')
-                       order by c.table_schema, c.table_name, c.ordinal_position""")
+                       where t.table_type = 'BASE TABLE' and list_contains(?, c.table_schema)
+                       order by c.table_schema, c.table_name, c.ordinal_position""", [list(schemas)])
     tables: dict[str, list[tuple[str, str]]] = {}
     for schema, table, column, kind in rows:
         if table not in HISTORY and "__work" not in table:
@@ -111,10 +110,11 @@ def _same(a, b) -> bool:
     return a == b
 
 
-def differences(ws: Workspace, other: Query, other_quote: str, other_double: str = "double") -> list[str]:
+def differences(ws: Workspace, other: Query, other_quote: str, other_double: str = "double",
+                schemas: tuple[str, ...] = SCHEMAS) -> list[str]:
     """Every table, and every aggregate of every column, where the other engine differs from DuckDB."""
     found = []
-    for table, columns in compared_tables(ws).items():
+    for table, columns in compared_tables(ws, schemas).items():
         sql, labels = fingerprint_sql(table, columns, '"')
         reference = ws.query(sql)[0]
         other_sql, _ = fingerprint_sql(table, columns, other_quote, other_double)

@@ -12,11 +12,14 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- The value of `value` on the row where `order_by` is smallest, within a group. -#}
+{#- The value of `value` on the row where `order_by` is smallest, within a group, among the rows where
+    `value` is not null (as DuckDB's arg_min); cdp_first_value keeps a null first value. -#}
 {% macro cdp_arg_min(value, order_by) -%}
     {{ return(adapter.dispatch('cdp_arg_min', 'cdp')(value, order_by)) }}
 {%- endmacro %}
-{% macro default__cdp_arg_min(value, order_by) -%} (array_agg({{ value }} order by {{ order_by }}))[1] {%- endmacro %}
+{% macro default__cdp_arg_min(value, order_by) -%}
+    (array_agg({{ value }} order by {{ order_by }}) filter (where {{ value }} is not null))[1]
+{%- endmacro %}
 {% macro duckdb__cdp_arg_min(value, order_by) -%} arg_min({{ value }}, {{ order_by }}) {%- endmacro %}
 {% macro spark__cdp_arg_min(value, order_by) -%}
     min_by({{ value }}, {{ order_by }}) filter (where {{ value }} is not null)

@@ -33,10 +33,11 @@ touches_before as (
 touch_summary as (
     select
         opportunity_id,
-        {{ cdp_arg_min('channel', 'occurred_at') }} as first_touch_channel,
-        {{ cdp_arg_min('utm_campaign', 'occurred_at') }} as first_touch_campaign,
+        {#- all three from the one first touch (its campaign may be null: untagged), ties broken by message -#}
+        {{ cdp_first_value('channel', 'occurred_at, message_id') }} as first_touch_channel,
+        {{ cdp_first_value('utm_campaign', 'occurred_at, message_id') }} as first_touch_campaign,
         min(occurred_at) as first_touch_at,
-        {{ cdp_arg_min('is_marketing', 'occurred_at') }} as first_touch_is_marketing,
+        {{ cdp_first_value('is_marketing', 'occurred_at, message_id') }} as first_touch_is_marketing,
         count(case when is_marketing then 1 end) as marketing_touches_before,
         count(case when is_marketing and occurred_at >= {{ cdp_dateadd('day', -lookback, 'created_at') }} then 1 end)
             as influencing_touches
