@@ -19,7 +19,7 @@ from orchestration.engines.transfer import copy_to_spark
 from orchestration.transform import build_models
 from tests.engine_parity import build_duckdb_sample, differences
 
-pytestmark = pytest.mark.slow(seconds=330)
+pytestmark = pytest.mark.slow(seconds=560)
 
 
 def _require_spark() -> None:
