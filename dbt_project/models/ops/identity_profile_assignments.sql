@@ -147,6 +147,6 @@ union all
 {# the first run over an older warehouse carries its state over: every row this run does not change #}
 select node_key, identifier_type, identifier, profile_id, profile_first_seen_at, previous_profile_id, assignment,
        assigned_at
-from {{ legacy }}
-where node_key not in (select node_key from assigned where assignment <> 'kept')
+from {{ legacy }} as l
+where not exists (select 1 from assigned as a where a.node_key = l.node_key and a.assignment <> 'kept')
 {%- endif %}

@@ -52,8 +52,9 @@ final as (
            'derived_from_identifier'
     from derived as d
     where d.survivors = 1
-      and d.retired_profile_id not in (select retired_profile_id from recorded)
-      and d.retired_profile_id not in (select profile_id from registry)
+      {#- anti-joins, not `not in (subquery)`: PostgreSQL runs a subquery larger than work_mem once per row -#}
+      and not exists (select 1 from recorded as r where r.retired_profile_id = d.retired_profile_id)
+      and not exists (select 1 from registry as g where g.profile_id = d.retired_profile_id)
 )
 
 select * from final
