@@ -52,7 +52,7 @@ final as (
            'derived_from_identifier'
     from derived as d
     where d.survivors = 1
-      {#- anti-joins, not `not in (subquery)`: PostgreSQL runs a subquery larger than work_mem once per row -#}
+      {# anti-joins, not `not in (subquery)`: PostgreSQL runs a subquery larger than work_mem once per row #}
       and not exists (select 1 from recorded as r where r.retired_profile_id = d.retired_profile_id)
       and not exists (select 1 from registry as g where g.profile_id = d.retired_profile_id)
 )
