@@ -84,7 +84,7 @@ def copy_to_spark(source: Path, scratch: Path) -> list[str]:
             name = f"{quote_identifier(schema, '`')}.{quote_identifier(table, '`')}"
             spark.sql(f"create database if not exists {quote_identifier(schema, '`')}")
             spark.sql(f"drop table if exists {name}")
-            spark.read.parquet(str(folder)).write.format("parquet").saveAsTable(f"{schema}.{table}")
+            spark.read.parquet(str(folder)).write.format("parquet").saveAsTable(name)
             copied.append(f"{schema}.{table}")
     finally:
         con.close()
