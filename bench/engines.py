@@ -88,18 +88,27 @@ def main(argv: list[str] | None = None) -> int:
                                "CDP_POSTGRES_USER": str(info.get("user", "postgres"))})
             copy_to_postgres(WORK / "cdp.duckdb", psycopg.conninfo.make_conninfo(POSTGRES_URL, dbname=database),
                              WORK)
-        elif engine == "spark":
-            copy_to_spark(WORK / "cdp.duckdb", WORK / "spark_scratch")
+        session = None
+        if engine == "spark":  # one session (one JVM) for the copy and the build, as `cdp build-models` has
+            from orchestration.engines.spark_engine import SparkEngine
+
+            session = SparkEngine()
+            copy_to_spark(WORK / "cdp.duckdb", WORK / "spark_scratch", session.spark)
         try:
-            build = build_models(engine, target_path=WORK / f"target_{engine}", log_path=WORK / f"logs_{engine}")
+            build = build_models(engine, target_path=WORK / f"target_{engine}", log_path=WORK / f"logs_{engine}",
+                                 engine=session)
             report["engines"][engine] = _summary(build)
         finally:
+            if session is not None:
+                session.close()
             if database:
                 import psycopg
 
                 with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
                     admin.execute(f"drop database if exists {database} with (force)")
+    # dbt on DuckDB and PostgreSQL runs as a child process; on Spark in this one, beside its JVM (a child)
     report["children_peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+    report["self_peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"engines_{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
     out.write_text(json.dumps(report, indent=2))

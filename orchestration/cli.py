@@ -140,7 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.set_defaults(func=_generate)
 
     run = commands.add_parser("run", help="materialise the whole pipeline in-process")
-    run.add_argument("--select", default="*", help="Dagster asset selection (default: everything)")
+    run.add_argument("--select", default="*", help="Dagster asset selection: comma-separated clauses "
+                     "such as '*marts/dim_profiles' (default: everything)")
     run.set_defaults(func=_run)
 
     commands.add_parser("load", help="load new landing files into raw").set_defaults(func=_load)

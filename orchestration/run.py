@@ -73,8 +73,11 @@ def _run_pipeline(select: str) -> bool:
         # which is then this run's, never one an earlier caller in this process left behind.
         job = defs.resolve_job_def("cdp_pipeline")
         if select != "*":
-            job = job.get_subset(asset_selection=set(dg.AssetSelection.from_string(select).resolve(
-                defs.resolve_asset_graph())))
+            graph = defs.resolve_asset_graph()
+            # comma-separated clauses, each `*key`, `key+` ..., as `dagster asset materialize --select`
+            keys = set().union(*(dg.AssetSelection.from_string(clause.strip()).resolve(graph)
+                                 for clause in select.split(",") if clause.strip()))
+            job = job.get_subset(asset_selection=keys)
         result = job.execute_in_process(
             instance=instance, raise_on_error=False,
             run_config={"loggers": {"console": {"config": {"log_level": os.environ.get("CDP_LOG_LEVEL", "INFO")}}}},

@@ -11,6 +11,8 @@ no worker is left with a long file at the end while the other sits idle.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import shutil
 from dataclasses import dataclass
@@ -18,6 +20,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from filelock import FileLock
 
 from orchestration.ingest.contract import load_contract
 from orchestration.ingest.loader import SourceResult, load_source
@@ -108,6 +111,42 @@ def sample_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspa
     landing = tmp_path / "landing"
     shutil.copytree(SAMPLE_LANDING, landing)
     return make_workspace(tmp_path, landing, monkeypatch)
+
+
+@dataclass
+class GoodRun:
+    """A folder holding landing/, warehouse/ (serving copy, reports, Data Docs) and exports/ after one
+    good `cdp run` over the bundled sample, and what that run printed."""
+    root: Path
+    printed: str
+
+    def workspace(self, root: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
+        """A copy of the folder of the test's own, as the workspace the product points at."""
+        for name in ("landing", "warehouse", "exports"):
+            shutil.copytree(self.root / name, root / name)
+        return make_workspace(root, root / "landing", monkeypatch)
+
+
+@pytest.fixture(scope="session")
+def sample_good_run(tmp_path_factory: pytest.TempPathFactory) -> GoodRun:
+    """The bundled sample after one good run (with its ground truth), made once per test session: the
+    first worker to ask builds it under a lock, the others wait and share it (each test copies it)."""
+    from orchestration.run import run_pipeline
+
+    base = tmp_path_factory.getbasetemp()
+    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "sample_good_run"
+    with FileLock(str(shared) + ".lock"):
+        if not (shared / "printed.txt").exists():
+            shutil.rmtree(shared, ignore_errors=True)
+            shutil.copytree(SAMPLE_LANDING, shared / "landing")
+            printed = io.StringIO()
+            with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(printed):
+                make_workspace(shared, shared / "landing", patch)
+                patch.setenv("CDP_GROUND_TRUTH_DIR", str(SAMPLE_TRUTH))
+                ok = run_pipeline()
+            assert ok, printed.getvalue()[-4000:]
+            (shared / "printed.txt").write_text(printed.getvalue())
+    return GoodRun(shared, (shared / "printed.txt").read_text())
 
 
 @pytest.fixture(scope="session")

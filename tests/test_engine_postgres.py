@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
+from urllib.parse import unquote_plus
 
 import pytest
 
@@ -73,3 +74,15 @@ def test_postgres_holds_what_duckdb_holds(both_engines) -> None:
     scores = "select profile_id, lead_score, lifecycle_stage from marts.dim_profiles"
     on_pg = {r[0]: (round(float(r[1]), 9), r[2]) for r in pg.execute(scores).fetchall()}
     assert on_pg == {r[0]: (round(float(r[1]), 9), r[2]) for r in ws.query(scores)}
+
+
+def test_url_parameters_decode_as_html_forms_do(both_engines) -> None:
+    """PostgreSQL has no URL decoding; the function the url_parameter macro calls there reads '+' as a
+    space and %XX as UTF-8 bytes, as application/x-www-form-urlencoded says (Python's unquote_plus is
+    the reference), and gives null for escapes that are not UTF-8 (Spark's try_url_decode does too)."""
+    _, pg, _ = both_engines
+    for value in ["news%20letter", "e+mail", "caf%C3%A9", "%e2%82%ac5", "100%25", "a%2Bb", "%ZZoops", "50%",
+                  "plain_value", ""]:
+        assert pg.execute("select cdp_url_decode(%s)", [value]).fetchone()[0] == unquote_plus(value), value
+    assert pg.execute("select cdp_url_decode('%FF%FE')").fetchone()[0] is None
+    assert pg.execute("select cdp_url_decode(null)").fetchone()[0] is None

@@ -47,10 +47,12 @@ def both_engines(tmp_path_factory: pytest.TempPathFactory):
         ws = build_duckdb_sample(root, monkeypatch)
         monkeypatch.setenv("CDP_SPARK_WAREHOUSE_DIR", str(root / "spark" / "tables"))
         monkeypatch.setenv("CDP_SPARK_METASTORE_DIR", str(root / "spark" / "metastore"))
-        copy_to_spark(ws.settings.warehouse, root / "spark_scratch")
-        build = build_models("spark", target_path=root / "dbt_target", log_path=root / "dbt_logs")
+        # one session (one JVM) for the copy, the build and the comparison, as `cdp build-models` does
         engine = SparkEngine()
         try:
+            copy_to_spark(ws.settings.warehouse, root / "spark_scratch", engine.spark)
+            build = build_models("spark", target_path=root / "dbt_target", log_path=root / "dbt_logs",
+                                 engine=engine)
             yield ws, engine, build
         finally:
             engine.close()

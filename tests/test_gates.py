@@ -1,7 +1,7 @@
 """Gates that really gate: poisoned input fails the run naming the check, nothing is sent, and the
 BI serving copy stays byte for byte what it was; the serving copy stays readable while a run writes.
 
-One good run over the bundled sample is made once (module fixture); every test works on its own
+One good run over the bundled sample is made once (the session's `sample_good_run`); every test works on its own
 copy of that warehouse, serving copy, exports and landing zone, poisons one thing, runs the whole
 pipeline again and checks what happened.
 """
@@ -23,29 +23,16 @@ import pytest
 
 from orchestration.run import run_pipeline
 from orchestration.settings import REPO_ROOT
-from tests.conftest import SAMPLE_LANDING, Workspace, make_workspace
+from tests.conftest import GoodRun, Workspace
 
 pytestmark = pytest.mark.slow(seconds=215)
 
 DBT_PROJECT = REPO_ROOT / "dbt_project"
 
 
-@pytest.fixture(scope="module")
-def good_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder holding landing/, warehouse/ (with its serving copy) and exports/ after one good run."""
-    root = tmp_path_factory.mktemp("good_run")
-    shutil.copytree(SAMPLE_LANDING, root / "landing")
-    with pytest.MonkeyPatch.context() as patch:
-        make_workspace(root, root / "landing", patch)
-        assert run_pipeline() is True
-    return root
-
-
 @pytest.fixture
-def after_good_run(good_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
-    for name in ("landing", "warehouse", "exports"):
-        shutil.copytree(good_run / name, tmp_path / name)
-    return make_workspace(tmp_path, tmp_path / "landing", monkeypatch)
+def after_good_run(sample_good_run: GoodRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
+    return sample_good_run.workspace(tmp_path, monkeypatch)
 
 
 def sha256(path: Path) -> str:

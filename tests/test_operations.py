@@ -72,3 +72,28 @@ def test_dagster_loads_every_asset_check_schedule_and_sensor(tmp_path: Path) -> 
                           capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     assert "Validation successful" in done.stdout + done.stderr
+
+
+def test_every_shipped_expectation_is_one_great_expectations_knows() -> None:
+    """The suites load without GX (process start stays fast); their names are checked against GX here
+    and by each validator before it validates, naming the file and the rule."""
+    import pytest
+
+    from orchestration.assets.gates import MART_SUITES_FILE
+    from orchestration.quality.expectations import (
+        SUITES_FILE,
+        SuiteConfigError,
+        check_expectation_names,
+        load_suites,
+        parse_suites,
+    )
+
+    for path in (SUITES_FILE, MART_SUITES_FILE):
+        suites = load_suites(path, check_names=False)
+        assert sum(len(s.rules) for s in suites.sources.values()) >= 5
+        check_expectation_names(suites, str(path))
+    typo = parse_suites({"sources": {"spend": {"columns": {"spend": "double"}, "expectations": [
+        {"expectation": "expect_column_values_to_be_betwen", "kwargs": {"column": "spend"}}]}}},
+        "typo.yml", check_names=False)
+    with pytest.raises(SuiteConfigError, match=r"typo.yml: sources.spend.expectations\[1\].*betwen"):
+        check_expectation_names(typo, "typo.yml")

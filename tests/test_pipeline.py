@@ -17,7 +17,7 @@ from orchestration.assets.dbt import ensure_manifest
 from orchestration.run import run_pipeline
 from orchestration.sample_data.vocabulary import CHANNELS
 from orchestration.settings import REPO_ROOT
-from tests.conftest import SAMPLE_TRUTH, Workspace, assert_nothing_sent_or_published
+from tests.conftest import SAMPLE_TRUTH, GoodRun, Workspace, assert_nothing_sent_or_published
 
 pytestmark = pytest.mark.slow(seconds=155)
 
@@ -132,12 +132,11 @@ def _export_rows(ws: Workspace) -> list[dict]:
         return list(csv.DictReader(handle))
 
 
-def test_full_run_on_the_sample(sample_workspace: Workspace, capsys: pytest.CaptureFixture,
-                                monkeypatch: pytest.MonkeyPatch) -> None:
-    ws = sample_workspace
+def test_full_run_on_the_sample(sample_good_run: GoodRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the session's one good run over the sample (shared with the gate tests), in a copy of this test's own
+    ws = sample_good_run.workspace(tmp_path, monkeypatch)
     monkeypatch.setenv("CDP_GROUND_TRUTH_DIR", str(SAMPLE_TRUTH))
-    assert run_pipeline() is True
-    printed = capsys.readouterr().out
+    printed = sample_good_run.printed
     assert "cdp run succeeded" in printed and "0 failed" in printed
 
     # The CSV sync sends the audience minus the suppression list, and logs who it held back and why.

@@ -44,8 +44,9 @@
 {% macro duckdb__url_parameter(column, name) -%}
     nullif(url_decode(replace(regexp_extract({{ column }}, '[?&]{{ name }}=([^&#]*)', 1), '+', ' ')), '')
 {%- endmacro %}
+{#- PostgreSQL: decoded as DuckDB does by cdp_url_decode (macro cdp_engine_functions). -#}
 {% macro postgres__url_parameter(column, name) -%}
-    substring({{ column }} from '[?&]{{ name }}=([^&#]*)')
+    nullif(cdp_url_decode(substring({{ column }} from '[?&]{{ name }}=([^&#]*)')), '')
 {%- endmacro %}
 {#- Spark: decoded as DuckDB does ('+' is a space); a malformed %-escape gives null, not an error. -#}
 {% macro spark__url_parameter(column, name) -%}
@@ -101,8 +102,12 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- Helper functions an engine needs before the models run (on-run-start): PostgreSQL gets a
-    try-cast to timestamptz, which it lacks. -#}
+{#- Helper functions an engine needs before the models run (on-run-start). PostgreSQL lacks two:
+    a try-cast to timestamptz, and URL decoding: cdp_url_decode reads '+' as a space and each %XX
+    escape as a byte of UTF-8, as DuckDB's url_decode does; an escape sequence that is not UTF-8
+    gives null, as Spark's try_url_decode does. Text with neither '+' nor '%' (most values) is
+    returned as it is without entering the plpgsql loop (the outer function is SQL, which the planner
+    inlines). -#}
 {% macro cdp_engine_functions() -%}
     {{ return(adapter.dispatch('cdp_engine_functions', 'cdp')()) }}
 {%- endmacro %}
@@ -114,7 +119,28 @@
         return value::timestamptz;
     exception when others then
         return null;
-    end $$
+    end $$;
+    create or replace function cdp_url_decode_escapes(value text) returns text
+    language plpgsql immutable strict as $$
+    declare
+        decoded bytea := ''::bytea;
+        part text;
+    begin
+        for part in select m[1] from regexp_matches(value, '%[0-9A-Fa-f]{2}|[^%]+|%', 'g') as m loop
+            if length(part) = 3 and left(part, 1) = '%' then
+                decoded := decoded || decode(substr(part, 2), 'hex');
+            else
+                decoded := decoded || convert_to(part, 'UTF8');
+            end if;
+        end loop;
+        return convert_from(decoded, 'UTF8');
+    exception when others then
+        return null;
+    end $$;
+    create or replace function cdp_url_decode(value text) returns text
+    language sql immutable as $$
+        select case when value ~ '[%+]' then cdp_url_decode_escapes(replace(value, '+', ' ')) else value end
+    $$
 {%- endmacro %}
 
 {#- `not materialized` for a CTE read more than once that is cheaper to compute twice than to keep

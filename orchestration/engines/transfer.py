@@ -65,12 +65,14 @@ def copy_to_postgres(source: Path, conninfo: str, scratch: Path) -> list[str]:
     return copied
 
 
-def copy_to_spark(source: Path, scratch: Path) -> list[str]:
-    """raw.* and ops.load_manifest into the Spark session's warehouse, as Parquet tables."""
+def copy_to_spark(source: Path, scratch: Path, spark=None) -> list[str]:
+    """raw.* and ops.load_manifest into the Spark session's warehouse, as Parquet tables. Into `spark`
+    when given (left open), else into a session of its own, stopped at the end."""
     from orchestration.engines.spark_engine import spark_session, stop_spark
 
     con = duckdb.connect(str(source), read_only=True)
-    spark = spark_session()
+    own_session = spark is None
+    spark = spark or spark_session()
     copied = []
     try:
         for schema, table in landed_tables(con):
@@ -88,5 +90,6 @@ def copy_to_spark(source: Path, scratch: Path) -> list[str]:
             copied.append(f"{schema}.{table}")
     finally:
         con.close()
-        stop_spark(spark)
+        if own_session:
+            stop_spark(spark)
     return copied

@@ -210,11 +210,11 @@ class SuiteValidator:
     per instance. `layer` and `asset_schema` name where the results belong (landing/raw, marts/marts)."""
 
     def __init__(self, project_dir: Path | None = None, suites: Suites | None = None, *,
-                 layer: str = "landing", asset_schema: str = "raw") -> None:
+                 layer: str = "landing", asset_schema: str = "raw", origin: str | None = None) -> None:
         self.project_dir = project_dir or gx_project_dir()
         # The landing suites are read without GX here; `warm_up` checks their expectation names.
         self.suites = suites or load_suites(check_names=False)
-        self._origin = str(SUITES_FILE) if suites is None else "the given suites"
+        self._origin = origin or (str(SUITES_FILE) if suites is None else "the given suites")
         self.layer, self.asset_schema = layer, asset_schema
         self._context: Any = None
         self._results_before: set[Any] = set()  # validation results stored before this validator ran
