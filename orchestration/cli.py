@@ -88,7 +88,7 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _sync(args: argparse.Namespace) -> int:
-    from reverse_etl.runner import run_syncs
+    from orchestration.sync_command import run_syncs
 
     settings = get_settings()
     with warehouse_run_lock(settings.warehouse, "cdp sync", settings.run_lock_wait_seconds):

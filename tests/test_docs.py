@@ -22,3 +22,26 @@ def test_the_two_commands_and_the_cli_subcommands_exist() -> None:
     documented = set(re.findall(r"\.venv/bin/cdp ([\w-]+)", README))
     known = set(build_parser()._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
     assert documented and documented <= known
+
+
+def test_imports_run_one_way() -> None:
+    """The domain libraries never import the Dagster layer, and reverse_etl never imports the
+    orchestration package (the application uses the library, not the other way round)."""
+    import ast
+
+    def imported(package: str) -> dict[str, set[str]]:
+        found: dict[str, set[str]] = {}
+        for path in (REPO_ROOT / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                         else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+                for name in names:
+                    found.setdefault(name.split(".")[0], set()).add(str(path.relative_to(REPO_ROOT)))
+        return found
+
+    reverse_etl = imported("reverse_etl")
+    assert "orchestration" not in reverse_etl and "dagster" not in reverse_etl, reverse_etl
+    for library in ("ingest", "quality", "engines", "sample_data", "rules"):
+        found = imported(f"orchestration/{library}")
+        layer = {p for name in ("dagster", "dagster_dbt") for p in found.get(name, set())}
+        assert layer == set(), f"orchestration/{library} imports Dagster: {sorted(layer)}"

@@ -13,9 +13,12 @@ serving copy) runs and the run is marked failed. CDP_DBT_VARS (YAML) overrides d
 import fcntl
 import hashlib
 import os
+import shutil
 import subprocess
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 from dagster import AssetExecutionContext
@@ -23,7 +26,8 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 
 from orchestration.assets.raw import raw_asset_key
 from orchestration.ingest.contract import load_contract
-from orchestration.quality.dbt_results import describe_failures, model_metadata, record_dbt_results
+from orchestration.quality.dbt_results import describe_failures, record_dbt_results
+from orchestration.quality.preview import PREVIEW_SCHEMAS, markdown_preview
 from orchestration.settings import DBT_PROJECT_DIR, dbt_environment_variables, get_settings
 from orchestration.transform import dbt_executable
 from orchestration.warehouse import WAREHOUSE_POOL, connect
@@ -89,6 +93,50 @@ def dbt_vars_args() -> list[str]:
     return ["--vars", raw] if raw else []
 
 
+def model_metadata(con, event: Any, manifest: dict[str, Any]) -> dict[str, Any]:
+    """Row count (and for marts and audiences a 5-row preview without personal data) of a built model,
+    as Dagster metadata of its materialisation."""
+    unique_id = getattr(event.metadata.get("unique_id"), "text", None)
+    node = manifest.get("nodes", {}).get(unique_id or "")
+    if not node or node.get("resource_type") not in ("model", "seed", "snapshot"):
+        return {}
+    schema, table = node["schema"], node.get("alias") or node["name"]
+    exists = con.execute("select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+                         [schema, table]).fetchone()[0]
+    if not exists:
+        return {}
+    relation = f'"{schema}"."{table}"'
+    metadata: dict[str, Any] = {"dagster/row_count": int(con.execute(f"select count(*) from {relation}").fetchone()[0])}
+    if schema in PREVIEW_SCHEMAS:
+        preview = markdown_preview(con, schema, table)
+        if preview:
+            metadata["preview"] = dg.MetadataValue.md(preview)
+    return metadata
+
+
+def _parse_state(target_path: Path) -> Path:
+    """dbt re-parses the whole project (seconds) when its profile differs from the one its saved parse
+    state was made with, and the DuckDB profile holds the warehouse's path. The state the last
+    invocation on this warehouse and target left behind is kept per warehouse and seeds the next
+    invocation's target folder (dbt checks that it fits and parses in full when it does not)."""
+    settings = get_settings()
+    key = hashlib.sha256(f"{settings.dbt_target}\n{settings.warehouse}".encode()).hexdigest()[:16]
+    kept = Path(dbt_project.project_dir) / "target" / "parse_state" / f"{key}.msgpack"
+    if kept.exists():
+        target_path.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(kept, target_path / "partial_parse.msgpack")
+    return kept
+
+
+def _keep_parse_state(target_path: Path, kept: Path) -> None:
+    fresh = target_path / "partial_parse.msgpack"
+    if fresh.exists():
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        partial = kept.with_name(f"{kept.name}.{uuid.uuid4().hex[:8]}")
+        shutil.copy2(fresh, partial)
+        partial.replace(kept)  # atomic: a concurrent reader sees the old file or the new one
+
+
 class CdpDbtTranslator(DagsterDbtTranslator):
     """Seeds (the rules) load after the raw loaders, so one dbt invocation builds seeds and the models
     before Markov and Shapley, and a second the models after them. Without these deps Dagster would
@@ -109,9 +157,14 @@ translator = CdpDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_sourc
             dagster_dbt_translator=translator)
 def cdp_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource):
     dbt_environment()
-    invocation = dbt.cli(["build", *dbt_vars_args()], context=context, raise_on_error=False)
+    target_path = Path(dbt_project.project_dir) / "target" / (
+        f"{context.op_execution_context.op.name}-{context.run.run_id[:7]}-{uuid.uuid4().hex[:7]}")
+    parse_state = _parse_state(target_path)
+    invocation = dbt.cli(["build", *dbt_vars_args()], context=context, raise_on_error=False,
+                         target_path=target_path)
     # Held back until dbt exits: only then may this process open the warehouse to count rows.
     events = list(invocation.stream())
+    _keep_parse_state(target_path, parse_state)
     try:
         results = invocation.get_artifact("run_results.json")
         manifest = invocation.get_artifact("manifest.json")

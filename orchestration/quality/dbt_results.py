@@ -8,10 +8,7 @@ from typing import Any
 
 import duckdb
 
-from orchestration.quality.preview import markdown_preview
 from orchestration.quality.results import CheckOutcome, record_outcomes
-
-PREVIEW_SCHEMAS = ("marts", "audiences")
 
 
 def _layer(node: dict[str, Any] | None) -> str:
@@ -68,25 +65,3 @@ def describe_failures(failures: list[dict[str, Any]], limit: int = 8) -> str:
     if len(failures) > limit:
         lines.append(f"... and {len(failures) - limit} more (ops.quality_results)")
     return ("dbt build failed; failing gates:\n" + "\n".join(lines)) if lines else ""
-
-
-def model_metadata(con: duckdb.DuckDBPyConnection, event: Any, manifest: dict[str, Any]) -> dict[str, Any]:
-    """Row count (and for marts and audiences a 5-row preview without personal data) of a built model."""
-    import dagster as dg
-
-    unique_id = getattr(event.metadata.get("unique_id"), "text", None)
-    node = manifest.get("nodes", {}).get(unique_id or "")
-    if not node or node.get("resource_type") not in ("model", "seed", "snapshot"):
-        return {}
-    schema, table = node["schema"], node.get("alias") or node["name"]
-    exists = con.execute("select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-                         [schema, table]).fetchone()[0]
-    if not exists:
-        return {}
-    relation = f'"{schema}"."{table}"'
-    metadata: dict[str, Any] = {"dagster/row_count": int(con.execute(f"select count(*) from {relation}").fetchone()[0])}
-    if schema in PREVIEW_SCHEMAS:
-        preview = markdown_preview(con, schema, table)
-        if preview:
-            metadata["preview"] = dg.MetadataValue.md(preview)
-    return metadata

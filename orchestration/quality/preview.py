@@ -7,6 +7,9 @@ import re
 
 import duckdb
 
+#: the layers whose tables get a preview in Dagster (BI-facing; no personal data shown)
+PREVIEW_SCHEMAS = ("marts", "audiences")
+
 PII_COLUMN = re.compile(r"email|phone|first_name|last_name|^name$|identifier|ip_address|address|traits|context",
                         re.I)
 

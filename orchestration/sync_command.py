@@ -1,4 +1,6 @@
-"""`cdp sync`: run syncs (or print their plans) outside Dagster, against the last build."""
+"""`cdp sync`: run syncs (or print their plans) outside Dagster, against the last build. It is the
+application's glue (settings, the warehouse connection) around the reverse_etl library, which never
+imports the orchestration package."""
 
 from __future__ import annotations
 
