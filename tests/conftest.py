@@ -127,14 +127,38 @@ class GoodRun:
         return make_workspace(root, root / "landing", monkeypatch)
 
 
+def shared_dir(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """A folder every worker of this test session sees (xdist gives each worker its own base folder,
+    under one per session)."""
+    base = tmp_path_factory.getbasetemp()
+    return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / name
+
+
+@pytest.fixture(scope="session")
+def sample_reference_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with the bundled sample loaded by the loaders and its models built on DuckDB by
+    `build_models` (no erasure or syncs after): the reference the engine parity tests compare each
+    engine's build with. Made once per session under a lock; the tests only read it."""
+    from tests.engine_parity import build_duckdb_sample
+
+    shared = shared_dir(tmp_path_factory, "sample_reference_build")
+    with FileLock(str(shared) + ".lock"):
+        if not (shared / "built").exists():
+            shutil.rmtree(shared, ignore_errors=True)
+            shared.mkdir(parents=True)
+            with pytest.MonkeyPatch.context() as patch:
+                build_duckdb_sample(shared, patch)
+            (shared / "built").touch()
+    return shared
+
+
 @pytest.fixture(scope="session")
 def sample_good_run(tmp_path_factory: pytest.TempPathFactory) -> GoodRun:
     """The bundled sample after one good run (with its ground truth), made once per test session: the
     first worker to ask builds it under a lock, the others wait and share it (each test copies it)."""
     from orchestration.run import run_pipeline
 
-    base = tmp_path_factory.getbasetemp()
-    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "sample_good_run"
+    shared = shared_dir(tmp_path_factory, "sample_good_run")
     with FileLock(str(shared) + ".lock"):
         if not (shared / "printed.txt").exists():
             shutil.rmtree(shared, ignore_errors=True)

@@ -8,26 +8,27 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
+from pathlib import Path
 from urllib.parse import unquote_plus
 
 import pytest
 
 from orchestration.engines.transfer import copy_to_postgres
 from orchestration.transform import build_models
-from tests.conftest import POSTGRES_URL, connect_test_postgres
-from tests.engine_parity import build_duckdb_sample, differences
+from tests.conftest import POSTGRES_URL, connect_test_postgres, make_workspace
+from tests.engine_parity import differences
 
-pytestmark = pytest.mark.slow(seconds=150)
+pytestmark = pytest.mark.slow(seconds=90)
 
 
 @pytest.fixture(scope="module")
-def both_engines(tmp_path_factory: pytest.TempPathFactory):
+def both_engines(tmp_path_factory: pytest.TempPathFactory, sample_reference_build: Path):
     import psycopg
 
     admin = connect_test_postgres()
     monkeypatch = pytest.MonkeyPatch()
     root = tmp_path_factory.mktemp("engines")
-    ws = build_duckdb_sample(root, monkeypatch)
+    ws = make_workspace(sample_reference_build, sample_reference_build / "landing", monkeypatch)  # read only
     database = f"cdp_engines_{uuid.uuid4().hex[:10]}"
     admin.execute(f"create database {database}")
     info = psycopg.conninfo.conninfo_to_dict(POSTGRES_URL)

@@ -12,14 +12,16 @@ from __future__ import annotations
 import os
 import shutil
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
 from orchestration.engines.transfer import copy_to_spark
 from orchestration.transform import build_models
-from tests.engine_parity import build_duckdb_sample, differences
+from tests.conftest import make_workspace
+from tests.engine_parity import differences
 
-pytestmark = pytest.mark.slow(seconds=560)
+pytestmark = pytest.mark.slow(seconds=340)
 
 
 def _require_spark() -> None:
@@ -37,14 +39,14 @@ def _require_spark() -> None:
 
 
 @pytest.fixture(scope="module")
-def both_engines(tmp_path_factory: pytest.TempPathFactory):
+def both_engines(tmp_path_factory: pytest.TempPathFactory, sample_reference_build: Path):
     _require_spark()
     from orchestration.engines.spark_engine import SparkEngine
 
     monkeypatch = pytest.MonkeyPatch()
     root = tmp_path_factory.mktemp("spark")
     try:
-        ws = build_duckdb_sample(root, monkeypatch)
+        ws = make_workspace(sample_reference_build, sample_reference_build / "landing", monkeypatch)  # read only
         monkeypatch.setenv("CDP_SPARK_WAREHOUSE_DIR", str(root / "spark" / "tables"))
         monkeypatch.setenv("CDP_SPARK_METASTORE_DIR", str(root / "spark" / "metastore"))
         # one session (one JVM) for the copy, the build and the comparison, as `cdp build-models` does

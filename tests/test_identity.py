@@ -16,7 +16,7 @@ from orchestration.cli import main
 from orchestration.run import run_pipeline
 from tests.conftest import Workspace, assert_nothing_sent_or_published, make_workspace
 
-pytestmark = pytest.mark.slow(seconds=125)
+pytestmark = pytest.mark.slow(seconds=190)
 
 
 def message(message_id: str, ts: str, kind: str = "identify", **fields: object) -> dict:
