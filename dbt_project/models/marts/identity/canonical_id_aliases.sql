@@ -12,7 +12,8 @@ with recursive merges as (
     where event_type = 'merged'
 ),
 
-registry as (
+{#- read twice each: not materialized, so PostgreSQL plans each read over the table itself -#}
+registry as {{ cte_not_materialized() }} (
     select node_key, profile_id from {{ ref('identity_profile_registry') }} where profile_id is not null
 ),
 
@@ -26,7 +27,7 @@ chains (retired_profile_id, survivor_profile_id, retired_at, hops) as (
     where c.hops < 100
 ),
 
-recorded as (
+recorded as {{ cte_not_materialized() }} (
     select retired_profile_id, survivor_profile_id, retired_at, hops as merges_followed,
            'merge_history' as evidence
     from (
@@ -36,25 +37,31 @@ recorded as (
     where position = 1
 ),
 
+{#- Each identifier's would-be id, kept when exactly one profile holds the identifiers that give it
+    and it is neither retired by a recorded merge nor a live profile id: one grouping over the three
+    sets, no joins (a join planned from the estimate of a grouped filter became a nested loop over
+    hundreds of thousands of rows on PostgreSQL). -#}
 derived as (
-    select
-        'prf_' || substr(md5(node_key), 1, 24) as retired_profile_id,
-        min(profile_id) as survivor_profile_id,
-        count(distinct profile_id) as survivors
-    from registry
-    group by 1
+    select retired_profile_id, min(survivor_profile_id) as survivor_profile_id
+    from (
+        select 'prf_' || substr(md5(node_key), 1, 24) as retired_profile_id, profile_id as survivor_profile_id,
+               0 as taken
+        from registry
+        union all
+        select retired_profile_id, cast(null as {{ dbt.type_string() }}), 1 from recorded
+        union all
+        select profile_id, cast(null as {{ dbt.type_string() }}), 1 from registry
+    ) as candidates
+    group by retired_profile_id
+    having count(distinct survivor_profile_id) = 1 and max(taken) = 0
 ),
 
 final as (
     select * from recorded
     union all
-    select d.retired_profile_id, d.survivor_profile_id, cast(null as {{ type_timestamptz() }}), cast(null as bigint),
+    select retired_profile_id, survivor_profile_id, cast(null as {{ type_timestamptz() }}), cast(null as bigint),
            'derived_from_identifier'
-    from derived as d
-    where d.survivors = 1
-      {# anti-joins, not `not in (subquery)`: PostgreSQL runs a subquery larger than work_mem once per row #}
-      and not exists (select 1 from recorded as r where r.retired_profile_id = d.retired_profile_id)
-      and not exists (select 1 from registry as g where g.profile_id = d.retired_profile_id)
+    from derived
 )
 
 select * from final
