@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,9 +46,17 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
         "The dbt project the pipeline builds (read when the code location loads; same model names as the"
         " project's, e.g. a checkout of another branch for a trial run).",
     ),
-    "CDP_DBT_TARGET": (
+    "CDP_TARGET": (
         "duckdb",
-        "Engine the dbt models build on: `duckdb`, `postgres` or `spark` (outputs of dbt_project/profiles.yml).",
+        "The warehouse engine of the whole pipeline: `duckdb` (the file of CDP_WAREHOUSE), `postgres`"
+        " (CDP_POSTGRES_URL) or `spark` (a local session, CDP_SPARK_*). Loaders, dbt, gates, erasure, syncs"
+        " and the CLI all work on it.",
+    ),
+    "CDP_DBT_TARGET": ("", "Former name of CDP_TARGET, read when CDP_TARGET is not set."),
+    "CDP_POSTGRES_URL": (
+        "",
+        "PostgreSQL address of the `postgres` target, e.g. postgresql://user:password@host:5432/db; when"
+        " empty, CDP_POSTGRES_HOST/PORT/USER/PASSWORD/DB.",
     ),
     "CDP_DBT_VARS": ("", "YAML mapping of dbt vars for this run's build (overrides dbt_project.yml rules)."),
     "CDP_POSTGRES_HOST": ("127.0.0.1", "PostgreSQL host of the dbt `postgres` target (CDP_DBT_TARGET=postgres)."),
@@ -125,9 +134,10 @@ def get_settings() -> Settings:
     missing = (os.environ.get("CDP_MISSING_SOURCE_FOLDER") or ENVIRONMENT["CDP_MISSING_SOURCE_FOLDER"][0]).lower()
     if missing not in ("warn", "error"):
         raise ValueError(f"CDP_MISSING_SOURCE_FOLDER must be warn or error, got {missing!r}")
-    target = (os.environ.get("CDP_DBT_TARGET") or ENVIRONMENT["CDP_DBT_TARGET"][0]).lower()
+    target = (os.environ.get("CDP_TARGET") or os.environ.get("CDP_DBT_TARGET")
+              or ENVIRONMENT["CDP_TARGET"][0]).lower()
     if target not in ENGINES:
-        raise ValueError(f"CDP_DBT_TARGET must be one of {', '.join(ENGINES)}, got {target!r}")
+        raise ValueError(f"CDP_TARGET must be one of {', '.join(ENGINES)}, got {target!r}")
     return Settings(
         landing_dir=_path("CDP_LANDING_DIR"),
         warehouse=_path("CDP_WAREHOUSE"),
@@ -146,8 +156,30 @@ def get_settings() -> Settings:
     )
 
 
+def postgres_parameters() -> dict[str, str]:
+    """host, port, user, password and dbname of the `postgres` target: from CDP_POSTGRES_URL when set,
+    else from CDP_POSTGRES_HOST/PORT/USER/PASSWORD/DB (what profiles.yml reads)."""
+    def env(name: str) -> str:
+        return os.environ.get(name) or ENVIRONMENT[name][0]
+
+    parts = {"host": env("CDP_POSTGRES_HOST"), "port": env("CDP_POSTGRES_PORT"), "user": env("CDP_POSTGRES_USER"),
+             "password": os.environ.get("CDP_POSTGRES_PASSWORD", ""), "dbname": env("CDP_POSTGRES_DB")}
+    url = os.environ.get("CDP_POSTGRES_URL")
+    if url:
+        parsed = urlsplit(url)
+        if parsed.scheme not in ("postgresql", "postgres"):
+            raise ValueError(f"CDP_POSTGRES_URL must start with postgresql://, got {parsed.scheme or url!r}")
+        parts.update({key: value for key, value in {
+            "host": parsed.hostname, "port": str(parsed.port) if parsed.port else None,
+            "user": unquote(parsed.username) if parsed.username else None,
+            "password": unquote(parsed.password) if parsed.password else None,
+            "dbname": unquote(parsed.path.lstrip("/")) or None}.items() if value})
+    return parts
+
+
 def dbt_environment_variables(settings: Settings) -> dict[str, str]:
     """What dbt reads from the environment (profiles.yml), with absolute paths so dbt's cwd does not matter."""
+    postgres = postgres_parameters()
     return {
         "CDP_WAREHOUSE": str(settings.warehouse),
         "CDP_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit,
@@ -155,6 +187,11 @@ def dbt_environment_variables(settings: Settings) -> dict[str, str]:
         "CDP_DBT_TARGET": settings.dbt_target,
         "CDP_SPARK_WAREHOUSE_DIR": str(_path("CDP_SPARK_WAREHOUSE_DIR")),
         "CDP_SPARK_METASTORE_DIR": str(_path("CDP_SPARK_METASTORE_DIR")),
+        "CDP_POSTGRES_HOST": postgres["host"],
+        "CDP_POSTGRES_PORT": postgres["port"],
+        "CDP_POSTGRES_USER": postgres["user"],
+        "CDP_POSTGRES_PASSWORD": postgres["password"],
+        "CDP_POSTGRES_DB": postgres["dbname"],
     }
 
 

@@ -7,6 +7,7 @@ connection is closed also when the code raises, and Dagster puts every step that
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,9 +15,16 @@ from pathlib import Path
 
 import duckdb
 
-from orchestration.quality.results import ensure_quality_tables
+from orchestration.quality.results import QUALITY_DDL, ensure_quality_tables
 from orchestration.settings import Settings, get_settings
-from reverse_etl.state import ensure_sync_tables
+from reverse_etl.state import SYNC_DDL, ensure_sync_tables
+
+#: `alter table <t> add column if not exists <c> ...` (Spark has no `if not exists` there)
+ADD_COLUMN = re.compile(r"^alter table (\S+) add column if not exists (\w+)", re.I)
+
+
+def strip_comments(script: str) -> str:
+    return re.sub(r"--[^\n]*", "", script)
 
 #: The Dagster concurrency pool of every step that opens the warehouse (limit 1 in dagster.yaml).
 WAREHOUSE_POOL = "duckdb"
@@ -83,15 +91,41 @@ def open_connection(path: Path, settings: Settings | None = None, *, read_only: 
     )
 
 
+def ensure_ops_tables(con) -> None:
+    """Create the `ops` and `raw` schemas and the tables the Python side owns (manifest, quarantine,
+    quality results, sync bookkeeping), on whichever engine `con` speaks to."""
+    if getattr(con, "name", "duckdb") == "duckdb":
+        con.execute(OPS_DDL)
+        ensure_sync_tables(con)
+        ensure_quality_tables(con)
+        return
+    for script in (OPS_DDL, QUALITY_DDL, SYNC_DDL):
+        for statement in (s.strip() for s in strip_comments(script).split(";")):
+            added = ADD_COLUMN.match(statement)
+            if added:
+                table, column = added.groups()
+                if column in con.columns(*table.split(".")):
+                    continue
+                statement = statement.replace(" if not exists", "")
+            if statement:
+                con.execute(statement)
+
+
 @contextmanager
-def connect(settings: Settings | None = None, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+def connect(settings: Settings | None = None, *, read_only: bool = False) -> Iterator:
+    """The warehouse of CDP_TARGET: DuckDB's own connection to the file, or the PostgreSQL or Spark
+    engine (`orchestration.engines`), which takes the same DuckDB-dialect statements."""
     settings = settings or get_settings()
+    if settings.dbt_target != "duckdb":
+        from orchestration.engines import open_engine
+
+        with open_engine(settings.dbt_target) as engine:
+            yield engine
+        return
     con = open_connection(settings.warehouse, settings, read_only=read_only)
     try:
         if not read_only:
-            con.execute(OPS_DDL)
-            ensure_sync_tables(con)
-            ensure_quality_tables(con)
+            ensure_ops_tables(con)
         yield con
     finally:
         con.close()

@@ -14,7 +14,8 @@ from dagster import AssetExecutionContext
 
 from orchestration.assets.gates import to_check_result
 from orchestration.ingest.contract import SourceSpec, load_contract
-from orchestration.ingest.loader import SourceResult, load_source
+from orchestration.ingest.loader import SourceResult
+from orchestration.ingest.publish import load_landing_source
 from orchestration.quality.expectations import FAILED_EXPECTATIONS, SuiteValidator, suite_outcome
 from orchestration.quality.preview import markdown_preview
 from orchestration.quality.results import CheckOutcome, record_outcomes
@@ -87,7 +88,7 @@ def build_raw_asset(spec: SourceSpec) -> dg.AssetsDefinition:
         group_name="raw",
         pool=WAREHOUSE_POOL,
         retry_policy=transient_retry_policy(),
-        kinds={"duckdb", "python"},
+        kinds={get_settings().dbt_target, "python"},
         description=f"Landing folder `{spec.folder}/` loaded into raw.{spec.table} (new files only).",
         check_specs=[
             dg.AssetCheckSpec("reconciliation", asset=key, blocking=True),
@@ -102,9 +103,8 @@ def build_raw_asset(spec: SourceSpec) -> dg.AssetsDefinition:
         contract = load_contract()
         validator = SuiteValidator()
         with connect(settings) as con:
-            result = load_source(con, spec, settings.landing_dir, contract, progress=context.log.info,
-                                 validator=validator, run_id=context.run_id,
-                                 missing_folder=settings.missing_source_folder)
+            result = load_landing_source(con, spec, settings, contract, progress=context.log.info,
+                                         validator=validator, run_id=context.run_id)
             new_files = [f.path for f in result.files if f.status == "loaded"]
             outcomes = [_reconciliation(con, spec), _quarantine_rate(spec, result, settings.max_quarantine_rate),
                         _expectations(spec, result), raw_volume(con, spec.name, new_files),

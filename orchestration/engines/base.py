@@ -51,10 +51,64 @@ class Column:
             raise ValueError(f"column {self.name}: type must be one of {sorted(COLUMN_TYPES)}, got {self.type!r}")
 
 
+class Result:
+    """What a statement returned, as DuckDB's cursor gives it: rows, column names, rows affected."""
+
+    def __init__(self, rows: list[tuple], columns: list[str], rowcount: int = -1) -> None:
+        self.rows, self.columns, self.rowcount = rows, columns, rowcount
+
+    @property
+    def description(self) -> list[tuple[str]]:
+        return [(c,) for c in self.columns]
+
+    def fetchone(self) -> tuple | None:
+        return self.rows[0] if self.rows else None
+
+    def fetchall(self) -> list[tuple]:
+        # DML: DuckDB answers with the count of rows affected
+        return self.rows if self.columns else [(self.rowcount,)]
+
+    def df(self):
+        import pandas as pd
+
+        return pd.DataFrame(self.rows, columns=self.columns)
+
+
 class Engine(ABC):
-    """A connection to the warehouse of one engine."""
+    """A connection to the warehouse of one engine: the one interface the Python steps use.
+
+    `execute` takes DuckDB-dialect SQL with `?` placeholders (see `dialect.translate`) and returns
+    a `Result`; `begin transaction`, `commit` and `rollback` are honoured where the engine has
+    transactions (DuckDB, PostgreSQL) and are no-ops on Spark's Parquet tables, whose writes are
+    each one job.
+    """
 
     name: str
+
+    @abstractmethod
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> Result:
+        """Run one statement (or a script of them) and return its last result."""
+
+    @abstractmethod
+    def execute_native(self, sql: str) -> None:
+        """Run a statement already in the engine's own dialect (DDL built by the caller for this engine)."""
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        for row in rows:
+            self.execute(sql, row)
+
+    def table_exists(self, schema: str, table: str) -> bool:
+        return bool(self.execute("select count(*) from information_schema.tables where table_schema = ? "
+                                 "and table_name = ?", [schema, table]).fetchone()[0])
+
+    def columns(self, schema: str, table: str) -> list[str]:
+        return [r[0] for r in self.execute(
+            "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
+            "order by ordinal_position", [schema, table]).fetchall()]
+
+    @abstractmethod
+    def append_arrow(self, schema: str, table: str, data: Any) -> int:
+        """Append an Arrow table (columns by name) to `schema.table`; returns the rows appended."""
 
     @abstractmethod
     def fetch(self, sql: str) -> list[dict[str, Any]]:

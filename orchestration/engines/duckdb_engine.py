@@ -13,11 +13,32 @@ from orchestration.warehouse import open_connection
 class DuckDBEngine(Engine):
     name = "duckdb"
 
-    def __init__(self) -> None:
-        from orchestration.settings import get_settings
+    def __init__(self, con=None) -> None:
+        if con is None:
+            from orchestration.settings import get_settings
 
-        settings = get_settings()
-        self.con = open_connection(settings.warehouse, settings)
+            settings = get_settings()
+            con = open_connection(settings.warehouse, settings)
+        self.con = con
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None):
+        # DuckDB's own cursor has the Result interface (fetchone, fetchall, description, df)
+        return self.con.execute(sql, list(params) if params else None)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self.con.executemany(sql, [list(r) for r in rows])
+
+    def execute_native(self, sql: str) -> None:
+        self.con.execute(sql)
+
+    def append_arrow(self, schema: str, table: str, data: Any) -> int:
+        self.con.register("_cdp_append", data)
+        try:
+            self.con.execute(f"insert into {quote_identifier(schema)}.{quote_identifier(table)} by name "
+                             "select * from _cdp_append")
+        finally:
+            self.con.unregister("_cdp_append")
+        return data.num_rows
 
     def fetch(self, sql: str) -> list[dict[str, Any]]:
         cursor = self.con.execute(sql)

@@ -2,26 +2,29 @@
 
 from __future__ import annotations
 
-import os
+import io
+import re
 from collections.abc import Sequence
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from orchestration.engines.base import Column, Engine, bind_values
-from orchestration.settings import ENVIRONMENT
+from orchestration.engines.base import Column, Engine, Result, bind_values
+from orchestration.engines.dialect import is_transaction_control, translate
+from orchestration.settings import postgres_parameters
+
+#: a `%` of the SQL text itself (not a `%s` placeholder): doubled when values are bound
+_LITERAL_PERCENT = re.compile(r"%(?!s)")
 
 
 def postgres_conninfo() -> str:
-    """The connection string of the dbt `postgres` target (profiles.yml reads the same variables)."""
-    def env(name: str) -> str:
-        return os.environ.get(name) or ENVIRONMENT[name][0]
-
+    """The connection string of the `postgres` target (CDP_POSTGRES_URL, or the CDP_POSTGRES_* parts
+    that profiles.yml reads)."""
+    parts = postgres_parameters()
     return psycopg.conninfo.make_conninfo(
-        host=env("CDP_POSTGRES_HOST"), port=env("CDP_POSTGRES_PORT"), user=env("CDP_POSTGRES_USER"),
-        password=os.environ.get("CDP_POSTGRES_PASSWORD") or None, dbname=env("CDP_POSTGRES_DB"),
-    )
+        host=parts["host"], port=parts["port"], user=parts["user"], password=parts["password"] or None,
+        dbname=parts["dbname"])
 
 
 class PostgresEngine(Engine):
@@ -29,9 +32,48 @@ class PostgresEngine(Engine):
 
     def __init__(self, conninfo: str | None = None) -> None:
         try:
-            self.con = psycopg.connect(conninfo or postgres_conninfo())
+            # autocommit: every statement is its own transaction unless the caller says `begin`
+            self.con = psycopg.connect(conninfo or postgres_conninfo(), autocommit=True)
         except psycopg.OperationalError as exc:
-            raise RuntimeError(f"Could not connect to PostgreSQL (CDP_POSTGRES_HOST/PORT/USER/DB): {exc}") from exc
+            raise RuntimeError(f"Could not connect to PostgreSQL (CDP_POSTGRES_URL): {exc}") from exc
+
+    def execute(self, sql_text: str, params: Sequence[Any] | None = None) -> Result:
+        control = is_transaction_control(sql_text)
+        if control:
+            self.con.execute(control)
+            return Result([], [], 0)
+        result = Result([], [], 0)
+        with self.con.cursor() as cursor:
+            for statement in translate(sql_text, "postgres"):
+                if params:
+                    cursor.execute(_LITERAL_PERCENT.sub("%%", statement).encode(), list(params))
+                else:
+                    cursor.execute(statement.encode())
+                columns = [d.name for d in cursor.description or []]
+                result = Result(cursor.fetchall() if columns else [], columns, cursor.rowcount)
+        return result
+
+    def executemany(self, sql_text: str, rows: Sequence[Sequence[Any]]) -> None:
+        (statement,) = translate(sql_text, "postgres")
+        with self.con.cursor() as cursor:
+            cursor.executemany(_LITERAL_PERCENT.sub("%%", statement).encode(), [list(r) for r in rows])
+
+    def execute_native(self, sql_text: str) -> None:
+        self.con.execute(sql_text.encode())
+
+    def append_arrow(self, schema: str, table: str, data: Any) -> int:
+        """COPY the rows in, as CSV written by Arrow (set-based: no row passes through Python)."""
+        import pyarrow.csv as pacsv
+
+        if not data.num_rows:
+            return 0
+        buffer = io.BytesIO()
+        pacsv.write_csv(data, buffer, pacsv.WriteOptions(include_header=False, quoting_style="all_valid"))
+        columns = sql.SQL(", ").join(sql.Identifier(c) for c in data.column_names)
+        copy_sql = sql.SQL("copy {} ({}) from stdin (format csv)").format(sql.Identifier(schema, table), columns)
+        with self.con.cursor() as cursor, cursor.copy(copy_sql) as copy:
+            copy.write(buffer.getvalue())
+        return data.num_rows
 
     def fetch(self, query: str) -> list[dict[str, Any]]:
         with self.con.cursor() as cursor:

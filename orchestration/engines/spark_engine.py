@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from orchestration.engines.base import Column, Engine, bind_values
+from orchestration.engines.base import Column, Engine, Result, bind_values
+from orchestration.engines.dialect import is_transaction_control, translate
 from orchestration.settings import spark_conf
 from orchestration.sql_text import quote_identifier
 
@@ -28,6 +29,37 @@ class SparkEngine(Engine):
 
     def __init__(self) -> None:
         self.spark = spark_session()
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> Result:
+        if is_transaction_control(sql):  # Parquet tables: each write is one job, no transactions
+            return Result([], [], 0)
+        result = Result([], [], 0)
+        for statement in translate(sql, "spark"):
+            frame = self.spark.sql(statement, args=list(params)) if params else self.spark.sql(statement)
+            columns = list(frame.columns)
+            result = Result([tuple(r) for r in frame.collect()] if columns else [], columns, -1)
+        return result
+
+    def table_exists(self, schema: str, table: str) -> bool:
+        return bool(self.spark.catalog.tableExists(f"{schema}.{table}"))
+
+    def columns(self, schema: str, table: str) -> list[str]:
+        if not self.table_exists(schema, table):
+            return []
+        return list(self.spark.table(f"{quote_identifier(schema, '`')}.{quote_identifier(table, '`')}").columns)
+
+    def execute_native(self, sql: str) -> None:
+        self.spark.sql(sql)
+
+    def append_arrow(self, schema: str, table: str, data: Any) -> int:
+        """Append through a DataFrame made from Arrow, columns in the table's order."""
+        if not data.num_rows:
+            return 0
+        target = f"{quote_identifier(schema, '`')}.{quote_identifier(table, '`')}"
+        order = self.spark.table(target).columns
+        frame = self.spark.createDataFrame(data).select(*order)
+        frame.write.insertInto(target)
+        return data.num_rows
 
     def fetch(self, sql: str) -> list[dict[str, Any]]:
         return [row.asDict() for row in self.spark.sql(sql).collect()]
