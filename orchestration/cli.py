@@ -24,7 +24,7 @@ from pathlib import Path
 import duckdb
 
 from orchestration.run_lock import warehouse_run_lock
-from orchestration.settings import get_settings
+from orchestration.settings import get_settings, run_lock_anchor
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -39,7 +39,7 @@ def _generate(args: argparse.Namespace) -> int:
 def _load(args: argparse.Namespace) -> int:
     from orchestration.ingest.contract import load_contract
     from orchestration.ingest.landing_zone import scan_root
-    from orchestration.ingest.loader import load_source
+    from orchestration.ingest.publish import load_landing_source
     from orchestration.quality.expectations import SuiteValidator
     from orchestration.warehouse import connect
 
@@ -49,10 +49,10 @@ def _load(args: argparse.Namespace) -> int:
     blocked = []
     for notice in scan_root(settings.landing_dir, contract):
         print(f"not loaded: {notice.path}: {notice.reason}")
-    with warehouse_run_lock(settings.warehouse, "cdp load", settings.run_lock_wait_seconds), connect(settings) as con:
+    with warehouse_run_lock(run_lock_anchor(settings), "cdp load", settings.run_lock_wait_seconds), \
+            connect(settings) as con:
         for spec in contract.sources.values():
-            result = load_source(con, spec, settings.landing_dir, contract, progress=print, validator=validator,
-                                 missing_folder=settings.missing_source_folder)
+            result = load_landing_source(con, spec, settings, contract, progress=print, validator=validator)
             blocked += [o for v in result.validations for o in v.outcomes if o.blocks]
     docs = validator.build_docs()
     for outcome in blocked:
@@ -91,7 +91,7 @@ def _sync(args: argparse.Namespace) -> int:
     from orchestration.sync_command import run_syncs
 
     settings = get_settings()
-    with warehouse_run_lock(settings.warehouse, "cdp sync", settings.run_lock_wait_seconds):
+    with warehouse_run_lock(run_lock_anchor(settings), "cdp sync", settings.run_lock_wait_seconds):
         return run_syncs(settings, names=args.names, dry_run=args.dry_run, full_resync=args.full_resync,
                          override_guardrails=args.override_guardrails)
 

@@ -66,7 +66,8 @@ def _person_tables(con: duckdb.DuckDBPyConnection, schemas: tuple[str, ...],
     """(schema, table, columns) of every table that can hold a person: the given schemas, the identity
     tables in ops, and the named ops tables."""
     return con.execute(
-        "select c.table_schema, c.table_name, list(c.column_name) from information_schema.columns as c "
+        "select c.table_schema, c.table_name, list(cast(c.column_name as varchar)) "
+        "from information_schema.columns as c "
         "inner join information_schema.tables as t using (table_schema, table_name) "
         "where t.table_type = 'BASE TABLE' and (list_contains(?, c.table_schema) or (c.table_schema = 'ops' "
         "and (starts_with(c.table_name, ?) or list_contains(?, c.table_name)))) group by 1, 2 order by 1, 2",

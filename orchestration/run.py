@@ -18,7 +18,7 @@ import dagster as dg
 from orchestration.ingest.contract import load_contract
 from orchestration.ingest.landing_zone import LandingZoneError, scan_root
 from orchestration.run_lock import RunLockHeld, warehouse_run_lock
-from orchestration.settings import DBT_PROJECT_DIR, get_settings
+from orchestration.settings import DBT_PROJECT_DIR, get_settings, run_lock_anchor, warehouse_label
 from orchestration.status import identity_summary, print_layer_rows, print_run_syncs, quarantine_summary
 from orchestration.warehouse import connect
 
@@ -53,7 +53,7 @@ def run_pipeline(select: str = "*") -> bool:
     (or waits CDP_RUN_LOCK_WAIT_SECONDS)."""
     settings = get_settings()
     try:
-        with warehouse_run_lock(settings.warehouse, "cdp run", settings.run_lock_wait_seconds):
+        with warehouse_run_lock(run_lock_anchor(settings), "cdp run", settings.run_lock_wait_seconds):
             return _run_pipeline(select)
     except (RunLockHeld, LandingZoneError) as exc:
         print(f"cdp run refused: {exc}")
@@ -64,7 +64,7 @@ def _run_pipeline(select: str) -> bool:
     from orchestration.definitions import defs
 
     settings = get_settings()
-    print(f"landing zone: {settings.landing_dir}\nwarehouse:    {settings.warehouse}\n")
+    print(f"landing zone: {settings.landing_dir}\nwarehouse:    {warehouse_label(settings)}\n")
     for notice in scan_root(settings.landing_dir, load_contract()):
         print(f"not loaded: {notice.path}: {notice.reason}")
     started = time.perf_counter()
@@ -94,7 +94,7 @@ def _run_pipeline(select: str) -> bool:
 
     print("\n" + "=" * 72)
     print(f"cdp run {'succeeded' if result.success else 'FAILED'} in {seconds:.1f}s (run {result.run_id[:8]})")
-    if settings.warehouse.exists():
+    if settings.dbt_target != "duckdb" or settings.warehouse.exists():
         with connect(settings, read_only=True) as con:
             print("\nrows per layer")
             print_layer_rows(con)
@@ -120,6 +120,9 @@ def _run_pipeline(select: str) -> bool:
     if settings.export_dir.exists():
         print(f"\nexports in {settings.export_dir}: "
               + ", ".join(sorted(p.name for p in settings.export_dir.iterdir() if p.is_file())))
-    print(f"serving copy for BI: {settings.serving_warehouse}"
-          + ("" if settings.serving_warehouse.exists() else " (not published)"))
+    if settings.dbt_target == "duckdb":
+        print(f"serving copy for BI: {settings.serving_warehouse}"
+              + ("" if settings.serving_warehouse.exists() else " (not published)"))
+    else:
+        print(f"BI reads the warehouse itself: {warehouse_label(settings)}")
     return bool(result.success)

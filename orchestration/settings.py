@@ -177,6 +177,28 @@ def postgres_parameters() -> dict[str, str]:
     return parts
 
 
+def warehouse_label(settings: Settings) -> str:
+    """Where the warehouse is, for people: the DuckDB file, PostgreSQL's address (no password) or Spark's."""
+    if settings.dbt_target == "postgres":
+        p = postgres_parameters()
+        return f"postgresql://{p['user']}@{p['host']}:{p['port']}/{p['dbname']} (PostgreSQL)"
+    if settings.dbt_target == "spark":
+        conf = spark_conf()
+        return f"{conf['spark.sql.warehouse.dir']} (Spark {conf['spark.master']}, Parquet tables)"
+    return str(settings.warehouse)
+
+
+def run_lock_anchor(settings: Settings) -> Path:
+    """The path the run lock of this warehouse sits beside (one run at a time per warehouse): the DuckDB
+    file, or a name for the PostgreSQL database or Spark warehouse folder under the local state folder."""
+    if settings.dbt_target == "postgres":
+        p = postgres_parameters()
+        return settings.warehouse.parent / f"postgres-{p['host']}-{p['port']}-{p['dbname']}"
+    if settings.dbt_target == "spark":
+        return _path("CDP_SPARK_WAREHOUSE_DIR")
+    return settings.warehouse
+
+
 def dbt_environment_variables(settings: Settings) -> dict[str, str]:
     """What dbt reads from the environment (profiles.yml), with absolute paths so dbt's cwd does not matter."""
     postgres = postgres_parameters()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from orchestration.settings import Settings
+from orchestration.settings import Settings, warehouse_label
 from orchestration.warehouse import connect
 from reverse_etl.state import table_exists
 
@@ -35,11 +35,14 @@ def quarantine_summary(con) -> list[tuple[str, int, int]]:
 
 
 def print_status(settings: Settings) -> None:
-    if not settings.warehouse.exists():
+    if settings.dbt_target == "duckdb" and not settings.warehouse.exists():
         print(f"No warehouse at {settings.warehouse} yet: run `cdp run`.")
         return
     with connect(settings, read_only=True) as con:
-        print(f"warehouse: {settings.warehouse}")
+        if not table_exists(con, "ops", "load_manifest"):
+            print(f"Nothing loaded into {warehouse_label(settings)} yet: run `cdp run`.")
+            return
+        print(f"warehouse: {warehouse_label(settings)}")
         print_last_run(con, settings)
         files = con.execute(
             "select source, count(*), sum(rows_loaded), sum(rows_quarantined), sum(duplicates_skipped), "

@@ -5,6 +5,7 @@ imports the orchestration package."""
 from __future__ import annotations
 
 from orchestration.settings import Settings
+from orchestration.sync_workspace import sync_connection
 from orchestration.warehouse import connect
 from reverse_etl.config import load_sync_config
 from reverse_etl.reliability import DestinationError
@@ -19,7 +20,7 @@ def run_syncs(settings: Settings, names: list[str] | None = None, *, dry_run: bo
     if unknown:
         raise ValueError(f"unknown sync(s) {unknown}; defined in {settings.syncs_file}: {sorted(config.syncs)}")
     failures = 0
-    with connect(settings) as con:
+    with connect(settings) as warehouse, sync_connection(settings, warehouse, config) as con:
         for sync in config.syncs.values():
             if names and sync.name not in names:
                 continue

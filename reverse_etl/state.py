@@ -103,6 +103,8 @@ create table if not exists ops.erased_profiles (
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    if hasattr(con, "table_exists"):  # a warehouse engine of the application (PostgreSQL, Spark)
+        return bool(con.table_exists(schema, table))
     return bool(con.execute("select count(*) from information_schema.tables where table_schema = ? "
                             "and table_name = ?", [schema, table]).fetchone()[0])
 

@@ -20,13 +20,19 @@ def build_serving_asset(upstream: Sequence[dg.AssetKey], audiences: Sequence[str
         group_name="serving",
         pool=WAREHOUSE_POOL,
         retry_policy=transient_retry_policy(),
-        kinds={"duckdb"},
-        description="Read-only copy of staging, marts, audiences and ops for BI tools (CDP_SERVING_WAREHOUSE).",
+        kinds={get_settings().dbt_target},
+        description="After every gate passed: audience sizes recorded and, on DuckDB, the read-only copy of staging, "
+                    "marts, audiences and ops for BI tools (CDP_SERVING_WAREHOUSE).",
     )
     def _publish(context: AssetExecutionContext) -> dg.MaterializeResult:
         settings = get_settings()
         with connect(settings) as con:
             record_audience_sizes(con, context.run_id, list(audiences))
+            if settings.dbt_target != "duckdb":
+                # PostgreSQL and Spark serve many readers themselves: BI connects to the warehouse
+                context.log.info(f"no serving copy on {settings.dbt_target}: BI reads the warehouse's staging, "
+                                 "marts and audiences schemas directly (README, Engines)")
+                return dg.MaterializeResult(metadata={"engine": settings.dbt_target, "tables": 0})
             copied = publish_serving_copy(con, settings)
         context.log.info(f"published {len(copied)} tables to {settings.serving_warehouse}")
         return dg.MaterializeResult(metadata={

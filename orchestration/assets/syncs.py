@@ -18,6 +18,7 @@ from orchestration.assets.gates import to_check_result
 from orchestration.assets.privacy import ERASURE_KEY
 from orchestration.quality.results import CheckOutcome, record_outcomes
 from orchestration.settings import get_settings
+from orchestration.sync_workspace import sync_connection
 from orchestration.warehouse import WAREHOUSE_POOL, connect, transient_retry_policy
 from reverse_etl.config import SyncConfig, SyncDefinition, load_sync_config
 from reverse_etl.sync import GuardrailError, run_sync
@@ -53,8 +54,9 @@ def build_sync_asset(sync: SyncDefinition, config: SyncConfig) -> dg.AssetsDefin
         settings = get_settings()
         with connect(settings) as con:
             try:
-                outcome = run_sync(con, sync, config, settings.export_dir, run_id=context.run_id,
-                                   progress=context.log.info)
+                with sync_connection(settings, con, config) as books:
+                    outcome = run_sync(books, sync, config, settings.export_dir, run_id=context.run_id,
+                                       progress=context.log.info)
             except GuardrailError as exc:
                 gate = _guardrails(sync, passed=False, detail=str(exc))
                 record_outcomes(con, [gate], context.run_id)

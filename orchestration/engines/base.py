@@ -101,6 +101,14 @@ class Engine(ABC):
         return bool(self.execute("select count(*) from information_schema.tables where table_schema = ? "
                                  "and table_name = ?", [schema, table]).fetchone()[0])
 
+    def arrow_batches(self, sql: str, rows: int) -> Iterator[Any]:
+        """The rows of a query as Arrow record batches of at most `rows` rows, streamed."""
+        raise NotImplementedError
+
+    def truncate(self, schema: str, table: str) -> None:
+        """Delete every row of `schema.table` (inside the caller's transaction where there is one)."""
+        self.execute(f"delete from {schema}.{table}")
+
     def columns(self, schema: str, table: str) -> list[str]:
         return [r[0] for r in self.execute(
             "select column_name from information_schema.columns where table_schema = ? and table_name = ? "

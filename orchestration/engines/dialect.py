@@ -25,6 +25,9 @@ _CREATE_OR_REPLACE_TEMP = re.compile(r"^\s*create\s+or\s+replace\s+temp(?:orary)
 _TRANSACTION = re.compile(r"^\s*(begin(\s+transaction)?|commit|rollback)\s*;?\s*$", re.I)
 _ROWID = re.compile(r"\browid\b", re.I)
 _DDL = re.compile(r"^\s*(create|alter)\s+table", re.I)
+#: functions sqlglot names as PostgreSQL does not (raw JSON is jsonb; string_split_regex)
+_POSTGRES_FUNCTIONS = (("JSON_EXTRACT_PATH_TEXT(", "JSONB_EXTRACT_PATH_TEXT("),
+                       ("JSON_EXTRACT_PATH(", "JSONB_EXTRACT_PATH("), ("REGEXP_SPLIT(", "REGEXP_SPLIT_TO_ARRAY("))
 #: column types sqlglot passes through that the engine lacks
 _TYPES = {
     "postgres": [(re.compile(r"\bUBIGINT\b"), "NUMERIC(20)")],
@@ -57,8 +60,8 @@ def translate(sql: str, engine: str) -> tuple[str, ...]:
                 statement = pattern.sub(replacement, statement)
         if engine == "postgres":
             statement = _ROWID.sub("ctid", statement)
-            statement = statement.replace("JSON_EXTRACT_PATH_TEXT(", "JSONB_EXTRACT_PATH_TEXT(") \
-                                 .replace("JSON_EXTRACT_PATH(", "JSONB_EXTRACT_PATH(")
+            for duckdb_name, postgres_name in _POSTGRES_FUNCTIONS:
+                statement = statement.replace(duckdb_name, postgres_name)
         statements.append(statement)
     return tuple(statements)
 

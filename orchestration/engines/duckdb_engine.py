@@ -31,6 +31,9 @@ class DuckDBEngine(Engine):
     def execute_native(self, sql: str) -> None:
         self.con.execute(sql)
 
+    def arrow_batches(self, sql: str, rows: int):
+        return self.con.sql(sql).to_arrow_reader(rows)
+
     def append_arrow(self, schema: str, table: str, data: Any) -> int:
         self.con.register("_cdp_append", data)
         try:

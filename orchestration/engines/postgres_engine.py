@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import psycopg
@@ -60,6 +60,18 @@ class PostgresEngine(Engine):
 
     def execute_native(self, sql_text: str) -> None:
         self.con.execute(sql_text.encode())
+
+    def arrow_batches(self, sql_text: str, rows: int) -> Iterator[Any]:
+        import pyarrow as pa
+
+        (statement,) = translate(sql_text, "postgres")
+        # a named (server-side) cursor streams; it needs a transaction of its own
+        with self.con.transaction(), self.con.cursor(name="cdp_arrow") as cursor:
+            cursor.execute(statement.encode())
+            columns = None
+            while chunk := cursor.fetchmany(rows):
+                columns = columns or [d.name for d in cursor.description]
+                yield pa.RecordBatch.from_pylist([dict(zip(columns, r, strict=True)) for r in chunk])
 
     def append_arrow(self, schema: str, table: str, data: Any) -> int:
         """COPY the rows in, as CSV written by Arrow (set-based: no row passes through Python)."""

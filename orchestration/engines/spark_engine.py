@@ -3,7 +3,7 @@ metastore, from settings.spark_conf()), with Parquet tables."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from orchestration.engines.base import Column, Engine, Result, bind_values
@@ -43,6 +43,9 @@ class SparkEngine(Engine):
     def table_exists(self, schema: str, table: str) -> bool:
         return bool(self.spark.catalog.tableExists(f"{schema}.{table}"))
 
+    def truncate(self, schema: str, table: str) -> None:
+        self.spark.sql(f"truncate table {quote_identifier(schema, '`')}.{quote_identifier(table, '`')}")
+
     def columns(self, schema: str, table: str) -> list[str]:
         if not self.table_exists(schema, table):
             return []
@@ -50,6 +53,10 @@ class SparkEngine(Engine):
 
     def execute_native(self, sql: str) -> None:
         self.spark.sql(sql)
+
+    def arrow_batches(self, sql: str, rows: int) -> Iterator[Any]:
+        (statement,) = translate(sql, "spark")
+        yield from self.spark.sql(statement).toArrow().to_batches(max_chunksize=rows)
 
     def append_arrow(self, schema: str, table: str, data: Any) -> int:
         """Append through a DataFrame made from Arrow, columns in the table's order."""

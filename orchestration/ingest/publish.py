@@ -52,8 +52,8 @@ MANIFEST_COLUMNS = ("file_path", "source", "file_hash", "file_bytes", "status", 
 
 
 def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[tuple[str, str]]:
-    return con.execute("select column_name, data_type from information_schema.columns "
-                       "where table_schema = ? and table_name = ? order by ordinal_position", [schema, table]).fetchall()
+    return con.execute("select column_name, data_type from information_schema.columns where table_schema = ? "
+                       "and table_name = ? order by ordinal_position", [schema, table]).fetchall()
 
 
 def _select_sendable(columns: list[tuple[str, str]], relation: str) -> str:

@@ -108,7 +108,7 @@ def parse_suites(data: dict[str, Any], origin: str = str(SUITES_FILE), *, check_
                                        f"columns ({', '.join(columns)})")
             rules.append(ExpectationRule(expectation, kwargs, severity, str(rule.get("why", ""))))
         relation = entry.get("from")
-        sources[name] = SourceSuite(name, columns, tuple(rules), f"({relation})" if relation else None,
+        sources[name] = SourceSuite(name, columns, tuple(rules), f"({relation}) as _extract" if relation else None,
                                     {str(k): str(v) for k, v in parsed.items()})
     return Suites(int(data.get("batch_rows", 500_000)), sources, int(data.get("keep_results", 300)))
 
@@ -304,7 +304,7 @@ class SuiteValidator:
         rows = suite.relation or relation
         if suite.parsed:
             parsed = ", ".join(f'({sql}) as "{name}"' for name, sql in suite.parsed.items())
-            rows = f"(select *, {parsed} from {rows})"
+            rows = f"(select *, {parsed} from {rows}) as _parsed"
         return f"select {projection} from {rows}"
 
     def project(self, cur: duckdb.DuckDBPyConnection, source: str, relation: str = "_good") -> Any:
@@ -335,7 +335,9 @@ class SuiteValidator:
         if suite is None:
             return None
         started = time.perf_counter()
-        reader = cur.sql(self._projection_sql(suite, relation)).to_arrow_reader(self.suites.batch_rows)
+        query = self._projection_sql(suite, relation)
+        reader = cur.arrow_batches(query, self.suites.batch_rows) if hasattr(cur, "arrow_batches") \
+            else cur.sql(query).to_arrow_reader(self.suites.batch_rows)
         return self._run(suite, file, _batches(reader, self.suites.batch_rows), started)
 
     def _run(self, suite: SourceSuite, file: str, batches: Iterator[Any], started: float) -> FileValidation:
