@@ -35,8 +35,10 @@ ERASED_OPS_PREFIX = "identity_"
 #: every token of every quarantined payload (an email, a user id, a phone in E.164), lower case: an
 #: equi-join against a person's identifiers, where a substring search of every payload for every
 #: identifier grew with their product
-QUARANTINE_TOKENS = ("select rowid as quarantine_row, unnest(string_split_regex(lower(payload), '[^a-z0-9@._+-]+')) "
-                     "as token from ops.quarantine where payload is not null")
+#: (a quarantined row is known by its file and line: every engine has those, not every engine a row id)
+QUARANTINE_TOKENS = ("select file_hash as quarantine_file, line_number as quarantine_line, "
+                     "unnest(string_split_regex(lower(payload), '[^a-z0-9@._+-]+')) as token "
+                     "from ops.quarantine where payload is not null")
 
 #: kept on purpose (see the module docstring)
 KEPT = ("staging.stg_privacy__deletion_requests",)
@@ -84,13 +86,15 @@ def _collect(con: duckdb.DuckDBPyConnection) -> int:
     con.execute("""create or replace temp table _erase_node_ids as
                    select i.node_id, n.profile_id, n.request_id
                    from intermediate.int_identity__identifiers as i inner join _erase_nodes as n using (node_key)""")
-    con.execute("""create or replace temp table _erase_events as
+    con.execute("""create or replace temp table _erase_resolved_events as
                    select e.message_id, e.profile_id, p.request_id
                    from intermediate.int_identity__event_profiles as e
                    inner join _erase_profiles as p using (profile_id)""")
     # Events of other profiles that still carry one of the person's personal identifiers (an email typed
     # on someone else's device, say): the record holds their data, so it goes too.
-    con.execute("""insert into _erase_events
+    con.execute("""create or replace temp table _erase_events as
+                   select message_id, profile_id, request_id from _erase_resolved_events
+                   union all
                    select distinct r.message_id, n.profile_id, n.request_id
                    from (select message_id, user_id as value from raw.events where user_id is not null
                          union all select message_id, lower(trim(traits->>'email')) from raw.events
@@ -99,13 +103,13 @@ def _collect(con: duckdb.DuckDBPyConnection) -> int:
                    inner join _erase_nodes as n on n.identifier_type in ('email', 'user_id')
                                                and r.value = case when n.identifier_type = 'email'
                                                                   then lower(n.identifier) else n.identifier end
-                   where r.message_id not in (select message_id from _erase_events)""")
+                   where r.message_id not in (select message_id from _erase_resolved_events)""")
     con.execute("""create or replace temp table _erase_personal_identifiers as
                    select distinct lower(identifier) as identifier, profile_id, request_id from _erase_nodes
                    where identifier_type in ('email', 'user_id', 'phone', 'crm_contact_id')
                      and length(identifier) >= 6""")
     con.execute(f"""create or replace temp table _erase_quarantine as
-                    select distinct q.quarantine_row, n.profile_id, n.request_id
+                    select distinct q.quarantine_file, q.quarantine_line, n.profile_id, n.request_id
                     from ({QUARANTINE_TOKENS}) as q
                     inner join _erase_personal_identifiers as n on n.identifier = q.token""")
     con.execute("""create or replace temp table _erase_contacts as
@@ -126,7 +130,8 @@ def _targets(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str]]:
         ("raw.crm_contacts", "t.contact_id = x.contact_id", "_erase_contacts"),
         ("raw.crm_opportunities", "t.contact_id = x.contact_id", "_erase_contacts"),
         ("raw.consent", "t._source_file = x._source_file and t._line_number = x._line_number", "_erase_consent"),
-        ("ops.quarantine", "t.rowid = x.quarantine_row", "_erase_quarantine"),
+        ("ops.quarantine", "t.file_hash = x.quarantine_file and t.line_number = x.quarantine_line",
+         "_erase_quarantine"),
         # one equi-join per side (an OR of two columns would make a nested-loop join)
         ("intermediate.int_identity__edges", "t.left_node_id = x.node_id", "_erase_node_ids"),
         ("intermediate.int_identity__edges", "t.right_node_id = x.node_id", "_erase_node_ids"),
@@ -193,14 +198,32 @@ def verify_erasure(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
         probes += [f"t.{c} in (select profile_id from _verify_profiles)" for c in names
                    if c in ("profile_id", "retired_profile_id", "surviving_profile_id", "survivor_profile_id")]
         if name == "ops.quarantine":
-            probes.append(f"t.rowid in (select q.quarantine_row from ({QUARANTINE_TOKENS}) as q "
-                          "inner join _verify_identifiers as x on x.identifier = q.token)")
+            probes.append(f"exists (select 1 from ({QUARANTINE_TOKENS}) as q "
+                          "inner join _verify_identifiers as x on x.identifier = q.token "
+                          "where q.quarantine_file = t.file_hash and q.quarantine_line = t.line_number)")
         if not probes:
             continue
         found = con.execute(f'select count(*) from {schema}."{table}" as t where ' + " or ".join(probes)).fetchone()[0]
         if found:
             left[name] = found
     return left
+
+
+def _count_erased_rows(con, table: str, source: str, condition: str) -> None:
+    """Add the raw rows about to be erased to their files' `rows_erased` in the manifest, so the raw
+    gate's reconciliation (manifest = table) still holds."""
+    erased = (f"select t._source_file, count(*) as rows from {table} as t "
+              f"where exists (select 1 from {source} as x where {condition}) group by 1")
+    if getattr(con, "name", "duckdb") != "spark":
+        con.execute(f"update ops.load_manifest as m set rows_erased = coalesce(m.rows_erased, 0) + f.rows "
+                    f"from ({erased}) as f where m.file_path = f._source_file")
+        return
+    # Spark's Parquet tables have no UPDATE: the manifest (one row per file) is rewritten whole
+    columns = [c for c in con.columns("ops", "load_manifest") if c != "rows_erased"]
+    listed = ", ".join(f"m.{c}" for c in columns)
+    con.rewrite_table("ops", "load_manifest",
+                      f"select {listed}, coalesce(m.rows_erased, 0) + coalesce(f.rows, 0) as rows_erased "
+                      f"from ops.load_manifest as m left join ({erased}) as f on m.file_path = f._source_file")
 
 
 def erase_deleted_profiles(con: duckdb.DuckDBPyConnection,
@@ -224,15 +247,12 @@ def erase_deleted_profiles(con: duckdb.DuckDBPyConnection,
                        where not exists (select 1 from ops.erased_profiles as e where e.profile_id = p.profile_id)""")
         for table, condition, source in targets:
             per_profile = con.execute(
-                f"select x.request_id, x.profile_id, count(distinct t.rowid) from {table} as t "
-                f"inner join {source} as x on {condition} group by 1, 2").fetchall()
+                f"select x.request_id, x.profile_id, count(*) from {table} as t "
+                f"inner join (select distinct * from {source}) as x on {condition} group by 1, 2").fetchall()
             if not per_profile:
                 continue
             if table.startswith("raw."):
-                con.execute(f"""update ops.load_manifest as m set rows_erased = coalesce(m.rows_erased, 0) + f.rows
-                                from (select t._source_file, count(*) as rows from {table} as t
-                                      where exists (select 1 from {source} as x where {condition}) group by 1) as f
-                                where m.file_path = f._source_file""")
+                _count_erased_rows(con, table, source, condition)
             con.execute(f"delete from {table} as t where exists (select 1 from {source} as x where {condition})")
             con.executemany("insert into ops.deletion_ledger values (?, ?, 'erased', ?, ?, null, now())",
                             [[r, p, table.replace('"', ''), n] for r, p, n in per_profile])

@@ -3,6 +3,7 @@ metastore, from settings.spark_conf()), with Parquet tables."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -10,6 +11,8 @@ from orchestration.engines.base import Column, Engine, Result, bind_values
 from orchestration.engines.dialect import is_transaction_control, translate
 from orchestration.settings import spark_conf
 from orchestration.sql_text import quote_identifier
+
+_DELETE = re.compile(r"^\s*delete\s+from\s+(\S+)\s+as\s+t\s+where\s+(.*)$", re.I | re.S)
 
 
 def spark_session():
@@ -33,6 +36,12 @@ class SparkEngine(Engine):
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> Result:
         if is_transaction_control(sql):  # Parquet tables: each write is one job, no transactions
             return Result([], [], 0)
+        delete = _DELETE.match(sql)
+        if delete:  # Parquet tables have no DELETE: keep the other rows
+            table, condition = delete.groups()
+            schema, name = (part.strip('"') for part in table.split(".", 1))
+            self.rewrite_table(schema, name, f"select * from {table} as t where not ({condition})")
+            return Result([], [], -1)
         result = Result([], [], 0)
         for statement in translate(sql, "spark"):
             frame = self.spark.sql(statement, args=list(params)) if params else self.spark.sql(statement)
@@ -42,6 +51,17 @@ class SparkEngine(Engine):
 
     def table_exists(self, schema: str, table: str) -> bool:
         return bool(self.spark.catalog.tableExists(f"{schema}.{table}"))
+
+    def rewrite_table(self, schema: str, table: str, query: str) -> None:
+        """Replace the rows of `schema.table` with those of `query` (DuckDB dialect; may read the table):
+        computed into a scratch table first, since Spark cannot overwrite a table it is reading."""
+        target = f"{quote_identifier(schema, '`')}.{quote_identifier(table, '`')}"
+        scratch = f"{quote_identifier(schema, '`')}.{quote_identifier(table + '__cdp_rewrite', '`')}"
+        self.spark.sql(f"drop table if exists {scratch}")
+        (select,) = translate(query, "spark")
+        self.spark.sql(f"create table {scratch} using parquet as {select}")
+        self.spark.sql(f"insert overwrite table {target} select * from {scratch}")
+        self.spark.sql(f"drop table {scratch}")
 
     def truncate(self, schema: str, table: str) -> None:
         self.spark.sql(f"truncate table {quote_identifier(schema, '`')}.{quote_identifier(table, '`')}")
