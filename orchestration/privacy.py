@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from reverse_etl.state import table_exists
+from orchestration.engines.catalog import base_tables, column_names, table_exists
 
 ERASED_SCHEMAS = ("staging", "intermediate", "marts", "audiences")
 #: ops tables built from identity data (the engine's sync tables and the ledger are excluded)
@@ -67,13 +67,9 @@ def _person_tables(con: duckdb.DuckDBPyConnection, schemas: tuple[str, ...],
                    ops_tables: tuple[str, ...] = ()) -> list[tuple[str, str, list[str]]]:
     """(schema, table, columns) of every table that can hold a person: the given schemas, the identity
     tables in ops, and the named ops tables."""
-    return con.execute(
-        "select c.table_schema, c.table_name, list(cast(c.column_name as varchar)) "
-        "from information_schema.columns as c "
-        "inner join information_schema.tables as t using (table_schema, table_name) "
-        "where t.table_type = 'BASE TABLE' and (list_contains(?, c.table_schema) or (c.table_schema = 'ops' "
-        "and (starts_with(c.table_name, ?) or list_contains(?, c.table_name)))) group by 1, 2 order by 1, 2",
-        [list(schemas), ERASED_OPS_PREFIX, list(ops_tables)]).fetchall()
+    tables = [(s, t) for s, t in base_tables(con, (*schemas, "ops"))
+              if s != "ops" or t.startswith(ERASED_OPS_PREFIX) or t in ops_tables]
+    return [(s, t, column_names(con, s, t)) for s, t in tables]
 
 
 def _collect(con: duckdb.DuckDBPyConnection) -> int:

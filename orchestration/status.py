@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
+from orchestration.engines.catalog import base_tables, table_exists
 from orchestration.settings import Settings, warehouse_label
 from orchestration.warehouse import connect
-from reverse_etl.state import table_exists
 
 LAYERS = ("raw", "staging", "marts", "audiences")
 
 
 def layer_rows(con) -> list[tuple[str, str, int]]:
     """(schema, table, rows) for every table of the pipeline's layers."""
-    tables = con.execute(
-        "select table_schema, table_name from information_schema.tables "
-        "where table_schema in ('raw', 'staging', 'marts', 'audiences') and table_type = 'BASE TABLE' "
-        "order by 1, 2"
-    ).fetchall()
+    tables = base_tables(con, LAYERS)
     order = {name: i for i, name in enumerate(LAYERS)}
     rows = [(s, t, con.execute(f'select count(*) from "{s}"."{t}"').fetchone()[0]) for s, t in tables]
     return sorted(rows, key=lambda r: (order[r[0]], r[1]))
@@ -98,9 +94,7 @@ def print_run_syncs(con, run_id: str) -> None:
 
 def identity_summary(con) -> str | None:
     """One line on the latest identity run (marts.identity_health), or None before the first."""
-    exists = con.execute("select count(*) from information_schema.tables "
-                         "where table_schema = 'marts' and table_name = 'identity_health'").fetchall()[0][0]
-    if not exists:
+    if not table_exists(con, "marts", "identity_health"):
         return None
     rows = con.execute("""
         select profiles, identifiers, largest_profile_identifiers, merges, shared_value_protections

@@ -25,6 +25,7 @@ from dagster import AssetExecutionContext
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
 from orchestration.assets.raw import raw_asset_key
+from orchestration.engines.catalog import table_exists
 from orchestration.ingest.contract import load_contract
 from orchestration.quality.dbt_results import describe_failures, record_dbt_results
 from orchestration.quality.preview import PREVIEW_SCHEMAS, markdown_preview
@@ -101,9 +102,7 @@ def model_metadata(con, event: Any, manifest: dict[str, Any]) -> dict[str, Any]:
     if not node or node.get("resource_type") not in ("model", "seed", "snapshot"):
         return {}
     schema, table = node["schema"], node.get("alias") or node["name"]
-    exists = con.execute("select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-                         [schema, table]).fetchone()[0]
-    if not exists:
+    if not table_exists(con, schema, table):
         return {}
     relation = f'"{schema}"."{table}"'
     metadata: dict[str, Any] = {"dagster/row_count": int(con.execute(f"select count(*) from {relation}").fetchone()[0])}

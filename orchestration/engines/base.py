@@ -105,6 +105,12 @@ class Engine(ABC):
         """The rows of a query as Arrow record batches of at most `rows` rows, streamed."""
         raise NotImplementedError
 
+    def tables(self, schemas: tuple[str, ...]) -> list[tuple[str, str]]:
+        marks = ", ".join("?" for _ in schemas)
+        return [tuple(r) for r in self.execute(
+            "select table_schema, table_name from information_schema.tables where table_type = 'BASE TABLE' "
+            f"and table_schema in ({marks})", list(schemas)).fetchall()]
+
     def truncate(self, schema: str, table: str) -> None:
         """Delete every row of `schema.table` (inside the caller's transaction where there is one)."""
         self.execute(f"delete from {schema}.{table}")

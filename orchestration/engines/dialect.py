@@ -19,6 +19,7 @@ import re
 from functools import lru_cache
 
 import sqlglot
+from sqlglot import exp
 
 _CREATE_OR_REPLACE_TEMP = re.compile(r"^\s*create\s+or\s+replace\s+temp(?:orary)?\s+table\s+(\w+)\s+as\s+(.*)$",
                                      re.I | re.S)
@@ -54,7 +55,10 @@ def translate(sql: str, engine: str) -> tuple[str, ...]:
         return (f"uncache table if exists {name}", f"drop view if exists {name}",
                 f"cache table {name} as {_one(query, engine)}")
     statements = []
-    for statement in sqlglot.transpile(sql, read="duckdb", write=engine):
+    for tree in sqlglot.parse(sql, read="duckdb"):
+        if tree is None:
+            continue
+        statement = _alias_subqueries(tree).sql(dialect=engine)
         if _DDL.match(statement):
             for pattern, replacement in _TYPES[engine]:
                 statement = pattern.sub(replacement, statement)
@@ -64,6 +68,14 @@ def translate(sql: str, engine: str) -> tuple[str, ...]:
                 statement = statement.replace(duckdb_name, postgres_name)
         statements.append(statement)
     return tuple(statements)
+
+
+def _alias_subqueries(tree: exp.Expression) -> exp.Expression:
+    """DuckDB reads `from (select ...)` without an alias; PostgreSQL and Spark want one."""
+    for number, subquery in enumerate(list(tree.find_all(exp.Subquery))):
+        if isinstance(subquery.parent, exp.From | exp.Join) and not subquery.alias:
+            subquery.set("alias", exp.TableAlias(this=exp.to_identifier(f"_subquery_{number}")))
+    return tree
 
 
 def _one(sql: str, engine: str) -> str:

@@ -63,6 +63,14 @@ class SparkEngine(Engine):
         self.spark.sql(f"insert overwrite table {target} select * from {scratch}")
         self.spark.sql(f"drop table {scratch}")
 
+    def tables(self, schemas: tuple[str, ...]) -> list[tuple[str, str]]:
+        found = []
+        for schema in schemas:
+            if self.spark.catalog.databaseExists(schema):
+                found += [(schema, t.name) for t in self.spark.catalog.listTables(schema)
+                          if not t.isTemporary and t.tableType != "VIEW"]
+        return found
+
     def truncate(self, schema: str, table: str) -> None:
         self.spark.sql(f"truncate table {quote_identifier(schema, '`')}.{quote_identifier(table, '`')}")
 

@@ -74,7 +74,7 @@ def _create_like(engine: Engine, columns: list[tuple[str, str]], schema: str, ta
 
 def _send(engine: Engine, con: duckdb.DuckDBPyConnection, query: str, schema: str, table: str) -> int:
     """Stream a DuckDB query's rows into `schema.table` of the target, batch by batch."""
-    reader = con.execute(query).to_arrow_reader(BATCH_ROWS)
+    reader = con.sql(query).to_arrow_reader(BATCH_ROWS)
     sent = 0
     import pyarrow as pa
 

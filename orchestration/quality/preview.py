@@ -7,6 +7,8 @@ import re
 
 import duckdb
 
+from orchestration.engines.catalog import column_names
+
 #: the layers whose tables get a preview in Dagster (BI-facing; no personal data shown)
 PREVIEW_SCHEMAS = ("marts", "audiences")
 
@@ -16,10 +18,8 @@ PII_COLUMN = re.compile(r"email|phone|first_name|last_name|^name$|identifier|ip_
 
 def markdown_preview(con: duckdb.DuckDBPyConnection, schema: str, table: str, *, rows: int = 5,
                      max_columns: int = 12, order_by: str | None = None) -> str | None:
-    columns = [r[0] for r in con.execute(
-        "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
-        "order by ordinal_position", [schema, table]).fetchall()
-        if not PII_COLUMN.search(r[0]) and not r[0].startswith("_")][:max_columns]
+    columns = [c for c in column_names(con, schema, table)
+               if not PII_COLUMN.search(c) and not c.startswith("_")][:max_columns]
     if not columns:
         return None
     listed = ", ".join(f'"{c}"' for c in columns)

@@ -19,6 +19,7 @@ from typing import Any
 import duckdb
 import yaml
 
+from orchestration.engines.catalog import column_names
 from orchestration.quality.results import CheckOutcome
 
 AUDIENCE_HISTORY_DDL = """
@@ -126,9 +127,7 @@ def audience_consent_present(con: duckdb.DuckDBPyConnection, audience: str, purp
     rules = gate("audiences", "consent_present")
     started = time.perf_counter()
     columns = [f"{p}_consent" for p in purposes]
-    known = {r[0] for r in con.execute(
-        "select column_name from information_schema.columns where table_schema = 'marts' "
-        "and table_name = 'dim_profiles'").fetchall()}
+    known = set(column_names(con, "marts", "dim_profiles"))
     missing_columns = [c for c in columns if c not in known]
     members = audience_members(con, audience)
     failing = 0
