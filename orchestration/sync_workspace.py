@@ -43,16 +43,23 @@ def workspace_path(settings: Settings) -> Path:
 
 
 @contextmanager
-def sync_connection(settings: Settings, warehouse, config: SyncConfig) -> Iterator:
+def sync_connection(settings: Settings, warehouse, config: SyncConfig, run_id: str | None = None) -> Iterator:
     """The connection `reverse_etl.run_sync` works on: the DuckDB warehouse itself, or the workspace
-    of a PostgreSQL or Spark warehouse (filled before, written back after; see the module)."""
+    of a PostgreSQL or Spark warehouse (filled before, written back after; see the module). The
+    inputs are copied once per pipeline run (`run_id`): the syncs of one run read the same build."""
     if not isinstance(warehouse, Engine) or warehouse.name == "duckdb":
         yield warehouse
         return
     con = open_connection(workspace_path(settings), settings)
     try:
         ensure_ops_tables(con)
-        _refresh_inputs(warehouse, con, config)
+        con.execute("create table if not exists ops.workspace_inputs (run_id varchar, copied_at timestamptz)")
+        copied = run_id is not None and con.execute(
+            "select count(*) from ops.workspace_inputs where run_id = ?", [run_id]).fetchone()[0]
+        if not copied:
+            _refresh_inputs(warehouse, con, config)
+            con.execute("delete from ops.workspace_inputs")
+            con.execute("insert into ops.workspace_inputs values (?, now())", [run_id])
         marks = {t: con.execute(f"select count(*) from ops.{t}").fetchone()[0] for t in APPENDED}
         try:
             yield con

@@ -1,27 +1,31 @@
-"""The dbt models on Apache Spark (a local session, Parquet tables): the bundled sample's raw tables,
-copied from a DuckDB run into the session's warehouse, build there with no error (`cdp build-models`:
-dbt, Markov and Shapley, dbt), and every table of staging, intermediate, marts and audiences holds
-what DuckDB's does: every mart and audience by row counts, distinct keys, sums to 1e-9, text lengths,
-first and last times; profile ids, money per channel to the cent, lead scores and stages.
+"""The whole pipeline on Apache Spark (CDP_TARGET=spark: a local session, Parquet tables in a
+warehouse folder and metastore of the test's own): `cdp run` over the bundled sample loads, builds,
+gates, erases and syncs there, and holds what the DuckDB run of the same sample holds: every mart
+and audience by row counts, distinct keys, sums to 1e-9, text lengths, first and last times; the raw
+rows, profile ids and money per channel to the cent; the sync to the PostgreSQL destination sends the
+same rows; nothing of an erased person is left; a poisoned file is quarantined with the same reasons,
+and the raw gate it fails stops every sync.
 
-Needs Java and pyspark (`pip install -e '.[spark]'`); skips with the reason without them, except
-under CI=true, where it must run."""
+Needs Java and pyspark (`pip install -e '.[spark]'`) and the test PostgreSQL (the sync destination);
+skips with the reason without them, except under CI=true, where it must run."""
 
 from __future__ import annotations
 
 import os
 import shutil
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
-from orchestration.engines.transfer import copy_to_spark
-from orchestration.transform import build_models
-from tests.conftest import make_workspace
+from tests.conftest import GoodRun, connect_test_postgres
 from tests.engine_parity import differences
+from tests.engine_pipeline import EngineRun, engine_run
 
-pytestmark = pytest.mark.slow(seconds=340)
+pytestmark = pytest.mark.slow(seconds=420)
+
+#: scored against the planted truth, which the models read as Parquet: on DuckDB only
+DUCKDB_ONLY = ("marts.identity_accuracy",)
+RAW = ("events", "crm_contacts", "crm_opportunities", "ad_spend", "consent", "deletion_requests")
 
 
 def _require_spark() -> None:
@@ -34,60 +38,72 @@ def _require_spark() -> None:
         missing.append("pyspark (pip install -e '.[spark]')")
     if missing:
         if os.environ.get("CI") == "true":
-            raise RuntimeError(f"CI=true and the Spark parity test lacks {', '.join(missing)}")
-        pytest.skip(f"Spark parity needs {', '.join(missing)}")
+            raise RuntimeError(f"CI=true and the Spark pipeline test lacks {', '.join(missing)}")
+        pytest.skip(f"the Spark pipeline test needs {', '.join(missing)}")
 
 
 @pytest.fixture(scope="module")
-def both_engines(tmp_path_factory: pytest.TempPathFactory, sample_reference_build: Path):
+def spark_run(tmp_path_factory: pytest.TempPathFactory, sample_good_run: GoodRun):
     _require_spark()
-    from orchestration.engines.spark_engine import SparkEngine
+    connect_test_postgres().close()  # the sync destination; skips (or fails under CI) without it
+    from orchestration.engines.spark_engine import release_spark
 
-    monkeypatch = pytest.MonkeyPatch()
-    root = tmp_path_factory.mktemp("spark")
+    root = tmp_path_factory.mktemp("spark_e2e")
+
+    def configure(patch: pytest.MonkeyPatch) -> None:
+        patch.setenv("CDP_SPARK_WAREHOUSE_DIR", str(root / "spark" / "tables"))
+        patch.setenv("CDP_SPARK_METASTORE_DIR", str(root / "spark" / "metastore"))
+
     try:
-        ws = make_workspace(sample_reference_build, sample_reference_build / "landing", monkeypatch)  # read only
-        monkeypatch.setenv("CDP_SPARK_WAREHOUSE_DIR", str(root / "spark" / "tables"))
-        monkeypatch.setenv("CDP_SPARK_METASTORE_DIR", str(root / "spark" / "metastore"))
-        # one session (one JVM) for the copy, the build and the comparison, as `cdp build-models` does
-        engine = SparkEngine()
-        try:
-            copy_to_spark(ws.settings.warehouse, root / "spark_scratch", engine.spark)
-            build = build_models("spark", target_path=root / "dbt_target", log_path=root / "dbt_logs",
-                                 engine=engine)
-            yield ws, engine, build
-        finally:
-            engine.close()
+        with engine_run("spark", root, sample_good_run, configure) as run:
+            yield run
     finally:
-        monkeypatch.undo()
+        release_spark()
 
 
-def _rows(engine, sql: str) -> list[tuple]:
-    return [tuple(r.values()) for r in engine.fetch(sql)]
+def test_cdp_run_succeeds_on_spark(spark_run: EngineRun) -> None:
+    assert spark_run.ok, spark_run.printed[-4000:]
+    assert "cdp run succeeded" in spark_run.printed
+    assert "(Spark local" in spark_run.printed and "step failed" not in spark_run.printed
 
 
-def test_every_model_seed_and_test_builds_on_spark(both_engines) -> None:
-    _, _, build = both_engines
-    assert build.ok, build.steps[-1].output[-4000:]
-    for step in (build.steps[0], build.steps[2]):
-        assert " ERROR=0 " in step.summary and " SKIP=0 " in step.summary, step.summary
-    assert build.passed >= 340
-
-
-def test_spark_holds_what_duckdb_holds(both_engines) -> None:
-    ws, engine, _ = both_engines
+def test_spark_holds_what_duckdb_holds(spark_run: EngineRun) -> None:
+    ws, query = spark_run.reference, spark_run.query
     # the marts and audiences (what BI and syncs read); every layer is compared on PostgreSQL, and each
     # query here is a Spark job
-    assert differences(ws, lambda sql: _rows(engine, sql), "`", schemas=("marts", "audiences")) == []
-    profiles = {r[0] for r in _rows(engine, "select profile_id from marts.dim_profiles")}
+    found = differences(ws, query, "`", schemas=("marts", "audiences"))
+    assert [d for d in found if not d.startswith(DUCKDB_ONLY)] == []
+    assert {t: query(f"select count(*) from raw.{t}")[0][0] for t in RAW} == {
+        t: ws.query(f"select count(*) from raw.{t}")[0][0] for t in RAW}
+    profiles = {r[0] for r in query("select profile_id from marts.dim_profiles")}
     assert profiles == {r[0] for r in ws.query("select profile_id from marts.dim_profiles")} and len(profiles) > 3000
     money = "select channel, sum(linear_value), sum(w_shaped_value) from marts.attribution_credits group by 1"
-    assert {r[0]: (Decimal(r[1]), Decimal(r[2])) for r in _rows(engine, money)} == {
+    assert {r[0]: (Decimal(r[1]), Decimal(r[2])) for r in query(money)} == {
         r[0]: (Decimal(r[1]), Decimal(r[2])) for r in ws.query(money)}
-    data_driven = ("select model, channel, credited_value from marts.attribution_model_comparison "
-                   "where grain = 'channel'")
-    assert {(m, c): Decimal(v) for m, c, v in _rows(engine, data_driven)} == {
-        (m, c): Decimal(v) for m, c, v in ws.query(data_driven)}
-    scores = "select profile_id, lead_score, lifecycle_stage from marts.dim_profiles"
-    assert {r[0]: (round(float(r[1]), 9), r[2]) for r in _rows(engine, scores)} == {
-        r[0]: (round(float(r[1]), 9), r[2]) for r in ws.query(scores)}
+
+
+def test_the_same_rows_reach_the_postgres_destination(spark_run: EngineRun) -> None:
+    assert len(spark_run.engine_destination) > 50
+    assert spark_run.engine_destination == spark_run.duckdb_destination
+
+
+def test_erasure_leaves_nothing_and_status_says_so(spark_run: EngineRun) -> None:
+    erased = spark_run.query("select count(distinct profile_id) from ops.erased_profiles")[0][0]
+    assert erased == spark_run.reference.query("select count(distinct profile_id) from ops.erased_profiles")[0][0]
+    assert erased >= 1
+    assert f"deletion requests: {erased} people erased and verified" in spark_run.status
+    assert "nothing remains" in spark_run.verify_erasure
+    assert "high_intent_leads_to_crm: succeeded" in spark_run.status
+
+
+def test_poisoned_file_is_quarantined_with_the_same_reasons(spark_run: EngineRun) -> None:
+    assert len(spark_run.duckdb_quarantine) >= 4
+    assert spark_run.engine_quarantine == spark_run.duckdb_quarantine
+
+
+def test_failed_gate_stops_every_sync(spark_run: EngineRun) -> None:
+    assert not spark_run.poisoned_ok
+    assert "FAILED raw/events: quarantine_rate" in spark_run.poisoned_printed
+    assert "step not run (upstream failed or a blocking gate failed): reverse_etl__high_intent_leads_to_crm" \
+        in spark_run.poisoned_printed
+    assert spark_run.sync_runs_after == spark_run.sync_runs_before

@@ -94,20 +94,36 @@ def dbt_vars_args() -> list[str]:
     return ["--vars", raw] if raw else []
 
 
-def model_metadata(con, event: Any, manifest: dict[str, Any]) -> dict[str, Any]:
-    """Row count (and for marts and audiences a 5-row preview without personal data) of a built model,
-    as Dagster metadata of its materialisation."""
+def _relation(event: Any, manifest: dict[str, Any]) -> tuple[str, str] | None:
     unique_id = getattr(event.metadata.get("unique_id"), "text", None)
     node = manifest.get("nodes", {}).get(unique_id or "")
     if not node or node.get("resource_type") not in ("model", "seed", "snapshot"):
+        return None
+    return node["schema"], node.get("alias") or node["name"]
+
+
+def row_counts(con, relations: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """Rows of every built relation that exists, in one query (one job on Spark, not one per model)."""
+    present = [r for r in dict.fromkeys(relations) if table_exists(con, *r)]
+    counts: dict[tuple[str, str], int] = {}
+    for start in range(0, len(present), 100):
+        chunk = present[start:start + 100]
+        query = " union all ".join(f"select {i} as n, count(*) as c from \"{s}\".\"{t}\""
+                                   for i, (s, t) in enumerate(chunk, start=start))
+        counts.update({present[int(n)]: int(c) for n, c in con.execute(query).fetchall()})
+    return counts
+
+
+def model_metadata(con, event: Any, manifest: dict[str, Any], counts: dict[tuple[str, str], int],
+                   previews: bool = True) -> dict[str, Any]:
+    """Row count (and for marts and audiences a 5-row preview without personal data) of a built model,
+    as Dagster metadata of its materialisation."""
+    relation = _relation(event, manifest)
+    if relation is None or relation not in counts:
         return {}
-    schema, table = node["schema"], node.get("alias") or node["name"]
-    if not table_exists(con, schema, table):
-        return {}
-    relation = f'"{schema}"."{table}"'
-    metadata: dict[str, Any] = {"dagster/row_count": int(con.execute(f"select count(*) from {relation}").fetchone()[0])}
-    if schema in PREVIEW_SCHEMAS:
-        preview = markdown_preview(con, schema, table)
+    metadata: dict[str, Any] = {"dagster/row_count": counts[relation]}
+    if previews and relation[0] in PREVIEW_SCHEMAS:
+        preview = markdown_preview(con, *relation)
         if preview:
             metadata["preview"] = dg.MetadataValue.md(preview)
     return metadata
@@ -159,6 +175,11 @@ def cdp_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource):
     target_path = Path(dbt_project.project_dir) / "target" / (
         f"{context.op_execution_context.op.name}-{context.run.run_id[:7]}-{uuid.uuid4().hex[:7]}")
     parse_state = _parse_state(target_path)
+    if get_settings().dbt_target == "spark":
+        # dbt runs in a process of its own, whose Spark session needs the local metastore (one JVM at a time)
+        from orchestration.engines.spark_engine import release_spark
+
+        release_spark()
     invocation = dbt.cli(["build", *dbt_vars_args()], context=context, raise_on_error=False,
                          target_path=target_path)
     # Held back until dbt exits: only then may this process open the warehouse to count rows.
@@ -170,11 +191,17 @@ def cdp_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource):
     except FileNotFoundError:  # dbt stopped before it ran anything (a parse or connection error)
         raise dg.Failure(description=f"dbt build failed before running any node: {invocation.get_error()}",
                          allow_retries=False) from None
-    with connect(get_settings()) as con:
+    settings = get_settings()
+    with connect(settings) as con:
         failures = record_dbt_results(con, results, manifest, context.run_id)
+        built = [e for e in events if isinstance(e, dg.Output | dg.AssetMaterialization)]
+        counts = row_counts(con, [r for e in built if (r := _relation(e, manifest)) is not None])
+        # previews read each mart once: a Spark job apiece, so not on Spark
+        previews = settings.dbt_target != "spark"
         for event in events:
             if isinstance(event, dg.Output | dg.AssetMaterialization):
-                event = event.with_metadata({**event.metadata, **model_metadata(con, event, manifest)})
+                event = event.with_metadata({**event.metadata,
+                                             **model_metadata(con, event, manifest, counts, previews)})
             yield event
     if not invocation.is_successful():
         raise dg.Failure(description=describe_failures(failures) or "dbt build failed; see the step's logs",

@@ -54,7 +54,7 @@ def build_sync_asset(sync: SyncDefinition, config: SyncConfig) -> dg.AssetsDefin
         settings = get_settings()
         with connect(settings) as con:
             try:
-                with sync_connection(settings, con, config) as books:
+                with sync_connection(settings, con, config, context.run_id) as books:
                     outcome = run_sync(books, sync, config, settings.export_dir, run_id=context.run_id,
                                        progress=context.log.info)
             except GuardrailError as exc:

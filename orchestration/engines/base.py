@@ -155,9 +155,11 @@ def open_engine(target: str | None = None) -> Iterator[Engine]:
 
         engine = PostgresEngine()
     elif target == "spark":
-        from orchestration.engines.spark_engine import SparkEngine
+        from orchestration.engines.spark_engine import shared_spark_engine
 
-        engine = SparkEngine()
+        # one session per process, kept between steps (see shared_spark_engine)
+        yield shared_spark_engine()
+        return
     else:
         raise ValueError(f"unknown engine {target!r}: use duckdb, postgres or spark")
     try:

@@ -3,6 +3,7 @@ metastore, from settings.spark_conf()), with Parquet tables."""
 
 from __future__ import annotations
 
+import atexit
 import re
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -129,3 +130,27 @@ def stop_spark(spark) -> None:
             process.wait(timeout=60)
     SparkContext._gateway = None
     SparkContext._jvm = None
+
+
+_shared: SparkEngine | None = None
+
+
+def shared_spark_engine() -> SparkEngine:
+    """The process's Spark engine, opened on first use and kept for the next step: a local session is a
+    JVM that takes seconds to start and warm up, more than most steps' work on a small set. Released
+    by `release_spark()` (before dbt runs as a subprocess, which needs the local metastore, and at exit)."""
+    global _shared
+    if _shared is None:
+        _shared = SparkEngine()
+    return _shared
+
+
+def release_spark() -> None:
+    """Stop the process's Spark session, if one is open."""
+    global _shared
+    if _shared is not None:
+        engine, _shared = _shared, None
+        engine.close()
+
+
+atexit.register(release_spark)

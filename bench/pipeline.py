@@ -1,0 +1,136 @@
+"""The whole pipeline (`cdp run`) on DuckDB and Spark side by side, per stage:
+
+    python -m bench.pipeline [--people 10000 100000] [--engines duckdb spark postgres]
+
+For each size a generated landing zone (bench/data/, reused) is run end to end by `cdp run` in a
+process of its own, on a fresh warehouse of each engine (`CDP_TARGET`), against a persistent Dagster
+instance of the benchmark's own; each step's start and end come from that instance's event log, so
+the stages are the pipeline's own (load per source, dbt, Markov and Shapley, gates, erasure, syncs,
+publish). Peak memory is the largest resident set of the run's processes (the `cdp` process, dbt's,
+Spark's JVM). Results go to bench/results/pipeline_<time>.json and a table on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.engines import POSTGRES_URL, _landing
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / "bench" / "work" / "pipeline"
+RESULTS = ROOT / "bench" / "results"
+BIN = Path(sys.executable).parent
+#: how step keys group into stages
+STAGES = (("load", "raw__"), ("dbt", "cdp_dbt_models"), ("markov_shapley", "attribution__"),
+          ("gates", "mart_expectations"), ("gates", "audience_gates"), ("erasure", "privacy__"),
+          ("syncs", "reverse_etl__"), ("publish", "serving__"), ("report", "reports__"))
+
+
+def _stage(step_key: str) -> str:
+    return next((stage for stage, prefix in STAGES if step_key.startswith(prefix)), "other")
+
+
+def _steps(dagster_home: Path) -> dict[str, float]:
+    """Seconds per step of the only run in the instance (from its event log)."""
+    import dagster as dg
+
+    os.environ["DAGSTER_HOME"] = str(dagster_home)
+    with dg.DagsterInstance.get() as instance:
+        (run,) = instance.get_runs(limit=1)
+        stats = instance.get_run_step_stats(run.run_id)
+    return {s.step_key: (s.end_time or 0) - (s.start_time or 0) for s in stats}
+
+
+def run_once(engine: str, landing: Path, people: int) -> dict:
+    work = WORK / f"{engine}_{people}_{uuid.uuid4().hex[:6]}"
+    (work / "dagster").mkdir(parents=True)
+    (work / "dagster" / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
+    env = {**os.environ, "CDP_TARGET": engine, "CDP_LANDING_DIR": str(landing / "landing"),
+           "CDP_GROUND_TRUTH_DIR": str(landing / "ground_truth"), "DAGSTER_HOME": str(work / "dagster"),
+           "CDP_WAREHOUSE": str(work / "cdp.duckdb"), "CDP_SERVING_WAREHOUSE": str(work / "serving.duckdb"),
+           "CDP_EXPORT_DIR": str(work / "exports"), "CDP_GX_DIR": str(work / "gx"),
+           "CDP_SPARK_WAREHOUSE_DIR": str(work / "spark" / "tables"),
+           "CDP_SPARK_METASTORE_DIR": str(work / "spark" / "metastore")}
+    database = None
+    if engine == "postgres":
+        import psycopg
+
+        database = f"cdp_bench_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+            admin.execute(f"create database {database}")
+        env["CDP_POSTGRES_URL"] = psycopg.conninfo.make_conninfo(POSTGRES_URL, dbname=database)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    started = time.perf_counter()
+    done = subprocess.run([str(BIN / "cdp"), "run"], env=env, cwd=ROOT, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    printed = done.stdout
+    steps = _steps(work / "dagster")
+    stages: dict[str, float] = defaultdict(float)
+    for key, seconds in steps.items():
+        stages[_stage(key)] += seconds
+    events = sum(1 for p in (landing / "landing" / "events").iterdir() if p.is_file())
+    result = {
+        "engine": engine, "people": people, "ok": done.returncode == 0, "wall_seconds": round(wall, 1),
+        "stages": {k: round(v, 1) for k, v in stages.items()},
+        "steps": {k: round(v, 1) for k, v in sorted(steps.items())},
+        # ru_maxrss only grows: a later, smaller run reports the earlier peak; runs go smallest first
+        "peak_rss_mib": round(max(peak, before) / 1024), "event_files": events,
+        "summary": printed[printed.find("cdp run "):][:600] if "cdp run " in printed else printed[-2000:],
+    }
+    if database:
+        import psycopg
+
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+            admin.execute(f"drop database if exists {database} with (force)")
+    shutil.rmtree(work, ignore_errors=True)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--people", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--engines", nargs="+", default=["duckdb", "spark"])
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args(argv)
+    report = {"machine": platform.platform(), "cpus": os.cpu_count(), "started": datetime.now(UTC).isoformat(),
+              "runs": []}
+    out = RESULTS / f"pipeline_{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    for people in sorted(args.people):
+        landing = _landing(people, args.seed)
+        events = landing / "ground_truth" / "generation.json"
+        for engine in args.engines:
+            print(f"{people:,} people on {engine} ...", flush=True)
+            result = run_once(engine, landing, people)
+            result["generation"] = json.loads(events.read_text()) if events.exists() else {}
+            report["runs"].append(result)
+            out.write_text(json.dumps(report, indent=2, default=str))
+            print(f"  {'ok' if result['ok'] else 'FAILED'} in {result['wall_seconds']} s, peak "
+                  f"{result['peak_rss_mib']} MiB: " + ", ".join(f"{k} {v}" for k, v in result["stages"].items()),
+                  flush=True)
+    stages = [s for s, _ in STAGES if any(s in r["stages"] for r in report["runs"])]
+    stages = list(dict.fromkeys(stages))
+    print("\n| people | engine | ok | wall s | " + " | ".join(stages) + " | peak MiB |")
+    print("|---|---|---|---:|" + "---:|" * len(stages) + "---:|")
+    for r in report["runs"]:
+        print(f"| {r['people']:,} | {r['engine']} | {'yes' if r['ok'] else 'NO'} | {r['wall_seconds']} | "
+              + " | ".join(str(r["stages"].get(s, "")) for s in stages) + f" | {r['peak_rss_mib']} |")
+    print(f"\n{out}")
+    return 0 if all(r["ok"] for r in report["runs"]) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
