@@ -165,7 +165,7 @@ RAW_JSON_IDENTIFIERS = {"raw.events": ("traits->>'email'", "context->'traits'->>
                                        "context->'device'->>'id'")}
 
 
-def verify_erasure(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+def verify_erasure(con: duckdb.DuckDBPyConnection, *, keep_scratch: bool = False) -> dict[str, int]:
     """Rows that still refer to an erased person, per table; empty when nothing remains.
 
     Independent of the erasure's own bookkeeping (which is erased with the person): every table of
@@ -173,6 +173,14 @@ def verify_erasure(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     erased profile ids and for the identifiers named in the deletion requests (in every identifier
     column, the identifiers inside raw JSON, and quarantined payloads as text).
     """
+    try:
+        return _verify(con)
+    finally:
+        if not keep_scratch and hasattr(con, "drop_scratch"):
+            con.drop_scratch()
+
+
+def _verify(con) -> dict[str, int]:
     if not table_exists(con, "staging", "stg_privacy__deletion_requests") or not con.execute(
             "select count(*) from ops.erased_profiles").fetchone()[0]:
         return {}
@@ -224,7 +232,14 @@ def _count_erased_rows(con, table: str, source: str, condition: str) -> None:
 
 def erase_deleted_profiles(con: duckdb.DuckDBPyConnection,
                            progress: Callable[[str], None] | None = None) -> ErasureReport:
-    say = progress or (lambda _m: None)
+    try:
+        return _erase(con, progress or (lambda _m: None))
+    finally:
+        if hasattr(con, "drop_scratch"):  # the erase sets name people: never left behind
+            con.drop_scratch()
+
+
+def _erase(con, say: Callable[[str], None]) -> ErasureReport:
     report = ErasureReport()
     if not table_exists(con, "intermediate", "int_privacy__deleted_profiles"):
         say("no deletion requests model yet: nothing to erase")
@@ -259,7 +274,7 @@ def erase_deleted_profiles(con: duckdb.DuckDBPyConnection,
         con.execute("""insert into ops.erased_profiles
                        select profile_id, request_id, now() from _erase_profiles as p
                        where not exists (select 1 from ops.erased_profiles as e where e.profile_id = p.profile_id)""")
-        left = verify_erasure(con)
+        left = verify_erasure(con, keep_scratch=True)
         if left:
             raise ErasureError(f"rows of deleted people remain after erasure: {left}")
         con.execute("""insert into ops.deletion_ledger

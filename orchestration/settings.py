@@ -165,7 +165,12 @@ def postgres_parameters() -> dict[str, str]:
     parts = {"host": env("CDP_POSTGRES_HOST"), "port": env("CDP_POSTGRES_PORT"), "user": env("CDP_POSTGRES_USER"),
              "password": os.environ.get("CDP_POSTGRES_PASSWORD", ""), "dbname": env("CDP_POSTGRES_DB")}
     url = os.environ.get("CDP_POSTGRES_URL")
-    if url:
+    if url and "://" not in url:  # libpq's key=value form: host=... dbname=...
+        from psycopg.conninfo import conninfo_to_dict
+
+        given = {k: str(v) for k, v in conninfo_to_dict(url).items()}
+        parts.update({k: given[k] for k in ("host", "port", "user", "password", "dbname") if given.get(k)})
+    elif url:
         parsed = urlsplit(url)
         if parsed.scheme not in ("postgresql", "postgres"):
             raise ValueError(f"CDP_POSTGRES_URL must start with postgresql://, got {parsed.scheme or url!r}")

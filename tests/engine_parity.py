@@ -22,7 +22,9 @@ SCHEMAS = ("staging", "intermediate", "marts", "audiences")
 HISTORY = {"data_health_scores", "identity_health"}
 #: when or by which invocation a build ran: different on every build by design
 RUN_COLUMNS = {"assigned_at", "recorded_at", "first_recorded_at", "measured_at", "run_at", "dbt_invocation_id",
-               "_loaded_at", "ground_truth_dir"}
+               "_loaded_at", "ground_truth_dir",
+               # where the landing zone was: another folder for each run compared
+               "_source_file", "source_file"}
 NUMERIC = ("DOUBLE", "DECIMAL", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "SMALLINT", "UBIGINT")
 #: binary floats: the last bits of a computed value may differ between engines, so their distinct
 #: count is no measure; their sums are compared to 1e-9

@@ -124,6 +124,8 @@ def test_postgres_url_setting_is_what_dbt_and_the_application_use(monkeypatch: p
     env = dbt_environment_variables(get_settings())
     assert (env["CDP_POSTGRES_HOST"], env["CDP_POSTGRES_PORT"], env["CDP_POSTGRES_DB"]) == (
         "db.internal", "6543", "marketing")
+    monkeypatch.setenv("CDP_POSTGRES_URL", "host=10.0.0.5 dbname=cdp user=etl")
+    assert postgres_parameters()["host"] == "10.0.0.5" and postgres_parameters()["dbname"] == "cdp"
     monkeypatch.setenv("CDP_POSTGRES_URL", "mysql://x@y/z")
     with pytest.raises(ValueError, match="postgresql://"):
         postgres_parameters()

@@ -111,6 +111,9 @@ class Engine(ABC):
             "select table_schema, table_name from information_schema.tables where table_type = 'BASE TABLE' "
             f"and table_schema in ({marks})", list(schemas)).fetchall()]
 
+    def drop_scratch(self) -> None:  # noqa: B027 - temporary tables end with the session elsewhere
+        """Drop the temporary tables of this connection where they outlive it (Spark's scratch schema)."""
+
     def truncate(self, schema: str, table: str) -> None:
         """Delete every row of `schema.table` (inside the caller's transaction where there is one)."""
         self.execute(f"delete from {schema}.{table}")

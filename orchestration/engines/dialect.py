@@ -7,8 +7,9 @@ placeholders (`%s` for psycopg, `?` for Spark's positional parameters). What sql
 fixed here, where each engine's SQL lives:
 
 - `create or replace temp table x as ...` becomes drop-then-create on PostgreSQL (which has no
-  `or replace` for tables) and a cached temporary view on Spark (`cache table`, computed once, so
-  later deletes from its source tables do not change it);
+  `or replace` for tables); on Spark, which has no temporary tables, a Parquet table in the scratch
+  schema `cdp_scratch` behind a temporary view of the name (computed once, so later deletes from
+  its source tables do not change it; `SparkEngine.drop_scratch` removes them);
 - JSON access on PostgreSQL reads `jsonb` columns (raw JSON lands as jsonb);
 - a row's physical id, DuckDB's `rowid`, is PostgreSQL's `ctid`.
 """
@@ -23,6 +24,8 @@ from sqlglot import exp
 
 _CREATE_OR_REPLACE_TEMP = re.compile(r"^\s*create\s+or\s+replace\s+temp(?:orary)?\s+table\s+(\w+)\s+as\s+(.*)$",
                                      re.I | re.S)
+#: where Spark keeps the Python steps' temporary tables
+SPARK_SCRATCH = "cdp_scratch"
 _TRANSACTION = re.compile(r"^\s*(begin(\s+transaction)?|commit|rollback)\s*;?\s*$", re.I)
 _ROWID = re.compile(r"\browid\b", re.I)
 _DDL = re.compile(r"^\s*(create|alter)\s+table", re.I)
@@ -52,8 +55,12 @@ def translate(sql: str, engine: str) -> tuple[str, ...]:
         name, query = replace.groups()
         if engine == "postgres":
             return (f"drop table if exists {name}", *translate(f"create temp table {name} as {query}", engine))
-        return (f"uncache table if exists {name}", f"drop view if exists {name}",
-                f"cache table {name} as {_one(query, engine)}")
+        # a physical table in the scratch schema behind a temporary view of the name: a cached view
+        # would be recomputed when a table it reads changes (erasure deletes from its own sources)
+        return (f"create database if not exists {SPARK_SCRATCH}", f"drop view if exists {name}",
+                f"drop table if exists {SPARK_SCRATCH}.{name}",
+                f"create table {SPARK_SCRATCH}.{name} using parquet as {_one(query, engine)}",
+                f"create temporary view {name} as select * from {SPARK_SCRATCH}.{name}")
     statements = []
     for tree in sqlglot.parse(sql, read="duckdb"):
         if tree is None:

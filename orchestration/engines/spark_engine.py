@@ -72,6 +72,15 @@ class SparkEngine(Engine):
                           if not t.isTemporary and t.tableType != "VIEW"]
         return found
 
+    def drop_scratch(self) -> None:
+        from orchestration.engines.dialect import SPARK_SCRATCH
+
+        if self.spark.catalog.databaseExists(SPARK_SCRATCH):
+            for table in self.spark.catalog.listTables(SPARK_SCRATCH):
+                if not table.isTemporary:
+                    self.spark.sql(f"drop view if exists {quote_identifier(table.name, '`')}")
+                    self.spark.sql(f"drop table if exists {SPARK_SCRATCH}.{quote_identifier(table.name, '`')}")
+
     def truncate(self, schema: str, table: str) -> None:
         self.spark.sql(f"truncate table {quote_identifier(schema, '`')}.{quote_identifier(table, '`')}")
 
