@@ -12,6 +12,7 @@ from orchestration.assets.gates import build_audience_checks, build_mart_expecta
 from orchestration.assets.privacy import build_erasure_asset
 from orchestration.assets.raw import raw_assets
 from orchestration.assets.reports import attribution_comparison_report
+from orchestration.assets.resources import WarehouseResource
 from orchestration.assets.serving import build_serving_asset
 from orchestration.assets.syncs import sync_asset_key, sync_assets, sync_schedules
 from orchestration.schedules import daily_schedule, landing_files_sensor, pipeline_job
@@ -36,5 +37,5 @@ defs = dg.Definitions(
     jobs=[pipeline_job, *(s.job for s in _sync_schedules)],
     schedules=[daily_schedule, *_sync_schedules],
     sensors=[landing_files_sensor],
-    resources={"dbt": dbt_resource()},
+    resources={"dbt": dbt_resource(), "warehouse": WarehouseResource()},
 )

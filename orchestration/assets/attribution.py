@@ -10,8 +10,8 @@ credit, to the cent): a failure stops the models after it.
 import dagster as dg
 from dagster import AssetExecutionContext
 
+from orchestration.assets.resources import WarehouseResource
 from orchestration.data_driven_attribution import build_data_driven_attribution, credits_balance
-from orchestration.engines import open_engine
 from orchestration.warehouse import WAREHOUSE_POOL
 
 INPUTS = [
@@ -39,8 +39,8 @@ CREDITS_BALANCE = "credits_sum_to_attributed_value"
     pool=WAREHOUSE_POOL,
     name="data_driven_attribution",
 )
-def data_driven_attribution(context: AssetExecutionContext):
-    with open_engine() as engine:
+def data_driven_attribution(context: AssetExecutionContext, warehouse: WarehouseResource):
+    with warehouse.engine() as engine:
         rows = build_data_driven_attribution(engine)
         context.log.info(f"data-driven attribution on {engine.name}: {rows}")
         for key in (MARKOV, SHAPLEY):

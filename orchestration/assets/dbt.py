@@ -25,13 +25,14 @@ from dagster import AssetExecutionContext
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
 from orchestration.assets.raw import raw_asset_key
+from orchestration.assets.resources import WarehouseResource
 from orchestration.engines.catalog import table_exists
 from orchestration.ingest.contract import load_contract
 from orchestration.quality.dbt_results import describe_failures, record_dbt_results
 from orchestration.quality.preview import PREVIEW_SCHEMAS, markdown_preview
 from orchestration.settings import DBT_PROJECT_DIR, dbt_environment_variables, get_settings
 from orchestration.transform import dbt_executable
-from orchestration.warehouse import WAREHOUSE_POOL, connect
+from orchestration.warehouse import WAREHOUSE_POOL
 
 PARSE_INPUTS = ("models", "macros", "seeds", "tests", "dbt_project.yml", "profiles.yml")
 
@@ -170,7 +171,7 @@ translator = CdpDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_sourc
 
 @dbt_assets(manifest=ensure_manifest(), project=dbt_project, pool=WAREHOUSE_POOL, name="cdp_dbt_models",
             dagster_dbt_translator=translator)
-def cdp_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource):
+def cdp_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
     dbt_environment()
     target_path = Path(dbt_project.project_dir) / "target" / (
         f"{context.op_execution_context.op.name}-{context.run.run_id[:7]}-{uuid.uuid4().hex[:7]}")
@@ -192,7 +193,7 @@ def cdp_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource):
         raise dg.Failure(description=f"dbt build failed before running any node: {invocation.get_error()}",
                          allow_retries=False) from None
     settings = get_settings()
-    with connect(settings) as con:
+    with warehouse.connect() as con:
         failures = record_dbt_results(con, results, manifest, context.run_id)
         built = [e for e in events if isinstance(e, dg.Output | dg.AssetMaterialization)]
         counts = row_counts(con, [r for e in built if (r := _relation(e, manifest)) is not None])

@@ -13,11 +13,12 @@ from pathlib import Path
 import dagster as dg
 from dagster import AssetCheckExecutionContext
 
+from orchestration.assets.resources import WarehouseResource
 from orchestration.quality.expectations import SuiteValidator, load_suites, suite_outcome
 from orchestration.quality.results import CheckOutcome, record_outcomes
 from orchestration.quality.warehouse_checks import audience_consent_present, audience_size_change
 from orchestration.settings import get_settings
-from orchestration.warehouse import WAREHOUSE_POOL, connect
+from orchestration.warehouse import WAREHOUSE_POOL
 from reverse_etl.config import load_sync_config
 
 AUDIENCE_CHECKS = ("size_change", "consent_present")
@@ -58,10 +59,10 @@ def build_audience_checks(audience_keys: list[dg.AssetKey]) -> dg.AssetChecksDef
 
     @dg.multi_asset_check(specs=specs, name="audience_gates", pool=WAREHOUSE_POOL, can_subset=True,
                           description="Audience gates from orchestration/quality/gates.yml.")
-    def _audience_gates(context: AssetCheckExecutionContext):
+    def _audience_gates(context: AssetCheckExecutionContext, warehouse: WarehouseResource):
         purposes = consent_purposes()
         selected = context.selected_asset_check_keys
-        with connect(get_settings()) as con:
+        with warehouse.connect() as con:
             for key in audience_keys:
                 audience = key.path[-1]
                 outcomes = []
@@ -92,11 +93,11 @@ def build_mart_expectation_checks(model_keys: list[dg.AssetKey]) -> dg.AssetChec
 
     @dg.multi_asset_check(specs=specs, name="mart_expectations", pool=WAREHOUSE_POOL, can_subset=True,
                           description="GX suites over summary extracts of marts (mart_expectations.yml).")
-    def _mart_expectations(context: AssetCheckExecutionContext):
+    def _mart_expectations(context: AssetCheckExecutionContext, warehouse: WarehouseResource):
         validator = SuiteValidator(suites=suites, layer="marts", asset_schema="marts",
                                    origin=str(MART_SUITES_FILE))
         selected = context.selected_asset_check_keys
-        with connect(get_settings()) as con:
+        with warehouse.connect() as con:
             for key in keys:
                 if dg.AssetCheckKey(key, "expectations") not in selected:
                     continue

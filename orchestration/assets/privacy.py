@@ -4,9 +4,9 @@
 import dagster as dg
 from dagster import AssetExecutionContext
 
+from orchestration.assets.resources import WarehouseResource
 from orchestration.privacy import erase_deleted_profiles
-from orchestration.settings import get_settings
-from orchestration.warehouse import WAREHOUSE_POOL, connect, transient_retry_policy
+from orchestration.warehouse import WAREHOUSE_POOL, transient_retry_policy
 
 ERASURE_KEY = dg.AssetKey(["privacy", "erasure"])
 
@@ -22,8 +22,8 @@ def build_erasure_asset(upstream: list[dg.AssetKey]) -> dg.AssetsDefinition:
         description="Erase people with a deletion request from raw, staging, intermediate, marts, audiences and "
                     "identity bookkeeping; every step in ops.deletion_ledger, then verified.",
     )
-    def _erase(context: AssetExecutionContext) -> dg.MaterializeResult:
-        with connect(get_settings()) as con:
+    def _erase(context: AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+        with warehouse.connect() as con:
             report = erase_deleted_profiles(con, progress=context.log.info)
         return dg.MaterializeResult(metadata={"profiles_erased": report.profiles, "rows_erased": report.rows,
                                               "tables_touched": len(report.tables)})

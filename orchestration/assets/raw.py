@@ -13,6 +13,7 @@ import dagster as dg
 from dagster import AssetExecutionContext
 
 from orchestration.assets.gates import to_check_result
+from orchestration.assets.resources import WarehouseResource
 from orchestration.ingest.contract import SourceSpec, load_contract
 from orchestration.ingest.loader import SourceResult
 from orchestration.ingest.publish import load_landing_source
@@ -21,7 +22,7 @@ from orchestration.quality.preview import markdown_preview
 from orchestration.quality.results import CheckOutcome, record_outcomes
 from orchestration.quality.warehouse_checks import raw_volume
 from orchestration.settings import get_settings
-from orchestration.warehouse import WAREHOUSE_POOL, connect, transient_retry_policy
+from orchestration.warehouse import WAREHOUSE_POOL, transient_retry_policy
 
 
 def raw_asset_key(spec: SourceSpec) -> dg.AssetKey:
@@ -98,11 +99,11 @@ def build_raw_asset(spec: SourceSpec) -> dg.AssetsDefinition:
             dg.AssetCheckSpec("files_readable", asset=key),
         ],
     )
-    def _load(context: AssetExecutionContext):
+    def _load(context: AssetExecutionContext, warehouse: WarehouseResource):
         settings = get_settings()
         contract = load_contract()
         validator = SuiteValidator()
-        with connect(settings) as con:
+        with warehouse.connect() as con:
             result = load_landing_source(con, spec, settings, contract, progress=context.log.info,
                                          validator=validator, run_id=context.run_id)
             new_files = [f.path for f in result.files if f.status == "loaded"]

@@ -3,9 +3,10 @@
 import dagster as dg
 from dagster import AssetExecutionContext
 
+from orchestration.assets.resources import WarehouseResource
 from orchestration.attribution_report import render_markdown, write_report
 from orchestration.settings import get_settings
-from orchestration.warehouse import WAREHOUSE_POOL, connect
+from orchestration.warehouse import WAREHOUSE_POOL
 
 COMPARISON = dg.AssetKey(["marts", "attribution_model_comparison"])
 
@@ -19,9 +20,9 @@ COMPARISON = dg.AssetKey(["marts", "attribution_model_comparison"])
     description="Heat map of every attribution model's credit per channel "
                 "(reports/attribution_comparison.html beside the warehouse file).",
 )
-def attribution_comparison_report(context: AssetExecutionContext) -> dg.MaterializeResult:
+def attribution_comparison_report(context: AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     settings = get_settings()
-    with connect(settings, read_only=True) as con:
+    with warehouse.connect(read_only=True) as con:
         path, rows = write_report(con, settings.warehouse.parent / "reports" / "attribution_comparison.html")
     context.log.info(f"wrote {path}")
     return dg.MaterializeResult(metadata={

@@ -7,10 +7,11 @@ from collections.abc import Sequence
 import dagster as dg
 from dagster import AssetExecutionContext
 
+from orchestration.assets.resources import WarehouseResource
 from orchestration.quality.warehouse_checks import record_audience_sizes
 from orchestration.serving import publish_serving_copy
 from orchestration.settings import get_settings
-from orchestration.warehouse import WAREHOUSE_POOL, connect, transient_retry_policy
+from orchestration.warehouse import WAREHOUSE_POOL, transient_retry_policy
 
 
 def build_serving_asset(upstream: Sequence[dg.AssetKey], audiences: Sequence[str]) -> dg.AssetsDefinition:
@@ -24,9 +25,9 @@ def build_serving_asset(upstream: Sequence[dg.AssetKey], audiences: Sequence[str
         description="After every gate passed: audience sizes recorded and, on DuckDB, the read-only copy of staging, "
                     "marts, audiences and ops for BI tools (CDP_SERVING_WAREHOUSE).",
     )
-    def _publish(context: AssetExecutionContext) -> dg.MaterializeResult:
+    def _publish(context: AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         settings = get_settings()
-        with connect(settings) as con:
+        with warehouse.connect() as con:
             record_audience_sizes(con, context.run_id, list(audiences))
             if settings.dbt_target != "duckdb":
                 # PostgreSQL and Spark serve many readers themselves: BI connects to the warehouse

@@ -16,10 +16,11 @@ from dagster import AssetExecutionContext
 
 from orchestration.assets.gates import to_check_result
 from orchestration.assets.privacy import ERASURE_KEY
+from orchestration.assets.resources import WarehouseResource
 from orchestration.quality.results import CheckOutcome, record_outcomes
 from orchestration.settings import get_settings
 from orchestration.sync_workspace import sync_connection
-from orchestration.warehouse import WAREHOUSE_POOL, connect, transient_retry_policy
+from orchestration.warehouse import WAREHOUSE_POOL, transient_retry_policy
 from reverse_etl.config import SyncConfig, SyncDefinition, load_sync_config
 from reverse_etl.sync import GuardrailError, run_sync
 
@@ -50,9 +51,9 @@ def build_sync_asset(sync: SyncDefinition, config: SyncConfig) -> dg.AssetsDefin
         description=(sync.description or f"Sync {sync.audience}") + f" ({sync.mode} to {sync.destination.name}; "
                     f"consent: {sync.consent_purpose or 'not required'}).",
     )
-    def _sync(context: AssetExecutionContext):
+    def _sync(context: AssetExecutionContext, warehouse: WarehouseResource):
         settings = get_settings()
-        with connect(settings) as con:
+        with warehouse.connect() as con:
             try:
                 with sync_connection(settings, con, config, context.run_id) as books:
                     outcome = run_sync(books, sync, config, settings.export_dir, run_id=context.run_id,
