@@ -147,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("load", help="load new landing files into raw").set_defaults(func=_load)
     models = commands.add_parser("build-models", help="build the dbt models on an engine, without Dagster")
     models.add_argument("--target", choices=["duckdb", "postgres", "spark"], default=None,
-                        help="engine (default CDP_DBT_TARGET, else duckdb)")
+                        help="engine (default CDP_TARGET, else duckdb)")
     models.set_defaults(func=_build_models)
     commands.add_parser("status", help="print what the warehouse holds").set_defaults(func=_status)
     sync = commands.add_parser("sync", help="run reverse-ETL syncs (all, or the ones named)")

@@ -143,3 +143,33 @@ def engine_run(engine: str, root: Path, good_run: GoodRun, configure: Callable[[
         for name in destinations.values():
             admin.execute(f"drop database if exists {name} with (force)")
         admin.close()
+
+
+def assert_same_destination_rows(run: EngineRun) -> None:
+    """The CRM sync sent the same rows to PostgreSQL from the engine as from DuckDB."""
+    assert len(run.engine_destination) > 50
+    assert run.engine_destination == run.duckdb_destination
+
+
+def assert_erased_and_verified(run: EngineRun) -> None:
+    """As many people erased as on DuckDB, `cdp verify-erasure` finds nothing, `cdp status` says so."""
+    erased = run.query("select count(distinct profile_id) from ops.erased_profiles")[0][0]
+    assert erased >= 1
+    assert erased == run.reference.query("select count(distinct profile_id) from ops.erased_profiles")[0][0]
+    assert "nothing remains" in run.verify_erasure
+    assert f"deletion requests: {erased} people erased and verified" in run.status
+    assert f"{CRM_SYNC}: succeeded" in run.status
+
+
+def assert_poison_quarantined_alike(run: EngineRun) -> None:
+    assert len(run.duckdb_quarantine) >= 4
+    assert len({reason for _, reason in run.duckdb_quarantine}) >= 3
+    assert run.engine_quarantine == run.duckdb_quarantine
+
+
+def assert_failed_gate_stopped_syncs(run: EngineRun) -> None:
+    assert not run.poisoned_ok
+    assert "FAILED raw/events: quarantine_rate" in run.poisoned_printed
+    assert f"step not run (upstream failed or a blocking gate failed): reverse_etl__{CRM_SYNC}" \
+        in run.poisoned_printed
+    assert run.sync_runs_after == run.sync_runs_before

@@ -19,7 +19,14 @@ import pytest
 
 from tests.conftest import GoodRun, connect_test_postgres
 from tests.engine_parity import differences
-from tests.engine_pipeline import EngineRun, engine_run
+from tests.engine_pipeline import (
+    EngineRun,
+    assert_erased_and_verified,
+    assert_failed_gate_stopped_syncs,
+    assert_poison_quarantined_alike,
+    assert_same_destination_rows,
+    engine_run,
+)
 
 pytestmark = pytest.mark.slow(seconds=420)
 
@@ -83,27 +90,16 @@ def test_spark_holds_what_duckdb_holds(spark_run: EngineRun) -> None:
 
 
 def test_the_same_rows_reach_the_postgres_destination(spark_run: EngineRun) -> None:
-    assert len(spark_run.engine_destination) > 50
-    assert spark_run.engine_destination == spark_run.duckdb_destination
+    assert_same_destination_rows(spark_run)
 
 
 def test_erasure_leaves_nothing_and_status_says_so(spark_run: EngineRun) -> None:
-    erased = spark_run.query("select count(distinct profile_id) from ops.erased_profiles")[0][0]
-    assert erased == spark_run.reference.query("select count(distinct profile_id) from ops.erased_profiles")[0][0]
-    assert erased >= 1
-    assert f"deletion requests: {erased} people erased and verified" in spark_run.status
-    assert "nothing remains" in spark_run.verify_erasure
-    assert "high_intent_leads_to_crm: succeeded" in spark_run.status
+    assert_erased_and_verified(spark_run)
 
 
 def test_poisoned_file_is_quarantined_with_the_same_reasons(spark_run: EngineRun) -> None:
-    assert len(spark_run.duckdb_quarantine) >= 4
-    assert spark_run.engine_quarantine == spark_run.duckdb_quarantine
+    assert_poison_quarantined_alike(spark_run)
 
 
 def test_failed_gate_stops_every_sync(spark_run: EngineRun) -> None:
-    assert not spark_run.poisoned_ok
-    assert "FAILED raw/events: quarantine_rate" in spark_run.poisoned_printed
-    assert "step not run (upstream failed or a blocking gate failed): reverse_etl__high_intent_leads_to_crm" \
-        in spark_run.poisoned_printed
-    assert spark_run.sync_runs_after == spark_run.sync_runs_before
+    assert_failed_gate_stopped_syncs(spark_run)

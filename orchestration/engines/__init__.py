@@ -1,7 +1,9 @@
-"""The warehouse engines the dbt models build on (DuckDB, PostgreSQL, Spark), behind one small
-interface for the Python steps that sit between models: read a small result, replace a small table.
+"""The warehouse engines (DuckDB, PostgreSQL, Spark) behind one interface, the only way the Python
+steps reach the warehouse: run DuckDB-dialect SQL (translated per engine, `dialect.py`), read a small
+result or stream Arrow batches, append a batch, ask the catalog (`catalog.py`), replace a small table.
 
-`open_engine()` opens the engine of CDP_DBT_TARGET (settings.dbt_target), the same one dbt builds on.
+`open_engine()` opens the engine of CDP_TARGET (settings.dbt_target), the one the whole pipeline runs on;
+`orchestration.warehouse.connect()` gives DuckDB's own connection on DuckDB and the engine elsewhere.
 """
 
 from orchestration.engines.base import Column, Engine, open_engine

@@ -144,7 +144,7 @@ class Engine(ABC):
 
 @contextmanager
 def open_engine(target: str | None = None) -> Iterator[Engine]:
-    """The engine of `target`, default CDP_DBT_TARGET; closed when the block ends."""
+    """The engine of `target`, default CDP_TARGET; closed when the block ends (Spark: kept, see shared_spark_engine)."""
     from orchestration.settings import get_settings
 
     target = target or get_settings().dbt_target
