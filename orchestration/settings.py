@@ -59,7 +59,7 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
         " empty, CDP_POSTGRES_HOST/PORT/USER/PASSWORD/DB.",
     ),
     "CDP_DBT_VARS": ("", "YAML mapping of dbt vars for this run's build (overrides dbt_project.yml rules)."),
-    "CDP_POSTGRES_HOST": ("127.0.0.1", "PostgreSQL host of the `postgres` target (CDP_TARGET=postgres; CDP_POSTGRES_URL wins)."),
+    "CDP_POSTGRES_HOST": ("127.0.0.1", "PostgreSQL host of the `postgres` target (CDP_POSTGRES_URL wins)."),
     "CDP_POSTGRES_PORT": ("5432", "PostgreSQL port of the dbt `postgres` target."),
     "CDP_POSTGRES_USER": ("postgres", "PostgreSQL user of the dbt `postgres` target."),
     "CDP_POSTGRES_PASSWORD": ("", "PostgreSQL password of the dbt `postgres` target (empty: trust or .pgpass)."),
