@@ -325,7 +325,10 @@ def test_a_sync_killed_mid_run_resumes_without_losing_or_double_applying(warehou
 
 
 def test_the_dagster_sync_asset_fails_naming_the_guardrail(warehouse: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from orchestration.assets.resources import WarehouseResource
     from orchestration.assets.syncs import build_sync_asset
+
+    resources = {"warehouse": WarehouseResource()}
 
     monkeypatch.setenv("CDP_WAREHOUSE", str(warehouse))
     api = FakeApi()
@@ -334,10 +337,10 @@ def test_the_dagster_sync_asset_fails_naming_the_guardrail(warehouse: Path, monk
     with FakeApiServer(api) as server, dg.instance_for_test() as instance:
         config = config_for(http_destination(server), mode="mirror")
         asset = build_sync_asset(config.syncs["members"], config)
-        assert dg.materialize([asset], instance=instance, raise_on_error=False).success
+        assert dg.materialize([asset], instance=instance, raise_on_error=False, resources=resources).success
         sql(warehouse, "delete from audiences.aud_members where profile_id < 'prf_00150'")
         sent = len(api.requests)
-        result = dg.materialize([asset], instance=instance, raise_on_error=False)
+        result = dg.materialize([asset], instance=instance, raise_on_error=False, resources=resources)
     assert not result.success
     checks = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
     assert [(c.check_name, c.passed) for c in checks] == [("guardrails", False)]
