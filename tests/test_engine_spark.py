@@ -60,6 +60,8 @@ def spark_run(tmp_path_factory: pytest.TempPathFactory, sample_good_run: GoodRun
     def configure(patch: pytest.MonkeyPatch) -> None:
         patch.setenv("CDP_SPARK_WAREHOUSE_DIR", str(root / "spark" / "tables"))
         patch.setenv("CDP_SPARK_METASTORE_DIR", str(root / "spark" / "metastore"))
+        # the sample is a few MB: one shuffle partition, not eight, per stage
+        patch.setenv("CDP_SPARK_SHUFFLE_PARTITIONS", "1")
 
     try:
         with engine_run("spark", root, sample_good_run, configure) as run:
@@ -75,10 +77,17 @@ def test_cdp_run_succeeds_on_spark(spark_run: EngineRun) -> None:
 
 
 def test_spark_holds_what_duckdb_holds(spark_run: EngineRun) -> None:
+    from orchestration.engines.spark_engine import shared_spark_engine
+
     ws, query = spark_run.reference, spark_run.query
+    engine = shared_spark_engine()  # the run's own session, on the test's warehouse folder
+
+    def native(sql: str) -> list[tuple]:  # the fingerprints are written in Spark's SQL already
+        return [tuple(r.values()) for r in engine.fetch(sql)]
+
     # the marts and audiences (what BI and syncs read); every layer is compared on PostgreSQL, and each
     # query here is a Spark job
-    found = differences(ws, query, "`", schemas=("marts", "audiences"))
+    found = differences(ws, native, "`", schemas=("marts", "audiences"))
     assert [d for d in found if not d.startswith(DUCKDB_ONLY)] == []
     assert {t: query(f"select count(*) from raw.{t}")[0][0] for t in RAW} == {
         t: ws.query(f"select count(*) from raw.{t}")[0][0] for t in RAW}
