@@ -81,7 +81,7 @@ def _dbt(arguments: list[str], env: dict[str, str]) -> tuple[bool, str]:
 
 
 @contextmanager
-def _environment(env: dict[str, str]) -> Iterator[None]:
+def temporary_environment(env: dict[str, str]) -> Iterator[None]:
     """`env` as this process's environment for the block (dbt in-process reads os.environ), then back."""
     saved = dict(os.environ)
     os.environ.update(env)
@@ -103,7 +103,7 @@ def _dbt_in_process(arguments: list[str], env: dict[str, str]) -> tuple[bool, st
         if event.info.level in ("info", "warn", "error") and event.info.msg:
             lines.append(str(event.info.msg))
 
-    with _environment(env):
+    with temporary_environment(env):
         result = dbtRunner(callbacks=[collect]).invoke([*arguments, "--quiet"])
     if result.exception is not None:
         lines.append(f"dbt stopped: {result.exception}")

@@ -31,7 +31,7 @@ from orchestration.ingest.contract import load_contract
 from orchestration.quality.dbt_results import describe_failures, record_dbt_results
 from orchestration.quality.preview import PREVIEW_SCHEMAS, markdown_preview
 from orchestration.settings import DBT_PROJECT_DIR, dbt_environment_variables, get_settings
-from orchestration.transform import dbt_executable
+from orchestration.transform import dbt_executable, temporary_environment
 from orchestration.warehouse import WAREHOUSE_POOL
 
 PARSE_INPUTS = ("models", "macros", "seeds", "tests", "dbt_project.yml", "profiles.yml")
@@ -172,7 +172,6 @@ translator = CdpDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_sourc
 @dbt_assets(manifest=ensure_manifest(), project=dbt_project, pool=WAREHOUSE_POOL, name="cdp_dbt_models",
             dagster_dbt_translator=translator)
 def cdp_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
-    dbt_environment()
     target_path = Path(dbt_project.project_dir) / "target" / (
         f"{context.op_execution_context.op.name}-{context.run.run_id[:7]}-{uuid.uuid4().hex[:7]}")
     parse_state = _parse_state(target_path)
@@ -181,10 +180,11 @@ def cdp_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, warehous
         from orchestration.engines.spark_engine import release_spark
 
         release_spark()
-    invocation = dbt.cli(["build", *dbt_vars_args()], context=context, raise_on_error=False,
-                         target_path=target_path)
-    # Held back until dbt exits: only then may this process open the warehouse to count rows.
-    events = list(invocation.stream())
+    with temporary_environment(dbt_environment()):
+        invocation = dbt.cli(["build", *dbt_vars_args()], context=context, raise_on_error=False,
+                             target_path=target_path)
+        # Held back until dbt exits: only then may this process open the warehouse to count rows.
+        events = list(invocation.stream())
     _keep_parse_state(target_path, parse_state)
     try:
         results = invocation.get_artifact("run_results.json")
