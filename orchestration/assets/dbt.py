@@ -79,14 +79,17 @@ def ensure_manifest(project: DbtProject = dbt_project) -> Path:
     return manifest
 
 
-def dbt_environment() -> None:
-    """dbt reads the same variables as Python; hand it absolute paths so its cwd does not matter."""
-    os.environ.update(dbt_environment_variables(get_settings()))
+def dbt_environment() -> dict[str, str]:
+    """What dbt reads from the environment for this run (the same variables as Python, with absolute
+    paths so its cwd does not matter), set only while dbt runs: never left behind in this process,
+    where a later run with other settings (another engine, another warehouse) would inherit them."""
+    env = dbt_environment_variables(get_settings())
     # A subset runs only the tests whose every parent it builds or builds from (dbt's default, eager,
     # would run a relationships test against a model this run does not build). `buildable`, not
     # `cautious`: the models after the data-driven attribution step are built in their own dbt
     # invocation, and their tests also read that step's tables (dbt sources, ancestors of the subset).
-    os.environ.setdefault("DBT_INDIRECT_SELECTION", "buildable")
+    env["DBT_INDIRECT_SELECTION"] = os.environ.get("DBT_INDIRECT_SELECTION", "buildable")
+    return env
 
 
 def dbt_vars_args() -> list[str]:
