@@ -26,7 +26,7 @@ from pathlib import Path
 import duckdb
 
 from orchestration.engines.base import Engine
-from orchestration.ingest.publish import BATCH_ROWS, _columns, _select_sendable, _send
+from orchestration.engines.transfer import BATCH_ROWS, duckdb_columns, sendable_select, stream_into
 from orchestration.settings import Settings
 from orchestration.sql_text import quote_identifier
 from orchestration.warehouse import ensure_ops_tables, open_connection
@@ -123,14 +123,17 @@ def _append_from(warehouse: Engine, con: duckdb.DuckDBPyConnection, schema: str,
 
 
 def _write_back(warehouse: Engine, con: duckdb.DuckDBPyConnection, marks: dict[str, int]) -> None:
+    def every_row(table: str) -> str:
+        return sendable_select(duckdb_columns(con, "ops", table), f"ops.{table}")
+
     warehouse.execute("begin transaction")
     try:
         for table in REPLACED:
             warehouse.truncate("ops", table)
-            _send(warehouse, con, _select_sendable(_columns(con, "ops", table), f"ops.{table}"), "ops", table)
+            stream_into(warehouse, con, every_row(table), "ops", table)
         for table, before in marks.items():
-            query = _select_sendable(_columns(con, "ops", table), f"ops.{table}") + f" where rowid >= {int(before)}"
-            _send(warehouse, con, query, "ops", table)
+            query = every_row(table) + f" where rowid >= {int(before)}"
+            stream_into(warehouse, con, query, "ops", table)
         warehouse.execute("commit")
     except BaseException:
         warehouse.execute("rollback")

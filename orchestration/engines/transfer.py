@@ -27,7 +27,8 @@ def landed_tables(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
     return [*raw, ("ops", "load_manifest")]
 
 
-def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[tuple[str, str]]:
+def duckdb_columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[tuple[str, str]]:
+    """(column, DuckDB type) of a DuckDB table, in order."""
     return con.execute("select column_name, data_type from information_schema.columns "
                        "where table_schema = ? and table_name = ? order by ordinal_position",
                        [schema, table]).fetchall()
@@ -43,7 +44,7 @@ def copy_to_postgres(source: Path, conninfo: str, scratch: Path) -> list[str]:
     copied = []
     try:
         for schema, table in landed_tables(con):
-            columns = _columns(con, schema, table)
+            columns = duckdb_columns(con, schema, table)
             target = sql.Identifier(schema, table)
             pg.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(schema)))
             pg.execute(sql.SQL("drop table if exists {} cascade").format(target))
@@ -78,7 +79,7 @@ def copy_to_spark(source: Path, scratch: Path, spark=None) -> list[str]:
         for schema, table in landed_tables(con):
             select = ", ".join(
                 f"cast({quote_identifier(c)} as {SPARK_CASTS[t]}) as {quote_identifier(c)}" if t in SPARK_CASTS
-                else quote_identifier(c) for c, t in _columns(con, schema, table))
+                else quote_identifier(c) for c, t in duckdb_columns(con, schema, table))
             folder = scratch / f"{schema}.{table}"
             folder.mkdir(parents=True, exist_ok=True)
             con.execute(f"copy (select {select} from {quote_identifier(schema)}.{quote_identifier(table)}) "
@@ -93,3 +94,27 @@ def copy_to_spark(source: Path, scratch: Path, spark=None) -> list[str]:
         if own_session:
             stop_spark(spark)
     return copied
+
+
+#: DuckDB types Arrow would hand over in a form the target does not take, and what to send instead
+SEND_AS = {"JSON": "varchar", "UBIGINT": "decimal(20, 0)"}
+#: rows per Arrow batch sent to the target (bounded memory whatever the file sizes)
+BATCH_ROWS = 200_000
+
+
+def sendable_select(columns: list[tuple[str, str]], relation: str) -> str:
+    """A select of `relation` whose columns Arrow hands to any engine as it takes them."""
+    return "select " + ", ".join(
+        f"cast({quote_identifier(c)} as {SEND_AS[t]}) as {quote_identifier(c)}" if t in SEND_AS
+        else quote_identifier(c) for c, t in columns) + f" from {relation}"
+
+
+def stream_into(engine, con: duckdb.DuckDBPyConnection, query: str, schema: str, table: str) -> int:
+    """Stream a DuckDB query's rows into `schema.table` of the target, batch by batch."""
+    import pyarrow as pa
+
+    reader = con.sql(query).to_arrow_reader(BATCH_ROWS)
+    sent = 0
+    for batch in reader:
+        sent += engine.append_arrow(schema, table, pa.Table.from_batches([batch]))
+    return sent

@@ -110,7 +110,7 @@ def ensure_raw_table(con: duckdb.DuckDBPyConnection, spec: SourceSpec) -> None:
         con.execute(raw_table_ddl(spec))
 
 
-def _dedupe_key(spec: SourceSpec) -> str:
+def dedupe_key(spec: SourceSpec) -> str:
     return "message_id" if spec.format == "ndjson" else "_row_hash"
 
 
@@ -124,7 +124,7 @@ def _existing_keys(cur: duckdb.DuckDBPyConnection, probe: duckdb.DuckDBPyConnect
     before the earlier files committed). The file's keys are the hash table and raw's key column is
     only scanned, so the cost per file stays small as raw grows; for events the 64-bit `_message_key`
     column is scanned first, and the text ids are compared only for the rows whose hash matched."""
-    key = _dedupe_key(spec)
+    key = dedupe_key(spec)
     if spec.format != "ndjson":
         probe.register("_file_keys", cur.sql(f"select {key} from {relation}").to_arrow_table())
         try:
@@ -236,7 +236,7 @@ def _append_staged(cur: duckdb.DuckDBPyConnection, spec: SourceSpec, staged: _St
     first line wins) and keys raw already holds committed. A key committed meanwhile by an earlier file
     of the same load is found at the file's turn (`_finish_staged`) and deleted there."""
     staged.good = int(cur.execute("select count(*) from _good").fetchall()[0][0])
-    key = _dedupe_key(spec)
+    key = dedupe_key(spec)
     probe = cur.cursor()
     try:
         existing = _existing_keys(cur, probe, spec, "_good") if staged.good else None
@@ -307,7 +307,7 @@ def _finish_staged(con: duckdb.DuckDBPyConnection, probe: duckdb.DuckDBPyConnect
     commit rewrite them), quarantine the bad rows and write the manifest row, checking
     read = loaded + quarantined + duplicates."""
     path, file_hash, file_reason, blank = staged.path, staged.file_hash, staged.file_reason, staged.blank
-    key = _dedupe_key(spec)
+    key = dedupe_key(spec)
     good = staged.good
     bad = con.execute("select count(*) from _bad").fetchall()[0][0]
     loaded = staged.loaded

@@ -27,8 +27,9 @@ from pathlib import Path
 import duckdb
 
 from orchestration.engines.base import Engine
+from orchestration.engines.transfer import duckdb_columns, sendable_select, stream_into
 from orchestration.ingest.contract import LandingContract, SourceSpec
-from orchestration.ingest.loader import SourceResult, _dedupe_key, load_source
+from orchestration.ingest.loader import SourceResult, dedupe_key, load_source
 from orchestration.quality.expectations import SuiteValidator
 from orchestration.quality.results import ensure_quality_tables
 from orchestration.sql_text import quote_identifier
@@ -42,24 +43,9 @@ TARGET_TYPES = {
               "UBIGINT": "decimal(20, 0)", "DOUBLE": "double", "INTEGER": "int", "BOOLEAN": "boolean",
               "TIMESTAMP": "timestamp", "DATE": "date"},
 }
-#: DuckDB types Arrow would hand over in a form the target does not take, and what to send instead
-SEND_AS = {"JSON": "varchar", "UBIGINT": "decimal(20, 0)"}
-#: rows per Arrow batch sent to the target (bounded memory whatever the file sizes)
-BATCH_ROWS = 200_000
 MANIFEST_COLUMNS = ("file_path", "source", "file_hash", "file_bytes", "status", "rows_read", "rows_loaded",
                     "rows_quarantined", "duplicates_skipped", "blank_lines", "reason", "loaded_at", "load_seconds",
                     "rows_erased")
-
-
-def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[tuple[str, str]]:
-    return con.execute("select column_name, data_type from information_schema.columns where table_schema = ? "
-                       "and table_name = ? order by ordinal_position", [schema, table]).fetchall()
-
-
-def _select_sendable(columns: list[tuple[str, str]], relation: str) -> str:
-    return "select " + ", ".join(
-        f"cast({quote_identifier(c)} as {SEND_AS[t]}) as {quote_identifier(c)}" if t in SEND_AS
-        else quote_identifier(c) for c, t in columns) + f" from {relation}"
 
 
 def _create_like(engine: Engine, columns: list[tuple[str, str]], schema: str, table: str) -> None:
@@ -70,17 +56,6 @@ def _create_like(engine: Engine, columns: list[tuple[str, str]], schema: str, ta
     name = f"{quote_identifier(schema, quote)}.{quote_identifier(table, quote)}"
     engine.execute_native(f"create table if not exists {name} ({ddl})"
                           + (" using parquet" if engine.name == "spark" else ""))
-
-
-def _send(engine: Engine, con: duckdb.DuckDBPyConnection, query: str, schema: str, table: str) -> int:
-    """Stream a DuckDB query's rows into `schema.table` of the target, batch by batch."""
-    reader = con.sql(query).to_arrow_reader(BATCH_ROWS)
-    sent = 0
-    import pyarrow as pa
-
-    for batch in reader:
-        sent += engine.append_arrow(schema, table, pa.Table.from_batches([batch]))
-    return sent
 
 
 def _copy_manifest_in(engine: Engine, con: duckdb.DuckDBPyConnection, source: str) -> None:
@@ -116,15 +91,15 @@ def load_into_engine(engine: Engine, spec: SourceSpec, landing_dir: Path, contra
 
 def _publish(engine: Engine, con: duckdb.DuckDBPyConnection, spec: SourceSpec, result: SourceResult,
              manifest_before: int) -> SourceResult:
-    key = _dedupe_key(spec)
-    columns = _columns(con, "raw", spec.table)
+    key = dedupe_key(spec)
+    columns = duckdb_columns(con, "raw", spec.table)
     staging = f"incoming__{spec.table}"
     _create_like(engine, columns, "raw", spec.table)
     engine.execute("begin transaction")
     try:
         engine.execute_native(f"drop table if exists {_name(engine, 'ops', staging)}")
         _create_like(engine, columns, "ops", staging)
-        _send(engine, con, _select_sendable(columns, f"raw.{quote_identifier(spec.table)}"), "ops", staging)
+        stream_into(engine, con, sendable_select(columns, f"raw.{quote_identifier(spec.table)}"), "ops", staging)
         duplicates = dict(engine.execute(
             f"select i._file_hash, count(*) from ops.{staging} as i "
             f"where exists (select 1 from raw.{spec.table} as r where r.{key} = i.{key}) group by 1").fetchall())
@@ -137,10 +112,10 @@ def _publish(engine: Engine, con: duckdb.DuckDBPyConnection, spec: SourceSpec, r
                             "duplicates_skipped = duplicates_skipped + ? where file_hash = ?",
                             [[n, n, h] for h, n in duplicates.items()])
         for table in ("quarantine", "quality_results"):
-            _send(engine, con, _select_sendable(_columns(con, "ops", table), f"ops.{table}"), "ops", table)
+            stream_into(engine, con, sendable_select(duckdb_columns(con, "ops", table), f"ops.{table}"), "ops", table)
         new_manifest = (f"select {', '.join(MANIFEST_COLUMNS)} from ops.load_manifest "
                         f"where rowid >= {int(manifest_before)}")
-        _send(engine, con, new_manifest, "ops", "load_manifest")
+        stream_into(engine, con, new_manifest, "ops", "load_manifest")
         engine.execute("commit")
     except BaseException:
         engine.execute("rollback")
