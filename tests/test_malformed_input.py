@@ -404,3 +404,41 @@ def test_a_suites_parsed_expressions_feed_its_columns_and_a_malformed_parsed_ent
         parse_suites({"sources": {"orders": {"parsed": ["json_extract_string(properties, '$.revenue')"],
                                              "columns": {"revenue": "1"}, "expectations": [rule]}}},
                      "test suites", check_names=False)
+
+
+def test_hostile_column_and_table_names_reach_postgresql_quoted(tmp_path: Path) -> None:
+    """Publishing to PostgreSQL builds DDL and COPY from column names (a tabular source's header
+    among them): a name with quotes, a semicolon and a comment is a column, never SQL."""
+    import uuid
+
+    from orchestration.engines.postgres_engine import PostgresEngine
+    from orchestration.engines.transfer import duckdb_columns, sendable_select, stream_into
+    from orchestration.ingest.publish import _create_like
+    from tests.conftest import POSTGRES_URL, connect_test_postgres
+
+    hostile = 'x"); drop table ops.victim; --'
+    admin = connect_test_postgres()
+    database = f"cdp_hostile_{uuid.uuid4().hex[:8]}"
+    admin.execute(f"create database {database}")
+    try:
+        import psycopg
+
+        engine = PostgresEngine(psycopg.conninfo.make_conninfo(POSTGRES_URL, dbname=database))
+        try:
+            engine.execute("create schema ops")
+            engine.execute("create table ops.victim (id integer)")
+            con = duckdb.connect(str(tmp_path / "scratch.duckdb"))
+            con.execute('create table t ("' + hostile.replace('"', '""') + '" varchar, payload json)')
+            con.execute("insert into t values ('it''s; fine', '{\"a\": \"b\"}')")
+            columns = duckdb_columns(con, "main", "t")
+            _create_like(engine, columns, "ops", "incoming")
+            assert stream_into(engine, con, sendable_select(columns, "t"), "ops", "incoming") == 1
+            assert engine.table_exists("ops", "victim")
+            assert hostile in engine.columns("ops", "incoming")
+            assert engine.execute('select * from ops.incoming').fetchall()[0][0] == "it's; fine"
+            con.close()
+        finally:
+            engine.close()
+    finally:
+        admin.execute(f"drop database if exists {database} with (force)")
+        admin.close()

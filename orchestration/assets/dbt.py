@@ -31,6 +31,7 @@ from orchestration.ingest.contract import load_contract
 from orchestration.quality.dbt_results import describe_failures, record_dbt_results
 from orchestration.quality.preview import PREVIEW_SCHEMAS, markdown_preview
 from orchestration.settings import DBT_PROJECT_DIR, dbt_environment_variables, get_settings
+from orchestration.sql_text import quote_identifier
 from orchestration.transform import dbt_executable, temporary_environment
 from orchestration.warehouse import WAREHOUSE_POOL
 
@@ -112,7 +113,7 @@ def row_counts(con, relations: list[tuple[str, str]]) -> dict[tuple[str, str], i
     counts: dict[tuple[str, str], int] = {}
     for start in range(0, len(present), 100):
         chunk = present[start:start + 100]
-        query = " union all ".join(f"select {i} as n, count(*) as c from \"{s}\".\"{t}\""
+        query = " union all ".join(f"select {i} as n, count(*) as c from {quote_identifier(s)}.{quote_identifier(t)}"
                                    for i, (s, t) in enumerate(chunk, start=start))
         counts.update({present[int(n)]: int(c) for n, c in con.execute(query).fetchall()})
     return counts
