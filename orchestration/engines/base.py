@@ -84,6 +84,8 @@ class Engine(ABC):
     """
 
     name: str
+    #: how the engine quotes an identifier in its own dialect (Spark: backticks)
+    quote: str = '"'
 
     @abstractmethod
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> Result:

@@ -30,6 +30,7 @@ def spark_session():
 
 class SparkEngine(Engine):
     name = "spark"
+    quote = "`"
 
     def __init__(self) -> None:
         self.spark = spark_session()

@@ -49,7 +49,7 @@ MANIFEST_COLUMNS = ("file_path", "source", "file_hash", "file_bytes", "status", 
 
 
 def _create_like(engine: Engine, columns: list[tuple[str, str]], schema: str, table: str) -> None:
-    quote = "`" if engine.name == "spark" else '"'
+    quote = engine.quote
     types = TARGET_TYPES[engine.name]
     ddl = ", ".join(f"{quote_identifier(c, quote)} {types.get(t, 'string' if engine.name == 'spark' else 'text')}"
                     for c, t in columns)
@@ -134,8 +134,7 @@ def _by_path(con: duckdb.DuckDBPyConnection, duplicates: dict[str, int], path: s
 
 
 def _name(engine: Engine, schema: str, table: str) -> str:
-    quote = "`" if engine.name == "spark" else '"'
-    return f"{quote_identifier(schema, quote)}.{quote_identifier(table, quote)}"
+    return f"{quote_identifier(schema, engine.quote)}.{quote_identifier(table, engine.quote)}"
 
 
 def load_landing_source(con, spec: SourceSpec, settings, contract: LandingContract, **options) -> SourceResult:
