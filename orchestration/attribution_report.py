@@ -7,7 +7,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-import duckdb
+from orchestration.engines.types import Warehouse
 
 MODEL_ORDER = ("first_touch", "last_touch", "last_non_direct", "linear", "time_decay", "u_shaped", "position_50_50",
                "w_shaped", "full_path", "j_shaped", "inverse_j", "custom", "markov", "shapley")
@@ -18,7 +18,7 @@ COMPARISON_SQL = """
 """
 
 
-def comparison_rows(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, float, float]]:
+def comparison_rows(con: Warehouse) -> list[tuple[str, str, float, float]]:
     return [(m, c, float(v or 0), float(s or 0)) for m, c, v, s in con.execute(COMPARISON_SQL).fetchall()]
 
 
@@ -63,7 +63,7 @@ def render_markdown(rows: list[tuple[str, str, float, float]], top: int = 8) -> 
     return "\n".join(lines)
 
 
-def write_report(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[Path, list[tuple[str, str, float, float]]]:
+def write_report(con: Warehouse, path: Path) -> tuple[Path, list[tuple[str, str, float, float]]]:
     rows = comparison_rows(con)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".tmp")

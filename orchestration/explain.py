@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import duckdb
-
+from orchestration.engines.types import Warehouse
 from orchestration.settings import Settings
 from orchestration.warehouse import connect
 
@@ -27,11 +26,11 @@ class UnknownProfile(LookupError):
     """The id is neither a current nor a retired profile id."""
 
 
-def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> list[tuple]:
+def _rows(con: Warehouse, sql: str, params: list) -> list[tuple]:
     return con.execute(sql, params).fetchall()
 
 
-def _current_id(con: duckdb.DuckDBPyConnection, profile_id: str, out: Callable[[str], None]) -> str:
+def _current_id(con: Warehouse, profile_id: str, out: Callable[[str], None]) -> str:
     if _rows(con, "select 1 from ops.identity_profile_registry where profile_id = ? limit 1", [profile_id]):
         return profile_id
     alias = _rows(con, "select survivor_profile_id, retired_at, merges_followed from marts.canonical_id_aliases "

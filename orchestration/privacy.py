@@ -24,9 +24,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import duckdb
-
 from orchestration.engines.catalog import base_tables, column_names, table_exists
+from orchestration.engines.types import Warehouse
 
 ERASED_SCHEMAS = ("staging", "intermediate", "marts", "audiences")
 #: ops tables built from identity data (the engine's sync tables and the ledger are excluded)
@@ -63,7 +62,7 @@ class ErasureReport:
     tables: dict[str, int] = field(default_factory=dict)
 
 
-def _person_tables(con: duckdb.DuckDBPyConnection, schemas: tuple[str, ...],
+def _person_tables(con: Warehouse, schemas: tuple[str, ...],
                    ops_tables: tuple[str, ...] = ()) -> list[tuple[str, str, list[str]]]:
     """(schema, table, columns) of every table that can hold a person: the given schemas, the identity
     tables in ops, and the named ops tables."""
@@ -72,7 +71,7 @@ def _person_tables(con: duckdb.DuckDBPyConnection, schemas: tuple[str, ...],
     return [(s, t, column_names(con, s, t)) for s, t in tables]
 
 
-def _collect(con: duckdb.DuckDBPyConnection) -> int:
+def _collect(con: Warehouse) -> int:
     """Temp tables of everything that identifies the deleted people; returns how many profiles."""
     con.execute("""create or replace temp table _erase_profiles as
                    select profile_id, request_id from intermediate.int_privacy__deleted_profiles""")
@@ -119,7 +118,7 @@ def _collect(con: duckdb.DuckDBPyConnection) -> int:
     return con.execute("select count(*) from _erase_profiles").fetchone()[0]
 
 
-def _targets(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str]]:
+def _targets(con: Warehouse) -> list[tuple[str, str, str]]:
     """(qualified table, where-clause keeping only the deleted person's rows, join for per-profile counts)."""
     targets = [
         ("raw.events", "t.message_id = x.message_id", "_erase_events"),
@@ -165,7 +164,7 @@ RAW_JSON_IDENTIFIERS = {"raw.events": ("traits->>'email'", "context->'traits'->>
                                        "context->'device'->>'id'")}
 
 
-def verify_erasure(con: duckdb.DuckDBPyConnection, *, keep_scratch: bool = False) -> dict[str, int]:
+def verify_erasure(con: Warehouse, *, keep_scratch: bool = False) -> dict[str, int]:
     """Rows that still refer to an erased person, per table; empty when nothing remains.
 
     Independent of the erasure's own bookkeeping (which is erased with the person): every table of
@@ -190,7 +189,7 @@ def _verify(con) -> dict[str, int]:
                    from staging.stg_privacy__deletion_requests as d
                    inner join ops.erased_profiles as e on e.request_id = d.request_id
                    where length(d.identifier) >= 6""")
-    left = {}
+    searches: list[tuple[str, str]] = []  # (table, query counting what is left in it)
     for schema, table, names in _person_tables(con, ("raw", *ERASED_SCHEMAS), ("quarantine",)):
         name = f"{schema}.{table}"
         if name in KEPT or name == "raw.deletion_requests":
@@ -205,11 +204,15 @@ def _verify(con) -> dict[str, int]:
             probes.append(f"exists (select 1 from ({QUARANTINE_TOKENS}) as q "
                           "inner join _verify_identifiers as x on x.identifier = q.token "
                           "where q.quarantine_file = t.file_hash and q.quarantine_line = t.line_number)")
-        if not probes:
-            continue
-        found = con.execute(f'select count(*) from {schema}."{table}" as t where ' + " or ".join(probes)).fetchone()[0]
-        if found:
-            left[name] = found
+        if probes:
+            searches.append((name, f'select count(*) as n from {schema}."{table}" as t where ' + " or ".join(probes)))
+    # one query for every table (on Spark one job, not one per table)
+    left = {}
+    for start in range(0, len(searches), 50):
+        chunk = searches[start:start + 50]
+        union = " union all ".join(f"select {i} as k, n from ({query}) as s{i}"
+                                   for i, (_, query) in enumerate(chunk))
+        left.update({chunk[int(k)][0]: int(n) for k, n in con.execute(union).fetchall() if n})
     return left
 
 
@@ -230,7 +233,32 @@ def _count_erased_rows(con, table: str, source: str, condition: str) -> None:
                       f"from ops.load_manifest as m left join ({erased}) as f on m.file_path = f._source_file")
 
 
-def erase_deleted_profiles(con: duckdb.DuckDBPyConnection,
+def _erased_per_profile(con, targets: list[tuple[str, str, str]]
+                        ) -> dict[str, list[tuple[str, str, list[tuple[str, str, int]]]]]:
+    """Per table about to be erased from: (condition, source, [(request_id, profile_id, rows)]) of each
+    of its targets that matches a row, counted before anything is deleted. All targets are counted in
+    one query (on Spark one job, not one per table); a row two targets of one table match is counted
+    under the first."""
+    selects = []
+    for i, (table, condition, source) in enumerate(targets):
+        earlier = [f"not exists (select 1 from {s} as x where {c})" for t, c, s in targets[:i] if t == table]
+        only_new = f" where {' and '.join(earlier)}" if earlier else ""
+        selects.append(f"select {i} as target, request_id, profile_id, n from ("
+                       f"select x.request_id, x.profile_id, count(*) as n from {table} as t "
+                       f"inner join (select distinct * from {source}) as x on {condition}{only_new} "
+                       f"group by x.request_id, x.profile_id) as c{i}")
+    found: dict[int, list[tuple[str, str, int]]] = {}
+    for start in range(0, len(selects), 50):
+        for i, request, profile, n in con.execute(" union all ".join(selects[start:start + 50])).fetchall():
+            found.setdefault(int(i), []).append((request, profile, int(n)))
+    erased: dict[str, list[tuple[str, str, list[tuple[str, str, int]]]]] = {}
+    for i, (table, condition, source) in enumerate(targets):
+        if i in found:
+            erased.setdefault(table, []).append((condition, source, sorted(found[i])))
+    return erased
+
+
+def erase_deleted_profiles(con: Warehouse,
                            progress: Callable[[str], None] | None = None) -> ErasureReport:
     try:
         return _erase(con, progress or (lambda _m: None))
@@ -256,21 +284,21 @@ def _erase(con, say: Callable[[str], None]) -> ErasureReport:
                               'deletion request matched this profile', now()
                        from _erase_profiles as p
                        where not exists (select 1 from ops.erased_profiles as e where e.profile_id = p.profile_id)""")
-        for table, condition, source in targets:
-            per_profile = con.execute(
-                f"select x.request_id, x.profile_id, count(*) from {table} as t "
-                f"inner join (select distinct * from {source}) as x on {condition} group by 1, 2").fetchall()
-            if not per_profile:
-                continue
+        ledger = []
+        for table, entries in _erased_per_profile(con, targets).items():
+            clauses = [f"exists (select 1 from {source} as x where {condition})" for condition, source, _ in entries]
             if table.startswith("raw."):
-                _count_erased_rows(con, table, source, condition)
-            con.execute(f"delete from {table} as t where exists (select 1 from {source} as x where {condition})")
-            con.executemany("insert into ops.deletion_ledger values (?, ?, 'erased', ?, ?, null, now())",
-                            [[r, p, table.replace('"', ''), n] for r, p, n in per_profile])
-            removed = sum(n for _, _, n in per_profile)
+                for condition, source, _ in entries:
+                    _count_erased_rows(con, table, source, condition)
+            con.execute(f"delete from {table} as t where {' or '.join(clauses)}")
             name = table.replace('"', "")
-            report.tables[name] = report.tables.get(name, 0) + removed
-            report.rows += removed
+            for _, _, per_profile in entries:
+                ledger += [[r, p, name, n] for r, p, n in per_profile]
+                removed = sum(n for _, _, n in per_profile)
+                report.tables[name] = report.tables.get(name, 0) + removed
+                report.rows += removed
+        if ledger:
+            con.executemany("insert into ops.deletion_ledger values (?, ?, 'erased', ?, ?, null, now())", ledger)
         con.execute("""insert into ops.erased_profiles
                        select profile_id, request_id, now() from _erase_profiles as p
                        where not exists (select 1 from ops.erased_profiles as e where e.profile_id = p.profile_id)""")

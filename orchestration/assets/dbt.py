@@ -15,6 +15,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,6 +37,11 @@ from orchestration.transform import dbt_executable, temporary_environment
 from orchestration.warehouse import WAREHOUSE_POOL
 
 PARSE_INPUTS = ("models", "macros", "seeds", "tests", "dbt_project.yml", "profiles.yml")
+#: per-invocation target folders kept: the newest ones, and any younger than a day (another run on
+#: another warehouse may still be writing one); `cdp run` reads the latest run_results.json to say
+#: which node failed, but an hourly schedule must not fill the disk
+KEEP_INVOCATION_FOLDERS = 20
+KEEP_INVOCATION_SECONDS = 24 * 3600
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
@@ -148,6 +154,15 @@ def _parse_state(target_path: Path) -> Path:
     return kept
 
 
+def _prune_invocation_folders(target_root: Path, keep: int = KEEP_INVOCATION_FOLDERS) -> None:
+    """Remove per-invocation folders under target/ beyond the newest `keep` that are over a day old."""
+    folders = sorted((p for p in target_root.glob("cdp_dbt_models*-*") if p.is_dir()), key=lambda p: p.stat().st_mtime)
+    cutoff = time.time() - KEEP_INVOCATION_SECONDS
+    for old in folders[:-keep]:
+        if old.stat().st_mtime < cutoff:
+            shutil.rmtree(old, ignore_errors=True)
+
+
 def _keep_parse_state(target_path: Path, kept: Path) -> None:
     fresh = target_path / "partial_parse.msgpack"
     if fresh.exists():
@@ -190,6 +205,7 @@ def cdp_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, warehous
         # Held back until dbt exits: only then may this process open the warehouse to count rows.
         events = list(invocation.stream())
     _keep_parse_state(target_path, parse_state)
+    _prune_invocation_folders(target_path.parent)
     try:
         results = invocation.get_artifact("run_results.json")
         manifest = invocation.get_artifact("manifest.json")

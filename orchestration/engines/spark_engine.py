@@ -13,6 +13,10 @@ from orchestration.engines.dialect import is_transaction_control, translate
 from orchestration.settings import spark_conf
 from orchestration.sql_text import quote_identifier
 
+#: `insert into <table> [(columns)] values (<one row>)`: executemany sends many rows in one statement
+_INSERT_VALUES = re.compile(r"^(\s*insert\s+into\s+.+?\s+values\s*)(\(.*\))\s*$", re.I | re.S)
+#: rows per multi-row insert (each statement is a Spark job and a Parquet file)
+INSERT_ROWS = 1000
 _DELETE = re.compile(r"^\s*delete\s+from\s+(\S+)\s+as\s+t\s+where\s+(.*)$", re.I | re.S)
 
 
@@ -50,6 +54,19 @@ class SparkEngine(Engine):
             columns = list(frame.columns)
             result = Result([tuple(r) for r in frame.collect()] if columns else [], columns, -1)
         return result
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """One multi-row insert per INSERT_ROWS rows: a statement per row would be a Spark job (and a
+        small Parquet file) per row."""
+        insert = _INSERT_VALUES.match(sql)
+        if not insert:
+            super().executemany(sql, rows)
+            return
+        head, row = insert.groups()
+        rows = list(rows)
+        for start in range(0, len(rows), INSERT_ROWS):
+            chunk = rows[start:start + INSERT_ROWS]
+            self.execute(head + ", ".join([row] * len(chunk)), [value for r in chunk for value in r])
 
     def table_exists(self, schema: str, table: str) -> bool:
         return bool(self.spark.catalog.tableExists(f"{schema}.{table}"))

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import duckdb
-
+from orchestration.engines.types import Warehouse
 from orchestration.quality.results import CheckOutcome, record_outcomes
 
 
@@ -32,7 +31,7 @@ def _tested_node(test: dict[str, Any], nodes: dict[str, Any]) -> dict[str, Any] 
     return nodes[parents[-1]] if parents else None
 
 
-def record_dbt_results(con: duckdb.DuckDBPyConnection, run_results: dict[str, Any], manifest: dict[str, Any],
+def record_dbt_results(con: Warehouse, run_results: dict[str, Any], manifest: dict[str, Any],
                        run_id: str | None) -> list[dict[str, Any]]:
     """Write one ops.quality_results row per dbt test; return the nodes that failed with error severity."""
     nodes = {**manifest.get("nodes", {}), **manifest.get("sources", {})}

@@ -34,6 +34,7 @@ from typing import Any
 import duckdb
 import yaml
 
+from orchestration.engines.types import Warehouse
 from orchestration.quality.results import CheckOutcome
 
 SUITES_FILE = Path(__file__).with_name("landing_expectations.yml")
@@ -217,7 +218,6 @@ class SuiteValidator:
         self._origin = origin or (str(SUITES_FILE) if suites is None else "the given suites")
         self.layer, self.asset_schema = layer, asset_schema
         self._context: Any = None
-        self._results_before: set[Any] = set()  # validation results stored before this validator ran
         self._definitions: dict[str, Any] = {}
         self.validated_files = 0
         # GX's context and stores are not thread-safe: GX runs one batch at a time.
@@ -263,7 +263,6 @@ class SuiteValidator:
             self._context = gx.get_context(mode="file", project_root_dir=str(self.project_dir))
             self._context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
             self._datasource = self._context.data_sources.add_or_update_pandas("landing")
-            self._results_before = set(self._context.validation_results_store.list_keys())
         return self._context
 
     def _definition(self, suite: SourceSuite) -> Any:
@@ -328,7 +327,7 @@ class SuiteValidator:
         batches = (whole.slice(offset, step) for offset in range(0, max(whole.num_rows, 1), step))
         return self._run(suite, label, batches, started)
 
-    def validate(self, cur: duckdb.DuckDBPyConnection, source: str, file: str,
+    def validate(self, cur: Warehouse, source: str, file: str,
                  relation: str = "_good") -> FileValidation | None:
         """Validate the rows of `relation` against the source's suite, streaming one batch at a time."""
         suite = self._suite(source)
@@ -385,12 +384,12 @@ class SuiteValidator:
         )
 
     def build_docs(self) -> Path | None:
-        """Render Data Docs for the newest `keep_results` validation results (older ones are pruned with
-        their pages, so unattended daily runs do not grow the store); returns the index.
-
-        Only this validator's new results and its suites are rendered, plus the index: each raw asset
-        of a run renders its own few pages instead of the whole store again. A site without an index
-        (the first run, or deleted) is rendered whole."""
+        """Render Data Docs for every stored validation result that has no page yet (this validator's,
+        and those of earlier steps that did not render theirs), their suites and the index; returns the
+        index. Results beyond the newest `keep_results` are pruned with their pages first, so unattended
+        daily runs do not grow the store. A site without an index (the first run, or deleted) is
+        rendered whole. Rendering costs seconds of template work a time, so the steps of a run call this
+        when one of their suites failed, and the last suites of a run always (see the callers)."""
         if self._context is None or not self.validated_files:
             return None
         from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
@@ -406,11 +405,13 @@ class SuiteValidator:
             shutil.rmtree(site / "validations", ignore_errors=True)
             self._context.build_data_docs()
         else:
-            _drop_pages_without_results(site / "validations", store)
-            new = [k for k in self._context.validation_results_store.list_keys() if k not in self._results_before]
-            suites = [ExpectationSuiteIdentifier(name=f"{self.layer}_{source}") for source in self._definitions]
-            self._context.build_data_docs(resource_identifiers=[*suites, *new])
-            self._results_before.update(new)
+            pages = site / "validations"
+            _drop_pages_without_results(pages, store)
+            pending = [k for k in self._context.validation_results_store.list_keys()
+                       if not (pages / Path(*k.to_tuple())).with_suffix(".html").exists()]
+            suites = {k.to_tuple()[0] for k in pending}
+            self._context.build_data_docs(resource_identifiers=[
+                *(ExpectationSuiteIdentifier(name=name) for name in sorted(suites)), *pending])
         return index if index.exists() else None
 
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import re
 
-import duckdb
-
 from orchestration.engines.catalog import column_names
+from orchestration.engines.types import Warehouse
 
 #: the layers whose tables get a preview in Dagster (BI-facing; no personal data shown)
 PREVIEW_SCHEMAS = ("marts", "audiences")
@@ -16,7 +15,7 @@ PII_COLUMN = re.compile(r"email|phone|first_name|last_name|^name$|identifier|ip_
                         re.I)
 
 
-def markdown_preview(con: duckdb.DuckDBPyConnection, schema: str, table: str, *, rows: int = 5,
+def markdown_preview(con: Warehouse, schema: str, table: str, *, rows: int = 5,
                      max_columns: int = 12, order_by: str | None = None) -> str | None:
     columns = [c for c in column_names(con, schema, table)
                if not PII_COLUMN.search(c) and not c.startswith("_")][:max_columns]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import duckdb
+from orchestration.engines.types import Warehouse
 
 QUALITY_DDL = """
 create schema if not exists ops;
@@ -63,11 +63,11 @@ class CheckOutcome:
         return not self.passed and self.severity == "error"
 
 
-def ensure_quality_tables(con: duckdb.DuckDBPyConnection) -> None:
+def ensure_quality_tables(con: Warehouse) -> None:
     con.execute(QUALITY_DDL)
 
 
-def record_outcomes(con: duckdb.DuckDBPyConnection, outcomes: Iterable[CheckOutcome], run_id: str | None) -> int:
+def record_outcomes(con: Warehouse, outcomes: Iterable[CheckOutcome], run_id: str | None) -> int:
     """Append the outcomes to ops.quality_results; returns how many rows were written."""
     rows = [(run_id, o.layer, o.asset, o.check_name, o.target, o.engine, o.severity, o.passed, o.rows_checked,
              o.rows_failed, o.observed, o.threshold, o.seconds, json.dumps({**o.details, **o.markdown}, default=str)

@@ -16,10 +16,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import yaml
 
 from orchestration.engines.catalog import column_names
+from orchestration.engines.types import Warehouse
 from orchestration.quality.results import CheckOutcome
 
 AUDIENCE_HISTORY_DDL = """
@@ -63,7 +63,7 @@ def gate(layer: str, name: str, path: Path | None = None) -> dict[str, Any]:
         raise GatesConfigError(f"gates file has no {layer}.{name} entry") from exc
 
 
-def raw_volume(con: duckdb.DuckDBPyConnection, source: str, new_files: list[str]) -> CheckOutcome:
+def raw_volume(con: Warehouse, source: str, new_files: list[str]) -> CheckOutcome:
     """New files of a source whose row count is far from the median of the files loaded before them."""
     rules = gate("raw", "volume")
     started = time.perf_counter()
@@ -93,11 +93,11 @@ def raw_volume(con: duckdb.DuckDBPyConnection, source: str, new_files: list[str]
     )
 
 
-def audience_members(con: duckdb.DuckDBPyConnection, audience: str) -> int:
+def audience_members(con: Warehouse, audience: str) -> int:
     return int(con.execute(f'select count(*) from audiences."{audience}"').fetchone()[0])
 
 
-def audience_size_change(con: duckdb.DuckDBPyConnection, audience: str) -> CheckOutcome:
+def audience_size_change(con: Warehouse, audience: str) -> CheckOutcome:
     """Members now against the last published run's members."""
     rules = gate("audiences", "size_change")
     started = time.perf_counter()
@@ -122,7 +122,7 @@ def audience_size_change(con: duckdb.DuckDBPyConnection, audience: str) -> Check
     )
 
 
-def audience_consent_present(con: duckdb.DuckDBPyConnection, audience: str, purposes: list[str]) -> CheckOutcome:
+def audience_consent_present(con: Warehouse, audience: str, purposes: list[str]) -> CheckOutcome:
     """Members of an audience synced under consent purposes are profiles with a recorded consent state."""
     rules = gate("audiences", "consent_present")
     started = time.perf_counter()
@@ -147,7 +147,7 @@ def audience_consent_present(con: duckdb.DuckDBPyConnection, audience: str, purp
     )
 
 
-def record_audience_sizes(con: duckdb.DuckDBPyConnection, run_id: str | None, audiences: list[str]) -> None:
+def record_audience_sizes(con: Warehouse, run_id: str | None, audiences: list[str]) -> None:
     """After every gate of a run passed: the sizes later runs are held against."""
     con.execute(AUDIENCE_HISTORY_DDL)
     for audience in audiences:
