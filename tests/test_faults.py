@@ -37,13 +37,14 @@ from pathlib import Path
 from orchestration.run_lock import warehouse_run_lock
 with warehouse_run_lock(Path(sys.argv[1]), "cdp run (test holder)"):
     print("holding", flush=True)
-    time.sleep(120)
+    time.sleep(float(sys.argv[2]))
 """
 
 
-def hold_lock(warehouse: Path) -> subprocess.Popen:
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(warehouse)], stdout=subprocess.PIPE, text=True,
-                              cwd=Path(__file__).resolve().parent.parent)
+def hold_lock(warehouse: Path, seconds: float = 120) -> subprocess.Popen:
+    """A process that holds the warehouse's run lock for `seconds`, then finishes (releasing it)."""
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(warehouse), str(seconds)], stdout=subprocess.PIPE,
+                              text=True, cwd=Path(__file__).resolve().parent.parent)
     assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
     return holder
 
@@ -78,15 +79,12 @@ def test_a_run_killed_with_sigkill_releases_the_lock(tmp_path: Path) -> None:
 
 def test_a_waiting_run_gets_the_lock_when_the_first_finishes(tmp_path: Path) -> None:
     warehouse = tmp_path / "cdp.duckdb"
-    holder = hold_lock(warehouse)
+    holder = hold_lock(warehouse, seconds=1.0)  # finishes on its own after a second
     started = time.monotonic()
-    killer = subprocess.Popen([sys.executable, "-c", f"import os, time, signal; time.sleep(1.0); "
-                                                     f"os.kill({holder.pid}, signal.SIGTERM)"])
-    with warehouse_run_lock(warehouse, "patient", wait_seconds=30, poll_seconds=0.1):
+    with warehouse_run_lock(warehouse, "patient", wait_seconds=60, poll_seconds=0.1):
         waited = time.monotonic() - started
-    killer.wait()
     holder.wait()
-    assert 0.8 <= waited < 30
+    assert 0.8 <= waited < 60
 
 
 def test_a_huge_retry_after_stops_the_sync_at_once_and_the_next_run_resumes(tmp_path: Path) -> None:
