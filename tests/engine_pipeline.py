@@ -129,7 +129,8 @@ def engine_run(engine: str, root: Path, good_run: GoodRun, configure: Callable[[
         # the poisoned file, with a quarantine gate it must fail: nothing downstream may run
         (landing / "events" / POISONED_FILE).write_text(poisoned_lines())
         patch.setenv("CDP_MAX_QUARANTINE_RATE", "0.1")
-        poisoned_ok, poisoned_printed = _capture(run_pipeline)
+        # everything downstream of the events loader (the other loaders have no new file to load)
+        poisoned_ok, poisoned_printed = _capture(lambda: run_pipeline(select="raw/events*"))
         patch.delenv("CDP_MAX_QUARANTINE_RATE")
         yield EngineRun(
             engine, reference, bool(ok), printed, status, verified,
