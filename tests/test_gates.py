@@ -99,7 +99,7 @@ def test_exploded_identity_cluster_fails_the_run(after_good_run: Workspace, caps
     logins = [{"type": "identify", "messageId": f"loadtest-{i}", "timestamp": "2026-10-20T10:00:00Z",
                "anonymousId": f"anon-loadtest-{i}", "userId": "qa-loadtest"} for i in range(700)]
     (ws.landing / "events" / "loadtest.ndjson").write_text("".join(json.dumps(m) + "\n" for m in logins))
-    assert_fails_naming(ws, capsys, "identity_gate_")
+    assert_fails_naming(ws, capsys, "identity_gate_largest_profile")
     assert ws.query("select max(largest_profile_identifiers) from marts.identity_health")[0][0] >= 700
 
 

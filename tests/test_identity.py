@@ -14,7 +14,7 @@ import pytest
 
 from orchestration.cli import main
 from orchestration.run import run_pipeline
-from tests.conftest import Workspace, assert_nothing_sent_or_published, make_workspace
+from tests.conftest import Workspace, make_workspace
 
 pytestmark = pytest.mark.slow(seconds=190)
 
@@ -143,13 +143,3 @@ def test_identity_rules_stable_ids_merges_and_rebuild(sample_workspace: Workspac
     assert rebuilt.query("select survivor_profile_id, evidence from marts.canonical_id_aliases "
                          "where retired_profile_id = ?", [young_id]) == [(old_id, "derived_from_identifier")]
 
-
-def test_identity_gate_stops_syncs_when_a_profile_grows_too_large(sample_workspace: Workspace,
-                                                                   monkeypatch: pytest.MonkeyPatch,
-                                                                   capsys: pytest.CaptureFixture) -> None:
-    ws = sample_workspace
-    monkeypatch.setenv("CDP_IDENTITY_MAX_CLUSTER_SIZE", "3")
-    assert run_pipeline() is False
-    printed = capsys.readouterr().out
-    assert "identity_gate_largest_profile" in printed
-    assert_nothing_sent_or_published(ws)

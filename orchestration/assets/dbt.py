@@ -25,6 +25,7 @@ import dagster as dg
 from dagster import AssetExecutionContext
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
+from orchestration.assets.dbt_in_process import dbt_build_in_process
 from orchestration.assets.raw import raw_asset_key
 from orchestration.assets.resources import WarehouseResource
 from orchestration.engines.catalog import table_exists
@@ -195,15 +196,20 @@ def cdp_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, warehous
         f"{context.op_execution_context.op.name}-{context.run.run_id[:7]}-{uuid.uuid4().hex[:7]}")
     parse_state = _parse_state(target_path)
     if get_settings().dbt_target == "spark":
-        # dbt runs in a process of its own, whose Spark session needs the local metastore (one JVM at a time)
-        from orchestration.engines.spark_engine import release_spark
+        # dbt-spark's session method runs on this process's session: no JVM of dbt's own to start
+        from orchestration.engines.spark_engine import shared_spark_engine
 
-        release_spark()
-    with temporary_environment(dbt_environment()):
-        invocation = dbt.cli(["build", *dbt_vars_args()], context=context, raise_on_error=False,
-                             target_path=target_path)
-        # Held back until dbt exits: only then may this process open the warehouse to count rows.
+        shared_spark_engine()
+        invocation = dbt_build_in_process(context, ["build", *dbt_vars_args()], project=dbt_project,
+                                          translator=translator, target_path=target_path,
+                                          env=dbt_environment())
         events = list(invocation.stream())
+    else:
+        with temporary_environment(dbt_environment()):
+            invocation = dbt.cli(["build", *dbt_vars_args()], context=context, raise_on_error=False,
+                                 target_path=target_path)
+            # Held back until dbt exits: only then may this process open the warehouse to count rows.
+            events = list(invocation.stream())
     _keep_parse_state(target_path, parse_state)
     _prune_invocation_folders(target_path.parent)
     try:

@@ -143,8 +143,8 @@ class SparkEngine(Engine):
 
 
 def stop_spark(spark) -> None:
-    """Stop the session and its JVM. The local metastore (Derby) admits one JVM at a time, and the dbt
-    step that follows opens its own session in another process."""
+    """Stop the session and its JVM. The local metastore (Derby) admits one JVM at a time, so another
+    process (a `cdp` command after this one, a test's next warehouse) can open it only then."""
     from pyspark import SparkContext
 
     spark.stop()
@@ -164,8 +164,8 @@ _shared: SparkEngine | None = None
 
 def shared_spark_engine() -> SparkEngine:
     """The process's Spark engine, opened on first use and kept for the next step: a local session is a
-    JVM that takes seconds to start and warm up, more than most steps' work on a small set. Released
-    by `release_spark()` (before dbt runs as a subprocess, which needs the local metastore, and at exit)."""
+    JVM that takes seconds to start and warm up, more than most steps' work on a small set; dbt runs
+    in this process on the same session (assets/dbt_in_process.py). Released by `release_spark()` and at exit."""
     global _shared
     if _shared is None:
         _shared = SparkEngine()
