@@ -67,6 +67,11 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "CDP_SPARK_MASTER": ("local[2]", "Spark master of the dbt `spark` target (a local session by default)."),
     "CDP_SPARK_WAREHOUSE_DIR": ("warehouse/spark/tables", "Where the `spark` target writes its Parquet tables."),
     "CDP_SPARK_METASTORE_DIR": ("warehouse/spark/metastore", "The `spark` target's local Hive metastore (Derby)."),
+    "CDP_SPARK_INCOMING_DIR": (
+        "",
+        "Scratch folder of the `spark` target's loads (empty: `incoming/` beside CDP_SPARK_WAREHOUSE_DIR); on a"
+        " cluster, a path the driver and every executor share, like the landing folder.",
+    ),
     "CDP_SPARK_DRIVER_MEMORY": ("4g", "Driver memory of the local Spark session."),
     "CDP_SPARK_SHUFFLE_PARTITIONS": (
         "8",
@@ -220,6 +225,13 @@ def dbt_environment_variables(settings: Settings) -> dict[str, str]:
         "CDP_POSTGRES_PASSWORD": postgres["password"],
         "CDP_POSTGRES_DB": postgres["dbname"],
     }
+
+
+def spark_incoming_dir() -> Path:
+    """Where Spark load tasks write what they accepted and quarantined before it is published."""
+    if os.environ.get("CDP_SPARK_INCOMING_DIR"):
+        return _path("CDP_SPARK_INCOMING_DIR")
+    return _path("CDP_SPARK_WAREHOUSE_DIR").parent / "incoming"
 
 
 def spark_conf() -> dict[str, str]:

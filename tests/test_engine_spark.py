@@ -112,3 +112,61 @@ def test_poisoned_file_is_quarantined_with_the_same_reasons(spark_run: EngineRun
 
 def test_failed_gate_stops_every_sync(spark_run: EngineRun) -> None:
     assert_failed_gate_stopped_syncs(spark_run)
+
+
+# Runs last in this module: it adds the corpus's rows to the run's warehouse, which the tests above read.
+def test_spark_loads_the_bad_input_corpus_as_duckdb_does(spark_run: EngineRun, tmp_path) -> None:
+    """Every kind of bad input of the corpus, loaded on Spark's executors (one task per file) and on
+    DuckDB from the same folder: the same manifest row per file, the same quarantined lines with the
+    same reasons and payloads, the same raw rows; a rerun loads nothing; the suites' results reach
+    the Data Docs store."""
+    import duckdb
+
+    from orchestration.engines.spark_engine import shared_spark_engine
+    from orchestration.ingest.contract import load_contract
+    from orchestration.ingest.loader import load_source
+    from orchestration.ingest.spark_load import load_into_spark
+    from orchestration.quality.expectations import SuiteValidator
+    from orchestration.quality.results import ensure_quality_tables
+    from orchestration.warehouse import OPS_DDL
+    from tests.test_bad_input_corpus import CASES
+
+    landing = tmp_path / "landing"
+    for case in CASES:
+        (landing / case.source).mkdir(parents=True, exist_ok=True)
+        (landing / case.source / case.name).write_bytes(case.content)
+    contract = load_contract()
+    local = duckdb.connect(str(tmp_path / "corpus.duckdb"))
+    local.execute(OPS_DDL)
+    ensure_quality_tables(local)
+    engine = shared_spark_engine()
+    validator = SuiteValidator(project_dir=tmp_path / "gx_spark")
+
+    def load_spark() -> None:
+        for spec in contract.sources.values():
+            load_into_spark(engine, spec, landing, contract, validator=validator, incoming_dir=tmp_path / "incoming",
+                            duckdb_config={"memory_limit": "1GB"})
+
+    for spec in contract.sources.values():
+        load_source(local, spec, landing, contract, validator=SuiteValidator(project_dir=tmp_path / "gx_duckdb"))
+    load_spark()
+
+    where = f"where file_path like '{landing}/%'"
+    manifest = ("select file_path, status, rows_read, rows_loaded, rows_quarantined, duplicates_skipped, blank_lines, "
+                f"reason from ops.load_manifest {where} order by 1")
+    quarantine = (f"select source_file, line_number, reason, payload from ops.quarantine "
+                  f"where source_file like '{landing}/%' order by 1, 2, 3")
+    on_spark = engine.execute(manifest).fetchall()
+    assert len(on_spark) == len(CASES)
+    assert on_spark == local.execute(manifest).fetchall()
+    assert engine.execute(quarantine).fetchall() == local.execute(quarantine).fetchall()
+    for spec in contract.sources.values():
+        key = "message_id" if spec.format == "ndjson" else "_row_hash"
+        rows = (f"select _source_file, _line_number, {key} from raw.{spec.table} "
+                f"where _source_file like '{landing}/%' order by 1, 2")
+        assert engine.execute(rows).fetchall() == local.execute(rows).fetchall(), spec.name
+    assert any((tmp_path / "gx_spark" / "gx" / "uncommitted" / "validations").rglob("*.json"))
+
+    before = engine.execute(f"select count(*) from ops.load_manifest {where}").fetchall()
+    load_spark()
+    assert engine.execute(f"select count(*) from ops.load_manifest {where}").fetchall() == before

@@ -4,7 +4,9 @@ metastore, from settings.spark_conf()), with Parquet tables."""
 from __future__ import annotations
 
 import atexit
+import os
 import re
+import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -26,6 +28,9 @@ def spark_session():
         from pyspark.sql import SparkSession
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise RuntimeError("The spark engine needs pyspark: pip install -e '.[spark]'") from exc
+    # Python tasks (the loaders' file tasks) run this interpreter, with this environment's packages,
+    # not whatever `python3` is first on PATH
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName("cdp").enableHiveSupport()
     for key, value in spark_conf().items():
         builder = builder.config(key, value)

@@ -470,27 +470,49 @@ def load_source(con: duckdb.DuckDBPyConnection, spec: SourceSpec, landing_dir: P
         say(f"[{spec.name}] not loaded: {notice.path}: {notice.reason}")
     seen = {(r[0], r[1]) for r in con.execute(
         "select file_path, file_hash from ops.load_manifest where source = ?", [spec.name]).fetchall()}
+    todo, skipped, already = new_files(files, seen)
+    for path, file_hash in skipped:
+        con.execute(f"insert into ops.load_manifest {MANIFEST_COLUMNS} values (?, ?, ?, ?, "
+                    "'skipped_same_content', "
+                    "0, 0, 0, 0, 0, ?, now(), 0)",
+                    [str(path), spec.name, file_hash, path.stat().st_size, SAME_CONTENT])
+    results = [FileResult(str(path), "skipped_same_content", 0, 0, 0, 0, 0, 0.0, SAME_CONTENT)
+               for path, _ in skipped]
+    loaded = load_files(con, spec, todo, len(files), contract, say, workers, validator, run_id)
+    return SourceResult(spec.name, [*results, *loaded.files], already, loaded.validations, notices)
+
+
+SAME_CONTENT = "same bytes as a file already loaded"
+
+
+def new_files(files: list[Path], seen: set[tuple[str, str]]
+              ) -> tuple[list[tuple[int, Path, str]], list[tuple[Path, str]], int]:
+    """Split a source's files by what the manifest (`seen`: its (path, hash) pairs) knows: files to load
+    as (number among `files`, path, hash); files whose bytes an earlier file had (skipped, recorded);
+    and how many are loaded already."""
     known_hashes = {h for _, h in seen}
-    results: list[FileResult] = []
-    validations: list[FileValidation] = []
-    already = 0
     todo: list[tuple[int, Path, str]] = []
+    skipped: list[tuple[Path, str]] = []
+    already = 0
     for number, path in enumerate(files, start=1):
         file_hash = file_sha256(path)
         if (str(path), file_hash) in seen:
             already += 1
         elif file_hash in known_hashes:
-            con.execute(f"insert into ops.load_manifest {MANIFEST_COLUMNS} values (?, ?, ?, ?, "
-                        "'skipped_same_content', "
-                        "0, 0, 0, 0, 0, 'same bytes as a file already loaded', now(), 0)",
-                        [str(path), spec.name, file_hash, path.stat().st_size])
-            results.append(FileResult(str(path), "skipped_same_content", 0, 0, 0, 0, 0, 0.0,
-                                      "same bytes as a file already loaded"))
-            seen.add((str(path), file_hash))
+            skipped.append((path, file_hash))
         else:
             known_hashes.add(file_hash)
             todo.append((number, path, file_hash))
+    return todo, skipped, already
 
+
+def load_files(con: duckdb.DuckDBPyConnection, spec: SourceSpec, todo: list[tuple[int, Path, str]],
+               files_total: int, contract: LandingContract, say: Callable[[str], None], workers: int = 2,
+               validator: SuiteValidator | None = None, run_id: str | None = None) -> SourceResult:
+    """Load the given new files ((number, path, hash), in order) of one source: staged `workers` at a
+    time, validated in groups, committed one at a time in file order (see `load_source`)."""
+    results: list[FileResult] = []
+    validations: list[FileValidation] = []
     group_rows = validator.suites.batch_rows if validator is not None and validator.groups_files(spec.name) else 0
     window = _StageWindow([path.stat().st_size for _, path, _ in todo], min_files=workers + 1,
                           max_files=STAGE_AHEAD_FILES, max_bytes=STAGE_AHEAD_BYTES)
@@ -526,7 +548,7 @@ def load_source(con: duckdb.DuckDBPyConnection, spec: SourceSpec, landing_dir: P
             window.committed()
             results.append(result)
             rate = result.rows_read / result.seconds if result.seconds else 0.0
-            say(f"[{spec.name}] {ready.number}/{len(files)} {ready.staged.path.name}: {result.status}, "
+            say(f"[{spec.name}] {ready.number}/{files_total} {ready.staged.path.name}: {result.status}, "
                 f"read {result.rows_read:,}, loaded {result.rows_loaded:,}, quarantined "
                 f"{result.rows_quarantined:,}, duplicates {result.duplicates_skipped:,} "
                 f"({result.seconds:.2f}s, {rate:,.0f} rows/s)" + (f" - {result.reason}" if result.reason else ""))
@@ -554,7 +576,7 @@ def load_source(con: duckdb.DuckDBPyConnection, spec: SourceSpec, landing_dir: P
             _close(ready)
         probe.close()
         _checkpoint(con, threshold)
-    return SourceResult(spec.name, results, already, validations, notices)
+    return SourceResult(spec.name, results, 0, validations)
 
 
 def _defer_checkpoints(con: duckdb.DuckDBPyConnection) -> str:

@@ -1,21 +1,20 @@
-"""Loading a landing source into PostgreSQL or Spark: the same contract, checked where files are read.
+"""Loading a landing source into PostgreSQL: the same contract, checked where files are read.
 
 The landing contract (line-level quarantine with payload and reason, duplicates, the manifest, the
 Great Expectations suites) is enforced by `loader.load_source`, which reads files with an embedded
-DuckDB. On PostgreSQL and Spark it runs against a scratch DuckDB holding only this load (the
+DuckDB. On PostgreSQL it runs against a scratch DuckDB holding only this load (the
 target's manifest rows of the source are copied in first, so files already loaded are skipped as on
 DuckDB), and what it accepted is then published into the target in one step per source:
 
-1. the new raw rows go to a staging table in the target (PostgreSQL: COPY; Spark: DataFrames made
-   from Arrow batches, appended as Parquet), streamed in batches, never whole in Python;
+1. the new raw rows go to a staging table in the target (COPY), streamed in batches, never whole in
+   Python;
 2. rows whose key the target's raw already holds are counted per file as duplicates and left out
    (`insert ... where not exists`, set-based in the target), so reloads stay idempotent;
 3. the manifest rows (with those duplicates moved from loaded to duplicates), the quarantined rows
    and the suites' results are appended to the target's `ops` tables.
 
-On PostgreSQL the whole step is one transaction. Spark's Parquet tables have none: the manifest is
-written last, so a crash before it leaves rows that the rerun finds again and records as duplicates
-(read = loaded + quarantined + duplicates still holds), never a file marked loaded without its rows.
+The whole step is one transaction. Spark loads on its executors instead (`spark_load`), file by
+file with the same checks.
 """
 
 from __future__ import annotations
@@ -48,7 +47,7 @@ MANIFEST_COLUMNS = ("file_path", "source", "file_hash", "file_bytes", "status", 
                     "rows_erased")
 
 
-def _create_like(engine: Engine, columns: list[tuple[str, str]], schema: str, table: str) -> None:
+def create_table_like(engine: Engine, columns: list[tuple[str, str]], schema: str, table: str) -> None:
     quote = engine.quote
     types = TARGET_TYPES[engine.name]
     ddl = ", ".join(f"{quote_identifier(c, quote)} {types.get(t, 'string' if engine.name == 'spark' else 'text')}"
@@ -94,11 +93,11 @@ def _publish(engine: Engine, con: duckdb.DuckDBPyConnection, spec: SourceSpec, r
     key = dedupe_key(spec)
     columns = duckdb_columns(con, "raw", spec.table)
     staging = f"incoming__{spec.table}"
-    _create_like(engine, columns, "raw", spec.table)
+    create_table_like(engine, columns, "raw", spec.table)
     engine.execute("begin transaction")
     try:
         engine.execute_native(f"drop table if exists {_name(engine, 'ops', staging)}")
-        _create_like(engine, columns, "ops", staging)
+        create_table_like(engine, columns, "ops", staging)
         stream_into(engine, con, sendable_select(columns, f"raw.{quote_identifier(spec.table)}"), "ops", staging)
         duplicates = dict(engine.execute(
             f"select i._file_hash, count(*) from ops.{staging} as i "
@@ -145,5 +144,11 @@ def load_landing_source(con, spec: SourceSpec, settings, contract: LandingContra
         from orchestration.warehouse import ensure_ops_tables
 
         ensure_ops_tables(con)
+        if con.name == "spark":
+            from orchestration.ingest.spark_load import load_into_spark
+            from orchestration.settings import spark_incoming_dir
+
+            return load_into_spark(con, spec, settings.landing_dir, contract, incoming_dir=spark_incoming_dir(),
+                                   duckdb_config=settings.duckdb_config(), **options)
         return load_into_engine(con, spec, settings.landing_dir, contract, **options)
     return load_source(con, spec, settings.landing_dir, contract, **options)

@@ -383,6 +383,20 @@ class SuiteValidator:
             details={"file": file, "kwargs": rule.kwargs, "examples": tally.examples},
         )
 
+    def adopt_results(self, folder: Path, validations: int) -> None:
+        """Take in validation results that validators elsewhere stored (Spark load tasks, each with a GX
+        project of its own) from `folder`'s `gx/` subfolders, so `build_docs` renders their pages."""
+        store = self.project_dir / "gx" / "uncommitted" / "validations"
+        for result in folder.glob("*/gx/**/*.json"):  # <folder>/<file's task>/gx/<path in the store>
+            target = store / Path(*result.relative_to(folder).parts[2:])
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(result), target)
+        if validations:
+            self._ready()
+            with self._gx_lock:
+                self._gx()
+                self.validated_files += validations
+
     def build_docs(self) -> Path | None:
         """Render Data Docs for every stored validation result that has no page yet (this validator's,
         and those of earlier steps that did not render theirs), their suites and the index; returns the
