@@ -1,11 +1,12 @@
 """Loading a landing source into Spark on Spark's executors: ingestion scales out with the cluster.
 
-Each new file is one Spark task. The task checks its file against the landing contract with the
-same code the DuckDB warehouse loads with (`loader.load_files` over an in-memory DuckDB: line-level
-quarantine with payload and reason, duplicates within the file, the Great Expectations suite), so
-every engine quarantines the same lines for the same reasons. It writes what it accepted, what it
-quarantined, its manifest row and its suite results as Parquet files into a folder of this load;
-the driver never holds a row. Then, set-based in Spark:
+New files are split into Spark tasks: a file per task, or consecutive small files together (up to
+`CHUNK_BYTES` of landing files). A task checks its files against the landing contract with the same
+code the DuckDB warehouse loads with (`loader.load_files` over an in-memory DuckDB: line-level
+quarantine with payload and reason, duplicates within and between its files, the Great Expectations
+suite), so every engine quarantines the same lines for the same reasons. It writes what it
+accepted, what it quarantined, its manifest rows and its suite results as Parquet files into a
+folder of this load; the driver never holds a row. Then, set-based in Spark:
 
 1. rows whose key raw already holds, or an earlier file of this load holds (file order, then line,
    as on DuckDB), are duplicates; the rest are appended to `raw.<table>`;
@@ -62,7 +63,9 @@ MANIFEST = tuple(c.strip() for c in MANIFEST_COLUMNS.strip("()").split(","))
 #: which file of the load a staged raw row came from (file order decides duplicates between files)
 POSITION = "_cdp_position"
 #: what a task returns for its file
-TASK_SCHEMA = "position long, seconds double, validations binary, error string"
+TASK_SCHEMA = "chunk long, seconds double, validations binary, error string"
+#: landing bytes per load task: smaller files share a task (each task has a fixed cost of seconds)
+CHUNK_BYTES = 64 * 1024 * 1024
 
 
 def raw_columns(spec: SourceSpec) -> list[tuple[str, str]]:
@@ -94,13 +97,14 @@ def _task_validator(suites: Suites) -> SuiteValidator:
     return _task_validators[key]
 
 
-def _load_one_file(spec: SourceSpec, contract: LandingContract, suites: Suites | None, run_id: str | None,
-                   duckdb_config: dict[str, Any], out: Path, number: int, total: int, path: str,
-                   file_hash: str, position: int) -> list[Any]:
-    """Load one file into an in-memory DuckDB with the DuckDB loader, then write its raw rows, quarantine
-    rows, manifest row and suite results as Parquet files under `out`."""
+def _load_chunk(spec: SourceSpec, contract: LandingContract, suites: Suites | None, run_id: str | None,
+                duckdb_config: dict[str, Any], out: Path, total: int, files: list[dict[str, Any]]) -> list[Any]:
+    """Load consecutive files of a source into an in-memory DuckDB with the DuckDB loader (duplicates
+    between them found as on DuckDB), then write their raw rows (each with its file's position in the
+    load), quarantine rows, manifest rows and suite results as Parquet files under `out`."""
     import duckdb
 
+    from orchestration.engines.transfer import duckdb_columns
     from orchestration.quality.results import ensure_quality_tables
     from orchestration.warehouse import OPS_DDL
 
@@ -112,12 +116,13 @@ def _load_one_file(spec: SourceSpec, contract: LandingContract, suites: Suites |
         ensure_quality_tables(con)
         ensure_raw_table(con, spec)
         validator = _task_validator(suites) if suites is not None else None
-        result = load_files(con, spec, [(number, Path(path), file_hash)], total, contract, lambda _m: None,
-                            workers=1, validator=validator, run_id=run_id)
-        from orchestration.engines.transfer import duckdb_columns
-
+        result = load_files(con, spec, [(f["number"], Path(f["path"]), f["file_hash"]) for f in files], total,
+                            contract, lambda _m: None, workers=1, validator=validator, run_id=run_id)
+        con.execute(f"create temp table _positions (file_hash varchar, {POSITION} bigint)")
+        con.executemany("insert into _positions values (?, ?)", [[f["file_hash"], f["position"]] for f in files])
         rows = sendable_select(duckdb_columns(con, "raw", spec.table), f"raw.{quote_identifier(spec.table)}")
-        con.execute(f"copy (select *, {int(position)} as {POSITION} from ({rows})) "
+        con.execute(f"copy (select r.*, p.{POSITION} from ({rows}) as r "
+                    f"inner join _positions as p on p.file_hash = r._file_hash) "
                     f"to {sql_string(out / 'raw.parquet')} (format parquet)")
         for table in ("quarantine", "quality_results"):
             query = sendable_select(duckdb_columns(con, "ops", table), f"ops.{table}")
@@ -126,9 +131,10 @@ def _load_one_file(spec: SourceSpec, contract: LandingContract, suites: Suites |
                     f"to {sql_string(out / 'load_manifest.parquet')} (format parquet)")
         if validator is not None:
             _move_results(validator.project_dir, out / "gx")
-        return [position, time.perf_counter() - started, pickle.dumps(result.validations), None]
-    except Exception as exc:  # the driver stops the load naming the file
-        return [position, time.perf_counter() - started, None, f"{path}: {type(exc).__name__}: {exc}"]
+        return [time.perf_counter() - started, pickle.dumps(result.validations), None]
+    except Exception as exc:  # the driver stops the load naming the files
+        names = ", ".join(f["path"] for f in files)
+        return [time.perf_counter() - started, None, f"{names}: {type(exc).__name__}: {exc}"]
     finally:
         con.close()
 
@@ -149,30 +155,48 @@ def _task(spec: SourceSpec, contract: LandingContract, suites: Suites | None, ru
     def run(batches: Iterator[Any]) -> Iterator[Any]:
         import pyarrow as pa
 
-        for batch in batches:  # one file per partition (see _stage_on_executors)
-            for number, path, file_hash, position in zip(*(c.to_pylist() for c in batch.columns), strict=True):
-                row = _load_one_file(spec, contract, suites, run_id, duckdb_config,
-                                     Path(folder) / f"{position:07d}", number, total, path, file_hash, position)
-                types = [pa.int64(), pa.float64(), pa.binary(), pa.string()]
-                yield pa.RecordBatch.from_arrays([pa.array([v], type=t) for v, t in zip(row, types, strict=True)],
-                                                 names=["position", "seconds", "validations", "error"])
+        for batch in batches:  # one chunk per partition (see _stage_on_executors)
+            for chunk, files in zip(batch.column("chunk").to_pylist(), batch.column("files").to_pylist(),
+                                    strict=True):
+                row = _load_chunk(spec, contract, suites, run_id, duckdb_config, Path(folder) / f"{chunk:07d}",
+                                  total, files)
+                yield pa.RecordBatch.from_arrays(
+                    [pa.array([chunk], pa.int64()), pa.array(row[:1], pa.float64()), pa.array(row[1:2], pa.binary()),
+                     pa.array(row[2:], pa.string())], names=["chunk", "seconds", "validations", "error"])
     return run
+
+
+def chunks(sizes: list[int], max_bytes: int = CHUNK_BYTES) -> list[list[int]]:
+    """Consecutive positions grouped into tasks of at most `max_bytes` of landing files (a larger file is
+    a task of its own): small files share a task instead of paying a task's fixed cost each."""
+    grouped: list[list[int]] = []
+    held = 0
+    for position, size in enumerate(sizes):
+        if not grouped or held + size > max_bytes:
+            grouped.append([])
+            held = 0
+        grouped[-1].append(position)
+        held += size
+    return grouped
 
 
 def _stage_on_executors(spark: Any, spec: SourceSpec, contract: LandingContract, todo: list[tuple[int, Path, str]],
                         total: int, folder: Path, validator: SuiteValidator | None, run_id: str | None,
                         duckdb_config: dict[str, Any]) -> list[Any]:
-    files = [(number, str(path), file_hash, position) for position, (number, path, file_hash) in enumerate(todo)]
-    # one partition per file: each file is a task, spread over the executors
-    frame = spark.sparkContext.parallelize(files, len(files)).toDF(
-        "number long, path string, file_hash string, position long")
+    files = [{"number": number, "path": str(path), "file_hash": file_hash, "position": position}
+             for position, (number, path, file_hash) in enumerate(todo)]
+    grouped = [(i, [files[p] for p in positions])
+               for i, positions in enumerate(chunks([path.stat().st_size for _, path, _ in todo]))]
+    # one partition per chunk: each chunk is a task, spread over the executors
+    frame = spark.sparkContext.parallelize(grouped, len(grouped)).toDF(
+        "chunk long, files array<struct<number: long, path: string, file_hash: string, position: long>>")
     suites = validator.suites if validator is not None else None
     task = _task(spec, contract, suites, run_id, duckdb_config, str(folder), total)
     done = frame.mapInArrow(task, TASK_SCHEMA).collect()
     failed = [r["error"] for r in done if r["error"]]
     if failed:
         raise RuntimeError(f"[{spec.name}] loading stopped: " + "; ".join(failed))
-    return sorted(done, key=lambda r: r["position"])
+    return sorted(done, key=lambda r: r["chunk"])
 
 
 # --------------------------------------------------------------------------------------------- driver
@@ -204,7 +228,7 @@ def load_into_spark(engine: Engine, spec: SourceSpec, landing_dir: Path, contrac
                                        duckdb_config or {})
             for row in done:
                 validations += pickle.loads(row["validations"])
-            results = _publish(engine, spec, columns, folder, {r["position"]: r["seconds"] for r in done}, todo)
+            results = _publish(engine, spec, columns, folder, todo)
             if validator is not None:
                 validator.adopt_results(folder, len(validations))
         finally:
@@ -225,7 +249,7 @@ def load_into_spark(engine: Engine, spec: SourceSpec, landing_dir: Path, contrac
 
 
 def _publish(engine: Engine, spec: SourceSpec, columns: list[tuple[str, str]], folder: Path,
-             seconds: dict[int, float], todo: list[tuple[int, Path, str]]) -> list[FileResult]:
+             todo: list[tuple[int, Path, str]]) -> list[FileResult]:
     """Append what the tasks wrote to the warehouse's tables (see the module); returns each file's result."""
     spark = engine.spark
     key = dedupe_key(spec)
@@ -257,8 +281,8 @@ def _publish(engine: Engine, spec: SourceSpec, columns: list[tuple[str, str]], f
         position = by_hash[m["file_hash"]]
         kept = loaded.get(position, 0)
         duplicates = m["duplicates_skipped"] + m["rows_loaded"] - kept
-        took = seconds.get(position, m["load_seconds"])
-        values = {**m.asDict(), "rows_loaded": kept, "duplicates_skipped": duplicates, "load_seconds": took}
+        took = m["load_seconds"]
+        values = {**m.asDict(), "rows_loaded": kept, "duplicates_skipped": duplicates}
         rows.append([values[c] for c in MANIFEST if c != "loaded_at"])
         results.append(FileResult(m["file_path"], m["status"], m["rows_read"], kept, m["rows_quarantined"],
                                   duplicates, m["blank_lines"], took, m["reason"]))
