@@ -7,7 +7,7 @@ from typing import Any
 import dagster as dg
 
 from orchestration.assets.attribution import data_driven_attribution
-from orchestration.assets.dbt import cdp_dbt_models, dbt_resource
+from orchestration.assets.dbt import cdp_dbt_models
 from orchestration.assets.gates import build_audience_checks, build_mart_expectation_checks
 from orchestration.assets.privacy import build_erasure_asset
 from orchestration.assets.raw import raw_assets
@@ -37,5 +37,5 @@ defs = dg.Definitions(
     jobs=[pipeline_job, *(s.job for s in _sync_schedules)],
     schedules=[daily_schedule, *_sync_schedules],
     sensors=[landing_files_sensor],
-    resources={"dbt": dbt_resource(), "warehouse": WarehouseResource()},
+    resources={"warehouse": WarehouseResource()},
 )

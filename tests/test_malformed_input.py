@@ -413,7 +413,7 @@ def test_hostile_column_and_table_names_reach_postgresql_quoted(tmp_path: Path) 
 
     from orchestration.engines.postgres_engine import PostgresEngine
     from orchestration.engines.transfer import duckdb_columns, sendable_select, stream_into
-    from orchestration.ingest.publish import _create_like
+    from orchestration.ingest.publish import create_table_like
     from tests.conftest import POSTGRES_URL, connect_test_postgres
 
     hostile = 'x"); drop table ops.victim; --'
@@ -431,7 +431,7 @@ def test_hostile_column_and_table_names_reach_postgresql_quoted(tmp_path: Path) 
             con.execute('create table t ("' + hostile.replace('"', '""') + '" varchar, payload json)')
             con.execute("insert into t values ('it''s; fine', '{\"a\": \"b\"}')")
             columns = duckdb_columns(con, "main", "t")
-            _create_like(engine, columns, "ops", "incoming")
+            create_table_like(engine, columns, "ops", "incoming")
             assert stream_into(engine, con, sendable_select(columns, "t"), "ops", "incoming") == 1
             assert engine.table_exists("ops", "victim")
             assert hostile in engine.columns("ops", "incoming")

@@ -4,7 +4,8 @@ dbt sources `raw.<table>` map to the raw loader assets' keys, so raw -> staging 
 is one lineage graph. All dbt work runs in the `duckdb` pool, never beside a Python writer.
 
 The build is one `dbt build` (each model's tests run right after it, and dbt skips what depends on
-a failing error-severity test). When dbt has finished and released the warehouse, the step records
+a failing error-severity test), run in this process on a manifest parsed once per process
+(`dbt_in_process`). When dbt has finished and released the warehouse, the step records
 every test in ops.quality_results, adds row counts and a markdown preview to each model's
 materialisation, and fails naming the failing tests, so nothing downstream (erasure, syncs, the
 serving copy) runs and the run is marked failed. CDP_DBT_VARS (YAML) overrides dbt vars for a run.
@@ -17,13 +18,12 @@ import shutil
 import subprocess
 import time
 import uuid
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 from dagster import AssetExecutionContext
-from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtProject, dbt_assets
 
 from orchestration.assets.dbt_in_process import dbt_build_in_process
 from orchestration.assets.raw import raw_asset_key
@@ -34,7 +34,7 @@ from orchestration.quality.dbt_results import describe_failures, record_dbt_resu
 from orchestration.quality.preview import PREVIEW_SCHEMAS, markdown_preview
 from orchestration.settings import DBT_PROJECT_DIR, dbt_environment_variables, get_settings
 from orchestration.sql_text import quote_identifier
-from orchestration.transform import dbt_executable, temporary_environment
+from orchestration.transform import dbt_executable
 from orchestration.warehouse import WAREHOUSE_POOL
 
 PARSE_INPUTS = ("models", "macros", "seeds", "tests", "dbt_project.yml", "profiles.yml")
@@ -47,7 +47,7 @@ KEEP_INVOCATION_SECONDS = 24 * 3600
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
 
-def _inputs_signature(project_dir: Path) -> str:
+def inputs_signature(project_dir: Path) -> str:
     """A fingerprint of every file dbt parses (path, size, modification time): it changes when a
     file is added, removed, moved in or edited, whatever its timestamp."""
     entries = []
@@ -65,7 +65,7 @@ def ensure_manifest(project: DbtProject = dbt_project) -> Path:
     """Parse the project when its manifest is missing or any model, macro, seed or test changed."""
     manifest = project.manifest_path
     project_dir = Path(project.project_dir)
-    signature = _inputs_signature(project_dir)
+    signature = inputs_signature(project_dir)
     stamp = manifest.with_name("cdp_inputs.sha256")
     if manifest.exists() and stamp.exists() and stamp.read_text() == signature:
         return manifest
@@ -141,20 +141,6 @@ def model_metadata(con, event: Any, manifest: dict[str, Any], counts: dict[tuple
     return metadata
 
 
-def _parse_state(target_path: Path) -> Path:
-    """dbt re-parses the whole project (seconds) when its profile differs from the one its saved parse
-    state was made with, and the DuckDB profile holds the warehouse's path. The state the last
-    invocation on this warehouse and target left behind is kept per warehouse and seeds the next
-    invocation's target folder (dbt checks that it fits and parses in full when it does not)."""
-    settings = get_settings()
-    key = hashlib.sha256(f"{settings.dbt_target}\n{settings.warehouse}".encode()).hexdigest()[:16]
-    kept = Path(dbt_project.project_dir) / "target" / "parse_state" / f"{key}.msgpack"
-    if kept.exists():
-        target_path.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(kept, target_path / "partial_parse.msgpack")
-    return kept
-
-
 def _prune_invocation_folders(target_root: Path, keep: int = KEEP_INVOCATION_FOLDERS) -> None:
     """Remove per-invocation folders under target/ beyond the newest `keep` that are over a day old."""
     folders = sorted((p for p in target_root.glob("cdp_dbt_models*-*") if p.is_dir()), key=lambda p: p.stat().st_mtime)
@@ -162,15 +148,6 @@ def _prune_invocation_folders(target_root: Path, keep: int = KEEP_INVOCATION_FOL
     for old in folders[:-keep]:
         if old.stat().st_mtime < cutoff:
             shutil.rmtree(old, ignore_errors=True)
-
-
-def _keep_parse_state(target_path: Path, kept: Path) -> None:
-    fresh = target_path / "partial_parse.msgpack"
-    if fresh.exists():
-        kept.parent.mkdir(parents=True, exist_ok=True)
-        partial = kept.with_name(f"{kept.name}.{uuid.uuid4().hex[:8]}")
-        shutil.copy2(fresh, partial)
-        partial.replace(kept)  # atomic: a concurrent reader sees the old file or the new one
 
 
 class CdpDbtTranslator(DagsterDbtTranslator):
@@ -191,26 +168,17 @@ translator = CdpDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_sourc
 
 @dbt_assets(manifest=ensure_manifest(), project=dbt_project, pool=WAREHOUSE_POOL, name="cdp_dbt_models",
             dagster_dbt_translator=translator)
-def cdp_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+def cdp_dbt_models(context: AssetExecutionContext, warehouse: WarehouseResource):
     target_path = Path(dbt_project.project_dir) / "target" / (
         f"{context.op_execution_context.op.name}-{context.run.run_id[:7]}-{uuid.uuid4().hex[:7]}")
-    parse_state = _parse_state(target_path)
     if get_settings().dbt_target == "spark":
         # dbt-spark's session method runs on this process's session: no JVM of dbt's own to start
         from orchestration.engines.spark_engine import shared_spark_engine
 
         shared_spark_engine()
-        invocation = dbt_build_in_process(context, ["build", *dbt_vars_args()], project=dbt_project,
-                                          translator=translator, target_path=target_path,
-                                          env=dbt_environment())
-        events = list(invocation.stream())
-    else:
-        with temporary_environment(dbt_environment()):
-            invocation = dbt.cli(["build", *dbt_vars_args()], context=context, raise_on_error=False,
-                                 target_path=target_path)
-            # Held back until dbt exits: only then may this process open the warehouse to count rows.
-            events = list(invocation.stream())
-    _keep_parse_state(target_path, parse_state)
+    invocation = dbt_build_in_process(context, ["build", *dbt_vars_args()], project=dbt_project,
+                                      translator=translator, target_path=target_path, env=dbt_environment())
+    events = list(invocation.stream())
     _prune_invocation_folders(target_path.parent)
     try:
         results = invocation.get_artifact("run_results.json")
@@ -233,16 +201,3 @@ def cdp_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, warehous
     if not invocation.is_successful():
         raise dg.Failure(description=describe_failures(failures) or "dbt build failed; see the step's logs",
                          metadata={"failed_nodes": [f["unique_id"] for f in failures]}, allow_retries=False)
-
-
-class CdpDbtCliResource(DbtCliResource):
-    """dagster-dbt's resource without the dbt adapter it opens in this process before every invocation
-    (loading every macro, about 1.6 s a time): only its optional row-count and column-metadata fetchers
-    use that adapter, and this project reads row counts itself once dbt has exited (model_metadata)."""
-
-    def _initialize_dbt_core_adapter(self, args: Sequence[str]) -> None:
-        return None
-
-
-def dbt_resource() -> DbtCliResource:
-    return CdpDbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable())
