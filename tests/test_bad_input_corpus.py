@@ -24,7 +24,7 @@ import pytest
 from tests.conftest import Workspace
 from tests.test_ingestion import assert_reconciles
 
-pytestmark = pytest.mark.slow(seconds=40)
+pytestmark = pytest.mark.slow(seconds=10)
 
 CONTACTS = "contact_id,email,phone,first_name,last_name,company,company_size,country,created_at,updated_at"
 OPPS = "opportunity_id,contact_id,amount,currency,stage,created_at,closed_at,is_won"

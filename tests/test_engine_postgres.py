@@ -25,7 +25,7 @@ from tests.engine_pipeline import (
     engine_run,
 )
 
-pytestmark = pytest.mark.slow(seconds=100)
+pytestmark = pytest.mark.slow(seconds=55)
 
 #: scored against the planted truth, which the models read as Parquet: on DuckDB only
 DUCKDB_ONLY = ("marts.identity_accuracy",)

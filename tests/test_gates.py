@@ -25,7 +25,7 @@ from orchestration.run import run_pipeline
 from orchestration.settings import REPO_ROOT
 from tests.conftest import GoodRun, Workspace
 
-pytestmark = pytest.mark.slow(seconds=440)
+pytestmark = pytest.mark.slow(seconds=360)
 
 DBT_PROJECT = REPO_ROOT / "dbt_project"
 

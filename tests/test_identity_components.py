@@ -22,7 +22,7 @@ import pytest
 from orchestration.assets.dbt import dbt_executable
 from orchestration.settings import DBT_PROJECT_DIR
 
-pytestmark = pytest.mark.slow(seconds=65)
+pytestmark = pytest.mark.slow(seconds=50)
 
 
 def reference_components(edges: list[tuple[int, int]]) -> dict[int, int]:

@@ -19,7 +19,7 @@ from orchestration.sample_data.vocabulary import CHANNELS
 from orchestration.settings import REPO_ROOT
 from tests.conftest import SAMPLE_TRUTH, GoodRun, Workspace, assert_nothing_sent_or_published
 
-pytestmark = pytest.mark.slow(seconds=220)
+pytestmark = pytest.mark.slow(seconds=115)
 
 EXPECTED_ASSETS = {
     "raw/events", "raw/crm_contacts", "raw/crm_opportunities", "raw/ad_spend", "raw/consent",

@@ -18,7 +18,7 @@ import pytest
 from orchestration.run import run_pipeline
 from tests.conftest import Workspace, make_workspace
 
-pytestmark = pytest.mark.slow(seconds=50)
+pytestmark = pytest.mark.slow(seconds=25)
 
 SITE = "https://shop.example.com"
 
