@@ -66,8 +66,10 @@ class InProcessDbtInvocation:
 #: parsed projects of this process, by what the parse depends on (see _manifest_key)
 _parsed: dict[str, Any] = {}
 _parse_lock = threading.Lock()
-#: environment variables the dbt project reads while parsing (dbt_project.yml vars, model configs)
-PARSE_ENVIRONMENT = ("CDP_DBT_TARGET", "CDP_IDENTITY_MAX_CLUSTER_SIZE", "CDP_GROUND_TRUTH_DIR", "CDP_DBT_VARS")
+#: environment variables a parse depends on: the project's vars and model configs, and the profile's
+#: database (PostgreSQL writes its name into every relation, as DuckDB does the file's stem)
+PARSE_ENVIRONMENT = ("CDP_DBT_TARGET", "CDP_IDENTITY_MAX_CLUSTER_SIZE", "CDP_GROUND_TRUTH_DIR", "CDP_DBT_VARS",
+                     "CDP_POSTGRES_HOST", "CDP_POSTGRES_PORT", "CDP_POSTGRES_DB")
 
 
 def _manifest_key(project_dir: Path, env: dict[str, str], args: Sequence[str]) -> str:
