@@ -30,6 +30,16 @@ from orchestration.settings import get_settings, run_lock_anchor
 def _generate(args: argparse.Namespace) -> int:
     from orchestration.sample_data.generator import GenerationSpec, generate
 
+    if args.increment:
+        from orchestration.sample_data.increment import write_increment
+
+        done = write_increment(Path(args.out), date.fromisoformat(args.increment), args.share)
+        print(f"increment of {done.day}: {done.replayed_lines:,} event lines of returning people "
+              f"({done.late_lines:,} arriving late), {done.new_people:,} new people with {done.new_people_lines:,} "
+              f"event lines, deletion request {done.deletion_request or 'none'} -> {args.out}")
+        return 0
+    if args.people is None:
+        raise SystemExit("cdp generate: --people is required (or --increment DAY for a folder it wrote)")
     spec = GenerationSpec(people=args.people, seed=args.seed, chunk_size=args.chunk_size,
                           end_date=date.fromisoformat(args.end_date), gzip_events=not args.no_gzip)
     generate(spec, Path(args.out), force=args.force)
@@ -66,7 +76,7 @@ def _load(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from orchestration.run import run_pipeline
 
-    return 0 if run_pipeline(select=args.select) else 1
+    return 0 if run_pipeline(select=args.select, full_refresh=args.full_refresh) else 1
 
 
 def _build_models(args: argparse.Namespace) -> int:
@@ -130,18 +140,24 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     gen = commands.add_parser("generate", help="write a synthetic landing zone plus its ground truth")
-    gen.add_argument("--people", type=int, required=True, help="number of people to simulate")
+    gen.add_argument("--people", type=int, help="number of people to simulate")
     gen.add_argument("--seed", type=int, default=42, help="random seed (same seed, same bytes)")
     gen.add_argument("--out", required=True, help="output folder (gets landing/ and ground_truth/)")
     gen.add_argument("--chunk-size", type=int, default=25_000, help="people per chunk (bounds memory)")
     gen.add_argument("--end-date", default="2026-11-15", help="last day of simulated activity")
     gen.add_argument("--no-gzip", action="store_true", help="write events as plain .ndjson")
     gen.add_argument("--force", action="store_true", help="replace an existing landing/ground_truth")
+    gen.add_argument("--increment", metavar="DAY", help="instead: add the landing files of a later day "
+                     "(YYYY-MM-DD) to the folder --out, for the people generated there (see sample_data/increment.py)")
+    gen.add_argument("--share", type=float, default=0.01,
+                     help="with --increment: the share of existing event lines replayed on that day")
     gen.set_defaults(func=_generate)
 
     run = commands.add_parser("run", help="materialise the whole pipeline in-process")
     run.add_argument("--select", default="*", help="Dagster asset selection: comma-separated clauses "
                      "such as '*marts/dim_profiles' (default: everything)")
+    run.add_argument("--full-refresh", action="store_true",
+                     help="rebuild every model from raw, incremental ones included, even when nothing is new")
     run.set_defaults(func=_run)
 
     commands.add_parser("load", help="load new landing files into raw").set_defaults(func=_load)

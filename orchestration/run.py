@@ -10,17 +10,30 @@ that failed), rows quarantined, syncs.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 
 import dagster as dg
 
+from orchestration.assets.dbt import UNCHANGED_SINCE
 from orchestration.ingest.contract import load_contract
 from orchestration.ingest.landing_zone import LandingZoneError, scan_root
 from orchestration.run_lock import RunLockHeld, warehouse_run_lock
 from orchestration.settings import DBT_PROJECT_DIR, get_settings, run_lock_anchor, warehouse_label
 from orchestration.status import identity_summary, print_layer_rows, print_run_syncs, quarantine_summary
 from orchestration.warehouse import connect
+
+
+class _QuietUngatedChecks(logging.Filter):
+    """Dagster warns once per dbt test and downstream step when a build emits no check results:
+    hundreds of lines when the build had nothing to do or failed, both of which the summary states."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "emitted no result in step" not in record.getMessage()
+
+
+logging.getLogger("dagster._core.execution.plan.active").addFilter(_QuietUngatedChecks())
 
 
 def _instance() -> dg.DagsterInstance:
@@ -47,20 +60,29 @@ def dbt_failures(limit: int = 10) -> list[str]:
     return lines
 
 
-def run_pipeline(select: str = "*") -> bool:
+def run_pipeline(select: str = "*", full_refresh: bool = False) -> bool:
     """Run the pipeline; returns True when every step and every blocking check succeeded. Holds the
     warehouse's run lock throughout: a second run on the same warehouse fails at once, naming this one
     (or waits CDP_RUN_LOCK_WAIT_SECONDS)."""
     settings = get_settings()
     try:
         with warehouse_run_lock(run_lock_anchor(settings), "cdp run", settings.run_lock_wait_seconds):
-            return _run_pipeline(select)
+            return _run_pipeline(select, full_refresh)
     except (RunLockHeld, LandingZoneError) as exc:
         print(f"cdp run refused: {exc}")
         return False
 
 
-def _run_pipeline(select: str) -> bool:
+def _run_config(job, full_refresh: bool) -> dict:
+    config: dict = {"loggers": {"console": {"config": {"log_level": os.environ.get("CDP_LOG_LEVEL", "INFO")}}}}
+    if full_refresh:
+        # every step of the dbt assets (the build runs in two, around the data-driven attribution)
+        config["ops"] = {n.name: {"config": {"full_refresh": True}} for n in job.nodes
+                         if n.name.startswith("cdp_dbt_models")}
+    return config
+
+
+def _run_pipeline(select: str, full_refresh: bool) -> bool:
     from orchestration.definitions import defs
 
     settings = get_settings()
@@ -78,10 +100,8 @@ def _run_pipeline(select: str) -> bool:
             keys = set().union(*(dg.AssetSelection.from_string(clause.strip()).resolve(graph)
                                  for clause in select.split(",") if clause.strip()))
             job = job.get_subset(asset_selection=keys)
-        result = job.execute_in_process(
-            instance=instance, raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": os.environ.get("CDP_LOG_LEVEL", "INFO")}}}},
-        )
+        result = job.execute_in_process(instance=instance, raise_on_error=False,
+                                        run_config=_run_config(job, full_refresh))
     seconds = time.perf_counter() - started
     evaluations = [e for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
     checks = [e.event_specific_data for e in evaluations]
@@ -91,6 +111,9 @@ def _run_pipeline(select: str) -> bool:
     failed_steps = [e.step_key for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     started = {e.step_key for e in result.all_events if e.event_type_value == "STEP_START"}
     skipped_steps = [n.name for n in job.nodes if n.name not in started]
+    unchanged_since = next((str(e.event_specific_data.asset_observation.metadata[UNCHANGED_SINCE].value)
+                            for e in result.all_events if e.event_type_value == "ASSET_OBSERVATION"
+                            and UNCHANGED_SINCE in e.event_specific_data.asset_observation.metadata), None)
 
     print("\n" + "=" * 72)
     print(f"cdp run {'succeeded' if result.success else 'FAILED'} in {seconds:.1f}s (run {result.run_id[:8]})")
@@ -115,8 +138,12 @@ def _run_pipeline(select: str) -> bool:
         if step == "cdp_dbt_models":
             for line in dbt_failures():
                 print(f"    {line}")
-    for step in skipped_steps:
-        print(f"  step not run (upstream failed or a blocking gate failed): {step}")
+    if unchanged_since is not None and not failed_steps:
+        print(f"\nnothing new since run {unchanged_since[:8]} (same raw rows, rules and code): no model was rebuilt, "
+              f"and the {len(skipped_steps)} steps after the build were not needed; the serving copy is that run's")
+    else:
+        for step in skipped_steps:
+            print(f"  step not run (upstream failed or a blocking gate failed): {step}")
     if settings.export_dir.exists():
         print(f"\nexports in {settings.export_dir}: "
               + ", ".join(sorted(p.name for p in settings.export_dir.iterdir() if p.is_file())))

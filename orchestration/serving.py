@@ -26,12 +26,15 @@ import yaml
 from orchestration.settings import Settings
 from orchestration.sql_text import sql_string
 
-SERVED_SCHEMAS = ("staging", "marts", "audiences", "ops", "rules")
+#: what BI reads when serving.yml names no `schemas`: the marts (the BI contract), the audiences, the
+#: pipeline's bookkeeping and the rules; staging (every event, cleaned) is the models' input, not BI's
+SERVED_SCHEMAS = ("marts", "audiences", "ops", "rules")
 POLICY_FILE = Path(__file__).with_name("serving.yml")
 
 
 @dataclass(frozen=True)
 class ServingPolicy:
+    schemas: tuple[str, ...]
     hashed_columns: frozenset[str]
     dropped_columns: frozenset[str]
     dropped_tables: frozenset[str]
@@ -55,7 +58,7 @@ class ServingPolicy:
 
 def load_policy(path: Path = POLICY_FILE) -> ServingPolicy:
     raw = yaml.safe_load(path.read_text()) or {}
-    keys = ("hashed_columns", "dropped_columns", "dropped_tables", "clear_schemas", "clear_columns")
+    keys = ("schemas", "hashed_columns", "dropped_columns", "dropped_tables", "clear_schemas", "clear_columns")
     unknown = set(raw) - set(keys)
     if unknown:
         raise ValueError(f"{path}: unknown key(s) {sorted(unknown)}; expected {', '.join(keys)}")
@@ -66,7 +69,8 @@ def load_policy(path: Path = POLICY_FILE) -> ServingPolicy:
             raise ValueError(f"{path}: {key} must be a list of names")
         return frozenset(v.lower() for v in value)
 
-    return ServingPolicy(names("hashed_columns"), names("dropped_columns"), names("dropped_tables"),
+    schemas = tuple(sorted(names("schemas"))) if "schemas" in raw else SERVED_SCHEMAS
+    return ServingPolicy(schemas, names("hashed_columns"), names("dropped_columns"), names("dropped_tables"),
                          names("clear_schemas"), names("clear_columns"))
 
 
@@ -77,13 +81,13 @@ def publish_serving_copy(con: duckdb.DuckDBPyConnection, settings: Settings) -> 
     partial = target.with_name(target.name + ".partial")
     partial.unlink(missing_ok=True)
     source_db = con.execute("select current_database()").fetchone()[0]
+    policy = load_policy()
     tables = con.execute(
         "select table_schema, table_name from information_schema.tables "
         "where table_catalog = ? and table_schema in ({}) order by 1, 2".format(
-            ", ".join("?" for _ in SERVED_SCHEMAS)),
-        [source_db, *SERVED_SCHEMAS],
+            ", ".join("?" for _ in policy.schemas)),
+        [source_db, *policy.schemas],
     ).fetchall()
-    policy = load_policy()
     tables = [(s, t) for s, t in tables if policy.publishes(s, t)]
     copied: dict[str, int] = {}
     con.execute(f"attach {sql_string(partial)} as serving_new")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import duckdb
 
+from orchestration.build_state import BUILD_STATE_DDL
 from orchestration.quality.results import QUALITY_DDL, ensure_quality_tables
 from orchestration.settings import Settings, get_settings
 from reverse_etl.state import SYNC_DDL, ensure_sync_tables
@@ -96,10 +97,11 @@ def ensure_ops_tables(con) -> None:
     quality results, sync bookkeeping), on whichever engine `con` speaks to."""
     if getattr(con, "name", "duckdb") == "duckdb":
         con.execute(OPS_DDL)
+        con.execute(BUILD_STATE_DDL)
         ensure_sync_tables(con)
         ensure_quality_tables(con)
         return
-    for script in (OPS_DDL, QUALITY_DDL, SYNC_DDL):
+    for script in (OPS_DDL, BUILD_STATE_DDL, QUALITY_DDL, SYNC_DDL):
         for statement in (s.strip() for s in strip_comments(script).split(";")):
             added = ADD_COLUMN.match(statement)
             if added:

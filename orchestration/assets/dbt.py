@@ -12,7 +12,7 @@ serving copy) runs and the run is marked failed. CDP_DBT_VARS (YAML) overrides d
 """
 
 import fcntl
-import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -28,6 +28,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtP
 from orchestration.assets.dbt_in_process import dbt_build_in_process
 from orchestration.assets.raw import raw_asset_key
 from orchestration.assets.resources import WarehouseResource
+from orchestration.build_state import DBT_INPUTS, files_signature, unchanged_since
 from orchestration.engines.catalog import table_exists
 from orchestration.ingest.contract import load_contract
 from orchestration.quality.dbt_results import describe_failures, record_dbt_results
@@ -37,10 +38,12 @@ from orchestration.sql_text import quote_identifier
 from orchestration.transform import dbt_executable
 from orchestration.warehouse import WAREHOUSE_POOL
 
-PARSE_INPUTS = ("models", "macros", "seeds", "tests", "dbt_project.yml", "profiles.yml")
+PARSE_INPUTS = DBT_INPUTS
 #: per-invocation target folders kept: the newest ones, and any younger than a day (another run on
 #: another warehouse may still be writing one); `cdp run` reads the latest run_results.json to say
 #: which node failed, but an hourly schedule must not fill the disk
+#: metadata key of the observations a build with nothing to do records (read by `cdp run`'s summary)
+UNCHANGED_SINCE = "unchanged_since_run"
 KEEP_INVOCATION_FOLDERS = 20
 KEEP_INVOCATION_SECONDS = 24 * 3600
 
@@ -50,15 +53,7 @@ dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_D
 def inputs_signature(project_dir: Path) -> str:
     """A fingerprint of every file dbt parses (path, size, modification time): it changes when a
     file is added, removed, moved in or edited, whatever its timestamp."""
-    entries = []
-    for name in PARSE_INPUTS:
-        path = project_dir / name
-        files = [path] if path.is_file() else sorted(path.rglob("*")) if path.is_dir() else []
-        for f in files:
-            if f.is_file():
-                stat = f.stat()
-                entries.append(f"{f.relative_to(project_dir)}:{stat.st_size}:{stat.st_mtime_ns}")
-    return hashlib.sha256("\n".join(entries).encode()).hexdigest()
+    return files_signature(project_dir, PARSE_INPUTS)
 
 
 def ensure_manifest(project: DbtProject = dbt_project) -> Path:
@@ -166,9 +161,43 @@ class CdpDbtTranslator(DagsterDbtTranslator):
 translator = CdpDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_source_tests_as_checks=True))
 
 
+class DbtBuildConfig(dg.Config):
+    """`cdp run --full-refresh`: incremental models are rebuilt from raw, and the build runs even when
+    nothing changed since the last published run."""
+    full_refresh: bool = False
+
+
+def built_relations(manifest: dict[str, Any]) -> list[tuple[str, str]]:
+    """(schema, table) of every model and seed the project builds."""
+    return [(n["schema"], n.get("alias") or n["name"]) for n in manifest.get("nodes", {}).values()
+            if n.get("resource_type") in ("model", "seed") and n.get("config", {}).get("materialized") != "ephemeral"]
+
+
+def unchanged_observations(context: AssetExecutionContext, warehouse: WarehouseResource,
+                           config: DbtBuildConfig) -> list[dg.AssetObservation]:
+    """When raw and every input equal those of the last published run (`build_state`), one
+    observation per selected asset saying so; the step then builds nothing and everything after it
+    is skipped. Empty when there is work to do."""
+    if config.full_refresh:
+        return []
+    manifest = json.loads(Path(dbt_project.manifest_path).read_text())
+    with warehouse.connect() as con:
+        since = unchanged_since(con, get_settings(), built_relations(manifest))
+    if since is None:
+        return []
+    context.log.info(f"raw rows and every input are those of run {since}, which passed every gate and published: "
+                     "nothing to rebuild (cdp run --full-refresh rebuilds anyway)")
+    return [dg.AssetObservation(asset_key=key, metadata={UNCHANGED_SINCE: since})
+            for key in sorted(context.selected_asset_keys, key=lambda k: k.to_user_string())]
+
+
 @dbt_assets(manifest=ensure_manifest(), project=dbt_project, pool=WAREHOUSE_POOL, name="cdp_dbt_models",
             dagster_dbt_translator=translator)
-def cdp_dbt_models(context: AssetExecutionContext, warehouse: WarehouseResource):
+def cdp_dbt_models(context: AssetExecutionContext, warehouse: WarehouseResource, config: DbtBuildConfig):
+    unchanged = unchanged_observations(context, warehouse, config)
+    if unchanged:
+        yield from unchanged
+        return
     target_path = Path(dbt_project.project_dir) / "target" / (
         f"{context.op_execution_context.op.name}-{context.run.run_id[:7]}-{uuid.uuid4().hex[:7]}")
     if get_settings().dbt_target == "spark":
@@ -176,8 +205,9 @@ def cdp_dbt_models(context: AssetExecutionContext, warehouse: WarehouseResource)
         from orchestration.engines.spark_engine import shared_spark_engine
 
         shared_spark_engine()
-    invocation = dbt_build_in_process(context, ["build", *dbt_vars_args()], project=dbt_project,
-                                      translator=translator, target_path=target_path, env=dbt_environment())
+    args = ["build", *dbt_vars_args(), *(["--full-refresh"] if config.full_refresh else [])]
+    invocation = dbt_build_in_process(context, args, project=dbt_project, translator=translator,
+                                      target_path=target_path, env=dbt_environment())
     events = list(invocation.stream())
     _prune_invocation_folders(target_path.parent)
     try:

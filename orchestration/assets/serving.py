@@ -8,6 +8,7 @@ import dagster as dg
 from dagster import AssetExecutionContext
 
 from orchestration.assets.resources import WarehouseResource
+from orchestration.build_state import current_state, record_published
 from orchestration.quality.warehouse_checks import record_audience_sizes
 from orchestration.serving import publish_serving_copy
 from orchestration.settings import get_settings
@@ -29,6 +30,8 @@ def build_serving_asset(upstream: Sequence[dg.AssetKey], audiences: Sequence[str
         settings = get_settings()
         with warehouse.connect() as con:
             record_audience_sizes(con, context.run_id, list(audiences))
+            # every gate passed: the next run with the same raw rows and inputs has nothing to rebuild
+            record_published(con, current_state(con, settings), context.run_id)
             if settings.dbt_target != "duckdb":
                 # PostgreSQL and Spark serve many readers themselves: BI connects to the warehouse
                 context.log.info(f"no serving copy on {settings.dbt_target}: BI reads the warehouse's staging, "

@@ -26,13 +26,14 @@ grouped as (
         case when grouping(campaign) = 1 then 'channel' else 'campaign' end as grain,
         channel,
         case when grouping(campaign) = 1 then '(all)' else campaign end as campaign,
-        sum(share) as credited_conversions,
-        sum(credited) as credited_value
+        {{ exact_sum('share') }} as credited_conversions,
+        {{ exact_sum('credited') }} as credited_value
     from long
     group by grouping sets ((model, channel), (model, channel, campaign))
 )
 
 select
     *,
-    credited_value / nullif(sum(credited_value) over (partition by model, grain), 0) as share_of_value
+    credited_value / nullif(cast(sum(cast(credited_value as decimal(38, 12))) over (partition by model, grain)
+                                 as {{ type_double() }}), 0) as share_of_value
 from grouped

@@ -73,11 +73,11 @@ rule_based as (
         channel,
         case when grouping(campaign) = 1 then '(all)' else campaign end as campaign,
         month,
-        sum(share) as credited_conversions,
-        sum(credited) as credited_value,
-        sum(new_customer_share) as new_customers,
-        sum(ltv_weighted) as ltv_weighted,
-        sum(tenure_weighted) as tenure_weighted
+        {{ exact_sum('share') }} as credited_conversions,
+        {{ exact_sum('credited') }} as credited_value,
+        {{ exact_sum('new_customer_share') }} as new_customers,
+        {{ exact_sum('ltv_weighted') }} as ltv_weighted,
+        {{ exact_sum('tenure_weighted') }} as tenure_weighted
     from credits
     group by grouping sets ((model, channel, month), (model, channel), (model, channel, campaign))
 ),
@@ -112,10 +112,10 @@ totals as (
         cast(null as {{ type_double() }}) as ltv_weighted, cast(null as {{ type_double() }}) as tenure_weighted, coalesce(sp.spend, 0) as spend
     from (
         select 'all_month' as grain, cast({{ dbt.date_trunc('month', 'converted_at') }} as date) as month,
-               count(distinct conversion_id) as credited_conversions, sum(linear_value) as credited_value
+               count(distinct conversion_id) as credited_conversions, {{ exact_sum('linear_value') }} as credited_value
         from {{ ref('attribution_credits') }} group by 2
         union all
-        select 'all', cast(null as date), count(distinct conversion_id), sum(linear_value)
+        select 'all', cast(null as date), count(distinct conversion_id), {{ exact_sum('linear_value') }}
         from {{ ref('attribution_credits') }}
     ) as g
     cross join (select distinct model from credited) as m

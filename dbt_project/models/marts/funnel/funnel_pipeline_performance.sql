@@ -25,8 +25,8 @@ grouped as (
         count(case when is_won then 1 end) as won_opportunities,
         count(case when is_closed and not is_won then 1 end) as lost_opportunities,
         sum(case when is_won then amount_reporting else 0 end) as won_amount,
-        avg(case when is_won then amount_reporting end) as average_deal_size,
-        avg(case when is_won then sales_cycle_days end) as average_sales_cycle_days
+        {{ exact_avg('case when is_won then amount_reporting end') }} as average_deal_size,
+        {{ exact_avg('case when is_won then sales_cycle_days end') }} as average_sales_cycle_days
     from opportunities
     group by grouping sets ((), (created_month), (created_month, channel))
 )

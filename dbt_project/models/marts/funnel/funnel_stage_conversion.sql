@@ -29,7 +29,7 @@ pairs as (
         count(reached_{{ a.stage }}_at) as people_reached_from,
         count(reached_{{ b.stage }}_at) as people_reached_to,
         {{ cdp_median(cdp_days_between('reached_' ~ a.stage ~ '_at', 'reached_' ~ b.stage ~ '_at')) }} as median_days_between,
-        avg({{ cdp_days_between('reached_' ~ a.stage ~ '_at', 'reached_' ~ b.stage ~ '_at') }}) as mean_days_between
+        {{ exact_avg(cdp_days_between('reached_' ~ a.stage ~ '_at', 'reached_' ~ b.stage ~ '_at')) }} as mean_days_between
     from people
     group by grouping sets (
         (), (first_touch_channel), (cohort_month), (cohort_month, first_touch_channel),

@@ -11,7 +11,7 @@
       of that person's identifiers seen together in any record), the share placed in one profile;
     - strict recall: of all pairs belonging to one person, the share placed in one profile
       (includes devices a person never identified on, which no resolver can link). -#}
--- depends_on: {{ ref('int_identity__identifiers') }}, {{ ref('int_identity__edges') }}, {{ ref('identity_profile_registry') }}
+-- depends_on: {{ ref('int_identity__identifiers') }}, {{ ref('int_identity__edges') }}, {{ ref('identity_profile_registry') }}, {{ ref('int_privacy__deleted_profiles') }}
 {%- set truth_dir = env_var('CDP_GROUND_TRUTH_DIR', '') if cdp_reads_parquet() else '' -%}
 {%- set work = this.schema ~ '.' ~ this.identifier ~ '__work' -%}
 {%- if truth_dir and execute -%}
@@ -64,6 +64,8 @@ evaluated as (
     inner join {{ ref('identity_profile_registry') }} as r on r.node_key = t.node_key
     inner join {{ ref('int_identity__identifiers') }} as n on n.node_key = t.node_key
     left join {{ work }}_cc_labels as l on l.node = n.node_id
+    -- people with a deletion request are erased after the build: scored as a rebuild without them
+    where r.profile_id not in (select profile_id from {{ ref('int_privacy__deleted_profiles') }})
 ),
 
 pair_counts as (

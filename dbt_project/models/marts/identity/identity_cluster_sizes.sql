@@ -1,7 +1,10 @@
-{#- Distribution of profile sizes (identifiers per profile), for spotting blobs at a glance. -#}
+{#- Distribution of profile sizes (identifiers per profile), for spotting blobs at a glance. People
+    with a deletion request are left out: the erasure removes them from the registry after the build,
+    and the distribution must be what a rebuild without them gives. -#}
 with sizes as (
     select profile_id, count(*) as identifiers
     from {{ ref('identity_profile_registry') }}
+    where profile_id not in (select profile_id from {{ ref('int_privacy__deleted_profiles') }})
     group by profile_id
 ),
 
