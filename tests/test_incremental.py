@@ -1,5 +1,6 @@
 """Runs after the first: an increment that touches nobody rebuilds nothing, and a sequence of
-increments (new and late events, a merge of two profiles, a deletion request) leaves the marts and
+increments (new and late events, a merge of two profiles, a deletion request, the deleted person's
+browser coming back) leaves the marts and
 audiences exactly as `cdp run --full-refresh` over the same files rebuilds them.
 
 Each test works on its own copy of the session's good run over the bundled sample.
@@ -115,16 +116,26 @@ def test_increments_equal_a_full_refresh(after_good_run: Workspace, capsys: pyte
     assert ws.query("select count(*) from ops.identity_merge_events where retired_profile_id in (?, ?)",
                     [anonymous_only[0], with_user[0]])[0][0] == 1
     # day 3: someone asks to be deleted
-    email = ws.query("""select identifier from marts.profile_identifiers as i where identifier_type = 'email'
-                        and profile_id not in (select profile_id from marts.profile_identifiers
-                                               where identifier in (?, ?))
-                        order by identifier limit 1""", [anonymous_only[1], with_user[1]])[0][0]
+    # a person with an email whose profile id comes from their browser (the id of a new cluster is
+    # derived from its earliest identifier)
+    profile, email, browser = ws.query("""
+        select e.profile_id, e.identifier, a.identifier from marts.profile_identifiers as e
+        inner join marts.profile_identifiers as a on a.profile_id = e.profile_id and a.identifier_type = 'anonymous_id'
+        where e.identifier_type = 'email' and e.profile_id = 'prf_' || substr(md5(a.node_key), 1, 24)
+          and e.profile_id not in (select profile_id from marts.profile_identifiers where identifier in (?, ?))
+        order by 2 limit 1""", [anonymous_only[1], with_user[1]])[0]
     with (ws.landing / "deletion_requests" / "day3.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["request_id", "identifier_type", "identifier", "requested_at"])
         writer.writerow(["DSR-INC-1", "email", email, "2026-11-15T12:00:00Z"])
     run(capsys)
     assert ws.query("select count(*) from ops.erased_profiles where request_id = 'DSR-INC-1'") == [(1,)]
+    # day 4: their browser comes back, without the email the request named: still them, erased again
+    write_events(ws, "day4.ndjson", [{"type": "page", "messageId": "inc-d4-1", "anonymousId": browser,
+                                      "timestamp": "2026-11-15T13:00:00Z", "name": "/"}])
+    run(capsys)
+    assert ws.query("select count(*) from marts.dim_profiles where profile_id = ?", [profile]) == [(0,)]
+    assert ws.query("select count(*) from raw.events where message_id = 'inc-d4-1'") == [(0,)]
 
     incremental = marts(ws)
     printed = run(capsys, full_refresh=True)
