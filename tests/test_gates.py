@@ -169,7 +169,7 @@ import os
 while not os.path.exists(stop):
     try:
         con = duckdb.connect(path, read_only=True)
-        counts.append(con.execute("select count(*) from staging.stg_segment__events").fetchone()[0])
+        counts.append(con.execute("select count(*) from marts.dim_profiles").fetchone()[0])
         con.close()
         ok += 1
     except Exception as exc:
@@ -198,7 +198,7 @@ def test_serving_copy_stays_readable_while_a_run_writes(after_good_run: Workspac
     assert failed == 0, errors
     assert ok > 20
     # the reader saw the old copy during the run, then the new one once it was published
-    new_total = ws.query("select count(*) from staging.stg_segment__events")[0][0]
+    new_total = ws.query("select count(*) from marts.dim_profiles")[0][0]
     assert smallest < largest == new_total
     # the Great Expectations suites over mart summary extracts ran in this run and passed
     marts_gx = ws.query("select count(*), bool_and(passed) from ops.quality_results where layer = 'marts' "

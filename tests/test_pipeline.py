@@ -43,6 +43,7 @@ EXPECTED_ASSETS = {
     "rules/conversion_definitions", "rules/currency_rates", "rules/lifecycle_stages", "rules/lifecycle_stage_rules",
     "rules/lead_score_rules",
     "intermediate/int_privacy__deleted_profiles", "intermediate/int_profiles__traits",
+    "intermediate/int_profiles__as_of",
     "intermediate/int_marketing__touches", "intermediate/int_funnel__profile_events",
     "intermediate/int_funnel__opportunities", "intermediate/int_scoring__fit_matches",
     "intermediate/int_scoring__engagement_matches",
@@ -61,6 +62,7 @@ EXPECTED_ASSETS = {
     "reverse_etl/top_value_lookalike_google", "reverse_etl/top_value_lookalike_meta",
     "reverse_etl/suppression_list_jsonl", "serving/warehouse_copy", "marts/data_health_scores",
     "ops/load_manifest",  # the dbt source the health score reads (written by the loaders)
+    "ops/erased_profiles",  # the dbt source of who was erased (written by privacy/erasure, after the build)
 }
 
 

@@ -42,16 +42,14 @@
 {%- endmacro %}
 
 {#- The moment "now" means for time-relative rules: var('cdp__as_of'), else the latest staged record
-    (event, CRM contact update or opportunity snapshot), so a rerun over the same data gives the same
-    answer. A scalar SQL expression. -#}
+    (event, CRM contact update or opportunity snapshot) of anyone not being erased
+    (int_profiles__as_of), so a rerun over the same data gives the same answer. A scalar SQL
+    expression. -#}
 {% macro cdp_as_of() -%}
     {%- if var('cdp__as_of') -%}
         cast({{ cdp_literal(var('cdp__as_of')) }} as {{ type_timestamptz() }})
     {%- else -%}
-        (select max(latest_at) from (
-            select max(occurred_at) as latest_at from {{ ref('stg_segment__events') }}
-            union all select max(updated_at) from {{ ref('stg_crm__contacts') }}
-            union all select max(snapshot_at) from {{ ref('stg_crm__opportunity_snapshots') }}) as latest)
+        (select as_of from {{ ref('int_profiles__as_of') }})
     {%- endif -%}
 {%- endmacro %}
 

@@ -1,6 +1,7 @@
 {#- Audience: lapsed customers, people with at least one completed order whose latest order is more
     than var('cdp__lapsed_after_days') days (default 120) before the as-of moment (cdp_as_of). For
     win-back email. -#}
+/* depends_on: {{ ref('int_profiles__as_of') }} */
 {%- set lapsed_days = var('cdp__lapsed_after_days') | int -%}
 with orders as (
     select profile_id, count(*) as order_count, sum(conversion_value_reporting) as lifetime_revenue,

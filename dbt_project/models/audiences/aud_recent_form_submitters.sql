@@ -3,6 +3,7 @@
     marketing under var('cdp__email_consent_mode') (marts.dim_profiles: a revocation on any of the
     person's identifiers counts). One row per member, keyed by profile_id; the email sent is the
     profile's most recently seen one. Deleted people are not in dim_profiles, so never here. -#}
+/* depends_on: {{ ref('int_profiles__as_of') }} */
 {%- set lookback = var('cdp__form_lookback_days') | int -%}
 {%- set consent_mode = var('cdp__email_consent_mode') -%}
 {%- if consent_mode not in ['opt_in', 'opt_out'] -%}

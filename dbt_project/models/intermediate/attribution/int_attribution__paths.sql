@@ -4,6 +4,7 @@
     var cdp__attribution_lookback_days days before the as-of moment (ending in null). Consecutive
     repeats of a channel collapse into one step. conversion_value_reporting is the
     converting journey's value on every step, null for journeys that did not convert. -#}
+/* depends_on: {{ ref('int_profiles__as_of') }} */
 {%- set conversions = var('cdp__attribution_conversions') %}
 {%- set lookback = var('cdp__attribution_lookback_days') | int %}
 {%- set max_touches = var('cdp__attribution_max_touches') | int %}

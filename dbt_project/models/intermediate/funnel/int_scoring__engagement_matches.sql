@@ -1,6 +1,7 @@
 {#- One row per event and engagement rule of seeds/lead_score_rules.csv it matches (attribute
     event_name, form_id or page_path), with the rule's points before decay. Events after the as-of
     moment (var cdp__as_of, default the latest event) are left out. -#}
+/* depends_on: {{ ref('int_profiles__as_of') }} */
 -- depends_on: {{ ref('lead_score_rules') }}, {{ ref('int_funnel__profile_events') }}, {{ ref('stg_segment__events') }}, {{ ref('stg_crm__contacts') }}, {{ ref('stg_crm__opportunity_snapshots') }}
 {%- set attributes = ['event_name', 'form_id', 'page_path'] %}
 {%- set rules = cdp_rule_rows('lead_score_rules', 'rule_id') | selectattr('category', 'equalto', 'engagement') | list %}

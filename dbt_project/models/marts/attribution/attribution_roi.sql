@@ -9,6 +9,7 @@
     average lifetime revenue (all revenue conversions to date) of those customers; payback months =
     CAC / (LTV per month of customer tenure, from the first conversion to the as-of moment, at least
     one month). Ratios are null where their denominator is zero (unpaid channels have no spend). -#}
+/* depends_on: {{ ref('int_profiles__as_of') }} */
 {%- set models = attribution_rule_models() %}
 
 with spend as (

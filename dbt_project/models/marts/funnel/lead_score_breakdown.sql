@@ -2,6 +2,7 @@
     (seeds/lead_score_rules.csv). Fit rules count once; engagement rules sum their events' points,
     each halved every var cdp__lead_score_half_life_days days before the as-of moment. Points are
     rounded to the cent per row and marts.lead_scores sums exactly these rows. -#}
+/* depends_on: {{ ref('int_profiles__as_of') }} */
 {%- set half_life = var('cdp__lead_score_half_life_days') | float %}
 {%- if half_life <= 0 %}
     {{ exceptions.raise_compiler_error("var cdp__lead_score_half_life_days must be positive, got " ~ half_life) }}

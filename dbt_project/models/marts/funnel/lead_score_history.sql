@@ -10,6 +10,7 @@
     after step k is 2^-x_k * sum_{j<=k} points_j * 2^x_j (a running sum), and right before it
     2^-x_k * sum_{j<k} points_j * 2^x_j. Exact while no event is more than about 1000 half-lives
     older than the as-of moment (a dbt test fails the build otherwise). -#}
+/* depends_on: {{ ref('int_profiles__as_of') }} */
 -- depends_on: {{ ref('lead_score_rules') }}
 {%- set half_life = var('cdp__lead_score_half_life_days') | float %}
 {%- set threshold = var('cdp__mql_score_threshold') | float %}

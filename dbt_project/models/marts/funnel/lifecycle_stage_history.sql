@@ -3,6 +3,7 @@
     has put it in so far, so it never moves back; a stage passed over on the way (a buyer who was
     never an MQL) gets a row with was_skipped = true, entered and left at the moment of the jump.
     Each entered row names the rule and source record that caused it. -#}
+/* depends_on: {{ ref('int_profiles__as_of') }} */
 with advances as (
     select *
     from {{ ref('lifecycle_stage_signals') }}

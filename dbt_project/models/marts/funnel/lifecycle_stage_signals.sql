@@ -11,6 +11,7 @@
       opportunity_stage an opportunity of the person entered one of the '|'-separated stages `match`;
       opportunity_won   an opportunity was first won;  opportunity_lost  one was first lost
                         (milestones from the snapshot history, which only grows). -#}
+/* depends_on: {{ ref('int_profiles__as_of') }} */
 -- depends_on: {{ ref('lifecycle_stage_rules') }}, {{ ref('lifecycle_stages') }}, {{ ref('int_funnel__profile_events') }}, {{ ref('stg_crm__contacts') }}, {{ ref('stg_consent__records') }}, {{ ref('lead_score_history') }}, {{ ref('stg_crm__opportunity_snapshots') }}, {{ ref('int_funnel__opportunities') }}
 {%- set signals = ['event', 'crm_contact', 'consent', 'lead_score', 'lead_score_below', 'opportunity_stage',
                    'opportunity_won', 'opportunity_lost'] %}
