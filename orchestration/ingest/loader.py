@@ -461,8 +461,6 @@ def load_source(con: duckdb.DuckDBPyConnection, spec: SourceSpec, landing_dir: P
     they commit, in groups (see `_validate_group`).
     """
     contract = contract or load_contract()
-    if validator is not None:
-        validator.warm_up()
     say = progress or log.info
     ensure_raw_table(con, spec)
     files, notices = scan_source(landing_dir, spec, missing_folder)
@@ -471,6 +469,10 @@ def load_source(con: duckdb.DuckDBPyConnection, spec: SourceSpec, landing_dir: P
     seen = {(r[0], r[1]) for r in con.execute(
         "select file_path, file_hash from ops.load_manifest where source = ?", [spec.name]).fetchall()}
     todo, skipped, already = new_files(files, seen)
+    if validator is not None and todo:
+        # only with files to validate: a warm-up nobody waits for would still be writing the GX
+        # project when this step ends
+        validator.warm_up()
     for path, file_hash in skipped:
         con.execute(f"insert into ops.load_manifest {MANIFEST_COLUMNS} values (?, ?, ?, ?, "
                     "'skipped_same_content', "

@@ -209,8 +209,6 @@ def load_into_spark(engine: Engine, spec: SourceSpec, landing_dir: Path, contrac
     from orchestration.ingest.publish import create_table_like
 
     say = progress or log.info
-    if validator is not None:
-        validator.warm_up()
     files, notices = scan_source(landing_dir, spec, missing_folder)
     for notice in notices:
         say(f"[{spec.name}] not loaded: {notice.path}: {notice.reason}")
@@ -222,6 +220,8 @@ def load_into_spark(engine: Engine, spec: SourceSpec, landing_dir: Path, contrac
     results: list[FileResult] = []
     validations: list[Any] = []
     if todo:
+        if validator is not None:  # only with files: see loader.load_source
+            validator.warm_up()
         folder = incoming_dir / f"{spec.name}-{uuid.uuid4().hex[:12]}"
         try:
             done = _stage_on_executors(engine.spark, spec, contract, todo, len(files), folder, validator, run_id,

@@ -206,6 +206,10 @@ def gx_project_dir() -> Path:
     return get_settings().gx_dir
 
 
+#: held around all GX work in this process (see SuiteValidator.__init__)
+GX_LOCK = threading.Lock()
+
+
 class SuiteValidator:
     """Validates staged landing files (or mart extracts) with the repository's GX suites; one GX project
     per instance. `layer` and `asset_schema` name where the results belong (landing/raw, marts/marts)."""
@@ -220,8 +224,9 @@ class SuiteValidator:
         self._context: Any = None
         self._definitions: dict[str, Any] = {}
         self.validated_files = 0
-        # GX's context and stores are not thread-safe: GX runs one batch at a time.
-        self._gx_lock = threading.Lock()
+        # GX's context and stores are not thread-safe, and every validator of a process writes the
+        # same project files (great_expectations.yml): GX runs one thing at a time per process.
+        self._gx_lock = GX_LOCK
         self._warm: threading.Thread | None = None
         self._warm_error: BaseException | None = None
 
