@@ -39,11 +39,11 @@ from orchestration.transform import dbt_executable
 from orchestration.warehouse import WAREHOUSE_POOL
 
 PARSE_INPUTS = DBT_INPUTS
+#: metadata key of the observations a build with nothing to do records (read by `cdp run`'s summary)
+UNCHANGED_SINCE = "unchanged_since_run"
 #: per-invocation target folders kept: the newest ones, and any younger than a day (another run on
 #: another warehouse may still be writing one); `cdp run` reads the latest run_results.json to say
 #: which node failed, but an hourly schedule must not fill the disk
-#: metadata key of the observations a build with nothing to do records (read by `cdp run`'s summary)
-UNCHANGED_SINCE = "unchanged_since_run"
 KEEP_INVOCATION_FOLDERS = 20
 KEEP_INVOCATION_SECONDS = 24 * 3600
 

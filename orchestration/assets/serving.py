@@ -30,14 +30,15 @@ def build_serving_asset(upstream: Sequence[dg.AssetKey], audiences: Sequence[str
         settings = get_settings()
         with warehouse.connect() as con:
             record_audience_sizes(con, context.run_id, list(audiences))
-            # every gate passed: the next run with the same raw rows and inputs has nothing to rebuild
+            copied = publish_serving_copy(con, settings) if settings.dbt_target == "duckdb" else {}
+            # every gate passed and what BI reads is published: the next run with the same raw rows
+            # and inputs has nothing to rebuild (recorded last, so a failed publish is retried)
             record_published(con, current_state(con, settings), context.run_id)
             if settings.dbt_target != "duckdb":
                 # PostgreSQL and Spark serve many readers themselves: BI connects to the warehouse
                 context.log.info(f"no serving copy on {settings.dbt_target}: BI reads the warehouse's staging, "
                                  "marts and audiences schemas directly (README, Engines)")
                 return dg.MaterializeResult(metadata={"engine": settings.dbt_target, "tables": 0})
-            copied = publish_serving_copy(con, settings)
         context.log.info(f"published {len(copied)} tables to {settings.serving_warehouse}")
         return dg.MaterializeResult(metadata={
             "path": str(settings.serving_warehouse),
