@@ -116,3 +116,36 @@ def test_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
     with pytest.raises(FileExistsError):
         generate(GenerationSpec(people=50, seed=1), tmp_path, log=lambda _: None)
     generate(GenerationSpec(people=50, seed=1), tmp_path, force=True, log=lambda _: None)
+
+
+def test_increment_adds_a_day_for_the_same_people_even_in_a_hostile_folder(tmp_path: Path) -> None:
+    """`--increment` replays about the asked share of lines as new messages on the new day, with their
+    true person, adds new people after everyone generated, and names one existing person to delete;
+    a folder name with quotes and a semicolon is data, never SQL."""
+    from datetime import date
+
+    from orchestration.sample_data.increment import write_increment
+
+    out = tmp_path / "o'brien\"; drop table x; --"
+    generate(GenerationSpec(people=400, seed=3, chunk_size=400), out, log=lambda _: None)
+    lines = json.loads((out / "ground_truth" / "generation.json").read_text())["result"]["event_lines"]
+    done = write_increment(out, date(2026, 11, 16), share=0.05)
+    assert 0.03 * lines < done.replayed_lines < 0.07 * lines
+    assert 0 < done.late_lines < done.replayed_lines
+    assert done.new_people == 1 and done.deletion_request.startswith("DSR-20261116-P")
+    con = duckdb.connect()
+    replay = con.execute("select line from read_csv(?, columns = {'line': 'VARCHAR'}, header = false, "
+                         "delim = e'\\x1f', quote = '', escape = '')",
+                         [str(out / "landing" / "events" / "events_20261116_returning.ndjson.gz")]).fetchall()
+    messages = [json.loads(r[0]) for r in replay]
+    on_time = [m for m in messages if m["timestamp"].startswith("2026-11-16")]
+    assert len(messages) == done.replayed_lines and len(on_time) == done.replayed_lines - done.late_lines
+    assert all(m["timestamp"] < "2026-11-16" for m in messages if m not in on_time)
+    truth_file = out / "ground_truth" / "event_people" / "event_people_20261116_returning.parquet"
+    truth = con.execute("select message_id, person_id from read_parquet(?)", [str(truth_file)]).fetchall()
+    assert {m["messageId"] for m in messages} == {t[0] for t in truth}
+    people = con.execute("select min(person_id) from read_parquet(?)",
+                         [str(out / "ground_truth" / "people" / "people_20261116.parquet")]).fetchall()
+    assert people == [("P000000400",)]  # numbered after the 400 generated people
+    with pytest.raises(FileExistsError):
+        write_increment(out, date(2026, 11, 16))

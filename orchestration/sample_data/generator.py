@@ -33,6 +33,7 @@ from orchestration.sample_data.render import (
     write_people_truth,
 )
 from orchestration.sample_data.vocabulary import BASE_CONVERSION_RATE, CAMPAIGNS, CHANNELS
+from orchestration.sql_text import sql_string
 
 LANDING_SOURCES = ("events", "crm_contacts", "crm_opportunities", "ad_spend", "consent", "deletion_requests")
 TRUTH_FOLDERS = ("people", "identifiers", "event_people", "contact_people")
@@ -123,7 +124,7 @@ def _write_ad_spend(con: duckdb.DuckDBPyConnection, spec: GenerationSpec, landin
                 select strftime(spend_date, '%Y-%m-%d') as date, * exclude (spend_date)
                 from spend_rows where strftime(spend_date, '%Y_%m') = '{month}'
                 order by spend_date, channel, campaign
-            ) to '{landing / "ad_spend" / f"ad_spend_{month}.csv"}' (header, delimiter ',')
+            ) to {sql_string(landing / "ad_spend" / f"ad_spend_{month}.csv")} (header, delimiter ',')
         """)
 
 

@@ -42,6 +42,7 @@ from orchestration.sample_data.vocabulary import (
     SITE,
     TERMS,
 )
+from orchestration.sql_text import sql_string
 
 # Per 100,000 rows: how many rows get each planted defect.
 EVENT_DEFECT_RATE = 200
@@ -292,11 +293,11 @@ def write_events(con: duckdb.DuckDBPyConnection, events_file: Path, truth_dir: P
     compression = ", compression gzip" if gzip else ""
     con.execute(f"""
         copy (select line from chunk_lines order by occurred_at, copy_no, line)
-        to '{events_file}' (format csv, header false, quote '', escape '', delimiter '\x1f'{compression})
+        to {sql_string(events_file)} (format csv, header false, quote '', escape '', delimiter '\x1f'{compression})
     """)
     con.execute(f"""
         copy (select message_id, person_id, defect, is_duplicated from chunk_messages order by message_id)
-        to '{truth_dir / "event_people" / f"event_people_{chunk:05d}.parquet"}' (format parquet)
+        to {sql_string(truth_dir / "event_people" / f"event_people_{chunk:05d}.parquet")} (format parquet)
     """)
     return int(con.execute("select count(*) from chunk_lines").fetchone()[0])
 
@@ -349,11 +350,11 @@ def write_crm(con: duckdb.DuckDBPyConnection, landing: Path, truth_dir: Path, ch
     """)
     con.execute(f"""
         copy (select * exclude (person_id, defect) from chunk_contacts order by created_at, contact_id)
-        to '{contacts_file}' (header, delimiter ',')
+        to {sql_string(contacts_file)} (header, delimiter ',')
     """)
     con.execute(f"""
         copy (select contact_id, person_id, defect from chunk_contacts order by contact_id)
-        to '{truth_dir / "contact_people" / f"contact_people_{chunk:05d}.parquet"}' (format parquet)
+        to {sql_string(truth_dir / "contact_people" / f"contact_people_{chunk:05d}.parquet")} (format parquet)
     """)
     stages = _lit(OPPORTUNITY_STAGES)
     con.execute(f"""
@@ -381,7 +382,7 @@ def write_crm(con: duckdb.DuckDBPyConnection, landing: Path, truth_dir: Path, ch
                     as updated_at
             from o
             order by updated_at, opportunity_id, stage
-        ) to '{landing / "crm_opportunities" / f"opportunities_{chunk:05d}.csv"}' (header, delimiter ',')
+        ) to {sql_string(landing / "crm_opportunities" / f"opportunities_{chunk:05d}.csv")} (header, delimiter ',')
     """)
 
 
@@ -422,7 +423,7 @@ def write_consent_and_deletions(con: duckdb.DuckDBPyConnection, landing: Path, c
             select identifier_type, identifier, purpose, status,
                    {_ts(f"least(recorded_epoch, {end_epoch})")} as recorded_at, source
             from rows order by recorded_at, identifier_type, identifier, purpose, status, source
-        ) to '{landing / "consent" / f"consent_{chunk:05d}.csv"}' (header, delimiter ',')
+        ) to {sql_string(landing / "consent" / f"consent_{chunk:05d}.csv")} (header, delimiter ',')
     """)
     con.execute(f"""
         copy (
@@ -434,7 +435,7 @@ def write_consent_and_deletions(con: duckdb.DuckDBPyConnection, landing: Path, c
                 {_ts(f"least(last_seen_at + 5 * 86400, {end_epoch})")} as requested_at
             from people_v where deletion_request
             order by request_id
-        ) to '{landing / "deletion_requests" / f"deletion_requests_{chunk:05d}.csv"}' (header, delimiter ',')
+        ) to {sql_string(landing / "deletion_requests" / f"deletion_requests_{chunk:05d}.csv")} (header, delimiter ',')
     """)
 
 
@@ -451,7 +452,7 @@ def write_people_truth(con: duckdb.DuckDBPyConnection, truth_dir: Path, chunk: i
                    to_timestamp(first_seen_at) as first_seen_at
             from people_v
             order by person_id
-        ) to '{truth_dir / "people" / f"people_{chunk:05d}.parquet"}' (format parquet)
+        ) to {sql_string(truth_dir / "people" / f"people_{chunk:05d}.parquet")} (format parquet)
     """)
     con.execute(f"""
         copy (
@@ -475,5 +476,5 @@ def write_people_truth(con: duckdb.DuckDBPyConnection, truth_dir: Path, chunk: i
             union all
             select person_id, 'crm_contact_id', contact_id, false from people_v where in_crm
             order by 1, 2, 3, 4
-        ) to '{truth_dir / "identifiers" / f"identifiers_{chunk:05d}.parquet"}' (format parquet)
+        ) to {sql_string(truth_dir / "identifiers" / f"identifiers_{chunk:05d}.parquet")} (format parquet)
     """)
