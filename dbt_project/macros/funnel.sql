@@ -158,3 +158,8 @@
         {{ return(first) }}
     {%- endif -%}
 {%- endmacro %}
+
+{#- Two relations' `month` columns are the same month, or both null (the all-time rows). -#}
+{% macro cdp_same_month(left, right) -%}
+    ({{ left }}.month = {{ right }}.month or ({{ left }}.month is null and {{ right }}.month is null))
+{%- endmacro %}

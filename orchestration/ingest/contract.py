@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 CONTRACT_PATH = Path(__file__).with_name("landing_contract.yml")
-COLUMN_TYPES = {"timestamp", "date", "integer", "decimal", "boolean"}
+COLUMN_TYPES = {"timestamp", "date", "month", "integer", "decimal", "boolean"}
 TABLE_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".parquet")
 NDJSON_SUFFIXES = (".ndjson", ".ndjson.gz", ".jsonl", ".jsonl.gz", ".json", ".json.gz")
 

@@ -95,6 +95,9 @@ def _check(column: str, kind: str, contract: LandingContract) -> str:
                 f"then {shown} || ' is more than {rules.max_future_hours} hours in the future' end")
     if kind == "date":
         return f"case when try_cast({v} as date) is null then {shown} || ' is not a date (YYYY-MM-DD)' end"
+    if kind == "month":
+        return (f"case when not regexp_full_match(trim({v}), '[0-9]{{4}}-(0[1-9]|1[0-2])(-01)?') "
+                f"then {shown} || ' is not a month (YYYY-MM, or YYYY-MM-01)' end")
     if kind == "integer":
         # try_cast alone would take 10.5 (as 11), 1e3, 0x10 and 1_000
         return (f"case when not regexp_full_match(trim({v}), '[+-]?[0-9]+') or try_cast({v} as bigint) is null "

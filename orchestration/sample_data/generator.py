@@ -32,10 +32,12 @@ from orchestration.sample_data.render import (
     write_events,
     write_people_truth,
 )
+from orchestration.sample_data.budgets import BUDGET_STREAM, write_budgets
 from orchestration.sample_data.vocabulary import BASE_CONVERSION_RATE, CAMPAIGNS, CHANNELS
 from orchestration.sql_text import sql_string
 
-LANDING_SOURCES = ("events", "crm_contacts", "crm_opportunities", "ad_spend", "consent", "deletion_requests")
+LANDING_SOURCES = ("events", "crm_contacts", "crm_opportunities", "ad_spend", "consent", "deletion_requests",
+                   "budgets")
 TRUTH_FOLDERS = ("people", "identifiers", "event_people", "contact_people")
 
 
@@ -175,6 +177,7 @@ def generate(spec: GenerationSpec, out: Path, *, force: bool = False,
             log(f"chunk {chunk + 1}/{chunks}: {n:,} people, {lines:,} event lines "
                 f"({time.perf_counter() - t0:.1f}s)")
         _write_ad_spend(con, spec, landing, np.random.default_rng(streams[0]))
+        write_budgets(con, landing, spec.end_date, np.random.default_rng([spec.seed, BUDGET_STREAM]))
     finally:
         con.close()
     result = GenerationResult(spec.people, total_lines, len(streams) - 1, time.perf_counter() - started)

@@ -146,6 +146,7 @@ select
     case when channel = '(all)' then cast(credited_value as {{ type_double() }}) / nullif(spend_d, 0) end
         as marketing_efficiency_ratio,
     ltv_weighted / nullif(new_customers, 0) as ltv,
+    tenure_weighted / nullif(new_customers, 0) as customer_tenure_months,
     (ltv_weighted / nullif(new_customers, 0)) / nullif(spend_d / nullif(new_customers, 0), 0) as ltv_to_cac,
     (nullif(spend_d, 0) / nullif(new_customers, 0))
         / nullif((ltv_weighted / nullif(new_customers, 0)) / nullif(tenure_weighted / nullif(new_customers, 0), 0), 0)
