@@ -4,6 +4,7 @@
     cdp run        materialise every asset in-process and print a summary
     cdp load       load new landing files into raw only
     cdp status     what the warehouse holds: files, rows per layer, quarantine, last syncs
+    cdp dashboard [--open]   rebuild the marketing dashboard from the last good run and say where it is
     cdp sync [NAME ...] [--dry-run] [--full-resync] [--override-guardrails]
                    run reverse-ETL syncs from the last build (dry run: print the plan, send nothing)
     cdp build-models [--target duckdb|postgres|spark]
@@ -77,6 +78,26 @@ def _run(args: argparse.Namespace) -> int:
     from orchestration.run import run_pipeline
 
     return 0 if run_pipeline(select=args.select, full_refresh=args.full_refresh) else 1
+
+
+def _dashboard(args: argparse.Namespace) -> int:
+    from orchestration.dashboard_publish import NothingPublished, publish_dashboard
+
+    settings = get_settings()
+    try:
+        build = publish_dashboard(settings)
+    except NothingPublished as exc:
+        print(f"cdp dashboard: {exc}", file=sys.stderr)
+        return 2
+    index = build.pages["index"]
+    print(f"dashboard: {len(build.pages)} pages, data as of {build.meta.get('as_of_date')}, "
+          f"built in {build.seconds:.1f}s")
+    print(f"open {index.as_uri()}")
+    if args.open:
+        import webbrowser
+
+        webbrowser.open(index.as_uri())
+    return 0
 
 
 def _build_models(args: argparse.Namespace) -> int:
@@ -165,6 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--target", choices=["duckdb", "postgres", "spark"], default=None,
                         help="engine (default CDP_TARGET, else duckdb)")
     models.set_defaults(func=_build_models)
+    dash = commands.add_parser("dashboard", help="rebuild the marketing dashboard from the last good run")
+    dash.add_argument("--open", action="store_true", help="also open it in the default browser")
+    dash.set_defaults(func=_dashboard)
     commands.add_parser("status", help="print what the warehouse holds").set_defaults(func=_status)
     sync = commands.add_parser("sync", help="run reverse-ETL syncs (all, or the ones named)")
     sync.add_argument("names", nargs="*", help="sync names from the syncs file (default: every sync)")

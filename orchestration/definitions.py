@@ -7,6 +7,7 @@ from typing import Any
 import dagster as dg
 
 from orchestration.assets.attribution import data_driven_attribution
+from orchestration.assets.dashboard import marketing_dashboard
 from orchestration.assets.dbt import cdp_dbt_models
 from orchestration.assets.gates import build_audience_checks, build_mart_expectation_checks
 from orchestration.assets.privacy import build_erasure_asset
@@ -32,6 +33,7 @@ _sync_schedules = sync_schedules(_sync_job)
 
 defs = dg.Definitions(
     assets=[*raw_assets(), cdp_dbt_models, data_driven_attribution, _erasure, *_syncs, attribution_comparison_report,
+            marketing_dashboard,
             build_serving_asset([*_models, _erasure.key, *(s.key for s in _syncs)], [k.path[-1] for k in _audiences])],
     asset_checks=[build_audience_checks(_audiences), build_mart_expectation_checks(_models)],
     jobs=[pipeline_job, *(s.job for s in _sync_schedules)],

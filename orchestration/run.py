@@ -152,4 +152,7 @@ def _run_pipeline(select: str, full_refresh: bool) -> bool:
               + ("" if settings.serving_warehouse.exists() else " (not published)"))
     else:
         print(f"BI reads the warehouse itself: {warehouse_label(settings)}")
+    index = settings.dashboard_dir / "index.html"
+    if index.exists():
+        print(f"dashboard: {index.as_uri()}   (rebuild: cdp dashboard)")
     return bool(result.success)

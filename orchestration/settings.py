@@ -77,6 +77,11 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
         "8",
         "spark.sql.shuffle.partitions of the `spark` target (Spark's 200 suits a cluster, not one machine).",
     ),
+    "CDP_DASHBOARD_DIR": (
+        "",
+        "Where the marketing dashboard's pages are written after every good run (empty: `dashboard/`"
+        " beside the CDP_WAREHOUSE file).",
+    ),
     "CDP_LOG_LEVEL": ("INFO", "Log level of `cdp run` (DEBUG shows every Dagster event)."),
     "CDP_RUN_LOCK_WAIT_SECONDS": (
         "0",
@@ -117,6 +122,11 @@ class Settings:
     run_lock_wait_seconds: float = 0.0
     missing_source_folder: str = "warn"
     dbt_target: str = "duckdb"
+    dashboard_dir_setting: Path | None = None
+
+    @property
+    def dashboard_dir(self) -> Path:
+        return self.dashboard_dir_setting or self.warehouse.parent / "dashboard"
 
     def duckdb_config(self) -> dict[str, str | int]:
         config: dict[str, str | int] = {"memory_limit": self.duckdb_memory_limit}
@@ -158,6 +168,7 @@ def get_settings() -> Settings:
         run_lock_wait_seconds=lock_wait,
         missing_source_folder=missing,
         dbt_target=target,
+        dashboard_dir_setting=_path("CDP_DASHBOARD_DIR") if os.environ.get("CDP_DASHBOARD_DIR") else None,
     )
 
 

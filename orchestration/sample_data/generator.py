@@ -24,6 +24,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from orchestration.sample_data.budgets import BUDGET_STREAM, write_budgets
 from orchestration.sample_data.draws import draw_chunk
 from orchestration.sample_data.render import (
     define_views,
@@ -32,7 +33,6 @@ from orchestration.sample_data.render import (
     write_events,
     write_people_truth,
 )
-from orchestration.sample_data.budgets import BUDGET_STREAM, write_budgets
 from orchestration.sample_data.vocabulary import BASE_CONVERSION_RATE, CAMPAIGNS, CHANNELS
 from orchestration.sql_text import sql_string
 
