@@ -80,9 +80,10 @@ def connect_test_postgres():
 
 
 def assert_nothing_sent_or_published(ws: Workspace) -> None:
-    """After a failed gate: no sync wrote its export and no serving copy was published."""
+    """After a failed gate: no sync wrote its export, no serving copy or dashboard was published."""
     assert not (ws.settings.export_dir / "recent_form_submitters.csv").exists()
     assert not ws.settings.serving_warehouse.exists()
+    assert not (ws.settings.dashboard_dir / "index.html").exists()
 
 
 def make_workspace(root: Path, landing: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
