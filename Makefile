@@ -17,9 +17,18 @@ $(BIN)/.installed-spark: $(BIN)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[dev,spark]'
 	touch $@
 
+# The dashboard tests open its pages in Debian's Chromium, driven by Playwright (no browser download).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+$(BIN)/.installed-browser: $(BIN)/.installed-spark
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  $(SUDO) apt-get install -y -q chromium >/dev/null 2>&1 || \
+	  ($(SUDO) apt-get update -q >/dev/null 2>&1 && $(SUDO) apt-get install -y -q chromium >/dev/null 2>&1) || \
+	  echo "Chromium could not be installed (apt-get install chromium): the dashboard's browser tests will skip, and fail under CI=true"
+	touch $@
+
 setup: $(BIN)/.installed
 
-setup-test: $(BIN)/.installed-spark
+setup-test: $(BIN)/.installed-browser
 
 ## Set up and run the whole pipeline on the bundled sample (seeds/landing).
 run: setup

@@ -11,6 +11,7 @@ import duckdb
 import pytest
 
 from dashboard import DashboardSpec, SpecError, TileError, build_dashboard, load_spec
+from dashboard.browser import open_page
 from orchestration.cli import main as cli_main
 from tests.browser import browser_page
 from tests.conftest import SAMPLE_LANDING, GoodRun, Workspace
@@ -57,8 +58,7 @@ def test_every_page_opens_offline_and_shows_the_marts_numbers(run: Workspace) ->
     default_model, = _serving(run, "select max(attribution_model) from marts.budget_pacing")[0]
     with browser_page() as (page, problems):
         for each in spec.pages:
-            page.goto((folder / f"{each.slug}.html").as_uri())
-            page.wait_for_selector("body[data-rendered=true]", timeout=10_000)
+            open_page(page, (folder / f"{each.slug}.html").as_uri())
             # every chart drew (Plotly adds its SVG), every page states its context
             assert page.locator(".chart:not(:has(svg.main-svg))").count() == 0, each.slug
             context = page.inner_text(".context")
@@ -66,8 +66,7 @@ def test_every_page_opens_offline_and_shows_the_marts_numbers(run: Workspace) ->
                 assert words in context, (each.slug, context)
         assert problems == []
 
-        page.goto((folder / "index.html").as_uri())
-        page.wait_for_selector("body[data-rendered=true]")
+        open_page(page, (folder / "index.html").as_uri())
         _assert_kpis(_kpis_shown(page), run, None, default_model)
         page.select_option("select[data-filter=month]", "2026-10-01")
         page.select_option("select[data-filter=model]", "linear")
@@ -116,8 +115,7 @@ def test_values_never_become_markup_or_script(tmp_path: Path) -> None:
     build = build_dashboard(con, tmp_path / "dashboard", spec)
     with browser_page() as (page, problems):
         page.on("dialog", lambda d: problems.append(f"dialog: {d.message}"))
-        page.goto(build.pages["index"].as_uri())
-        page.wait_for_selector("body[data-rendered=true]")
+        open_page(page, build.pages["index"].as_uri())
         assert page.evaluate("window.__pwned") is None
         assert page.inner_text("#tile-rows tbody td") == HOSTILE
         assert page.inner_text("#tile-cards h2") == HOSTILE

@@ -45,3 +45,26 @@ def test_imports_run_one_way() -> None:
         found = imported(f"orchestration/{library}")
         layer = {p for name in ("dagster", "dagster_dbt") for p in found.get(name, set())}
         assert layer == set(), f"orchestration/{library} imports Dagster: {sorted(layer)}"
+    dashboard = imported("dashboard")
+    assert "dagster" not in dashboard and "dagster_dbt" not in dashboard, dashboard
+    assert dashboard.get("orchestration", set()) <= {
+        "dashboard/build.py", "dashboard/markdown.py"}, "the dashboard only borrows the warehouse type"
+
+
+def test_exposures_name_the_dashboard_and_every_sync() -> None:
+    """dbt's lineage shows who consumes what: an exposure per sync of reverse_etl/syncs.yml reading its
+    audience and the suppression audiences, and the dashboard reading every mart its pages query."""
+    import yaml
+
+    from dashboard import load_spec
+
+    exposures = {e["name"]: e for e in yaml.safe_load(
+        (REPO_ROOT / "dbt_project" / "models" / "_exposures.yml").read_text())["exposures"]}
+    syncs = yaml.safe_load((REPO_ROOT / "reverse_etl" / "syncs.yml").read_text())
+    for name, sync in syncs["syncs"].items():
+        reads = set(exposures[f"sync_{name}"]["depends_on"])
+        assert {f"ref('{sync['audience']}')", *(f"ref('{a}')" for a in syncs["suppression"])} == reads, name
+    assert len(exposures) == len(syncs["syncs"]) + 1
+    queried = {m for page in load_spec().pages for tile in page.tiles
+               for m in re.findall(r"marts\.(\w+)", tile.sql)}
+    assert {f"ref('{m}')" for m in queried} == set(exposures["marketing_dashboard"]["depends_on"])

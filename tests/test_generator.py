@@ -149,3 +149,24 @@ def test_increment_adds_a_day_for_the_same_people_even_in_a_hostile_folder(tmp_p
     assert people == [("P000000400",)]  # numbered after the 400 generated people
     with pytest.raises(FileExistsError):
         write_increment(out, date(2026, 11, 16))
+
+
+def test_the_plan_covers_every_paid_channel_month_and_is_revised_once(generated: Path) -> None:
+    """The generated plan has a channel line for every month and channel that spent, the month after
+    the end date for every channel with a full month of spend, and a revision file that sorts after
+    the plan and re-plans one of its lines."""
+    landing = generated / "landing"
+    plan, revision = sorted((landing / "budgets").glob("*.csv"))
+    spent = set(duckdb.sql(f"""select distinct channel, strftime(try_cast("date" as date), '%Y-%m')
+                               from read_csv('{landing}/ad_spend/*.csv', all_varchar = true)
+                               where try_cast("date" as date) is not null""").fetchall())
+    lines = duckdb.sql(f"select channel, period, campaign, planned_spend from read_csv('{plan}', all_varchar = true)"
+                       ).fetchall()
+    channel_lines = {(c, p) for c, p, campaign, _ in lines if campaign is None}
+    assert spent <= channel_lines
+    assert {p for _, p in channel_lines - spent} == {"2026-12"}, "only the month after the end is planned ahead"
+    assert all(float(s) > 0 for *_, s in lines)
+    revised, = duckdb.sql(f"select channel, period, planned_spend from read_csv('{revision}', all_varchar = true)"
+                          ).fetchall()
+    before = {(c, p): s for c, p, campaign, s in lines if campaign is None}
+    assert (revised[0], revised[1]) in before and revised[2] != before[(revised[0], revised[1])]
