@@ -1,0 +1,11 @@
+{#- MetricFlow's calendar: one row per day from 2020 to 2035 (its metrics aggregate by metric_time
+    at day, month, quarter or year). -#}
+with days as (
+    {{ dbt.date_spine('day', "cast('2020-01-01' as date)", "cast('2036-01-01' as date)") }}
+),
+
+final as (
+    select cast(date_day as date) as date_day from days
+)
+
+select * from final
