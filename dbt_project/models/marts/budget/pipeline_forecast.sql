@@ -7,7 +7,9 @@
        opportunity passed through takes the overall win rate.
     2. Velocity: the median days from creation to close of won opportunities. An open opportunity
        is expected to close that many days after it was created; one already past that date is
-       expected in the current month (it has slipped, not died).
+       expected in the current month (it has slipped). One open for more than var
+       cdp__forecast_stale_multiple times the median is stale: it is not expected to close, and is
+       counted apart (stale_opportunities, stale_pipeline).
     3. Bookings forecast = won to date in the month (actual, closed on or before the as-of date)
        + the open opportunities expected to close in the month, each at its amount x the win rate of
        its current stage. Open opportunities expected later than the next month are not counted.
@@ -16,6 +18,7 @@
        the days left; the next month is the run rate.
     Amounts are in the reporting currency. -#}
 {%- set run_rate_months = var('cdp__forecast_run_rate_months') | int %}
+{%- set stale_multiple = var('cdp__forecast_stale_multiple') | float %}
 
 with opportunities as (
     select * from {{ ref('fct_opportunities') }}
@@ -79,6 +82,8 @@ open_opportunities as (
         coalesce(w.win_rate, ov.win_rate, 0) as win_rate,
         cast({{ cdp_dateadd('day', 'cast(round(v.median_sales_cycle_days) as integer)', 'o.created_at') }} as date)
             as expected_close_date,
+        {{ dbt.datediff('cast(o.created_at as date)', 'a.as_of_date', 'day') }}
+            > {{ stale_multiple }} * v.median_sales_cycle_days as is_stale,
         a.as_of_date
     from opportunities as o
     cross join velocity as v
@@ -96,6 +101,13 @@ open_expected as (
         cast({{ dbt.date_trunc('month', 'case when expected_close_date < as_of_date then as_of_date '
                                         ~ 'else expected_close_date end') }} as date) as expected_close_month
     from open_opportunities
+    where not is_stale
+),
+
+stale as (
+    select count(*) as stale_opportunities, sum(amount_reporting) as stale_pipeline
+    from open_opportunities
+    where is_stale
 ),
 
 won as (
@@ -157,6 +169,8 @@ final as (
         coalesce(e.weighted_pipeline_expected, 0) as weighted_pipeline_expected,
         case when c.period = 'current' then coalesce(w.won_amount, 0) else 0 end
             + coalesce(e.weighted_pipeline_expected, 0) as forecast_bookings,
+        case when c.period = 'current' then st.stale_opportunities else 0 end as stale_opportunities,
+        case when c.period = 'current' then coalesce(st.stale_pipeline, 0) else 0 end as stale_pipeline,
         -- pipeline created, reporting currency
         case when c.period = 'current' then coalesce(cr.pipeline_created, 0) else 0 end as pipeline_created_to_date,
         rr.pipeline_run_rate,
@@ -174,6 +188,7 @@ final as (
     cross join overall as ov
     cross join velocity as v
     cross join run_rate as rr
+    cross join stale as st
     left join won as w on w.period_month = c.period_month
     left join expected as e on e.period_month = c.period_month
     left join created as cr on cr.period_month = c.period_month
