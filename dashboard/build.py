@@ -44,13 +44,8 @@ class DashboardBuild:
 
 
 def plotly_js() -> Path:
-    """Plotly's own bundle, shipped inside the plotly package (no CDN)."""
-    import plotly
-
-    path = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: reinstall plotly (pip install --force-reinstall plotly)")
-    return path
+    """plotly.js's cartesian bundle, kept beside the renderer (static/vendor/README.md): no CDN."""
+    return STATIC / "vendor" / "plotly-cartesian.min.js"
 
 
 def _json_value(value: Any) -> Any:
