@@ -24,7 +24,8 @@ pytestmark = pytest.mark.slow(seconds=115)
 EXPECTED_ASSETS = {
     "raw/events", "raw/crm_contacts", "raw/crm_opportunities", "raw/ad_spend", "raw/consent",
     "raw/deletion_requests", "raw/budgets", "staging/stg_budgets__plans", "marts/budget_pacing",
-    "marts/pipeline_forecast", "marts/marketing_kpis", "reports/dashboard",
+    "marts/pipeline_forecast", "marts/marketing_kpis", "marts/marketing_kpi_inputs", "marts/metricflow_time_spine",
+    "reports/dashboard",
     "rules/channel_rules", "rules/channel_source_categories", "rules/phone_numbering_plans",
     "rules/phone_calling_code_lengths",
     "rules/blocked_identifiers",
