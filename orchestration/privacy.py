@@ -6,8 +6,9 @@ request covers. For those people this step deletes, set-based inside DuckDB:
 - raw rows: their events (by messageId of every event resolved to them), CRM contacts and
   opportunities (by their contact ids), consent records (by the source file and line of every staged
   record of their identifiers), and quarantined payloads that contain one of their identifiers;
-- every table of staging, intermediate, marts and audiences, and the identity bookkeeping in ops,
-  that refers to them by profile_id, message_id, node_key, contact_id or identifier.
+- every table of staging, intermediate, marts and audiences, and the identity bookkeeping and
+  holdout assignments in ops, that refers to them by profile_id, message_id, node_key, contact_id
+  or identifier.
 
 Each table's removed rows are recorded per request and profile; the profile is added to
 `ops.erased_profiles` (so later runs still send deletes to destinations that hold them), and
@@ -28,8 +29,9 @@ from orchestration.engines.catalog import base_tables, column_names, table_exist
 from orchestration.engines.types import Warehouse
 
 ERASED_SCHEMAS = ("staging", "intermediate", "marts", "audiences")
-#: ops tables built from identity data (the engine's sync tables and the ledger are excluded)
-ERASED_OPS_PREFIX = "identity_"
+#: ops tables built from people's data: identity bookkeeping and holdout membership (the engine's sync
+#: tables and the ledger are excluded)
+ERASED_OPS_PREFIX = ("identity_", "holdout_")
 
 #: every token of every quarantined payload (an email, a user id, a phone in E.164), lower case: an
 #: equi-join against a person's identifiers, where a substring search of every payload for every

@@ -33,7 +33,7 @@ from orchestration.warehouse import ensure_ops_tables, open_connection
 from reverse_etl.config import SyncConfig
 
 #: bookkeeping replaced in the warehouse after each step / appended (only the step's new rows)
-REPLACED = ("sync_state", "sync_batches", "sync_plans", "sync_runs")
+REPLACED = ("sync_state", "sync_batches", "sync_plans", "sync_runs", "holdout_assignments")
 APPENDED = ("sync_log", "deletion_ledger")
 DELETED_PROFILES = (("intermediate", "int_privacy__deleted_profiles"), ("ops", "erased_profiles"))
 

@@ -63,6 +63,25 @@ class DestinationDefinition:
 
 
 @dataclass(frozen=True)
+class Holdout:
+    """A control group: a stable share of the sync's eligible members, chosen by a hash of profile and
+    experiment, is never sent; marts.activation_holdout_lift compares their conversions with the rest."""
+
+    experiment: str
+    share: float
+
+
+@dataclass(frozen=True)
+class FrequencyCap:
+    """At most `max_sends` sends to one person on `channel` in `window_days` days, over every sync of
+    that channel (ops.sync_log); a member over the cap is held back this run, not removed."""
+
+    channel: str
+    max_sends: int
+    window_days: float
+
+
+@dataclass(frozen=True)
 class SyncDefinition:
     name: str
     audience: str
@@ -79,6 +98,9 @@ class SyncDefinition:
     #: on_consent_revoked: None = delete the member at the destination; else the destination fields
     #: (and values) an update sets for a member this sync sent who lost consent (an unsubscribe flag)
     consent_revoked_update: dict[str, Any] | None = None
+    #: the contact channel a send is (email, sms, ads, ...): what frequency caps count
+    channel: str | None = None
+    holdout: Holdout | None = None
 
     @property
     def kind(self) -> str:
@@ -95,6 +117,22 @@ class SyncConfig:
     destinations: dict[str, DestinationDefinition]
     syncs: dict[str, SyncDefinition]
     suppression: tuple[str, ...]
+    #: priority list name -> audiences, highest first: a person in several syncs only in the highest
+    priorities: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    frequency_caps: tuple[FrequencyCap, ...] = ()
+
+    def higher_priority(self, audience: str) -> tuple[str, tuple[str, ...]] | None:
+        """(list name, the audiences ranked above `audience`) when it is in a priority list."""
+        for name, audiences in self.priorities.items():
+            if audience in audiences:
+                return name, audiences[:audiences.index(audience)]
+        return None
+
+    def caps_for(self, channel: str | None) -> tuple[FrequencyCap, ...]:
+        return tuple(c for c in self.frequency_caps if channel is not None and c.channel == channel)
+
+    def syncs_on(self, channel: str) -> list[str]:
+        return sorted(n for n, s in self.syncs.items() if s.channel == channel)
 
 
 def _require(mapping: Any, key: str, where: str) -> Any:
@@ -191,6 +229,7 @@ def _sync(name: str, raw: Any, destinations: dict[str, DestinationDefinition], p
     if destination.kind == "file" and mode != "mirror":
         raise SyncConfigError(f"{where}: a file destination writes the whole audience each run; use mode mirror")
     batch_rows = int(_number(raw, "batch_rows", 50_000, where, minimum=1))
+    channel = _identifier(raw["channel"], f"{where}.channel") if raw.get("channel") is not None else None
     revoked_update = _consent_revoked(raw.get("on_consent_revoked", "delete"), mapping, purpose, destination, where)
     return SyncDefinition(
         name=name, audience=audience, destination=destination, mode=mode, key=key, mapping=mapping,
@@ -198,7 +237,61 @@ def _sync(name: str, raw: Any, destinations: dict[str, DestinationDefinition], p
         options=dict(raw.get("options") or {}), guardrails=_guardrails(raw.get("guardrails"), where),
         description=str(raw.get("description") or ""),
         consent_revoked_update=revoked_update,
+        channel=channel,
+        holdout=_holdout(raw.get("holdout"), f"{where}.holdout"),
     )
+
+
+def _holdout(raw: Any, where: str) -> Holdout | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or set(raw) - {"experiment", "share"}:
+        raise SyncConfigError(f"{where} must be {{experiment: <name>, share: <0 to 0.5>}}, got {raw!r}")
+    experiment = _identifier(_require(raw, "experiment", where), f"{where}.experiment")
+    share = _number(raw, "share", 0.1, where)
+    if not 0 < share <= 0.5:
+        raise SyncConfigError(f"{where}.share must be above 0 and at most 0.5 (a control group, not the "
+                              f"audience), got {share}")
+    return Holdout(experiment, share)
+
+
+def _priorities(raw: Any, path: Path) -> dict[str, tuple[str, ...]]:
+    where = f"{path}: priorities"
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise SyncConfigError(f"{where} must map a list name to audiences, highest priority first")
+    seen: dict[str, str] = {}
+    lists = {}
+    for name, audiences in raw.items():
+        _identifier(name, where)
+        if not isinstance(audiences, list) or len(audiences) < 2:
+            raise SyncConfigError(f"{where}.{name} must list at least two audiences, highest priority first")
+        for audience in audiences:
+            _identifier(audience, f"{where}.{name}")
+            if audience in seen:
+                raise SyncConfigError(f"{where}: {audience} is in both {seen[audience]} and {name}; an audience "
+                                      "ranks in one list")
+            seen[audience] = name
+        lists[name] = tuple(audiences)
+    return lists
+
+
+def _frequency_caps(raw: Any, path: Path) -> tuple[FrequencyCap, ...]:
+    where = f"{path}: frequency_caps"
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise SyncConfigError(f"{where} must be a list of {{channel, max_sends, window_days}}")
+    caps = []
+    for i, cap in enumerate(raw):
+        at = f"{where}[{i}]"
+        if not isinstance(cap, dict) or set(cap) != {"channel", "max_sends", "window_days"}:
+            raise SyncConfigError(f"{at} must be {{channel, max_sends, window_days}}, got {cap!r}")
+        caps.append(FrequencyCap(_identifier(cap["channel"], f"{at}.channel"),
+                                 int(_number(cap, "max_sends", 1, at, minimum=1)),
+                                 _number(cap, "window_days", 1, at, minimum=0.001)))
+    return tuple(caps)
 
 
 def _consent_revoked(raw: Any, mapping: dict[str, str], purpose: str | None, destination: DestinationDefinition,
@@ -235,7 +328,12 @@ def parse_sync_config(raw: Any, path: Path) -> SyncConfig:
     suppression = tuple(_identifier(a, f"{path}: suppression") for a in raw.get("suppression") or ())
     syncs = {_identifier(n, f"{path}: syncs"): _sync(n, s, destinations, path)
              for n, s in (raw.get("syncs") or {}).items()}
-    return SyncConfig(destinations, syncs, suppression)
+    unknown = set(raw) - {"destinations", "suppression", "syncs", "priorities", "frequency_caps"}
+    if unknown:
+        raise SyncConfigError(f"{path}: unknown top-level key(s) {sorted(unknown)} (expected destinations, "
+                              "suppression, priorities, frequency_caps, syncs)")
+    return SyncConfig(destinations, syncs, suppression, _priorities(raw.get("priorities"), path),
+                      _frequency_caps(raw.get("frequency_caps"), path))
 
 
 @cache

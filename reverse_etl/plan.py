@@ -4,7 +4,10 @@
    hashed identifiers, see `hashing.py`), and every member gets a row hash.
 2. Members are held back, with the reason logged, when they are suppressed (any audience listed
    under `suppression`), lack granted consent for the sync's purpose (marts.dim_profiles), or have
-   a deletion request.
+   a deletion request; then by the activation rules of `activation.py`: the sync's holdout (a
+   stable control group, never sent), priority lists (a person in a higher-ranked audience of the
+   same list is held here) and frequency caps (too many sends on the sync's channel lately: held
+   for this run only, never removed for it).
 3. The rest is diffed against `ops.sync_state` (what this sync last sent successfully): new members,
    changed members, and members to remove (mirror mode: anyone this sync sent who left the
    audience or is now held back; every mode: people with a deletion request, and people this sync
@@ -28,6 +31,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 
+from reverse_etl.activation import activation_rules, record_holdout_assignments
 from reverse_etl.config import SyncConfig, SyncDefinition
 from reverse_etl.hashing import IDENTIFIER_KINDS, identifier_expression
 from reverse_etl.state import table_exists
@@ -236,6 +240,7 @@ def plan_sync(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, config: Sync
         f"{f} = {json.dumps(v)}" for f, v in (revoked or {}).items()))
     unsubscribed_payload = f"cast(json_merge_patch(c.old_payload, {patch}) as {payload_type})"
     con.execute(f"create or replace temp table _cdp_deleted as {deleted_profiles_sql(con)}")
+    rules = activation_rules(con, sync, config)
     # A view: the audience is read (and every member hashed) once, by the diff below. The payload itself
     # is not carried: only the members that are sent need it, and they are few on an ordinary run.
     con.execute(f"""
@@ -244,13 +249,17 @@ def plan_sync(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, config: Sync
                case when s.member_key is null then 'no key'
                     when d.profile_id is not null then 'deletion request ' || coalesce(d.request_id, '')
                     when sup.profile_id is not null then 'suppressed: ' || sup.reason
-                    else {consent_held} end as hold_reason,
+                    when {consent_held} is not null then {consent_held}
+                    {rules.hold_cases} end as hold_reason,
                {consent_held} is not null as lacks_consent,
-               {consent_record} as consent_record_id
+               {consent_record} as consent_record_id,
+               case when s.member_key is not null and d.profile_id is null and sup.profile_id is null
+                         and {consent_held} is null then {rules.holdout_variant} end as holdout_variant
         from _cdp_source as s
         left join _cdp_deleted as d on d.profile_id = s.profile_id
         left join ({_suppression_sql(con, sync, config)}) as sup on sup.profile_id = s.profile_id
         {consent_join}
+        {rules.joins}
     """)
     if not full_resync and con.execute(
             "select exists (select 1 from ops.sync_state where sync_name = $1) and not exists ("
@@ -275,6 +284,7 @@ def plan_sync(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, config: Sync
             with st as (select member_key, row_hash, rowid as state_row from ops.sync_state where sync_name = ?)
             select coalesce(e.member_key, st.member_key) as member_key, e.profile_id as audience_profile_id,
                    e.member_key is not null as in_audience, e.source_row, e.hold_reason, e.row_hash as new_hash,
+                   coalesce(starts_with(e.hold_reason, {_sql_text(rules.pause_prefix)}), false) as paused,
                    coalesce(e.lacks_consent, false) as lacks_consent, e.consent_record_id,
                    st.member_key is not null as in_state, st.state_row, st.row_hash as old_hash
             from _cdp_eligible as e
@@ -307,7 +317,7 @@ def plan_sync(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, config: Sync
                     when in_state and (not in_audience or hold_reason is not null) and deleted then 'remove'
                     when in_state and {unsubscribe}
                          then case when not ({unsubscribed_already}) then 'unsubscribe' end
-                    when in_state and (not in_audience or hold_reason is not null)
+                    when in_state and (not in_audience or hold_reason is not null) and not paused
                          and ({may_remove} or lacks_consent) then 'remove' end as kind
                 from known
             )
@@ -378,6 +388,7 @@ def plan_sync(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, config: Sync
                            hold_reason, now(), consent_record_id
                            from _cdp_diff where in_audience and hold_reason is not null""",
                         [sync.name, plan_id])
+            record_holdout_assignments(con, sync)
     con.execute("insert into ops.sync_plans values (?, ?, now(), ?, ?, ?, ?, ?, ?, ?, ?)",
                 [sync.name, plan_id, payload_type, plan.batches, added, changed, removed, held, full_resync,
                  "blocked" if plan.blocked else "pending"])

@@ -14,6 +14,8 @@
 - `ops.sync_log`      one row per member sent, failed or held back, with the reason.
 - `ops.deletion_ledger` every step of every deletion request (warehouse erasure, destination deletes).
 - `ops.erased_profiles` profiles erased from the warehouse, so later runs still delete them downstream.
+- `ops.holdout_assignments` each eligible member of a sync with a holdout: experiment, variant
+                      (control: never sent; treatment) and when first assigned (the lift window's start).
 """
 
 from __future__ import annotations
@@ -98,6 +100,13 @@ create table if not exists ops.erased_profiles (
     profile_id varchar not null,
     request_id varchar,
     erased_at timestamptz not null
+);
+create table if not exists ops.holdout_assignments (
+    experiment varchar not null,
+    sync_name varchar not null,
+    profile_id varchar not null,
+    variant varchar not null,            -- control | treatment
+    assigned_at timestamptz not null
 );
 """
 

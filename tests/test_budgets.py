@@ -52,15 +52,16 @@ def test_a_negative_plan_quarantines_its_file_and_names_the_expectation(workspac
     assert "planned_spend" in reason and "never budgets negative spend" in reason
 
 
-def test_pacing_and_forecast_match_their_hand_computed_fixtures(sample_reference_build: Path, tmp_path: Path) -> None:
-    """The dbt unit tests of the budget marts, run on a copy of the built sample (they need the
-    parent tables' column types); each fixture's arithmetic is in its description."""
+def test_pacing_forecast_and_lift_match_their_hand_computed_fixtures(sample_reference_build: Path,
+                                                                     tmp_path: Path) -> None:
+    """The dbt unit tests (pacing, forecast, holdout lift), run on a copy of the built sample (they
+    need the parent tables' column types); each fixture's arithmetic is in its description."""
     warehouse = tmp_path / "cdp.duckdb"
     shutil.copyfile(sample_reference_build / "warehouse" / "cdp.duckdb", warehouse)
     target = tmp_path / "target"
     env = {**os.environ, "CDP_WAREHOUSE": str(warehouse), "CDP_TARGET": "duckdb", "DBT_SEND_ANONYMOUS_USAGE_STATS": "0"}
     done = subprocess.run(
-        [str(Path(sys.executable).with_name("dbt")), "test", "--select", "test_type:unit,path:models/marts/budget",
+        [str(Path(sys.executable).with_name("dbt")), "test", "--select", "test_type:unit",
          "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(target),
          "--log-path", str(tmp_path / "logs")],
         env=env, capture_output=True, text=True, timeout=300)
@@ -70,4 +71,5 @@ def test_pacing_and_forecast_match_their_hand_computed_fixtures(sample_reference
         "budget_pacing_on_pace_over_no_plan_and_month_boundaries": "pass",
         "budget_pacing_targets_beside_actuals": "pass",
         "pipeline_forecast_from_stage_win_rates_and_velocity": "pass",
+        "activation_holdout_lift_counts_only_the_window_after_assignment": "pass",
     }, done.stdout[-3000:]

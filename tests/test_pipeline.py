@@ -65,6 +65,8 @@ EXPECTED_ASSETS = {
     "reverse_etl/suppression_list_jsonl", "serving/warehouse_copy", "marts/data_health_scores",
     "ops/load_manifest",  # the dbt source the health score reads (written by the loaders)
     "ops/erased_profiles",  # the dbt source of who was erased (written by privacy/erasure, after the build)
+    "ops/holdout_assignments",  # the dbt source of holdout membership (written when syncs plan)
+    "marts/activation_holdout_lift",
 }
 
 
