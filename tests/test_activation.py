@@ -81,12 +81,12 @@ def test_a_frequency_cap_holds_the_fourth_email_of_a_week_without_removing_anyon
     _run(warehouse, config)                      # one email each
     assert "prf_00002" in _sent(warehouse)
     # two newsletters this week to prf_00002 (three emails), one this week and one nine days ago to prf_00003
-    sql(warehouse, """insert into ops.sync_log (sync_name, plan_id, member_key, profile_id, op, status, reason, logged_at)
-                      values ('newsletter', 'p1', 'prf_00002', 'prf_00002', 'upsert', 'sent', 'new member', now() - interval 2 day),
-                             ('newsletter', 'p2', 'prf_00002', 'prf_00002', 'upsert', 'sent', 'changed', now() - interval 1 day),
-                             ('newsletter', 'p1', 'prf_00003', 'prf_00003', 'upsert', 'sent', 'new member', now() - interval 2 day),
-                             ('newsletter', 'p0', 'prf_00003', 'prf_00003', 'upsert', 'sent', 'new member', now() - interval 9 day),
-                             ('newsletter', 'p0', 'prf_00004', 'prf_00004', 'delete', 'sent', 'left audience', now())""")
+    sends = [("p1", "prf_00002", "upsert", 2), ("p2", "prf_00002", "upsert", 1), ("p1", "prf_00003", "upsert", 2),
+             ("p0", "prf_00003", "upsert", 9), ("p0", "prf_00004", "delete", 0)]
+    for plan, person, op, days_ago in sends:
+        sql(warehouse, "insert into ops.sync_log (sync_name, plan_id, member_key, profile_id, op, status, reason, "
+                       "logged_at) values ('newsletter', ?, ?, ?, ?, 'sent', 'new member', now() - to_days(?))",
+            [plan, person, person, op, days_ago])
     sql(warehouse, "update audiences.aud_members set first_name = first_name || ' (new)' "
                    "where profile_id in ('prf_00002', 'prf_00003', 'prf_00004')")
     before = dict(sql(warehouse, "select member_key, row_hash from ops.sync_state where sync_name = 'members'"))
