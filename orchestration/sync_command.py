@@ -39,6 +39,10 @@ def run_syncs(settings: Settings, names: list[str] | None = None, *, dry_run: bo
                       + (f"; BLOCKED: {'; '.join(plan.blocked)}" if plan.blocked else ""))
                 for op, reason, rows in outcome.preview:
                     print(f"    {op:<8}{reason:<40}{rows:>10,}")
+                if outcome.samples:
+                    print("    sample (a few rows of each action):")
+                for action, key, reason, payload in outcome.samples:
+                    print(f"      {action:<10}{key:<24}{reason or '':<48}{(payload or '')[:160]}")
                 failures += bool(plan.blocked)
             elif outcome.status == "partial":
                 failures += 1

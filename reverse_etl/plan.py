@@ -402,3 +402,27 @@ def plan_preview(con: duckdb.DuckDBPyConnection, sync_name: str) -> list[tuple[s
     return con.execute(
         "select op, regexp_replace(reason, '^(deletion request|held back: [a-z ]+|suppressed).*$', '\\1'), count(*) "
         f"from {outbox_table(sync_name)} group by all order by 1, 2").fetchall()
+
+
+#: how a planned row reads in a dry run's sample
+SAMPLE_ACTION_SQL = ("case when kind = 'add' then 'add' when kind = 'unsubscribe' then 'update' "
+                     "when kind = 'change' and reason <> 'unchanged (snapshot)' then 'update' "
+                     "when kind = 'remove' then 'delete' when kind is null then 'held back' end")
+SAMPLE_ORDER = ("add", "update", "delete", "held back")
+
+
+def plan_samples(con: duckdb.DuckDBPyConnection, per_action: int = 3) -> list[tuple[str, str, str, str | None]]:
+    """(action, key, reason, payload as JSON) for a few rows of each action of the plan just made in
+    this connection: add, update, delete (with what would be sent) and held back (with the rule)."""
+    if not con.execute("select count(*) from duckdb_tables() where temporary and table_name = '_cdp_diff'"
+                       ).fetchone()[0]:
+        return []  # a resumed plan: its outbox is what it was
+    rows = con.execute(f"""
+        select action, member_key, reason, payload from (
+            select {SAMPLE_ACTION_SQL} as action, member_key,
+                   case when kind is null then hold_reason else reason end as reason,
+                   case when kind is not null then cast(to_json(payload) as varchar) end as payload
+            from _cdp_diff)
+        where action is not null
+        qualify row_number() over (partition by action order by member_key) <= ?""", [per_action]).fetchall()
+    return sorted(rows, key=lambda r: (SAMPLE_ORDER.index(r[0]), r[1] or ""))

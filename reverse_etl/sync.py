@@ -37,6 +37,7 @@ from reverse_etl.plan import (
     discard_plan,
     outbox_table,
     plan_preview,
+    plan_samples,
     plan_sync,
 )
 from reverse_etl.reliability import BatchRejected, DestinationUnavailable, RateLimiter, call_with_retries
@@ -65,6 +66,8 @@ class SyncOutcome:
     rows_succeeded: int = 0
     rows_failed: int = 0
     preview: tuple[tuple[str, str, int], ...] = ()
+    #: dry runs: a few rows of each action (action, key, reason, payload as JSON), from plan_samples
+    samples: tuple[tuple[str, str, str, str | None], ...] = ()
 
     @property
     def rows_planned(self) -> int:
@@ -180,6 +183,20 @@ def _outbox_counts(con: duckdb.DuckDBPyConnection, sync_name: str, plan_id: str)
     return int(rows), int(rows - failed), int(failed)
 
 
+def _dry_run(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, config: SyncConfig, run_id: str, description: str,
+             **plan_options: bool) -> SyncOutcome:
+    """Plan, read the plan's counts and a sample of each action, and discard it: nothing is sent,
+    logged or assigned."""
+    try:
+        plan = plan_sync(con, sync, config, run_id, log_held_back=False, **plan_options)
+    except SyncPlanError as exc:
+        raise SyncError(str(exc)) from exc
+    preview, samples = tuple(plan_preview(con, sync.name)), tuple(plan_samples(con))
+    if not plan.resumed:
+        discard_plan(con, sync.name, plan.plan_id)
+    return SyncOutcome(sync.name, description, "dry_run", plan, preview=preview, samples=samples)
+
+
 def run_sync(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, config: SyncConfig, export_dir: Path,
              run_id: str | None = None, *, full_resync: bool = False, override_guardrails: bool = False,
              dry_run: bool = False, progress: Callable[[str], None] | None = None) -> SyncOutcome:
@@ -192,11 +209,16 @@ def run_sync(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, config: SyncC
         message = (f"destination {sync.destination.name} not configured (set "
                    f"{sync.destination.settings.get('url_env')}); nothing sent")
         say(f"[{sync.name}] {message}")
-        if not dry_run:
-            _record_run(con, sync, run_id, sync.destination.name, started, "not_configured", None, (0, 0, 0), message)
+        if dry_run:  # what it would send once configured: planned as if it held nothing yet
+            return _dry_run(con, sync, config, run_id, f"{sync.destination.name} (not configured)", snapshot=False,
+                            full_resync=full_resync, override_guardrails=override_guardrails)
+        _record_run(con, sync, run_id, sync.destination.name, started, "not_configured", None, (0, 0, 0), message)
         return SyncOutcome(sync.name, sync.destination.name, "not_configured", None)
 
     destination = build_destination(sync, export_dir)
+    if dry_run:
+        return _dry_run(con, sync, config, run_id, destination.description, snapshot=destination.snapshot,
+                        full_resync=full_resync, override_guardrails=override_guardrails)
     try:
         plan = plan_sync(con, sync, config, run_id, snapshot=destination.snapshot, full_resync=full_resync,
                          override_guardrails=override_guardrails, log_held_back=not dry_run)
@@ -204,10 +226,6 @@ def run_sync(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, config: SyncC
         _record_run(con, sync, run_id, destination.description, started, "failed", None, (0, 0, 0), str(exc))
         raise SyncError(str(exc)) from exc
     preview = tuple(plan_preview(con, sync.name))
-    if dry_run:
-        if not plan.resumed:
-            discard_plan(con, sync.name, plan.plan_id)
-        return SyncOutcome(sync.name, destination.description, "dry_run", plan, preview=preview)
     if plan.blocked:
         detail = "; ".join(plan.blocked)
         _record_run(con, sync, run_id, destination.description, started, "blocked", plan, (0, 0, 0), detail)

@@ -141,3 +141,39 @@ def test_activation_rule_errors_name_the_key() -> None:
         _config(priorities={"first": ["aud_a", "aud_b"], "second": ["aud_a", "aud_c"]})
     with pytest.raises(SyncConfigError, match=r"frequency_caps\[0\] must be \{channel, max_sends, window_days\}"):
         _config(frequency_caps=[{"channel": "email", "max_sends": 3}])
+
+
+def test_dry_run_shows_rows_of_each_action_even_before_the_destination_is_configured(
+        warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    import yaml
+
+    from orchestration.cli import main
+
+    sql(warehouse, "create table audiences.aud_vip as select profile_id, email, first_name "
+                   "from audiences.aud_members where profile_id = 'prf_00005'")
+    syncs_file = tmp_path / "syncs.yml"
+    syncs_file.write_text(yaml.safe_dump({
+        "destinations": {"crm": {"kind": "http", "url_env": "CDP_TEST_UNSET_CRM_URL"}},
+        "suppression": ["aud_suppression"], "priorities": {"programs": ["aud_vip", "aud_members"]},
+        "syncs": {"members_api": {"audience": "aud_members", "destination": "crm", "mode": "upsert",
+                                  "key": "profile_id", "consent_purpose": "email_marketing", "mapping": MAPPING,
+                                  "holdout": {"experiment": "welcome_2026", "share": 0.2}}}}))
+    monkeypatch.delenv("CDP_TEST_UNSET_CRM_URL", raising=False)
+    monkeypatch.setenv("CDP_WAREHOUSE", str(warehouse))
+    monkeypatch.setenv("CDP_SYNCS_FILE", str(syncs_file))
+    monkeypatch.setenv("CDP_EXPORT_DIR", str(tmp_path / "exports"))
+    assert main(["sync", "members_api", "--dry-run"]) == 0
+    printed = capsys.readouterr().out
+    people = eligible(warehouse)
+    control = {p for p in people if _control(p, "welcome_2026", 0.2)}
+    assert f"plan -> crm (not configured): {len(people - control - {'prf_00005'})} adds" in printed
+    lines = [line.split() for line in printed.splitlines() if line.startswith("      ")]
+    adds = [words[1] for words in lines if words[0] == "add"]
+    assert adds == sorted(people - control - {"prf_00005"})[:3]
+    held = {words[2]: " ".join(words[3:]) for words in lines if words[:2] == ["held", "back"]}
+    assert len(held) == 3 and all(reason for reason in held.values())
+    assert '"email":"person2@example.com"' in printed, "an add shows the payload it would send"
+    # nothing was sent, logged, kept or assigned
+    assert sql(warehouse, "select count(*) from ops.sync_log") == [(0,)]
+    assert sql(warehouse, "select count(*) from ops.holdout_assignments") == [(0,)]
+    assert sql(warehouse, "select status from ops.sync_plans") == [("discarded",)]
