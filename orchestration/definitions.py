@@ -6,6 +6,7 @@ from typing import Any
 
 import dagster as dg
 
+from orchestration.alert_sensor import alerts_sensor
 from orchestration.assets.attribution import data_driven_attribution
 from orchestration.assets.dashboard import marketing_dashboard
 from orchestration.assets.dbt import cdp_dbt_models
@@ -38,6 +39,6 @@ defs = dg.Definitions(
     asset_checks=[build_audience_checks(_audiences), build_mart_expectation_checks(_models)],
     jobs=[pipeline_job, *(s.job for s in _sync_schedules)],
     schedules=[daily_schedule, *_sync_schedules],
-    sensors=[landing_files_sensor],
+    sensors=[landing_files_sensor, alerts_sensor],
     resources={"warehouse": WarehouseResource()},
 )

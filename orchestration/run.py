@@ -16,6 +16,7 @@ import time
 
 import dagster as dg
 
+from orchestration.alert_sensor import notify_run
 from orchestration.assets.dbt import UNCHANGED_SINCE
 from orchestration.ingest.contract import load_contract
 from orchestration.ingest.landing_zone import LandingZoneError, scan_root
@@ -115,8 +116,11 @@ def _run_pipeline(select: str, full_refresh: bool) -> bool:
                             for e in result.all_events if e.event_type_value == "ASSET_OBSERVATION"
                             and UNCHANGED_SINCE in e.event_specific_data.asset_observation.metadata), None)
 
+    alerts = notify_run(result.all_events, result.run_id)
     print("\n" + "=" * 72)
     print(f"cdp run {'succeeded' if result.success else 'FAILED'} in {seconds:.1f}s (run {result.run_id[:8]})")
+    for alert in alerts:
+        print(f"alert: {alert.title}")
     if settings.dbt_target != "duckdb" or settings.warehouse.exists():
         with connect(settings, read_only=True) as con:
             print("\nrows per layer")

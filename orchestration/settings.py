@@ -77,6 +77,7 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
         "8",
         "spark.sql.shuffle.partitions of the `spark` target (Spark's 200 suits a cluster, not one machine).",
     ),
+    "CDP_ALERTS_FILE": ("orchestration/alerts.yml", "Where alerts about failing and recovering steps are sent."),
     "CDP_DASHBOARD_DIR": (
         "",
         "Where the marketing dashboard's pages are written after every good run (empty: `dashboard/`"
@@ -123,6 +124,7 @@ class Settings:
     missing_source_folder: str = "warn"
     dbt_target: str = "duckdb"
     dashboard_dir_setting: Path | None = None
+    alerts_file: Path = REPO_ROOT / "orchestration" / "alerts.yml"
 
     @property
     def dashboard_dir(self) -> Path:
@@ -169,6 +171,7 @@ def get_settings() -> Settings:
         missing_source_folder=missing,
         dbt_target=target,
         dashboard_dir_setting=_path("CDP_DASHBOARD_DIR") if os.environ.get("CDP_DASHBOARD_DIR") else None,
+        alerts_file=_path("CDP_ALERTS_FILE"),
     )
 
 
