@@ -22,7 +22,7 @@ from orchestration.alerting import StepOutcome, transitions
 
 
 class _Webhook(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         self.server.received.append(json.loads(body))  # type: ignore[attr-defined]
         self.send_response(200)
