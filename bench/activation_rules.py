@@ -4,9 +4,10 @@ priority list and a frequency cap (and, separately, a holdout).
     python -m bench.activation_rules [--members 1000000] [--repeat 3]
 
 A DuckDB file of its own (bench/work/activation/) holds the audience, consent for everyone, a
-higher-ranked audience with a tenth of the members, and a send log of the week (three for a third of the members, one for the rest; the cap is three a week). Each configuration plans (reverse_etl.plan_sync,
-first plan: everyone is new) into the outbox and discards it, `--repeat` times; the median is
-reported. Results go to bench/results/activation_rules_<time>.json.
+higher-ranked audience with a tenth of the members, and the week's email sends (three for a third
+of the members, one for the rest; the cap is three a week). Each configuration plans
+(reverse_etl.plan_sync; a first plan, so everyone is new) into the outbox and discards it,
+`--repeat` times; the median is reported. Results go to bench/results/activation_rules_<time>.json.
 """
 
 from __future__ import annotations
