@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from orchestration.ingest.contract import load_contract
 from tests.conftest import Workspace
 from tests.test_ingestion import assert_reconciles
 
@@ -348,6 +349,5 @@ def test_the_zone_refuses_and_reports_what_it_does_not_read(corpus) -> None:
 def test_every_file_reconciles_and_every_source_loaded(corpus) -> None:
     ws, results, _, _ = corpus
     assert_reconciles(ws)
-    assert set(results) == {"events", "crm_contacts", "crm_opportunities", "ad_spend", "consent",
-                            "deletion_requests"}
+    assert set(results) == set(load_contract().sources)
     assert ws.query("select count(*) from raw.consent")[0][0] == 1

@@ -31,8 +31,7 @@ def assert_reconciles(ws: Workspace) -> None:
     """)
     assert broken == []
     per_source = dict(ws.query("select source, sum(rows_loaded) from ops.load_manifest group by source"))
-    tables = {"events": "events", "crm_contacts": "crm_contacts", "crm_opportunities": "crm_opportunities",
-              "ad_spend": "ad_spend", "consent": "consent", "deletion_requests": "deletion_requests"}
+    tables = {name: spec.table for name, spec in load_contract().sources.items()}
     counts = _table_counts(ws)
     for source, loaded in per_source.items():
         assert counts[tables[source]] == loaded, source

@@ -8,6 +8,7 @@ from dagster import AssetExecutionContext
 from dashboard.markdown import funnel_markdown, models_markdown, pacing_markdown
 from orchestration.dashboard_publish import publish_dashboard, published_data
 from orchestration.settings import get_settings
+from orchestration.warehouse import WAREHOUSE_POOL
 
 SERVING = dg.AssetKey(["serving", "warehouse_copy"])
 
@@ -16,6 +17,8 @@ SERVING = dg.AssetKey(["serving", "warehouse_copy"])
     key=dg.AssetKey(["reports", "dashboard"]),
     deps=[SERVING],
     group_name="reports",
+    # on PostgreSQL and Spark it reads the warehouse itself, like every step that does, in the pool
+    pool=WAREHOUSE_POOL,
     kinds={"html"},
     description="The marketing dashboard (overview, funnel, pipeline, attribution, budget pacing, activation, data "
                 "health), rebuilt from the serving copy after every run whose gates passed (CDP_DASHBOARD_DIR).",

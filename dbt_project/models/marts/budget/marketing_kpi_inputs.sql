@@ -34,9 +34,9 @@ spend_and_revenue as (
 customers as (
     select
         r.month,
-        sum(r.new_customers) as new_customers,
-        sum(r.ltv * r.new_customers) as new_customer_lifetime_revenue,
-        sum(r.customer_tenure_months * r.new_customers) as new_customer_tenure_months
+        {{ exact_sum('r.new_customers') }} as new_customers,
+        {{ exact_sum('r.ltv * r.new_customers') }} as new_customer_lifetime_revenue,
+        {{ exact_sum('r.customer_tenure_months * r.new_customers') }} as new_customer_tenure_months
     -- each conversion's shares sum to one under every rule-based model; linear is always built
     from roi as r
     where r.grain = 'channel_month' and r.model = 'linear'
@@ -48,7 +48,7 @@ budget as (
         period_month as month,
         sum(case when is_planned then planned_spend end) as planned_spend,
         sum(spend_to_date) as spend_to_date,
-        sum(case when is_planned then expected_spend_to_date end) as expected_spend_to_date
+        {{ exact_sum('case when is_planned then expected_spend_to_date end') }} as expected_spend_to_date
     from pacing
     where campaign = '(all)'
     group by period_month

@@ -29,11 +29,11 @@ periods as (
         sum(spend) as spend,
         sum(planned_spend) as planned_spend,
         sum(spend_to_date) as spend_to_date,
-        sum(expected_spend_to_date) as expected_spend_to_date,
-        sum(attributed_revenue) as attributed_revenue,
-        sum(new_customers) as new_customers,
-        sum(new_customer_lifetime_revenue) as new_customer_lifetime_revenue,
-        sum(new_customer_tenure_months) as new_customer_tenure_months,
+        {{ exact_sum('expected_spend_to_date') }} as expected_spend_to_date,
+        {{ exact_sum('attributed_revenue') }} as attributed_revenue,
+        {{ exact_sum('new_customers') }} as new_customers,
+        {{ exact_sum('new_customer_lifetime_revenue') }} as new_customer_lifetime_revenue,
+        {{ exact_sum('new_customer_tenure_months') }} as new_customer_tenure_months,
         sum(pipeline_created) as pipeline_created,
         sum(pipeline_sourced) as pipeline_sourced,
         sum(pipeline_influenced) as pipeline_influenced,
@@ -52,7 +52,7 @@ paid_credit as (
         case when grouping(month) = 1 then 'all' else 'month' end as grain,
         month,
         model,
-        sum(case when spend > 0 then credited_value else 0 end) as paid_credited_value
+        {{ exact_sum('case when spend > 0 then credited_value else 0 end') }} as paid_credited_value
     from roi
     where grain = 'channel_month'
     group by grouping sets ((model), (model, month))

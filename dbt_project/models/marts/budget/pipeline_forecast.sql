@@ -142,7 +142,7 @@ expected as (
         expected_close_month as period_month,
         count(*) as open_opportunities_expected,
         sum(amount_reporting) as open_pipeline_expected,
-        sum(amount_reporting * win_rate) as weighted_pipeline_expected
+        {{ exact_sum('amount_reporting * win_rate') }} as weighted_pipeline_expected
     from open_expected
     group by 1
 ),
