@@ -118,7 +118,7 @@ paced as (
         case when c.days_since_start < 0 then 0
              when c.days_since_start > c.days_in_period then c.days_in_period
              else c.days_since_start end as days_elapsed,
-        coalesce(s.spend_to_date, 0) as spend_to_date
+        cast(coalesce(s.spend_to_date, 0) as decimal(18, 2)) as spend_to_date
     from calendar as c
     left join spend_to_date as s
         on s.period_month = c.period_month and s.channel = c.channel and s.campaign = c.campaign

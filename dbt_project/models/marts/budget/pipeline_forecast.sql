@@ -130,7 +130,7 @@ created as (
 ),
 
 run_rate as (
-    select sum(c.pipeline_created) * 1.0 / {{ run_rate_months }} as pipeline_run_rate
+    select cast(sum(c.pipeline_created) as {{ type_double() }}) / {{ run_rate_months }} as pipeline_run_rate
     from created as c
     cross join as_of as a
     where c.period_month >= cast({{ cdp_dateadd('month', -run_rate_months, 'a.current_month') }} as date)
@@ -162,17 +162,19 @@ final as (
         c.as_of_date,
         c.days_in_period,
         -- bookings (won amount), reporting currency
-        case when c.period = 'current' then coalesce(w.won_amount, 0) else 0 end as won_to_date,
+        cast(case when c.period = 'current' then coalesce(w.won_amount, 0) else 0 end as decimal(18, 2)) as won_to_date,
         case when c.period = 'current' then coalesce(w.won_opportunities, 0) else 0 end as won_opportunities_to_date,
         coalesce(e.open_opportunities_expected, 0) as open_opportunities_expected,
-        coalesce(e.open_pipeline_expected, 0) as open_pipeline_expected,
+        cast(coalesce(e.open_pipeline_expected, 0) as decimal(18, 2)) as open_pipeline_expected,
         coalesce(e.weighted_pipeline_expected, 0) as weighted_pipeline_expected,
         case when c.period = 'current' then coalesce(w.won_amount, 0) else 0 end
             + coalesce(e.weighted_pipeline_expected, 0) as forecast_bookings,
         case when c.period = 'current' then st.stale_opportunities else 0 end as stale_opportunities,
-        case when c.period = 'current' then coalesce(st.stale_pipeline, 0) else 0 end as stale_pipeline,
+        cast(case when c.period = 'current' then coalesce(st.stale_pipeline, 0) else 0 end as decimal(18, 2))
+            as stale_pipeline,
         -- pipeline created, reporting currency
-        case when c.period = 'current' then coalesce(cr.pipeline_created, 0) else 0 end as pipeline_created_to_date,
+        cast(case when c.period = 'current' then coalesce(cr.pipeline_created, 0) else 0 end as decimal(18, 2))
+            as pipeline_created_to_date,
         rr.pipeline_run_rate,
         case when c.period = 'current'
              then coalesce(cr.pipeline_created, 0)
