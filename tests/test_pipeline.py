@@ -115,7 +115,7 @@ def test_definitions_form_one_lineage_graph() -> None:
     sync_parents = {k.to_user_string() for k in graph.get(dg.AssetKey(["reverse_etl", "high_intent_leads_to_crm"])
                                                           ).parent_keys}
     assert sync_parents == {"audiences/aud_high_intent_leads", "audiences/aud_suppression_list", "privacy/erasure"}
-    assert {s.name for s in defs.sensors} == {"landing_files_sensor"}
+    assert {s.name for s in defs.sensors} == {"landing_files_sensor", "cdp_alerts"}
 
 
 def library_e164(raw: str, region: str) -> str | None:
