@@ -63,9 +63,14 @@ class ModelBuild:
         return sum(int(s.summary.split("PASS=")[1].split()[0]) for s in self.steps if "PASS=" in s.summary)
 
 
+#: dbt's unit tests check the models' logic on fixed inputs, not the data: they run in `make test`
+#: (tests/test_budgets.py) and in development, not in every build of the warehouse, as dbt advises
+UNIT_TESTS_EXCLUDED = ("--exclude-resource-type", "unit_test")
+
+
 def _dbt_arguments(target: str, args: list[str], target_path: Path | None, log_path: Path | None) -> list[str]:
     arguments = ["build", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-                 "--target", target, "--no-use-colors", *args]
+                 "--target", target, "--no-use-colors", *UNIT_TESTS_EXCLUDED, *args]
     if target_path:
         arguments += ["--target-path", str(target_path)]
     if log_path:

@@ -35,7 +35,7 @@ from orchestration.quality.dbt_results import describe_failures, record_dbt_resu
 from orchestration.quality.preview import PREVIEW_SCHEMAS, markdown_preview
 from orchestration.settings import DBT_PROJECT_DIR, dbt_environment_variables, get_settings
 from orchestration.sql_text import quote_identifier
-from orchestration.transform import dbt_executable
+from orchestration.transform import UNIT_TESTS_EXCLUDED, dbt_executable
 from orchestration.warehouse import WAREHOUSE_POOL
 
 PARSE_INPUTS = DBT_INPUTS
@@ -205,7 +205,7 @@ def cdp_dbt_models(context: AssetExecutionContext, warehouse: WarehouseResource,
         from orchestration.engines.spark_engine import shared_spark_engine
 
         shared_spark_engine()
-    args = ["build", *dbt_vars_args(), *(["--full-refresh"] if config.full_refresh else [])]
+    args = ["build", *UNIT_TESTS_EXCLUDED, *dbt_vars_args(), *(["--full-refresh"] if config.full_refresh else [])]
     invocation = dbt_build_in_process(context, args, project=dbt_project, translator=translator,
                                       target_path=target_path, env=dbt_environment())
     events = list(invocation.stream())
