@@ -19,7 +19,7 @@ import yaml
 
 SYNCS_PATH = Path(__file__).with_name("syncs.yml")
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-KINDS = ("file", "postgres", "http", "ad_audience")
+KINDS = ("file", "postgres", "http", "ad_audience", "braze")
 MODES = ("insert", "update", "upsert", "mirror")
 #: Consent purposes of the landing contract; a sync names the one it needs (or `none`, with a reason).
 CONSENT_PURPOSES = ("email_marketing", "sms", "ads_targeting", "analytics")
@@ -165,7 +165,9 @@ def _destination(name: str, raw: Any, path: Path) -> DestinationDefinition:
         raise SyncConfigError(f"{where}.kind must be one of {KINDS}, got {kind!r}")
     if kind == "ad_audience" and raw.get("platform") not in ("google", "meta"):
         raise SyncConfigError(f"{where}.platform must be google or meta, got {raw.get('platform')!r}")
-    if kind in ("postgres", "http", "ad_audience") and not (raw.get("url_env") or raw.get("default_url")):
+    if kind == "braze" and not raw.get("auth_env"):
+        raise SyncConfigError(f"{where} needs 'auth_env' (an environment variable holding the Braze REST API key)")
+    if kind in ("postgres", "http", "ad_audience", "braze") and not (raw.get("url_env") or raw.get("default_url")):
         raise SyncConfigError(f"{where} needs 'url_env' (an environment variable holding the URL) or 'default_url'")
     rps = raw.get("requests_per_second")
     return DestinationDefinition(

@@ -7,12 +7,14 @@ from pathlib import Path
 from reverse_etl.config import SyncDefinition
 from reverse_etl.destinations.ad_audience import AdAudienceDestination
 from reverse_etl.destinations.base import Destination
+from reverse_etl.destinations.braze import BrazeDestination
 from reverse_etl.destinations.file import FileDestination
 from reverse_etl.destinations.http import HttpDestination
 from reverse_etl.destinations.postgres import PostgresDestination
 from reverse_etl.reliability import DestinationError
 
-REMOTE_KINDS = {"postgres": PostgresDestination, "http": HttpDestination, "ad_audience": AdAudienceDestination}
+REMOTE_KINDS = {"postgres": PostgresDestination, "http": HttpDestination, "ad_audience": AdAudienceDestination,
+                "braze": BrazeDestination}
 
 
 def build_destination(sync: SyncDefinition, export_dir: Path) -> Destination:

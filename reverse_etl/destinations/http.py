@@ -76,11 +76,16 @@ class HttpDestination:
         return None if item.get("key") is None else str(item["key"])
 
     def send(self, op: str, rows: pa.Table, idempotency_key: str, *, new_members: bool = False) -> Rejections:
-        if self._client is None:
-            raise RuntimeError("HttpDestination.send called before open()")
         method, body = self.render(op, rows, idempotency_key)
+        return self._rejections(self.request(method, self.url, body, idempotency_key), rows)
+
+    def request(self, method: str, url: str, body: bytes, idempotency_key: str) -> httpx.Response:
+        """One request; a 2xx answer is returned, anything else raised as transient (retried),
+        a rejected batch (split to find the bad rows) or a destination error (the sync stops)."""
+        if self._client is None:
+            raise RuntimeError(f"{type(self).__name__}.send called before open()")
         try:
-            response = self._client.request(method, self.url, content=body, headers={
+            response = self._client.request(method, url, content=body, headers={
                 "Content-Type": "application/json", "Idempotency-Key": idempotency_key})
         except httpx.TimeoutException as exc:
             raise TransientError(f"timeout after {self.timeout_seconds}s ({type(exc).__name__})") from exc
@@ -97,18 +102,22 @@ class HttpDestination:
         if status >= 300:
             raise DestinationError(f"{self.description} answered HTTP {status} ({response.text[:200]}); "
                                    "check the URL and the credentials in the auth_env variable")
-        return self._rejections(response, rows)
+        return response
+
+    @staticmethod
+    def json_body(response: httpx.Response) -> Any:
+        """The answer's JSON; a 2xx that is not JSON (a proxy's or captive portal's page) says nothing
+        about the rows: try again (the idempotency key makes a resend safe), never count them sent."""
+        try:
+            return response.json()
+        except ValueError:
+            raise TransientError(f"answered HTTP {response.status_code} with a body that is not JSON "
+                                 f"({response.text[:80]!r})") from None
 
     def _rejections(self, response: httpx.Response, rows: pa.Table) -> Rejections:
         if not response.content:
             return []
-        try:
-            body = response.json()
-        except ValueError:
-            # a 2xx that is not the API's JSON (a proxy's or captive portal's page) says nothing about
-            # the rows: try again (the idempotency key makes a resend safe), never count them sent
-            raise TransientError(f"answered HTTP {response.status_code} with a body that is not JSON "
-                                 f"({response.text[:80]!r})") from None
+        body = self.json_body(response)
         rejected = body.get("rejected") if isinstance(body, dict) else None
         out: Rejections = []
         for item in rejected or []:
