@@ -10,13 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from orchestration.cli import main as cli_main
 from orchestration.settings import DBT_PROJECT_DIR
 from tests.conftest import Workspace
-
-pytestmark = pytest.mark.slow(seconds=60)
 
 HEADER = "period,channel,campaign,planned_spend,currency,target_cpa,target_roas,target_pipeline\n"
 

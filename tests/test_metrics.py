@@ -16,8 +16,6 @@ import pytest
 
 from orchestration.settings import DBT_PROJECT_DIR
 
-pytestmark = pytest.mark.slow(seconds=90)
-
 METRICS = ("spend", "planned_spend", "budget_pace_ratio", "attributed_revenue", "marketing_efficiency_ratio",
            "new_customers", "cac", "ltv", "ltv_to_cac", "payback_months", "pipeline_created", "pipeline_sourced",
            "pipeline_influenced", "win_rate", "qualified_leads", "qualified_to_next_rate")
