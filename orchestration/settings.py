@@ -17,7 +17,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 #: The engines the dbt project builds on (outputs of dbt_project/profiles.yml).
 ENGINES = ("duckdb", "postgres", "spark")
 
-#: name -> (default, what it is). The README table is written from this.
+#: name -> (default, what it is). docs/configuration.md documents every one (tests/test_docs.py).
 ENVIRONMENT: dict[str, tuple[str, str]] = {
     "CDP_LANDING_DIR": ("seeds/landing", "Landing zone: one folder per source (events/, crm_contacts/, ...)."),
     "CDP_WAREHOUSE": ("warehouse/cdp.duckdb", "The DuckDB warehouse file (the single writer's file)."),

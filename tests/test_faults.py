@@ -147,7 +147,7 @@ def test_a_pooled_bi_connection_sees_the_new_copy_after_reconnecting(workspace: 
     finally:
         con.close()
     try:
-        # the README's rule: an open connection keeps the copy it opened; a new one sees the new copy
+        # docs/bi.md's rule: an open connection keeps the copy it opened; a new one sees the new copy
         assert pooled.execute("select version from marts.kpi").fetchall() == [(1,)]
     finally:
         pooled.close()

@@ -13,6 +13,7 @@ step's subset, and each dbt result event turned into Dagster events by dagster-d
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -87,8 +88,29 @@ def _manifest_key(project_dir: Path, env: dict[str, str], args: Sequence[str]) -
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
-def _manifest(project_dir: Path, profiles_dir: Path, target_path: Path, env: dict[str, str],
-              args: Sequence[str]) -> Any:
+#: environment variables of the profile that hold where the warehouse lives: dbt's partial-parse state
+#: is invalidated by any change of the profile, although no parse result depends on these paths (the
+#: DuckDB database name is the file's stem, which `_parse_environment` keeps)
+PROFILE_LOCATIONS = ("CDP_SPARK_WAREHOUSE_DIR", "CDP_SPARK_METASTORE_DIR")
+
+
+def _parse_folder(project_dir: Path, env: dict[str, str]) -> Path:
+    """Where this target's parses keep dbt's partial-parse state, shared by every process and warehouse
+    of the target: a new warehouse (every test, every `cdp run` elsewhere) reparses only what changed."""
+    merged = {**os.environ, **env}
+    name = f"{merged.get('CDP_DBT_TARGET') or 'duckdb'}-{Path(merged.get('CDP_WAREHOUSE', 'cdp')).stem}"
+    return project_dir / "target" / "parse" / name
+
+
+def _parse_environment(env: dict[str, str], folder: Path) -> dict[str, str]:
+    """`env` with the warehouse's locations replaced by fixed ones under `folder` (same file stem)."""
+    merged = {**os.environ, **env}
+    fixed = {"CDP_WAREHOUSE": str(folder / f"{Path(merged.get('CDP_WAREHOUSE', 'cdp')).stem}.duckdb")}
+    fixed.update({name: str(folder / name.lower()) for name in PROFILE_LOCATIONS})
+    return {**env, **fixed}
+
+
+def _manifest(project_dir: Path, profiles_dir: Path, env: dict[str, str], args: Sequence[str]) -> Any:
     """The parsed project (dbt's Manifest object) for this environment, parsed on first use."""
     from dbt.cli.main import dbtRunner
 
@@ -96,9 +118,13 @@ def _manifest(project_dir: Path, profiles_dir: Path, target_path: Path, env: dic
     with _parse_lock:
         if key not in _parsed:
             vars_args = list(args[args.index("--vars"):args.index("--vars") + 2]) if "--vars" in args else []
-            with temporary_environment(env):
+            folder = _parse_folder(project_dir, env)
+            folder.mkdir(parents=True, exist_ok=True)
+            # processes of other runs (parallel tests, a schedule beside `dagster dev`) share the folder
+            with open(folder / ".parse.lock", "w") as lock, temporary_environment(_parse_environment(env, folder)):
+                fcntl.flock(lock, fcntl.LOCK_EX)
                 result = dbtRunner().invoke(["parse", "--project-dir", str(project_dir), "--profiles-dir",
-                                             str(profiles_dir), "--target-path", str(target_path), "--quiet",
+                                             str(profiles_dir), "--target-path", str(folder), "--quiet",
                                              *vars_args])
             if not result.success:
                 raise RuntimeError(f"dbt could not parse the project: {result.exception}")
@@ -146,7 +172,7 @@ def dbt_build_in_process(context: AssetExecutionContext, args: Sequence[str], *,
         project_dir = Path(params.dbt_project.project_dir if params.dbt_project else project.project_dir)
         if params.indirect_selection:
             env = {**env, "DBT_INDIRECT_SELECTION": params.indirect_selection}
-    parsed = _manifest(project_dir, Path(project.profiles_dir), target_path, env, args)
+    parsed = _manifest(project_dir, Path(project.profiles_dir), env, args)
     with temporary_environment(env):
         result = dbtRunner(manifest=parsed, callbacks=[collect]).invoke([
             *args, "--project-dir", str(project_dir), "--profiles-dir", str(project.profiles_dir),

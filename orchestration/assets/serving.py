@@ -37,7 +37,7 @@ def build_serving_asset(upstream: Sequence[dg.AssetKey], audiences: Sequence[str
             if settings.dbt_target != "duckdb":
                 # PostgreSQL and Spark serve many readers themselves: BI connects to the warehouse
                 context.log.info(f"no serving copy on {settings.dbt_target}: BI reads the warehouse's staging, "
-                                 "marts and audiences schemas directly (README, Engines)")
+                                 "marts and audiences schemas directly (docs/engines.md)")
                 return dg.MaterializeResult(metadata={"engine": settings.dbt_target, "tables": 0})
         context.log.info(f"published {len(copied)} tables to {settings.serving_warehouse}")
         return dg.MaterializeResult(metadata={
