@@ -112,9 +112,12 @@ def _build_models(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from orchestration.status import print_status
+    from orchestration.status import print_status, status_json
 
-    print_status(get_settings())
+    if args.json:
+        print(status_json(get_settings()))
+    else:
+        print_status(get_settings())
     return 0
 
 
@@ -189,7 +192,10 @@ def build_parser() -> argparse.ArgumentParser:
     dash = commands.add_parser("dashboard", help="rebuild the marketing dashboard from the last good run")
     dash.add_argument("--open", action="store_true", help="also open it in the default browser")
     dash.set_defaults(func=_dashboard)
-    commands.add_parser("status", help="print what the warehouse holds").set_defaults(func=_status)
+    status = commands.add_parser("status", help="print what the warehouse holds")
+    status.add_argument("--json", action="store_true",
+                        help="print it as one JSON document (for scripts and monitoring)")
+    status.set_defaults(func=_status)
     sync = commands.add_parser("sync", help="run reverse-ETL syncs (all, or the ones named)")
     sync.add_argument("names", nargs="*", help="sync names from the syncs file (default: every sync)")
     sync.add_argument("--dry-run", action="store_true", help="print adds, updates, deletes per sync; send nothing")

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
+from typing import Any
+
 from orchestration.engines.catalog import base_tables, table_exists
 from orchestration.settings import Settings, warehouse_label
 from orchestration.warehouse import connect
@@ -30,54 +34,85 @@ def quarantine_summary(con) -> list[tuple[str, int, int]]:
     ).fetchall()
 
 
-def print_status(settings: Settings) -> None:
+def status_report(settings: Settings) -> dict[str, Any]:
+    """What the warehouse holds, as data: `cdp status --json` prints it, `cdp status` renders it.
+    `state` is `no_warehouse`, `nothing_loaded` or `loaded`; the other keys exist once loaded."""
+    label = warehouse_label(settings)
     if settings.dbt_target == "duckdb" and not settings.warehouse.exists():
-        print(f"No warehouse at {settings.warehouse} yet: run `cdp run`.")
-        return
+        return {"warehouse": label, "state": "no_warehouse"}
     with connect(settings, read_only=True) as con:
         if not table_exists(con, "ops", "load_manifest"):
-            print(f"Nothing loaded into {warehouse_label(settings)} yet: run `cdp run`.")
-            return
-        print(f"warehouse: {warehouse_label(settings)}")
-        print_last_run(con, settings)
-        files = con.execute(
-            "select source, count(*), sum(rows_loaded), sum(rows_quarantined), sum(duplicates_skipped), "
-            "max(loaded_at) from ops.load_manifest group by source order by source").fetchall()
-        print("\nlanded files")
-        print(f"  {'source':<20}{'files':>7}{'loaded':>12}{'quarantined':>13}{'duplicates':>12}  last load")
-        for source, n, loaded, quarantined, dups, last in files:
-            print(f"  {source:<20}{n:>7}{loaded:>12,}{quarantined:>13,}{dups:>12,}  {last:%Y-%m-%d %H:%M}")
-        print("\nquarantined (ops.quarantine)")
-        for source, rows, whole_files in quarantine_summary(con):
-            print(f"  {source:<20}{rows:>8,} rows" + (f", {whole_files} whole files" if whole_files else ""))
-        print("\nrows per table")
-        print_layer_rows(con)
-        identity = identity_summary(con)
-        if identity:
-            print(f"\nidentity (latest run): {identity}")
-        syncs = con.execute(
-            "select sync_name, status, coalesce(rows_added, 0), coalesce(rows_changed, 0), coalesce(rows_removed, 0), "
-            "coalesce(rows_succeeded, 0), rows_failed, coalesce(rows_skipped_consent, 0), destination, finished_at "
+            return {"warehouse": label, "state": "nothing_loaded"}
+        report: dict[str, Any] = {"warehouse": label, "state": "loaded"}
+        report.update(last_run_report(con, settings))
+        report["files"] = _records(con, (
+            "select source, count(*) as files, sum(rows_loaded) as rows_loaded, sum(rows_quarantined) as "
+            "rows_quarantined, sum(duplicates_skipped) as duplicates_skipped, max(loaded_at) as last_loaded_at "
+            "from ops.load_manifest group by source order by source"))
+        report["quarantine"] = [{"source": source, "rows": rows, "whole_files": whole}
+                                for source, rows, whole in quarantine_summary(con)]
+        report["tables"] = [{"schema": s, "table": t, "rows": n} for s, t, n in layer_rows(con)]
+        report["identity"] = identity_health(con)
+        report["syncs"] = _records(con, (
+            "select sync_name, status, coalesce(rows_added, 0) as rows_added, coalesce(rows_changed, 0) as "
+            "rows_changed, coalesce(rows_removed, 0) as rows_removed, coalesce(rows_succeeded, 0) as rows_applied, "
+            "rows_failed, coalesce(rows_skipped_consent, 0) as rows_held_back, destination, finished_at "
             "from ops.sync_runs "
-            "qualify row_number() over (partition by sync_name order by started_at desc) = 1 order by 1"
-        ).fetchall()
-        print("\nlatest syncs")
-        for name, status, added, changed, removed, ok, failed, held, destination, finished in syncs or []:
-            print(f"  {name}: {status}, +{added:,} ~{changed:,} -{removed:,}: {ok:,} applied, {failed:,} failed, "
-                  f"{held:,} held back -> {destination} ({finished:%Y-%m-%d %H:%M})")
-        if not syncs:
-            print("  none yet")
-        pending = con.execute(
-            "select p.sync_name, p.batches - count(b.batch_no) from ops.sync_plans as p left join ops.sync_batches "
-            "as b using (sync_name, plan_id) where p.status = 'pending' group by p.sync_name, p.plan_id, p.batches "
-            "order by 1").fetchall()
-        for name, batches in pending:
-            print(f"  {name}: {batches:,} batches pending in its outbox (an interrupted run; resumes on the next)")
-        deletions = con.execute("select count(distinct profile_id) filter (where step = 'verified'), "
-                                "count(*) filter (where step = 'destination_delete') from ops.deletion_ledger"
-                                ).fetchone()
-        print(f"\ndeletion requests: {deletions[0]:,} people erased and verified, "
-              f"{deletions[1]:,} deletes sent to destinations (ops.deletion_ledger)")
+            "qualify row_number() over (partition by sync_name order by started_at desc) = 1 order by 1"))
+        report["pending_outboxes"] = _records(con, (
+            "select p.sync_name, p.batches - count(b.batch_no) as batches_pending from ops.sync_plans as p left "
+            "join ops.sync_batches as b using (sync_name, plan_id) where p.status = 'pending' "
+            "group by p.sync_name, p.plan_id, p.batches order by 1"))
+        erased, deletes = con.execute(
+            "select count(distinct profile_id) filter (where step = 'verified'), "
+            "count(*) filter (where step = 'destination_delete') from ops.deletion_ledger").fetchone()
+        report["deletions"] = {"people_erased_and_verified": erased, "destination_deletes_sent": deletes}
+        return report
+
+
+def _records(con, sql: str, parameters: list | None = None) -> list[dict[str, Any]]:
+    cursor = con.execute(sql, parameters or [])
+    names = [column[0] for column in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def print_status(settings: Settings) -> None:
+    report = status_report(settings)
+    if report["state"] == "no_warehouse":
+        print(f"No warehouse at {settings.warehouse} yet: run `cdp run`.")
+        return
+    if report["state"] == "nothing_loaded":
+        print(f"Nothing loaded into {report['warehouse']} yet: run `cdp run`.")
+        return
+    print(f"warehouse: {report['warehouse']}")
+    _print_last_run(report)
+    print("\nlanded files")
+    print(f"  {'source':<20}{'files':>7}{'loaded':>12}{'quarantined':>13}{'duplicates':>12}  last load")
+    for f in report["files"]:
+        print(f"  {f['source']:<20}{f['files']:>7}{f['rows_loaded']:>12,}{f['rows_quarantined']:>13,}"
+              f"{f['duplicates_skipped']:>12,}  {f['last_loaded_at']:%Y-%m-%d %H:%M}")
+    print("\nquarantined (ops.quarantine)")
+    for q in report["quarantine"]:
+        print(f"  {q['source']:<20}{q['rows']:>8,} rows" + (f", {q['whole_files']} whole files" if q["whole_files"]
+                                                              else ""))
+    print("\nrows per table")
+    for t in report["tables"]:
+        print(f"  {t['schema'] + '.' + t['table']:<50}{t['rows']:>12,}")
+    if report["identity"]:
+        print(f"\nidentity (latest run): {describe_identity(report['identity'])}")
+    print("\nlatest syncs")
+    for s in report["syncs"]:
+        print(f"  {s['sync_name']}: {s['status']}, +{s['rows_added']:,} ~{s['rows_changed']:,} -{s['rows_removed']:,}: "
+              f"{s['rows_applied']:,} applied, {s['rows_failed']:,} failed, {s['rows_held_back']:,} held back -> "
+              f"{s['destination']} ({s['finished_at']:%Y-%m-%d %H:%M})")
+    if not report["syncs"]:
+        print("  none yet")
+    for p in report["pending_outboxes"]:
+        print(f"  {p['sync_name']}: {p['batches_pending']:,} batches pending in its outbox (an interrupted run; "
+              "resumes on the next)")
+    d = report["deletions"]
+    print(f"\ndeletion requests: {d['people_erased_and_verified']:,} people erased and verified, "
+          f"{d['destination_deletes_sent']:,} deletes sent to destinations (ops.deletion_ledger)")
 
 
 def print_run_syncs(con, run_id: str) -> None:
@@ -92,29 +127,39 @@ def print_run_syncs(con, run_id: str) -> None:
         print(f"  {name:<30}{status:<15}{ok:>7,} applied{failed:>5,} failed{held:>6,} held back  {destination}")
 
 
-def identity_summary(con) -> str | None:
-    """One line on the latest identity run (marts.identity_health), or None before the first."""
+def identity_health(con) -> dict[str, Any] | None:
+    """The latest identity run (marts.identity_health), or None before the first."""
     if not table_exists(con, "marts", "identity_health"):
         return None
-    rows = con.execute("""
+    rows = _records(con, """
         select profiles, identifiers, largest_profile_identifiers, merges, shared_value_protections
-                   + profile_limit_protections, blocked_identifiers, resolution_rounds,
+                   + profile_limit_protections as protections, blocked_identifiers, resolution_rounds,
                pairwise_precision, pairwise_recall
-        from marts.identity_health order by run_at desc limit 1""").fetchall()
-    if not rows:
-        return None
-    profiles, identifiers, largest, merges, protections, blocked, rounds, precision, recall = rows[0]
-    line = (f"{profiles:,} profiles from {identifiers:,} identifiers (largest {largest}), {merges} merges this run, "
-            f"{protections} protected, {blocked} blocked, {rounds} clustering rounds")
-    if precision is not None:
-        line += f"; vs planted truth: pairwise precision {precision:.4f}, recall {recall:.4f}"
+        from marts.identity_health order by run_at desc limit 1""")
+    return rows[0] if rows else None
+
+
+def describe_identity(health: dict[str, Any]) -> str:
+    line = (f"{health['profiles']:,} profiles from {health['identifiers']:,} identifiers (largest "
+            f"{health['largest_profile_identifiers']}), {health['merges']} merges this run, {health['protections']} "
+            f"protected, {health['blocked_identifiers']} blocked, {health['resolution_rounds']} clustering rounds")
+    if health["pairwise_precision"] is not None:
+        line += (f"; vs planted truth: pairwise precision {health['pairwise_precision']:.4f}, "
+                 f"recall {health['pairwise_recall']:.4f}")
     return line
 
 
-def print_last_run(con, settings: Settings) -> None:
+def identity_summary(con) -> str | None:
+    """One line on the latest identity run, or None before the first."""
+    health = identity_health(con)
+    return describe_identity(health) if health else None
+
+
+def last_run_report(con, settings: Settings) -> dict[str, Any]:
     """The last run's gates, freshness per layer, failing checks and the health score."""
     if not table_exists(con, "ops", "quality_results"):
-        return
+        return {"last_run": None, "freshness": {}, "failing_checks": [], "health": []}
+    report: dict[str, Any] = {"last_run": None}
     last = con.execute("select run_id, min(checked_at), max(checked_at), count(*) filter (where passed), "
                        "count(*) filter (where not passed and severity = 'error'), "
                        "count(*) filter (where not passed and severity = 'warn') from ops.quality_results "
@@ -123,37 +168,68 @@ def print_last_run(con, settings: Settings) -> None:
         run_id, started, finished, passed, failed, warned = last
         published = table_exists(con, "ops", "audience_size_history") and con.execute(
             "select count(*) from ops.audience_size_history where run_id = ?", [run_id]).fetchone()[0] > 0
-        verdict = "gates passed, serving copy published" if published else (
-            "FAILED a blocking gate" if failed else "not published (partial run, or stopped before the end)")
-        print(f"\nlast run {run_id} ({started:%Y-%m-%d %H:%M}-{finished:%H:%M} UTC): {verdict}; "
-              f"{passed} checks passed, {failed} failed, {warned} warned")
-    print("\nfreshness per layer (when its data or gates last changed)")
+        outcome = "published" if published else ("failed_gate" if failed else "not_published")
+        report["last_run"] = {"run_id": run_id, "started_at": started, "finished_at": finished, "outcome": outcome,
+                              "checks_passed": passed, "checks_failed": failed, "checks_warned": warned}
     loaded = con.execute("select max(loaded_at) from ops.load_manifest").fetchone()[0]
     layers = con.execute(
         "select layer, max(checked_at) from ops.quality_results where layer in ('staging', 'identity', 'marts', "
         "'audiences', 'reverse_etl') group by layer order by min(checked_at)").fetchall()
-    rows = [("landing -> raw", loaded), *layers]
+    freshness = {"raw": loaded, **dict(layers)}
     if settings.serving_warehouse.exists():
-        from datetime import UTC, datetime
-
-        rows.append(("serving copy", datetime.fromtimestamp(settings.serving_warehouse.stat().st_mtime, UTC)))
-    for layer, when in rows:
-        print(f"  {layer:<20}{when:%Y-%m-%d %H:%M} UTC" if when else f"  {layer:<20}never")
-    failing = con.execute("""
+        freshness["serving copy"] = datetime.fromtimestamp(settings.serving_warehouse.stat().st_mtime, UTC)
+    report["freshness"] = freshness
+    report["failing_checks"] = _records(con, """
         select layer, asset, check_name, severity, target, rows_failed, checked_at from (
             select *, row_number() over (partition by asset, check_name, coalesce(target, '')
                                          order by checked_at desc) as latest
             from ops.quality_results)
-        where latest = 1 and not passed order by severity, layer, asset, check_name""").fetchall()
+        where latest = 1 and not passed order by severity, layer, asset, check_name""")
+    report["health"] = _records(con, (
+        "select source, health_score, complete_share, valid_share, unique_share, fresh_share "
+        "from marts.data_health_scores where measured_at = (select max(measured_at) from "
+        "marts.data_health_scores) order by source = 'overall', source")) if table_exists(
+        con, "marts", "data_health_scores") else []
+    return report
+
+
+OUTCOMES = {"published": "gates passed, serving copy published", "failed_gate": "FAILED a blocking gate",
+            "not_published": "not published (partial run, or stopped before the end)"}
+
+
+def _print_last_run(report: dict[str, Any]) -> None:
+    last = report["last_run"]
+    if last:
+        print(f"\nlast run {last['run_id']} ({last['started_at']:%Y-%m-%d %H:%M}-{last['finished_at']:%H:%M} UTC): "
+              f"{OUTCOMES[last['outcome']]}; {last['checks_passed']} checks passed, {last['checks_failed']} failed, "
+              f"{last['checks_warned']} warned")
+    if not report["freshness"]:
+        return
+    print("\nfreshness per layer (when its data or gates last changed)")
+    for layer, when in report["freshness"].items():
+        label = "landing -> raw" if layer == "raw" else layer
+        print(f"  {label:<20}{when:%Y-%m-%d %H:%M} UTC" if when else f"  {label:<20}never")
+    failing = report["failing_checks"]
     print(f"\nfailing checks (latest evaluation of each): {len(failing) or 'none'}")
-    for layer, asset, check, severity, target, rows_failed, when in failing[:20]:
-        print(f"  {severity:<6}{layer:<12}{asset} {check}" + (f" [{target}]" if target else "")
-              + (f": {rows_failed:,} rows" if rows_failed else "") + f" ({when:%Y-%m-%d %H:%M})")
-    if table_exists(con, "marts", "data_health_scores"):
-        health = con.execute("select source, health_score, complete_share, valid_share, unique_share, fresh_share "
-                             "from marts.data_health_scores where measured_at = (select max(measured_at) from "
-                             "marts.data_health_scores) order by source = 'overall', source").fetchall()
+    for f in failing[:20]:
+        print(f"  {f['severity']:<6}{f['layer']:<12}{f['asset']} {f['check_name']}"
+              + (f" [{f['target']}]" if f["target"] else "")
+              + (f": {f['rows_failed']:,} rows" if f["rows_failed"] else "") + f" ({f['checked_at']:%Y-%m-%d %H:%M})")
+    if report["health"]:
         print("\ndatabase health (marts.data_health_scores, latest build)")
         print(f"  {'source':<20}{'score':>7}{'complete':>10}{'valid':>8}{'unique':>8}{'fresh':>8}")
-        for source, score, complete, valid, unique, fresh in health:
-            print(f"  {source:<20}{score:>7.3f}{complete:>10.3f}{valid:>8.3f}{unique:>8.3f}{fresh:>8.3f}")
+        for h in report["health"]:
+            print(f"  {h['source']:<20}{h['health_score']:>7.3f}{h['complete_share']:>10.3f}{h['valid_share']:>8.3f}"
+                  f"{h['unique_share']:>8.3f}{h['fresh_share']:>8.3f}")
+
+
+def status_json(settings: Settings) -> str:
+    """`cdp status --json`: the report with timestamps as ISO 8601 and numbers as JSON numbers."""
+    def encode(value: Any) -> Any:
+        if isinstance(value, datetime):
+            return value.isoformat()
+        if hasattr(value, "is_finite"):  # Decimal from PostgreSQL
+            return float(value)
+        return str(value)
+
+    return json.dumps(status_report(settings), default=encode, indent=2)

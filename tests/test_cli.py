@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from orchestration.cli import main
-from tests.conftest import Workspace
+from tests.conftest import GoodRun, Workspace
 
 
 def test_generate_then_refuse_to_overwrite(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -20,9 +21,38 @@ def test_generate_then_refuse_to_overwrite(tmp_path: Path, capsys: pytest.Captur
 def test_load_and_status(sample_workspace: Workspace, capsys: pytest.CaptureFixture) -> None:
     assert main(["status"]) == 0
     assert "No warehouse" in capsys.readouterr().out
+    assert main(["status", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["state"] == "no_warehouse"
     assert main(["load"]) == 0
     assert main(["status"]) == 0
     out = capsys.readouterr().out
     events = sample_workspace.query("select count(*) from raw.events")[0][0]
     assert events > 0
     assert any(line.split()[:2] == ["raw.events", f"{events:,}"] for line in out.splitlines())
+
+
+def test_status_json_is_what_the_warehouse_holds(sample_good_run: GoodRun, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture) -> None:
+    """`cdp status --json` is one JSON document a script can act on, with the same facts as the text."""
+    import yaml
+
+    ws = sample_good_run.workspace(tmp_path, monkeypatch)
+    assert main(["status", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["state"] == "loaded"
+    assert report["last_run"]["outcome"] == "published" and report["last_run"]["checks_failed"] == 0
+    tables = {(t["schema"], t["table"]): t["rows"] for t in report["tables"]}
+    assert tables[("raw", "events")] == ws.query("select count(*) from raw.events")[0][0]
+    assert tables[("marts", "dim_profiles")] == ws.query("select count(*) from marts.dim_profiles")[0][0]
+    quarantined = dict(ws.query("select source, count(*) from ops.quarantine group by source"))
+    assert {q["source"]: q["rows"] for q in report["quarantine"]} == quarantined
+    syncs = yaml.safe_load((Path(__file__).parents[1] / "reverse_etl" / "syncs.yml").read_text())["syncs"]
+    assert {s["sync_name"] for s in report["syncs"]} == set(syncs)
+    assert report["identity"]["profiles"] == ws.query(
+        "select profiles from marts.identity_health order by run_at desc limit 1")[0][0]
+    assert [c["severity"] for c in report["failing_checks"]] == ["warn"]  # the sample's planted orphan
+    assert set(report["freshness"]) >= {"raw", "staging", "marts", "serving copy"}
+    assert main(["status"]) == 0
+    text = capsys.readouterr().out
+    assert f"{report['last_run']['checks_passed']} checks passed" in text
