@@ -19,7 +19,7 @@ import yaml
 
 SYNCS_PATH = Path(__file__).with_name("syncs.yml")
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-KINDS = ("file", "postgres", "http", "ad_audience", "braze")
+KINDS = ("file", "postgres", "http", "ad_audience", "braze", "hubspot")
 MODES = ("insert", "update", "upsert", "mirror")
 #: Consent purposes of the landing contract; a sync names the one it needs (or `none`, with a reason).
 CONSENT_PURPOSES = ("email_marketing", "sms", "ads_targeting", "analytics")
@@ -167,7 +167,10 @@ def _destination(name: str, raw: Any, path: Path) -> DestinationDefinition:
         raise SyncConfigError(f"{where}.platform must be google or meta, got {raw.get('platform')!r}")
     if kind == "braze" and not raw.get("auth_env"):
         raise SyncConfigError(f"{where} needs 'auth_env' (an environment variable holding the Braze REST API key)")
-    if kind in ("postgres", "http", "ad_audience", "braze") and not (raw.get("url_env") or raw.get("default_url")):
+    if kind == "hubspot" and not raw.get("auth_env"):
+        raise SyncConfigError(f"{where} needs 'auth_env' (an environment variable holding the HubSpot private app "
+                              "token)")
+    if kind != "file" and not (raw.get("url_env") or raw.get("default_url")):
         raise SyncConfigError(f"{where} needs 'url_env' (an environment variable holding the URL) or 'default_url'")
     rps = raw.get("requests_per_second")
     return DestinationDefinition(
@@ -231,6 +234,8 @@ def _sync(name: str, raw: Any, destinations: dict[str, DestinationDefinition], p
     if destination.kind == "file" and mode != "mirror":
         raise SyncConfigError(f"{where}: a file destination writes the whole audience each run; use mode mirror")
     batch_rows = int(_number(raw, "batch_rows", 50_000, where, minimum=1))
+    if destination.kind == "hubspot":
+        _hubspot_options(raw, mapping, where)
     channel = _identifier(raw["channel"], f"{where}.channel") if raw.get("channel") is not None else None
     revoked_update = _consent_revoked(raw.get("on_consent_revoked", "delete"), mapping, purpose, destination, where)
     return SyncDefinition(
@@ -319,6 +324,20 @@ def _consent_revoked(raw: Any, mapping: dict[str, str], purpose: str | None, des
         if not isinstance(value, str | int | float | bool) and value is not None:
             raise SyncConfigError(f"{where}.on_consent_revoked.update.{name} must be a plain value, got {value!r}")
     return dict(fields)
+
+
+def _hubspot_options(raw: dict[str, Any], mapping: dict[str, str], where: str) -> None:
+    """HubSpot upserts contacts by a unique property (email by default): the sync's key must map to it."""
+    options = raw.get("options") or {}
+    id_property = str(options.get("id_property", "email"))
+    key_fields = [f for f, c in mapping.items() if c == raw.get("key")]
+    if key_fields != [id_property]:
+        raise SyncConfigError(f"{where}: a hubspot sync's key must map to the destination field {id_property!r} "
+                              f"(options.id_property), HubSpot's unique property; it maps to {key_fields}")
+    list_id = options.get("list_id")
+    if list_id is not None and not str(list_id).isdigit():
+        raise SyncConfigError(f"{where}.options.list_id must be the numeric id of a MANUAL HubSpot list, "
+                              f"got {list_id!r}")
 
 
 def parse_sync_config(raw: Any, path: Path) -> SyncConfig:

@@ -10,11 +10,12 @@ from reverse_etl.destinations.base import Destination
 from reverse_etl.destinations.braze import BrazeDestination
 from reverse_etl.destinations.file import FileDestination
 from reverse_etl.destinations.http import HttpDestination
+from reverse_etl.destinations.hubspot import HubSpotDestination
 from reverse_etl.destinations.postgres import PostgresDestination
 from reverse_etl.reliability import DestinationError
 
 REMOTE_KINDS = {"postgres": PostgresDestination, "http": HttpDestination, "ad_audience": AdAudienceDestination,
-                "braze": BrazeDestination}
+                "braze": BrazeDestination, "hubspot": HubSpotDestination}
 
 
 def build_destination(sync: SyncDefinition, export_dir: Path) -> Destination:
