@@ -19,7 +19,7 @@ import yaml
 
 SYNCS_PATH = Path(__file__).with_name("syncs.yml")
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-KINDS = ("file", "postgres", "http", "ad_audience", "braze", "hubspot")
+KINDS = ("file", "postgres", "http", "ad_audience", "braze", "hubspot", "salesforce")
 MODES = ("insert", "update", "upsert", "mirror")
 #: Consent purposes of the landing contract; a sync names the one it needs (or `none`, with a reason).
 CONSENT_PURPOSES = ("email_marketing", "sms", "ads_targeting", "analytics")
@@ -170,6 +170,11 @@ def _destination(name: str, raw: Any, path: Path) -> DestinationDefinition:
     if kind == "hubspot" and not raw.get("auth_env"):
         raise SyncConfigError(f"{where} needs 'auth_env' (an environment variable holding the HubSpot private app "
                               "token)")
+    if kind == "salesforce":
+        missing = [k for k in ("client_id_env", "client_secret_env", "refresh_token_env") if not raw.get(k)]
+        if missing:
+            raise SyncConfigError(f"{where} needs {', '.join(missing)} (environment variables holding the connected "
+                                  "app's client id, client secret and refresh token)")
     if kind != "file" and not (raw.get("url_env") or raw.get("default_url")):
         raise SyncConfigError(f"{where} needs 'url_env' (an environment variable holding the URL) or 'default_url'")
     rps = raw.get("requests_per_second")
@@ -236,6 +241,8 @@ def _sync(name: str, raw: Any, destinations: dict[str, DestinationDefinition], p
     batch_rows = int(_number(raw, "batch_rows", 50_000, where, minimum=1))
     if destination.kind == "hubspot":
         _hubspot_options(raw, mapping, where)
+    if destination.kind == "salesforce":
+        _identifier((raw.get("options") or {}).get("sobject", "Contact"), f"{where}.options.sobject")
     channel = _identifier(raw["channel"], f"{where}.channel") if raw.get("channel") is not None else None
     revoked_update = _consent_revoked(raw.get("on_consent_revoked", "delete"), mapping, purpose, destination, where)
     return SyncDefinition(

@@ -12,10 +12,12 @@ from reverse_etl.destinations.file import FileDestination
 from reverse_etl.destinations.http import HttpDestination
 from reverse_etl.destinations.hubspot import HubSpotDestination
 from reverse_etl.destinations.postgres import PostgresDestination
+from reverse_etl.destinations.salesforce import SalesforceDestination
 from reverse_etl.reliability import DestinationError
 
 REMOTE_KINDS = {"postgres": PostgresDestination, "http": HttpDestination, "ad_audience": AdAudienceDestination,
-                "braze": BrazeDestination, "hubspot": HubSpotDestination}
+                "braze": BrazeDestination, "hubspot": HubSpotDestination,
+                "salesforce": SalesforceDestination}
 
 
 def build_destination(sync: SyncDefinition, export_dir: Path) -> Destination:

@@ -84,13 +84,9 @@ class HttpDestination:
         a rejected batch (split to find the bad rows) or a destination error (the sync stops)."""
         if self._client is None:
             raise RuntimeError(f"{type(self).__name__}.send called before open()")
-        try:
-            response = self._client.request(method, url, content=body, headers={
-                "Content-Type": "application/json", "Idempotency-Key": idempotency_key})
-        except httpx.TimeoutException as exc:
-            raise TransientError(f"timeout after {self.timeout_seconds}s ({type(exc).__name__})") from exc
-        except httpx.TransportError as exc:
-            raise TransientError(f"connection failed: {exc}") from exc
+        response = self._exchange(method, url, body, idempotency_key)
+        if response.status_code == 401 and self.refresh_credentials(response):
+            response = self._exchange(method, url, body, idempotency_key)
         status = response.status_code
         if status == 429:
             raise TransientError("429 Too Many Requests", parse_retry_after(response.headers.get("Retry-After")))
@@ -103,6 +99,21 @@ class HttpDestination:
             raise DestinationError(f"{self.description} answered HTTP {status} ({response.text[:200]}); "
                                    "check the URL and the credentials in the auth_env variable")
         return response
+
+    def _exchange(self, method: str, url: str, body: bytes, idempotency_key: str) -> httpx.Response:
+        assert self._client is not None
+        try:
+            return self._client.request(method, url, content=body, headers={
+                "Content-Type": "application/json", "Idempotency-Key": idempotency_key})
+        except httpx.TimeoutException as exc:
+            raise TransientError(f"timeout after {self.timeout_seconds}s ({type(exc).__name__})") from exc
+        except httpx.TransportError as exc:
+            raise TransientError(f"connection failed: {exc}") from exc
+
+    def refresh_credentials(self, response: httpx.Response) -> bool:
+        """A 401 answered `response`: get new credentials and say whether the request is worth
+        sending once more (destinations with expiring access tokens; the generic one has none)."""
+        return False
 
     @staticmethod
     def json_body(response: httpx.Response) -> Any:
