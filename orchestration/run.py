@@ -21,6 +21,7 @@ from orchestration.assets.dbt import UNCHANGED_SINCE
 from orchestration.ingest.contract import load_contract
 from orchestration.ingest.landing_zone import LandingZoneError, scan_root
 from orchestration.run_lock import RunLockHeld, warehouse_run_lock
+from orchestration.run_progress import progress_logger
 from orchestration.settings import DBT_PROJECT_DIR, get_settings, run_lock_anchor, warehouse_label
 from orchestration.status import identity_summary, print_layer_rows, print_run_syncs, quarantine_summary
 from orchestration.warehouse import connect
@@ -28,13 +29,18 @@ from orchestration.warehouse import connect
 
 class _QuietUngatedChecks(logging.Filter):
     """Dagster warns once per dbt test and downstream step when a build emits no check results:
-    hundreds of lines when the build had nothing to do or failed, both of which the summary states."""
+    hundreds of lines when the build had nothing to do or failed, both of which the summary states.
+    dagster-dbt also logs, twice, the whole list of nodes a subsetted build selects."""
+
+    NOISE = ("emitted no result in step", "A dbt subsetted execution is being performed")
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "emitted no result in step" not in record.getMessage()
+        message = record.getMessage()
+        return not any(noise in message for noise in self.NOISE)
 
 
-logging.getLogger("dagster._core.execution.plan.active").addFilter(_QuietUngatedChecks())
+for _name in ("dagster._core.execution.plan.active", "dagster.builtin"):
+    logging.getLogger(_name).addFilter(_QuietUngatedChecks())
 
 
 def _instance() -> dg.DagsterInstance:
@@ -75,7 +81,8 @@ def run_pipeline(select: str = "*", full_refresh: bool = False) -> bool:
 
 
 def _run_config(job, full_refresh: bool) -> dict:
-    config: dict = {"loggers": {"console": {"config": {"log_level": os.environ.get("CDP_LOG_LEVEL", "INFO")}}}}
+    config: dict = {"loggers": {"console": {"config": {"log_level": os.environ.get("CDP_LOG_LEVEL", "INFO")}},
+                                "progress": {}}}
     if full_refresh:
         # every step of the dbt assets (the build runs in two, around the data-driven attribution)
         config["ops"] = {n.name: {"config": {"full_refresh": True}} for n in job.nodes
@@ -101,6 +108,7 @@ def _run_pipeline(select: str, full_refresh: bool) -> bool:
             keys = set().union(*(dg.AssetSelection.from_string(clause.strip()).resolve(graph)
                                  for clause in select.split(",") if clause.strip()))
             job = job.get_subset(asset_selection=keys)
+        job = job.with_logger_defs({**job.loggers, "progress": progress_logger(len(job.nodes))})
         result = job.execute_in_process(instance=instance, raise_on_error=False,
                                         run_config=_run_config(job, full_refresh))
     seconds = time.perf_counter() - started
