@@ -34,7 +34,7 @@ setup-test: $(BIN)/.installed-browser
 run: setup
 	$(BIN)/cdp run
 	@echo
-	@echo "Open the lineage graph:  $(BIN)/dagster dev   (then http://127.0.0.1:3000)"
+	@echo "Open the lineage graph and this run:  $(BIN)/cdp dev   (then http://127.0.0.1:3000)"
 
 ## Set up and run the tests (what .ci/run does).
 test: setup-test
@@ -45,7 +45,7 @@ lint: setup
 	$(BIN)/ruff check .
 
 dev: setup
-	$(BIN)/dagster dev
+	$(BIN)/cdp dev
 
 ## Benchmarks at 10k, 100k and 1M people (long; prints a table).
 bench: setup

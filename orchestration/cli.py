@@ -11,6 +11,7 @@
                    build the dbt models (and Markov/Shapley between them) on an engine, without Dagster
     cdp verify-erasure   list any row still referring to a person with a deletion request
     cdp explain-profile ID   a profile's identifiers, the edges that joined them, merges, protections
+    cdp dev        the Dagster UI on the instance `cdp run` records into
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import errno
 import logging
+import os
 import sys
 from datetime import date
 from pathlib import Path
@@ -159,6 +161,23 @@ def _explain_profile(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dev(args: argparse.Namespace) -> int:
+    """`dagster dev` on the instance `cdp run` records into, so its runs show in the UI."""
+    import shutil
+    import subprocess
+
+    from orchestration.settings import REPO_ROOT, dagster_home
+
+    home = dagster_home(get_settings())
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists():
+        shutil.copyfile(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
+    dagster = Path(sys.executable).with_name("dagster")
+    print(f"Dagster instance: {home} (cdp run records here)")
+    command = [str(dagster) if dagster.exists() else "dagster", "dev", *args.dagster_args]
+    return subprocess.call(command, cwd=REPO_ROOT, env={**os.environ, "DAGSTER_HOME": str(home)})
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cdp", description="Composable CDP: load, model, check and sync.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -203,6 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--override-guardrails", action="store_true",
                       help="send a plan the guardrails blocked (after reviewing it with --dry-run)")
     sync.set_defaults(func=_sync)
+    dev = commands.add_parser("dev", help="open the Dagster UI on the instance cdp run records into")
+    dev.add_argument("dagster_args", nargs=argparse.REMAINDER, help="passed to `dagster dev` (e.g. -p 3001)")
+    dev.set_defaults(func=_dev)
     commands.add_parser("verify-erasure", help="show that nothing remains of deleted people").set_defaults(
         func=_verify_erasure)
     explain = commands.add_parser("explain-profile", help="why a profile holds the identifiers it holds")

@@ -1,10 +1,11 @@
 """`cdp run`: materialise the whole pipeline in this process and print what happened.
 
-Steps run one after another in-process (so the single-writer rule holds trivially) against a
-persistent Dagster instance under DAGSTER_HOME when set (runs then show in `dagster dev`), else an
-ephemeral one. The summary is read back from the run's events and the warehouse: rows per layer,
-identity resolution in one line, asset checks passed and failed (and what dbt said about any node
-that failed), rows quarantined, syncs.
+Steps run one after another in-process (so the single-writer rule holds trivially) and are recorded
+in a persistent Dagster instance: DAGSTER_HOME when set, else `dagster/` beside the warehouse file,
+the instance `cdp dev` opens, so every `cdp run` shows in the UI with its events and checks. The
+summary is read back from the run's events and the warehouse: rows per layer, identity resolution in
+one line, asset checks passed and failed (and what dbt said about any node that failed), rows
+quarantined, syncs.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import time
 
 import dagster as dg
@@ -22,7 +24,14 @@ from orchestration.ingest.contract import load_contract
 from orchestration.ingest.landing_zone import LandingZoneError, scan_root
 from orchestration.run_lock import RunLockHeld, warehouse_run_lock
 from orchestration.run_progress import progress_logger
-from orchestration.settings import DBT_PROJECT_DIR, get_settings, run_lock_anchor, warehouse_label
+from orchestration.settings import (
+    DBT_PROJECT_DIR,
+    REPO_ROOT,
+    dagster_home,
+    get_settings,
+    run_lock_anchor,
+    warehouse_label,
+)
 from orchestration.status import identity_summary, print_layer_rows, print_run_syncs, quarantine_summary
 from orchestration.warehouse import connect
 
@@ -44,7 +53,13 @@ for _name in ("dagster._core.execution.plan.active", "dagster.builtin"):
 
 
 def _instance() -> dg.DagsterInstance:
-    return dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    if os.environ.get("DAGSTER_HOME"):
+        return dg.DagsterInstance.get()
+    home = dagster_home(get_settings())
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists():  # the pool limits and run retries of the repository's instance
+        shutil.copyfile(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
+    return dg.DagsterInstance.from_config(str(home))
 
 
 def _severity(check) -> str:

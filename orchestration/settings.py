@@ -241,6 +241,14 @@ def dbt_environment_variables(settings: Settings) -> dict[str, str]:
     }
 
 
+def dagster_home(settings: Settings) -> Path:
+    """The Dagster instance `cdp run` records into and `make dev` opens: DAGSTER_HOME when set, else
+    `dagster/` beside the warehouse file (a run on another warehouse keeps its own history)."""
+    if os.environ.get("DAGSTER_HOME"):
+        return Path(os.environ["DAGSTER_HOME"])
+    return settings.warehouse.parent / "dagster"
+
+
 def spark_incoming_dir() -> Path:
     """Where Spark load tasks write what they accepted and quarantined before it is published."""
     if os.environ.get("CDP_SPARK_INCOMING_DIR"):

@@ -95,6 +95,7 @@ def make_workspace(root: Path, landing: Path, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("CDP_DUCKDB_MEMORY_LIMIT", "2GB")
     monkeypatch.delenv("CDP_GROUND_TRUTH_DIR", raising=False)
     monkeypatch.delenv("CDP_IDENTITY_MAX_CLUSTER_SIZE", raising=False)
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)  # runs record into warehouse/dagster, the workspace's own
     return Workspace(root, landing, get_settings())
 
 

@@ -144,6 +144,16 @@ def test_full_run_on_the_sample(sample_good_run: GoodRun, tmp_path: Path, monkey
     monkeypatch.setenv("CDP_GROUND_TRUTH_DIR", str(SAMPLE_TRUTH))
     printed = sample_good_run.printed
     assert "cdp run succeeded" in printed and "0 failed" in printed
+    # progress: one line per step, the last one finishing every step of the run
+    assert re.search(r"^\[(\d+)/\1\] done +reports__dashboard in [0-9.]+s", printed, flags=re.M), printed[:2000]
+
+    # The run is recorded in the Dagster instance beside the warehouse, which `cdp dev` opens.
+    run_prefix = re.search(r"cdp run succeeded in [0-9.]+s \(run (\w+)\)", printed).group(1)
+    with dg.DagsterInstance.from_config(str(ws.settings.warehouse.parent / "dagster")) as instance:
+        [run] = [r for r in instance.get_runs() if r.run_id.startswith(run_prefix)]
+        assert run.status == dg.DagsterRunStatus.SUCCESS and run.job_name == "cdp_pipeline"
+        recorded = instance.get_latest_materialization_event(dg.AssetKey(["marts", "dim_profiles"]))
+        assert recorded is not None and recorded.run_id == run.run_id
 
     # The CSV sync sends the audience minus the suppression list, and logs who it held back and why.
     audience = ws.query("select profile_id, email, email_sha256 from audiences.aud_recent_form_submitters "
