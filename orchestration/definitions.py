@@ -32,9 +32,19 @@ def _sync_job(sync) -> Any:
 
 _sync_schedules = sync_schedules(_sync_job)
 
+#: ops tables the models read that Python steps write (dbt sources): shown with the layer that owns them
+OPS_TABLES = [
+    dg.AssetSpec(dg.AssetKey(["ops", "load_manifest"]), group_name="ops", owners=["team:data-engineering"],
+                 description="Every landing file loaded: rows loaded, quarantined and skipped (the raw loaders)."),
+    dg.AssetSpec(dg.AssetKey(["ops", "erased_profiles"]), group_name="ops", owners=["team:data-engineering"],
+                 description="People erased after a deletion request (privacy/erasure)."),
+    dg.AssetSpec(dg.AssetKey(["ops", "holdout_assignments"]), group_name="ops", owners=["team:marketing-ops"],
+                 description="Members held out of a sync as an experiment's control group (reverse ETL)."),
+]
+
 defs = dg.Definitions(
-    assets=[*raw_assets(), cdp_dbt_models, data_driven_attribution, _erasure, *_syncs, attribution_comparison_report,
-            marketing_dashboard,
+    assets=[*OPS_TABLES, *raw_assets(), cdp_dbt_models, data_driven_attribution, _erasure, *_syncs,
+            attribution_comparison_report, marketing_dashboard,
             build_serving_asset([*_models, _erasure.key, *(s.key for s in _syncs)], [k.path[-1] for k in _audiences])],
     asset_checks=[build_audience_checks(_audiences), build_mart_expectation_checks(_models)],
     jobs=[pipeline_job, *(s.job for s in _sync_schedules)],

@@ -27,8 +27,10 @@ CREDITS_BALANCE = "credits_sum_to_attributed_value"
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(MARKOV, deps=INPUTS, group_name="attribution", kinds={"python"},
+                     owners=["team:marketing-analytics"],
                      description="First-order Markov attribution by channel (exact removal effects)."),
         dg.AssetSpec(SHAPLEY, deps=INPUTS, group_name="attribution", kinds={"python"},
+                     owners=["team:marketing-analytics"],
                      description="Shapley attribution by channel (exact, conversion-rate game)."),
     ],
     check_specs=[

@@ -17,6 +17,7 @@ SERVING = dg.AssetKey(["serving", "warehouse_copy"])
     key=dg.AssetKey(["reports", "dashboard"]),
     deps=[SERVING],
     group_name="reports",
+    owners=["team:marketing-analytics"],
     # on PostgreSQL and Spark it reads the warehouse itself, like every step that does, in the pool
     pool=WAREHOUSE_POOL,
     kinds={"html"},

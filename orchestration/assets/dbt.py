@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import time
 import uuid
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from orchestration.assets.dbt_in_process import dbt_build_in_process
 from orchestration.assets.raw import raw_asset_key
 from orchestration.assets.resources import WarehouseResource
 from orchestration.build_state import DBT_INPUTS, files_signature, unchanged_since
-from orchestration.engines.catalog import table_exists
+from orchestration.engines.catalog import column_types, table_exists
 from orchestration.ingest.contract import load_contract
 from orchestration.quality.dbt_results import describe_failures, record_dbt_results
 from orchestration.quality.preview import PREVIEW_SCHEMAS, markdown_preview
@@ -121,14 +122,26 @@ def row_counts(con, relations: list[tuple[str, str]]) -> dict[tuple[str, str], i
     return counts
 
 
+def column_schema(manifest: dict[str, Any], event: Any, columns: list[tuple[str, str]]) -> dg.TableSchema:
+    """The built table's columns with the warehouse's types and the descriptions the YAML documents."""
+    unique_id = getattr(event.metadata.get("unique_id"), "text", None)
+    documented = {name.lower(): c.get("description") or None for name, c in
+                  manifest.get("nodes", {}).get(unique_id or "", {}).get("columns", {}).items()}
+    return dg.TableSchema(columns=[dg.TableColumn(name, kind, description=documented.get(name.lower()))
+                                   for name, kind in columns])
+
+
 def model_metadata(con, event: Any, manifest: dict[str, Any], counts: dict[tuple[str, str], int],
-                   previews: bool = True) -> dict[str, Any]:
-    """Row count (and for marts and audiences a 5-row preview without personal data) of a built model,
-    as Dagster metadata of its materialisation."""
+                   previews: bool = True, types: dict[tuple[str, str], list[tuple[str, str]]] | None = None,
+                   ) -> dict[str, Any]:
+    """Row count, column types (and for marts and audiences a 5-row preview without personal data) of
+    a built model, as Dagster metadata of its materialisation."""
     relation = _relation(event, manifest)
     if relation is None or relation not in counts:
         return {}
     metadata: dict[str, Any] = {"dagster/row_count": counts[relation]}
+    if types and relation in types:
+        metadata["dagster/column_schema"] = column_schema(manifest, event, types[relation])
     if previews and relation[0] in PREVIEW_SCHEMAS:
         preview = markdown_preview(con, *relation)
         if preview:
@@ -149,6 +162,23 @@ class CdpDbtTranslator(DagsterDbtTranslator):
     """Seeds (the rules) load after the raw loaders, so one dbt invocation builds seeds and the models
     before Markov and Shapley, and a second the models after them. Without these deps Dagster would
     give the seeds, which need nothing, a dbt invocation of their own (several seconds each run)."""
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        """The layer: the folder under models/ (the metrics' time spine sits with the marts), `rules`
+        for the seeds, and a source's name for the tables Python steps write."""
+        if dbt_resource_props.get("resource_type") == "seed":
+            return "rules"
+        if dbt_resource_props.get("resource_type") == "source":  # tables the Python steps write (ops.*)
+            return str(dbt_resource_props.get("source_name") or "") or None
+        fqn = dbt_resource_props.get("fqn") or []
+        layer = fqn[1] if len(fqn) > 2 else None
+        return {"metrics": "marts"}.get(layer, layer)
+
+    def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> Sequence[str] | None:
+        meta = {**(dbt_resource_props.get("config") or {}).get("meta", {}), **(dbt_resource_props.get("meta") or {})}
+        if dbt_resource_props.get("resource_type") == "source":
+            return ["team:data-engineering"]
+        return (meta.get("dagster") or {}).get("owners") or super().get_owners(dbt_resource_props)
 
     def get_asset_spec(self, manifest, unique_id, project):
         spec = super().get_asset_spec(manifest, unique_id, project)
@@ -221,12 +251,13 @@ def cdp_dbt_models(context: AssetExecutionContext, warehouse: WarehouseResource,
         failures = record_dbt_results(con, results, manifest, context.run_id)
         built = [e for e in events if isinstance(e, dg.Output | dg.AssetMaterialization)]
         counts = row_counts(con, [r for e in built if (r := _relation(e, manifest)) is not None])
+        types = column_types(con, list(counts))
         # previews read each mart once: a Spark job apiece, so not on Spark
         previews = settings.dbt_target != "spark"
         for event in events:
             if isinstance(event, dg.Output | dg.AssetMaterialization):
                 event = event.with_metadata({**event.metadata,
-                                             **model_metadata(con, event, manifest, counts, previews)})
+                                             **model_metadata(con, event, manifest, counts, previews, types)})
             yield event
     if not invocation.is_successful():
         raise dg.Failure(description=describe_failures(failures) or "dbt build failed; see the step's logs",

@@ -16,6 +16,7 @@ def build_erasure_asset(upstream: list[dg.AssetKey]) -> dg.AssetsDefinition:
         key=ERASURE_KEY,
         deps=upstream,
         group_name="privacy",
+        owners=["team:data-engineering"],
         pool=WAREHOUSE_POOL,
         retry_policy=transient_retry_policy(),
         kinds={"duckdb"},

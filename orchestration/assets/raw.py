@@ -87,6 +87,7 @@ def build_raw_asset(spec: SourceSpec) -> dg.AssetsDefinition:
     @dg.asset(
         key=key,
         group_name="raw",
+        owners=["team:data-engineering"],
         pool=WAREHOUSE_POOL,
         retry_policy=transient_retry_policy(),
         kinds={get_settings().dbt_target, "python"},

@@ -15,6 +15,7 @@ COMPARISON = dg.AssetKey(["marts", "attribution_model_comparison"])
     key=dg.AssetKey(["reports", "attribution_comparison"]),
     deps=[COMPARISON],
     group_name="reports",
+    owners=["team:marketing-analytics"],
     pool=WAREHOUSE_POOL,
     kinds={"html"},
     description="Heat map of every attribution model's credit per channel "

@@ -20,6 +20,7 @@ def build_serving_asset(upstream: Sequence[dg.AssetKey], audiences: Sequence[str
         key=dg.AssetKey(["serving", "warehouse_copy"]),
         deps=list(upstream),
         group_name="serving",
+        owners=["team:data-engineering"],
         pool=WAREHOUSE_POOL,
         retry_policy=transient_retry_policy(),
         kinds={get_settings().dbt_target},

@@ -43,6 +43,7 @@ def build_sync_asset(sync: SyncDefinition, config: SyncConfig) -> dg.AssetsDefin
         key=key,
         deps=[*(dg.AssetKey(["audiences", a]) for a in audiences), ERASURE_KEY],
         group_name="reverse_etl",
+        owners=["team:marketing-ops"],
         pool=WAREHOUSE_POOL,
         retry_policy=transient_retry_policy(),
         kinds={"python", sync.kind},

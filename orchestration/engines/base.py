@@ -120,6 +120,9 @@ class Engine(ABC):
         """Delete every row of `schema.table` (inside the caller's transaction where there is one)."""
         self.execute(f"delete from {schema}.{table}")
 
+    def column_types(self, relations: list[tuple[str, str]]) -> dict[tuple[str, str], list[tuple[str, str]]]:
+        return information_schema_types(self, relations)
+
     def columns(self, schema: str, table: str) -> list[str]:
         return [r[0] for r in self.execute(
             "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
@@ -171,3 +174,22 @@ def open_engine(target: str | None = None) -> Iterator[Engine]:
         yield engine
     finally:
         engine.close()
+
+
+ColumnTypes = dict[tuple[str, str], list[tuple[str, str]]]
+
+
+def information_schema_types(con: Any, relations: list[tuple[str, str]]) -> ColumnTypes:
+    """(schema, table) -> [(column, type)] in column order, for the relations that exist, in one query."""
+    wanted = set(relations)
+    schemas = sorted({schema for schema, _ in wanted})
+    if not schemas:
+        return {}
+    marks = ", ".join("?" for _ in schemas)
+    found: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for schema, table, column, kind in con.execute(
+            "select table_schema, table_name, column_name, data_type from information_schema.columns "
+            f"where table_schema in ({marks}) order by table_schema, table_name, ordinal_position", schemas).fetchall():
+        if (schema, table) in wanted:
+            found.setdefault((schema, table), []).append((column, str(kind)))
+    return found

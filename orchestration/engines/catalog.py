@@ -16,6 +16,15 @@ def column_names(con, schema: str, table: str) -> list[str]:
         "order by ordinal_position", [schema, table]).fetchall()]
 
 
+def column_types(con, relations: list[tuple[str, str]]) -> dict[tuple[str, str], list[tuple[str, str]]]:
+    """(schema, table) -> [(column, type)] in column order, for those of `relations` that exist."""
+    if hasattr(con, "column_types"):
+        return con.column_types(relations)
+    from orchestration.engines.base import information_schema_types
+
+    return information_schema_types(con, relations)
+
+
 def base_tables(con, schemas: tuple[str, ...] | list[str]) -> list[tuple[str, str]]:
     """(schema, table) of every table (not view) in `schemas`, sorted."""
     if hasattr(con, "tables"):

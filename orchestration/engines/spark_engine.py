@@ -107,6 +107,15 @@ class SparkEngine(Engine):
     def truncate(self, schema: str, table: str) -> None:
         self.spark.sql(f"truncate table {quote_identifier(schema, '`')}.{quote_identifier(table, '`')}")
 
+    def column_types(self, relations: list[tuple[str, str]]) -> dict[tuple[str, str], list[tuple[str, str]]]:
+        """From each table's schema, resolved by the analyser alone (no job runs)."""
+        found = {}
+        for schema, table in dict.fromkeys(relations):
+            if self.table_exists(schema, table):
+                fields = self.spark.table(f"{quote_identifier(schema, '`')}.{quote_identifier(table, '`')}").schema
+                found[(schema, table)] = [(f.name, f.dataType.simpleString()) for f in fields]
+        return found
+
     def columns(self, schema: str, table: str) -> list[str]:
         if not self.table_exists(schema, table):
             return []
