@@ -154,6 +154,12 @@ def test_full_run_on_the_sample(sample_good_run: GoodRun, tmp_path: Path, monkey
         assert run.status == dg.DagsterRunStatus.SUCCESS and run.job_name == "cdp_pipeline"
         recorded = instance.get_latest_materialization_event(dg.AssetKey(["marts", "dim_profiles"]))
         assert recorded is not None and recorded.run_id == run.run_id
+        # with the warehouse's column types and the descriptions the marts' YAML documents
+        schema = recorded.asset_materialization.metadata["dagster/column_schema"].value
+        columns = {c.name: c for c in schema.columns}
+        assert columns["profile_id"].type.upper() == "VARCHAR" and "profile" in columns["profile_id"].description
+        assert len(columns) == ws.query("select count(*) from information_schema.columns where table_schema = "
+                                        "'marts' and table_name = 'dim_profiles'")[0][0]
 
     # The CSV sync sends the audience minus the suppression list, and logs who it held back and why.
     audience = ws.query("select profile_id, email, email_sha256 from audiences.aud_recent_form_submitters "
