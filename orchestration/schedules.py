@@ -15,6 +15,10 @@ pipeline_job = dg.define_asset_job(
     description="Load new landing files, build every dbt model and test, run syncs, publish the serving copy.",
     # With run retries on (dagster.yaml), a run whose process died (not a failed gate) is retried once.
     tags={"dagster/max_retries": "1", "dagster/retry_strategy": "FROM_FAILURE"},
+    # Every step is in the one-writer pool, so they run one at a time whatever the executor: in the run
+    # worker's own process (as `cdp run` does) a UI-launched run pays no process start and no code
+    # location load per step.
+    executor_def=dg.in_process_executor,
 )
 
 daily_schedule = dg.ScheduleDefinition(
