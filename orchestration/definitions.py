@@ -40,6 +40,10 @@ OPS_TABLES = [
                  description="People erased after a deletion request (privacy/erasure)."),
     dg.AssetSpec(dg.AssetKey(["ops", "holdout_assignments"]), group_name="ops", owners=["team:marketing-ops"],
                  description="Members held out of a sync as an experiment's control group (reverse ETL)."),
+    dg.AssetSpec(dg.AssetKey(["ops", "sync_runs"]), group_name="ops", owners=["team:marketing-ops"],
+                 description="One row per sync run: destination, channel, status and counts (reverse ETL)."),
+    dg.AssetSpec(dg.AssetKey(["ops", "sync_log"]), group_name="ops", owners=["team:marketing-ops"],
+                 description="Every member a sync planned: sent, failed, skipped or held back, and why."),
 ]
 
 defs = dg.Definitions(

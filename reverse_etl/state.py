@@ -10,7 +10,8 @@
 - `ops.sync_batches`  one row per outbox batch applied (committed with the state); a crash leaves
                       batches without a row, which the next run resumes.
 - `ops.sync_plans`    one row per plan: counts, status (pending, done, blocked, discarded).
-- `ops.sync_runs`     one row per run: counts planned / sent / succeeded / failed / held back, status.
+- `ops.sync_runs`     one row per run: counts planned / sent / succeeded / failed / held back, status, and
+                      the sync's contact channel (what frequency caps and marts.contact_ledger count).
 - `ops.sync_log`      one row per member sent, failed or held back, with the reason.
 - `ops.deletion_ledger` every step of every deletion request (warehouse erasure, destination deletes).
 - `ops.erased_profiles` profiles erased from the warehouse, so later runs still delete them downstream.
@@ -75,6 +76,7 @@ alter table ops.sync_runs add column if not exists rows_added bigint;
 alter table ops.sync_runs add column if not exists rows_changed bigint;
 alter table ops.sync_runs add column if not exists rows_removed bigint;
 alter table ops.sync_runs add column if not exists resumed boolean;
+alter table ops.sync_runs add column if not exists channel varchar;
 create table if not exists ops.sync_log (
     sync_name varchar not null,
     plan_id varchar,

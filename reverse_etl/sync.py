@@ -168,11 +168,12 @@ def _record_run(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, run_id: st
     con.execute(
         "insert into ops.sync_runs (sync_name, run_id, destination, started_at, finished_at, status, rows_planned, "
         "rows_sent, rows_failed, detail, plan_id, rows_succeeded, rows_skipped_consent, rows_added, rows_changed, "
-        "rows_removed, resumed) values (?, ?, ?, ?, now(), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "rows_removed, resumed, channel) values (?, ?, ?, ?, now(), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [sync.name, run_id, destination, started, status, plan.rows_planned if plan else 0, sent, failed,
          (detail or "")[:4000] or None, plan.plan_id if plan else None, succeeded,
          plan.rows_held_back if plan else 0, plan.rows_added if plan else None,
-         plan.rows_changed if plan else None, plan.rows_removed if plan else None, plan.resumed if plan else False])
+         plan.rows_changed if plan else None, plan.rows_removed if plan else None, plan.resumed if plan else False,
+         sync.channel])
 
 
 def _outbox_counts(con: duckdb.DuckDBPyConnection, sync_name: str, plan_id: str) -> tuple[int, int, int]:

@@ -54,7 +54,7 @@ def test_a_negative_plan_quarantines_its_file_and_names_the_expectation(workspac
 
 def test_pacing_forecast_and_lift_match_their_hand_computed_fixtures(sample_reference_build: Path,
                                                                      tmp_path: Path) -> None:
-    """The dbt unit tests (pacing, forecast, holdout lift), run on a copy of the built sample (they
+    """The dbt unit tests (pacing, forecast, holdout lift, contact pressure), run on a copy of the built sample (they
     need the parent tables' column types); each fixture's arithmetic is in its description."""
     warehouse = tmp_path / "cdp.duckdb"
     shutil.copyfile(sample_reference_build / "warehouse" / "cdp.duckdb", warehouse)
@@ -72,4 +72,5 @@ def test_pacing_forecast_and_lift_match_their_hand_computed_fixtures(sample_refe
         "budget_pacing_targets_beside_actuals": "pass",
         "pipeline_forecast_from_stage_win_rates_and_velocity": "pass",
         "activation_holdout_lift_counts_only_the_window_after_assignment": "pass",
+        "contact_ledger_counts_the_pressure_on_each_channel": "pass",
     }, done.stdout[-3000:]

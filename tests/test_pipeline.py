@@ -67,6 +67,7 @@ EXPECTED_ASSETS = {
     "ops/erased_profiles",  # the dbt source of who was erased (written by privacy/erasure, after the build)
     "ops/holdout_assignments",  # the dbt source of holdout membership (written when syncs plan)
     "marts/activation_holdout_lift",
+    "ops/sync_runs", "ops/sync_log", "marts/contact_ledger",  # what the syncs sent, read back by the ledger
 }
 
 
