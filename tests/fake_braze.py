@@ -16,7 +16,8 @@ import json
 import re
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tests.fake_http import JsonApiServer
 
 IDENTIFIERS = ("external_id", "braze_id", "user_alias", "email", "phone")
 DELETE_IDENTIFIERS = ("external_ids", "user_aliases", "braze_ids", "email_addresses", "phone_numbers")
@@ -76,31 +77,7 @@ class FakeBraze:
         return 201, {"deleted": deleted, "message": "success"}
 
 
-class FakeBrazeServer:
+class FakeBrazeServer(JsonApiServer):
     def __init__(self, api: FakeBraze) -> None:
-        fake = api
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                status, answer = fake.handle(self.path, self.headers.get("Authorization", ""), body)
-                data = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def __enter__(self) -> FakeBrazeServer:
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(lambda method, path, authorization, body: (
+            api.handle(path, authorization, body) if method == "POST" else (404, {"message": "Not Found"})))

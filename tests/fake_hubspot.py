@@ -22,7 +22,8 @@ import json
 import re
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tests.fake_http import JsonApiServer
 
 BATCH_LIMIT = 100
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -134,7 +135,7 @@ class FakeHubSpot:
                 self.archived.add(record_id)
                 for members in self.memberships.values():
                     members.discard(record_id)
-        return 204, ""
+        return 204, None
 
     def _membership(self, list_id: str, action: str, payload: object) -> tuple[int, dict]:
         if list_id not in self.lists:
@@ -159,33 +160,6 @@ class FakeHubSpot:
         return {self.contacts[i]["email"] for i in self.memberships.get(list_id, set()) if i in self.contacts}
 
 
-class FakeHubSpotServer:
+class FakeHubSpotServer(JsonApiServer):
     def __init__(self, api: FakeHubSpot) -> None:
-        fake = api
-
-        class Handler(BaseHTTPRequestHandler):
-            def _answer(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                status, answer = fake.handle(self.command, self.path, self.headers.get("Authorization", ""), body)
-                data = json.dumps(answer).encode() if status != 204 else b""
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_POST = do_PUT = _answer
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def __enter__(self) -> FakeHubSpotServer:
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(api.handle)

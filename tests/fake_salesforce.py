@@ -20,8 +20,9 @@ import json
 import re
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+from tests.fake_http import JsonApiServer
 
 LIMIT = 200
 DATA = "/services/data/v60.0"
@@ -141,34 +142,7 @@ class FakeSalesforce:
         return {r[self.external_id_field] for r in self.records.values()}
 
 
-class FakeSalesforceServer:
+class FakeSalesforceServer(JsonApiServer):
     def __init__(self, api: FakeSalesforce) -> None:
-        fake = api
-
-        class Handler(BaseHTTPRequestHandler):
-            def _answer(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                status, answer = fake.handle(self.command, self.path, self.headers.get("Authorization", ""), body)
-                data = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = do_PATCH = do_DELETE = _answer
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        super().__init__(api.handle)
         api.url = self.url
-
-    def __enter__(self) -> FakeSalesforceServer:
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()

@@ -18,7 +18,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from reverse_etl.destinations.base import KEY_COLUMN, PAYLOAD_COLUMN, Rejections, redacted_url
+from reverse_etl.destinations.base import KEY_COLUMN, Rejections, redacted_url
 from reverse_etl.destinations.http import HttpDestination, auth_headers
 
 TRACK_OBJECTS = 75
@@ -45,10 +45,7 @@ class BrazeDestination(HttpDestination):
                 body = json.dumps({"external_ids": keys[start:start + DELETE_IDS]}).encode()
                 self.request("POST", f"{self.url}/users/delete", body, f"{idempotency_key}-{start}")
             return []
-        attributes = []
-        for key, payload in zip(keys, rows.column(PAYLOAD_COLUMN).to_pylist(), strict=True):
-            fields = {name: value for name, value in json.loads(payload).items() if name != self.key_field}
-            attributes.append({"external_id": key, **fields})
+        attributes = [{"external_id": key, **fields} for key, fields in self.member_fields(rows)]
         response = self.request("POST", f"{self.url}/users/track", json.dumps({"attributes": attributes}).encode(),
                                 idempotency_key)
         answer = self.json_body(response) if response.content else {}

@@ -69,6 +69,12 @@ class HttpDestination:
         head = json.dumps({"operation": op, "idempotency_key": idempotency_key})[:-1]
         return "POST", f'{head}, "records": [{records}]}}'.encode()
 
+    def member_fields(self, rows: pa.Table) -> list[tuple[str, dict[str, Any]]]:
+        """(member key, mapped fields other than the key) of each row, for APIs that take the key apart."""
+        return [(str(key), {name: value for name, value in json.loads(payload).items() if name != self.key_field})
+                for key, payload in zip(rows.column(KEY_COLUMN).to_pylist(), rows.column(PAYLOAD_COLUMN).to_pylist(),
+                                        strict=True)]
+
     def rejected_key(self, item: dict[str, Any], rows: pa.Table) -> str | None:
         if "index" in item:
             index = int(item["index"])

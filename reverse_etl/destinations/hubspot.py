@@ -26,7 +26,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from reverse_etl.destinations.base import KEY_COLUMN, PAYLOAD_COLUMN, Rejections, redacted_url
+from reverse_etl.destinations.base import KEY_COLUMN, Rejections, redacted_url
 from reverse_etl.destinations.http import HttpDestination, auth_headers
 from reverse_etl.reliability import DestinationError
 
@@ -59,11 +59,9 @@ class HubSpotDestination(HttpDestination):
         keys = [str(k) for k in rows.column(KEY_COLUMN).to_pylist()]
         if op == "delete":
             return self._remove(keys, idempotency_key)
-        inputs = []
-        for key, payload in zip(keys, rows.column(PAYLOAD_COLUMN).to_pylist(), strict=True):
-            properties = {name: _property_value(value) for name, value in json.loads(payload).items()
-                          if name != self.key_field}
-            inputs.append({"idProperty": self.id_property, "id": key, "properties": properties})
+        inputs = [{"idProperty": self.id_property, "id": key,
+                   "properties": {name: _property_value(value) for name, value in fields.items()}}
+                  for key, fields in self.member_fields(rows)]
         answer = self._post(f"{CONTACTS}/batch/upsert", {"inputs": inputs}, idempotency_key)
         refused = _refused_ids(answer, keys)
         if self.list_id:

@@ -26,7 +26,7 @@ from urllib.parse import quote, urlencode
 import httpx
 import pyarrow as pa
 
-from reverse_etl.destinations.base import KEY_COLUMN, PAYLOAD_COLUMN, Rejections, redacted_url
+from reverse_etl.destinations.base import KEY_COLUMN, Rejections, redacted_url
 from reverse_etl.destinations.http import HttpDestination
 from reverse_etl.reliability import DestinationError, TransientError
 
@@ -96,10 +96,8 @@ class SalesforceDestination(HttpDestination):
         keys = [str(k) for k in rows.column(KEY_COLUMN).to_pylist()]
         if op == "delete":
             return self._delete(keys, idempotency_key)
-        records = []
-        for key, payload in zip(keys, rows.column(PAYLOAD_COLUMN).to_pylist(), strict=True):
-            fields = {name: value for name, value in json.loads(payload).items() if name != self.external_id_field}
-            records.append({"attributes": {"type": self.sobject}, self.external_id_field: key, **fields})
+        records = [{"attributes": {"type": self.sobject}, self.external_id_field: key, **fields}
+                   for key, fields in self.member_fields(rows)]
         path = f"/composite/sobjects/{quote(self.sobject)}/{quote(self.external_id_field)}"
         response = self.request("PATCH", self._data(path), json.dumps({"allOrNone": False, "records": records})
                                 .encode(), idempotency_key)
