@@ -22,11 +22,14 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "CDP_LANDING_DIR": ("seeds/landing", "Landing zone: one folder per source (events/, crm_contacts/, ...)."),
     "CDP_WAREHOUSE": ("warehouse/cdp.duckdb", "The DuckDB warehouse file (the single writer's file)."),
     "CDP_SERVING_WAREHOUSE": (
-        "warehouse/cdp_serving.duckdb",
-        "Read-only copy for BI tools, replaced atomically after a run whose checks all passed.",
+        "",
+        "Read-only copy for BI tools, replaced atomically after a run whose checks all passed (empty:"
+        " cdp_serving.duckdb beside the CDP_WAREHOUSE file).",
     ),
-    "CDP_EXPORT_DIR": ("warehouse/exports", "Where file destinations write audience exports."),
-    "CDP_GX_DIR": ("warehouse/gx", "Great Expectations project: landing suites' results and Data Docs HTML."),
+    "CDP_EXPORT_DIR": ("", "Where file destinations write audience exports (empty: exports/ beside the CDP_WAREHOUSE"
+                           " file)."),
+    "CDP_GX_DIR": ("", "Great Expectations project: landing suites' results and Data Docs HTML (empty: gx/ beside"
+                       " the CDP_WAREHOUSE file)."),
     "CDP_GATES_FILE": ("orchestration/quality/gates.yml", "Thresholds and severities of the warehouse gates."),
     "CDP_SYNCS_FILE": ("reverse_etl/syncs.yml", "Reverse-ETL destinations, suppression audiences and syncs."),
     "CDP_DUCKDB_MEMORY_LIMIT": ("3GB", "DuckDB memory_limit for loaders and dbt; spills to disk beyond it."),
@@ -103,6 +106,12 @@ def _path(name: str) -> Path:
     return path if path.is_absolute() else (REPO_ROOT / path)
 
 
+def _beside_warehouse(name: str, warehouse: Path, default: str) -> Path:
+    """A setting whose default is a file or folder beside the warehouse it belongs to: pointing
+    CDP_WAREHOUSE elsewhere moves the serving copy, exports and GX project with it."""
+    return _path(name) if os.environ.get(name) else warehouse.parent / default
+
+
 #: Read once, when the code location loads: Dagster's dbt assets are built from this project.
 DBT_PROJECT_DIR = _path("CDP_DBT_PROJECT_DIR").resolve()
 
@@ -155,13 +164,14 @@ def get_settings() -> Settings:
               or ENVIRONMENT["CDP_TARGET"][0]).lower()
     if target not in ENGINES:
         raise ValueError(f"CDP_TARGET must be one of {', '.join(ENGINES)}, got {target!r}")
+    warehouse = _path("CDP_WAREHOUSE")
     return Settings(
         landing_dir=_path("CDP_LANDING_DIR"),
-        warehouse=_path("CDP_WAREHOUSE"),
-        serving_warehouse=_path("CDP_SERVING_WAREHOUSE"),
-        export_dir=_path("CDP_EXPORT_DIR"),
+        warehouse=warehouse,
+        serving_warehouse=_beside_warehouse("CDP_SERVING_WAREHOUSE", warehouse, "cdp_serving.duckdb"),
+        export_dir=_beside_warehouse("CDP_EXPORT_DIR", warehouse, "exports"),
         syncs_file=_path("CDP_SYNCS_FILE"),
-        gx_dir=_path("CDP_GX_DIR"),
+        gx_dir=_beside_warehouse("CDP_GX_DIR", warehouse, "gx"),
         gates_file=_path("CDP_GATES_FILE"),
         duckdb_memory_limit=os.environ.get("CDP_DUCKDB_MEMORY_LIMIT") or ENVIRONMENT["CDP_DUCKDB_MEMORY_LIMIT"][0],
         duckdb_threads=threads,

@@ -56,3 +56,18 @@ def test_status_json_is_what_the_warehouse_holds(sample_good_run: GoodRun, tmp_p
     assert main(["status"]) == 0
     text = capsys.readouterr().out
     assert f"{report['last_run']['checks_passed']} checks passed" in text
+
+
+def test_outputs_live_beside_the_warehouse_they_belong_to(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from orchestration.settings import dagster_home, get_settings
+
+    for name in ("CDP_SERVING_WAREHOUSE", "CDP_EXPORT_DIR", "CDP_GX_DIR", "CDP_DASHBOARD_DIR", "DAGSTER_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CDP_WAREHOUSE", str(tmp_path / "elsewhere" / "cdp.duckdb"))
+    settings = get_settings()
+    beside = tmp_path / "elsewhere"
+    assert (settings.serving_warehouse, settings.export_dir, settings.gx_dir, settings.dashboard_dir,
+            dagster_home(settings)) == (beside / "cdp_serving.duckdb", beside / "exports", beside / "gx",
+                                        beside / "dashboard", beside / "dagster")
+    monkeypatch.setenv("CDP_EXPORT_DIR", str(tmp_path / "exports"))
+    assert get_settings().export_dir == tmp_path / "exports"
