@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import dagster as dg
@@ -376,8 +377,8 @@ def test_file_destinations_write_csv_parquet_and_json_lines(warehouse: Path, tmp
 @pytest.fixture
 def postgres(tmp_path: Path):
     con = connect_test_postgres()
-    schema = f"cdp_test_{tmp_path.name[-12:].replace('-', '_').lower()}"
-    con.execute(f"drop schema if exists {schema} cascade")
+    # a name of this test's own: two suites sharing the database never touch each other's schema
+    schema = f"cdp_test_{uuid.uuid4().hex[:12]}"
     con.execute(f"create schema {schema}")
     yield con, schema
     con.execute(f"drop schema if exists {schema} cascade")
