@@ -52,14 +52,41 @@ for _name in ("dagster._core.execution.plan.active", "dagster.builtin"):
     logging.getLogger(_name).addFilter(_QuietUngatedChecks())
 
 
+#: the instance settings `cdp run` opens the warehouse's Dagster instance with: the same storage as
+#: `cdp dev` (dagster.yaml beside it), but no pool limits. `cdp run` holds the warehouse's run lock, so
+#: it is the one writer without them, and a pool slot a killed run never gave back would block it
+#: with nothing to free it (only the daemon of `dagster dev` does)
+CLI_INSTANCE_YAML = "cdp_run.yaml"
+CLI_INSTANCE_SETTINGS = ("# Written by `cdp run`: its runs share this instance's storage with `cdp dev`.\n"
+                         "telemetry:\n  enabled: false\n")
+#: tag of the runs `cdp run` made, so the next one can close out a run whose process was killed
+LAUNCHED_BY = {"cdp/launched_by": "cdp run"}
+UNFINISHED = [dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.NOT_STARTED]
+
+
 def _instance() -> dg.DagsterInstance:
     if os.environ.get("DAGSTER_HOME"):
         return dg.DagsterInstance.get()
     home = dagster_home(get_settings())
     home.mkdir(parents=True, exist_ok=True)
-    if not (home / "dagster.yaml").exists():  # the pool limits and run retries of the repository's instance
+    if not (home / "dagster.yaml").exists():  # `cdp dev`: the pool limits and run retries of the repository
         shutil.copyfile(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
-    return dg.DagsterInstance.from_config(str(home))
+    if not (home / CLI_INSTANCE_YAML).exists():
+        (home / CLI_INSTANCE_YAML).write_text(CLI_INSTANCE_SETTINGS)
+    return dg.DagsterInstance.from_config(str(home), config_filename=CLI_INSTANCE_YAML)
+
+
+def close_out_killed_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Runs an earlier `cdp run` left unfinished (its process was killed): it held the warehouse's run
+    lock, which this run now holds, so none of them is still going. Each is marked failed, saying so,
+    and any pool slot it held is freed. Returns their ids."""
+    closed = []
+    for run in instance.get_runs(filters=dg.RunsFilter(statuses=UNFINISHED, tags=LAUNCHED_BY)):
+        instance.report_run_failed(run, "the process running it stopped before it finished (found by the next "
+                                        "`cdp run` on this warehouse)")
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        closed.append(run.run_id)
+    return closed
 
 
 def _severity(check) -> str:
@@ -124,7 +151,9 @@ def _run_pipeline(select: str, full_refresh: bool) -> bool:
                                  for clause in select.split(",") if clause.strip()))
             job = job.get_subset(asset_selection=keys)
         job = job.with_logger_defs({**job.loggers, "progress": progress_logger(len(job.nodes))})
-        result = job.execute_in_process(instance=instance, raise_on_error=False,
+        for run_id in close_out_killed_runs(instance):
+            print(f"run {run_id[:8]} was interrupted (its process stopped); marked failed")
+        result = job.execute_in_process(instance=instance, raise_on_error=False, tags=LAUNCHED_BY,
                                         run_config=_run_config(job, full_refresh))
     seconds = time.perf_counter() - started
     evaluations = [e for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]

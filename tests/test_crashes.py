@@ -8,6 +8,7 @@ elsewhere, never under CI=true).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -119,6 +120,13 @@ def test_a_run_killed_during_the_dbt_build_recovers_on_the_next_run(tmp_path: Pa
     again = cdp("run")
     assert again.returncode == 0, again.stdout[-3000:]
     assert "cdp run succeeded" in again.stdout
+    # the killed run is closed out in the Dagster instance, not left "started" (nor holding a pool slot)
+    assert re.search(r"^run \w{8} was interrupted \(its process stopped\); marked failed$", again.stdout, re.M)
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(ws.settings.warehouse.parent / "dagster"),
+                                        config_filename="cdp_run.yaml") as instance:
+        assert sorted(r.status.value for r in instance.get_runs()) == ["FAILURE", "SUCCESS"]
     # every file once, and raw holds what was loaded less what erasure removed for deletion requests
     assert ws.query("select count(*) = count(distinct file_path) from ops.load_manifest") == [(True,)]
     kept = dict(ws.query("select source, sum(rows_loaded - coalesce(rows_erased, 0)) from ops.load_manifest "
