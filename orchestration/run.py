@@ -67,6 +67,8 @@ UNFINISHED = [dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING, dg.Dags
 def _instance() -> dg.DagsterInstance:
     if os.environ.get("DAGSTER_HOME"):
         return dg.DagsterInstance.get()
+    if not get_settings().record_runs:
+        return dg.DagsterInstance.ephemeral()
     home = dagster_home(get_settings())
     home.mkdir(parents=True, exist_ok=True)
     if not (home / "dagster.yaml").exists():  # `cdp dev`: the pool limits and run retries of the repository

@@ -87,6 +87,12 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
         " beside the CDP_WAREHOUSE file).",
     ),
     "CDP_LOG_LEVEL": ("INFO", "Log level of `cdp run` (DEBUG shows every Dagster event)."),
+    "CDP_RECORD_RUNS": (
+        "true",
+        "Record each `cdp run` in the Dagster instance beside the warehouse (or DAGSTER_HOME), so it shows in"
+        " `cdp dev`; `false` runs on a throw-away instance, about 20 s faster on the sample (SQLite stores"
+        " every one of a run's ~1,500 events).",
+    ),
     "CDP_RUN_LOCK_WAIT_SECONDS": (
         "0",
         "How long `cdp run`, `cdp load` or `cdp sync` waits for another run on the same warehouse to finish"
@@ -104,6 +110,13 @@ def _path(name: str) -> Path:
     raw = os.environ.get(name) or ENVIRONMENT[name][0]
     path = Path(raw).expanduser()
     return path if path.is_absolute() else (REPO_ROOT / path)
+
+
+def _flag(name: str) -> bool:
+    raw = (os.environ.get(name) or ENVIRONMENT[name][0]).strip().lower()
+    if raw not in ("true", "false", "1", "0", "yes", "no"):
+        raise ValueError(f"{name} must be true or false, got {raw!r}")
+    return raw in ("true", "1", "yes")
 
 
 def _beside_warehouse(name: str, warehouse: Path, default: str) -> Path:
@@ -134,6 +147,7 @@ class Settings:
     dbt_target: str = "duckdb"
     dashboard_dir_setting: Path | None = None
     alerts_file: Path = REPO_ROOT / "orchestration" / "alerts.yml"
+    record_runs: bool = True
 
     @property
     def dashboard_dir(self) -> Path:
@@ -182,6 +196,7 @@ def get_settings() -> Settings:
         dbt_target=target,
         dashboard_dir_setting=_path("CDP_DASHBOARD_DIR") if os.environ.get("CDP_DASHBOARD_DIR") else None,
         alerts_file=_path("CDP_ALERTS_FILE"),
+        record_runs=_flag("CDP_RECORD_RUNS"),
     )
 
 

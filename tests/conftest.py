@@ -95,7 +95,10 @@ def make_workspace(root: Path, landing: Path, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("CDP_DUCKDB_MEMORY_LIMIT", "2GB")
     monkeypatch.delenv("CDP_GROUND_TRUTH_DIR", raising=False)
     monkeypatch.delenv("CDP_IDENTITY_MAX_CLUSTER_SIZE", raising=False)
-    monkeypatch.delenv("DAGSTER_HOME", raising=False)  # runs record into warehouse/dagster, the workspace's own
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    # Recording a run in the Dagster instance (SQLite, an insert per event) costs ~20 s a run; the
+    # tests that check the recording (the session's good run, the killed run) turn it on.
+    monkeypatch.setenv("CDP_RECORD_RUNS", "false")
     return Workspace(root, landing, get_settings())
 
 
@@ -169,6 +172,7 @@ def sample_good_run(tmp_path_factory: pytest.TempPathFactory) -> GoodRun:
             with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(printed):
                 make_workspace(shared, shared / "landing", patch)
                 patch.setenv("CDP_GROUND_TRUTH_DIR", str(SAMPLE_TRUTH))
+                patch.setenv("CDP_RECORD_RUNS", "true")  # as `make run` does: recorded for `cdp dev`
                 ok = run_pipeline()
             assert ok, printed.getvalue()[-4000:]
             (shared / "printed.txt").write_text(printed.getvalue())

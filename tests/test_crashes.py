@@ -107,6 +107,7 @@ def test_a_run_killed_during_the_dbt_build_recovers_on_the_next_run(tmp_path: Pa
     landing = tmp_path / "landing"
     shutil.copytree(SAMPLE_LANDING, landing)
     ws = make_workspace(tmp_path, landing, monkeypatch)
+    monkeypatch.setenv("CDP_RECORD_RUNS", "true")  # the killed run is recorded, and closed out by the next
     run = subprocess.Popen([sys.executable, "-m", "orchestration.cli", "run"], stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True, env=os.environ.copy(), cwd=REPO,
                            start_new_session=True)
