@@ -58,10 +58,10 @@ def ui_run(folder: Path) -> float:
     server = subprocess.Popen([CDP, "dev", "-p", str(port)], env=_environment(folder), stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        client = DagsterGraphQLClient("127.0.0.1", port_number=port)
         deadline = time.time() + 300
         while True:  # the webserver answers once the code location has loaded
             try:
+                client = DagsterGraphQLClient("127.0.0.1", port_number=port)
                 run_id = client.submit_job_execution("cdp_pipeline")
                 break
             except Exception:

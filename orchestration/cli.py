@@ -174,7 +174,7 @@ def _dev(args: argparse.Namespace) -> int:
         shutil.copyfile(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
     dagster = Path(sys.executable).with_name("dagster")
     print(f"Dagster instance: {home} (cdp run records here)")
-    command = [str(dagster) if dagster.exists() else "dagster", "dev", *args.dagster_args]
+    command = [str(dagster) if dagster.exists() else "dagster", "dev", "-p", str(args.port)]
     return subprocess.call(command, cwd=REPO_ROOT, env={**os.environ, "DAGSTER_HOME": str(home)})
 
 
@@ -223,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="send a plan the guardrails blocked (after reviewing it with --dry-run)")
     sync.set_defaults(func=_sync)
     dev = commands.add_parser("dev", help="open the Dagster UI on the instance cdp run records into")
-    dev.add_argument("dagster_args", nargs=argparse.REMAINDER, help="passed to `dagster dev` (e.g. -p 3001)")
+    dev.add_argument("-p", "--port", type=int, default=3000, help="the UI's port (default 3000)")
     dev.set_defaults(func=_dev)
     commands.add_parser("verify-erasure", help="show that nothing remains of deleted people").set_defaults(
         func=_verify_erasure)
