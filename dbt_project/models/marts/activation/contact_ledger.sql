@@ -5,6 +5,9 @@
     7 and 30 days up to and including this one: the contact pressure that frequency caps
     (reverse_etl/syncs.yml, frequency_caps) act on. Syncs run after the models, so a build shows the
     sends of the syncs before it. -#}
+-- depends_on: {{ ref('dim_profiles') }}
+{#- (built with the profile marts it describes: a model that reads only ops sources would otherwise
+    be a dbt invocation of its own, before the loaders) -#}
 
 with sync_log as (
     select * from {{ source('ops', 'sync_log') }}
