@@ -4,10 +4,10 @@
     sends_on_channel_7d and sends_on_channel_30d count this person's sends on the same channel in the
     7 and 30 days up to and including this one: the contact pressure that frequency caps
     (reverse_etl/syncs.yml, frequency_caps) act on. Syncs run after the models, so a build shows the
-    sends of the syncs before it. -#}
+    sends of the syncs before it. It is built with the profile marts it describes (depends_on below):
+    a model that read only ops sources would be a dbt invocation of its own, before the loaders. -#}
 -- depends_on: {{ ref('dim_profiles') }}
-{#- (built with the profile marts it describes: a model that reads only ops sources would otherwise
-    be a dbt invocation of its own, before the loaders) -#}
+
 
 with sync_log as (
     select * from {{ source('ops', 'sync_log') }}
