@@ -175,6 +175,15 @@ def _destination(name: str, raw: Any, path: Path) -> DestinationDefinition:
         if missing:
             raise SyncConfigError(f"{where} needs {', '.join(missing)} (environment variables holding the connected "
                                   "app's client id, client secret and refresh token)")
+    if kind == "ad_audience" and raw["platform"] == "google":
+        missing = [k for k in ("client_id_env", "client_secret_env", "refresh_token_env", "developer_token_env",
+                               "customer_id_env") if not raw.get(k)]
+        if missing:
+            raise SyncConfigError(f"{where} needs {', '.join(missing)} (environment variables holding the OAuth "
+                                  "client's id, secret and refresh token, the Google Ads developer token and the "
+                                  "customer id)")
+    if kind == "ad_audience" and raw["platform"] == "meta" and not raw.get("auth_env"):
+        raise SyncConfigError(f"{where} needs 'auth_env' (an environment variable holding the Meta access token)")
     if kind != "file" and not (raw.get("url_env") or raw.get("default_url")):
         raise SyncConfigError(f"{where} needs 'url_env' (an environment variable holding the URL) or 'default_url'")
     rps = raw.get("requests_per_second")
@@ -243,6 +252,13 @@ def _sync(name: str, raw: Any, destinations: dict[str, DestinationDefinition], p
         _hubspot_options(raw, mapping, where)
     if destination.kind == "salesforce":
         _identifier((raw.get("options") or {}).get("sobject", "Contact"), f"{where}.options.sobject")
+    if destination.kind == "ad_audience":
+        option = "user_list_id" if destination.settings["platform"] == "google" else "audience_id"
+        value = (raw.get("options") or {}).get(option)
+        if not str(value or "").isdigit():
+            raise SyncConfigError(f"{where}.options.{option} must be the "
+                                  f"{'Customer Match user list' if option == 'user_list_id' else 'custom audience'}"
+                                  f" id (digits), got {value!r}")
     channel = _identifier(raw["channel"], f"{where}.channel") if raw.get("channel") is not None else None
     revoked_update = _consent_revoked(raw.get("on_consent_revoked", "delete"), mapping, purpose, destination, where)
     return SyncDefinition(

@@ -8,11 +8,14 @@ Google Customer Match (Google Ads API / Display & Video 360 "prepare user data")
   phone  E.164: '+', country code, national number, digits only (e.g. +12125650000)
   names  trim, lowercase, remove whitespace
   country two-letter code, upper case, NOT hashed
+  postal code as written, trimmed, NOT hashed (sent only inside a full address: first and last name,
+         country, postal code)
 Meta custom audiences (Marketing API "hashing and normalizing data"):
   email  trim, lowercase (dots and '+' tags are kept)
   phone  digits only with country code, no '+', no leading zeros (e.g. 16169547888)
   names  lowercase, no punctuation or spaces, UTF-8
   country two-letter code, lower case, hashed
+  zip    lower case, no spaces or dashes; a US ZIP+4 (12345-6789) keeps its first five digits; hashed
 
 Every hash is lower-case hex of SHA-256 over the UTF-8 bytes (DuckDB's `sha256()` equals hashlib's).
 Empty values hash to NULL, never to the hash of the empty string.
@@ -54,6 +57,15 @@ def normalized_country(platform: str, column: str) -> str:
     return _nullif_empty(f"lower({code})" if platform == "meta" else f"upper({code})")
 
 
+def normalized_postal_code(platform: str, column: str) -> str:
+    code = f"trim({column})"
+    if platform == "google":
+        return _nullif_empty(code)
+    zip_plus_four = f"regexp_matches({code}, '^[0-9]{{5}}-?[0-9]{{4}}$')"
+    squeezed = f"regexp_replace(lower({code}), '[\\s-]', '', 'g')"
+    return _nullif_empty(f"case when {zip_plus_four} then left({code}, 5) else {squeezed} end")
+
+
 def sha256_hex(expr: str) -> str:
     return f"case when ({expr}) is null then null else sha256({expr}) end"
 
@@ -65,6 +77,7 @@ IDENTIFIER_KINDS = {
     "first_name": (normalized_name, True, True),
     "last_name": (normalized_name, True, True),
     "country": (normalized_country, False, True),
+    "postal_code": (normalized_postal_code, False, True),
 }
 
 

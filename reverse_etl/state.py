@@ -13,6 +13,9 @@
 - `ops.sync_runs`     one row per run: counts planned / sent / succeeded / failed / held back, status, and
                       the sync's contact channel (what frequency caps and marts.contact_ledger count).
 - `ops.sync_log`      one row per member sent, failed or held back, with the reason.
+- `ops.sync_uploads`  one row per asynchronous upload an ad platform took (a Google Customer Match job,
+                      a Meta upload session): its state and match rate as last read back; the run's
+                      match rate range is copied to `ops.sync_runs`.
 - `ops.deletion_ledger` every step of every deletion request (warehouse erasure, destination deletes).
 - `ops.erased_profiles` profiles erased from the warehouse, so later runs still delete them downstream.
 - `ops.holdout_assignments` each eligible member of a sync with a holdout: experiment, variant
@@ -77,6 +80,26 @@ alter table ops.sync_runs add column if not exists rows_changed bigint;
 alter table ops.sync_runs add column if not exists rows_removed bigint;
 alter table ops.sync_runs add column if not exists resumed boolean;
 alter table ops.sync_runs add column if not exists channel varchar;
+-- the match rate the platform reported for the run's uploads (ops.sync_uploads), as a range of shares
+alter table ops.sync_runs add column if not exists match_rate_low double;
+alter table ops.sync_runs add column if not exists match_rate_high double;
+alter table ops.sync_runs add column if not exists upload_state varchar;
+create table if not exists ops.sync_uploads (
+    sync_name varchar not null,
+    run_id varchar not null,
+    plan_id varchar,
+    batch_no integer,
+    reference varchar not null,          -- the platform's name for the upload (Google job, Meta session)
+    submitted_at timestamptz not null,
+    state varchar,                       -- as the platform last reported it
+    final boolean not null default false,
+    match_rate_low double,
+    match_rate_high double,
+    received bigint,
+    matched bigint,
+    detail varchar,
+    checked_at timestamptz
+);
 create table if not exists ops.sync_log (
     sync_name varchar not null,
     plan_id varchar,

@@ -42,6 +42,7 @@ from reverse_etl.plan import (
 )
 from reverse_etl.reliability import BatchRejected, DestinationUnavailable, RateLimiter, call_with_retries
 from reverse_etl.state import ensure_sync_tables
+from reverse_etl.uploads import end_batch, expect_rows, record_upload, refresh_uploads
 
 log = logging.getLogger(__name__)
 #: destinations whose deletes need the identifiers last sent, not only the key (state keeps the payload)
@@ -243,6 +244,9 @@ def run_sync(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, config: SyncC
     try:
         wants_json = sync.kind != "postgres" and not (sync.kind == "file" and sync.options.get("format") != "jsonl")
         destination.open(_fetch_batch(con, sync.name, None, wants_json).drop(["op", "is_new"]).schema)
+        expect_rows(destination, dict(con.execute(
+            f"select op, count(*) from {outbox_table(sync.name)} where batch_no in (select unnest(?)) group by op",
+            [batches]).fetchall()))
         for number, batch_no in enumerate(batches, start=1):
             rows = _fetch_batch(con, sync.name, batch_no, wants_json)
             op, new_members = rows.column("op")[0].as_py(), all(rows.column("is_new").to_pylist())
@@ -253,22 +257,25 @@ def run_sync(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, config: SyncC
                 key = f"{sync.name}:{plan.plan_id}:{batch_no}" + (f":{offset // size}" if rows.num_rows > size else "")
                 rejections += _deliver(destination, sync, op, rows.slice(offset, size), key, limiter, say,
                                        new_members)
+            upload = end_batch(destination)
+            if upload:
+                record_upload(con, sync.name, run_id, plan.plan_id, batch_no, upload)
             _commit_batch(con, sync, plan.plan_id, batch_no, op, rows.num_rows, rejections)
             say(f"[{sync.name}] batch {number}/{len(batches)} ({op}): {rows.num_rows - len(rejections):,} ok, "
                 f"{len(rejections):,} failed ({time.perf_counter() - clock:.1f}s)")
         destination.commit()
     except DestinationUnavailable as exc:
         destination.abort()
+        destination.close()
         _record_run(con, sync, run_id, destination.description, started, "interrupted", plan,
                     _outbox_counts(con, sync.name, plan.plan_id), str(exc))
         raise SyncError(f"sync {sync.name} interrupted, unsent batches resume next run: {exc}") from exc
     except Exception as exc:
         destination.abort()
+        destination.close()
         _record_run(con, sync, run_id, destination.description, started, "failed", plan,
                     _outbox_counts(con, sync.name, plan.plan_id), str(exc))
         raise
-    finally:
-        destination.close()
 
     counts = _outbox_counts(con, sync.name, plan.plan_id)
     status = "succeeded" if counts[2] == 0 else "partial"
@@ -277,6 +284,13 @@ def run_sync(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, config: SyncC
         "order by member_key limit 5", [sync.name, plan.plan_id]).fetchall()) or None
     discard_plan(con, sync.name, plan.plan_id, status="done")
     _record_run(con, sync, run_id, destination.description, started, status, plan, counts, detail)
+    try:
+        open_uploads = refresh_uploads(con, sync.name, destination, say)
+    finally:
+        destination.close()
+    if open_uploads:
+        say(f"[{sync.name}] {open_uploads} upload(s) still being processed by the platform; their match rate is "
+            "read back on the next run")
     say(f"[{sync.name}] {status}: {counts[1]:,} rows applied, {counts[2]:,} failed, {plan.rows_held_back:,} held "
         f"back -> {destination.description}")
     return SyncOutcome(sync.name, destination.description, status, plan, counts[0], counts[1], counts[2], preview)

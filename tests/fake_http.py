@@ -6,18 +6,23 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-#: (method, path with query, Authorization header, body) -> (status, JSON answer; None for no body)
+#: (method, path with query, credentials (the Authorization header), body) -> (status, JSON answer; None for no body)
 Handle = Callable[[str, str, str, bytes], tuple[int, object]]
 
 
+def authorization(headers: Message) -> str:
+    return headers.get("Authorization", "")
+
+
 class JsonApiServer:
-    def __init__(self, handle: Handle) -> None:
+    def __init__(self, handle: Handle, credentials: Callable[[Message], str] = authorization) -> None:
         class Handler(BaseHTTPRequestHandler):
             def _answer(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                status, answer = handle(self.command, self.path, self.headers.get("Authorization", ""), body)
+                status, answer = handle(self.command, self.path, credentials(self.headers), body)
                 data = b"" if answer is None else json.dumps(answer).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

@@ -541,26 +541,6 @@ def test_google_country_is_sent_unhashed_and_empty_values_hash_to_null() -> None
     assert _normalised("google", "phone", "") is None
 
 
-def test_ad_audience_sync_sends_platform_shaped_hashed_lists(warehouse: Path) -> None:
-    api = FakeApi()
-    with FakeApiServer(api) as server:
-        for platform in ("google", "meta"):
-            config = config_for({"kind": "ad_audience", "platform": platform, "default_url": server.url},
-                                mode="mirror", consent_purpose="ads_targeting",
-                                mapping={"profile_id": "profile_id", "email": "email", "first_name": "first_name"})
-            sync(warehouse, config)
-            sql(warehouse, "delete from ops.sync_state")
-    google, meta = api.requests[0]["body"], api.requests[-1]["body"]
-    first = google["operations"][0]["create"]["userIdentifiers"]
-    assert first[0] == {"hashedEmail": _sha("person0@example.com")}
-    assert first[1] == {"addressInfo": {"hashedFirstName": _sha("first0")}}
-    assert meta["payload"]["schema"] == ["EMAIL", "FN", "EXTERN_ID"]
-    emails = {row[0] for request in api.requests if "payload" in request["body"]
-              for row in request["body"]["payload"]["data"]}
-    assert emails == {_sha(f"person{i}@example.com") for i in range(PEOPLE)}   # ads consent: everyone
-    assert not any("@" in str(request["body"]) for request in api.requests)      # no plain-text PII left
-
-
 def test_sync_definitions_errors_name_the_entry_and_key() -> None:
     base = {"destinations": {"d": {"kind": "http", "url_env": "X_URL"}},
             "syncs": {"s": {"audience": "a", "destination": "d", "mode": "upsert", "key": "id",

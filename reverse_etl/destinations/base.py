@@ -10,6 +10,7 @@ retried, `BatchRejected` to have the batch split, and `DestinationError` to stop
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -44,6 +45,22 @@ def redacted_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
+@dataclass(frozen=True)
+class UploadStatus:
+    """Where a platform's asynchronous upload (a Google Customer Match job, a Meta upload session)
+    stands, as the platform reports it. `final`: the platform will not change it any more. The match
+    rate is a range where the platform reports one (Google's 20-30%), a point (low = high) where it
+    reports counts (Meta's matched of received), None where it reports nothing yet."""
+
+    state: str
+    final: bool
+    match_rate_low: float | None = None
+    match_rate_high: float | None = None
+    received: int | None = None
+    matched: int | None = None
+    detail: str | None = None
+
+
 def field_columns(rows: pa.Table) -> list[str]:
     return [c for c in rows.column_names if c not in META_COLUMNS]
 
@@ -70,3 +87,19 @@ class Destination(Protocol):
 
     def close(self) -> None:
         """Release connections."""
+
+
+class TrackedUploads(Protocol):
+    """What a destination whose platform applies uploads asynchronously offers besides (optional; the
+    engine looks for these methods): it is told the rows of each operation it will get, closes each
+    outbox batch before the batch is recorded as sent, and reads back how an upload it named went."""
+
+    def expect(self, rows_by_op: dict[str, int]) -> None:
+        """The rows of each operation this run will send (sessions that count toward a last batch)."""
+
+    def end_batch(self) -> str | None:
+        """The outbox batch's rows are all sent: submit what the platform holds for them (Google's job
+        run) and return the upload's reference, or None when there is nothing to track."""
+
+    def upload_status(self, reference: str) -> UploadStatus | None:
+        """How the upload `reference` went, as the platform reports it now; None if it cannot say."""

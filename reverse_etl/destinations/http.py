@@ -93,6 +93,9 @@ class HttpDestination:
         response = self._exchange(method, url, body, idempotency_key)
         if response.status_code == 401 and self.refresh_credentials(response):
             response = self._exchange(method, url, body, idempotency_key)
+        special = self.platform_error(response)
+        if special is not None:
+            raise special
         status = response.status_code
         if status == 429:
             raise TransientError("429 Too Many Requests", parse_retry_after(response.headers.get("Retry-After")))
@@ -115,6 +118,11 @@ class HttpDestination:
             raise TransientError(f"timeout after {self.timeout_seconds}s ({type(exc).__name__})") from exc
         except httpx.TransportError as exc:
             raise TransientError(f"connection failed: {exc}") from exc
+
+    def platform_error(self, response: httpx.Response) -> Exception | None:
+        """An error the platform signals its own way (a throttle in a 400's body), to raise instead of
+        the generic reading of the status code; None for the generic reading."""
+        return None
 
     def refresh_credentials(self, response: httpx.Response) -> bool:
         """A 401 answered `response`: get new credentials and say whether the request is worth

@@ -18,7 +18,6 @@ Collections", "Query", and the OAuth 2.0 refresh token flow):
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -28,11 +27,11 @@ import pyarrow as pa
 
 from reverse_etl.destinations.base import KEY_COLUMN, Rejections, redacted_url
 from reverse_etl.destinations.http import HttpDestination
-from reverse_etl.reliability import DestinationError, TransientError
+from reverse_etl.destinations.oauth import credentials_from_environment, refresh_access_token
+from reverse_etl.reliability import TransientError
 
 COLLECTION_RECORDS = 200
 API_VERSION = "v60.0"
-CREDENTIALS = ("client_id_env", "client_secret_env", "refresh_token_env")
 
 
 @dataclass
@@ -46,15 +45,11 @@ class SalesforceDestination(HttpDestination):
     @classmethod
     def from_settings(cls, url: str, settings: dict[str, Any], options: dict[str, Any], key_field: str,
                       timeout_seconds: float) -> SalesforceDestination:
-        missing = [name for name in CREDENTIALS if not os.environ.get(str(settings.get(name)))]
-        if missing:
-            raise DestinationError("salesforce needs its connected app's credentials: set "
-                                   + ", ".join(str(settings.get(name)) for name in missing))
-        secrets = tuple(os.environ[str(settings[name])] for name in CREDENTIALS)
+        secrets = credentials_from_environment(settings, "salesforce", "its connected app's credentials")
         rows = min(int(options.get("request_rows", COLLECTION_RECORDS)), COLLECTION_RECORDS)
         return cls(url.rstrip("/"), key_field, {}, timeout_seconds, rows,
                    sobject=str(options.get("sobject", "Contact")), external_id_field=key_field,
-                   api_version=str(settings.get("api_version", API_VERSION)), credentials=secrets)  # type: ignore[arg-type]
+                   api_version=str(settings.get("api_version", API_VERSION)), credentials=secrets)
 
     @property
     def description(self) -> str:
@@ -67,21 +62,8 @@ class SalesforceDestination(HttpDestination):
     def _authenticate(self) -> None:
         """A new access token from the refresh token (Salesforce's OAuth 2.0 refresh token flow)."""
         assert self._client is not None
-        client_id, client_secret, refresh_token = self.credentials
-        try:
-            response = self._client.post(f"{self.url}/services/oauth2/token", data={
-                "grant_type": "refresh_token", "client_id": client_id, "client_secret": client_secret,
-                "refresh_token": refresh_token})
-        except httpx.TransportError as exc:
-            raise TransientError(f"salesforce token request failed: {exc}") from exc
-        if response.status_code >= 500 or response.status_code == 429:
-            raise TransientError(f"salesforce token request answered HTTP {response.status_code}")
-        answer = self.json_body(response)
-        if response.status_code != 200 or not isinstance(answer, dict) or not answer.get("access_token"):
-            reason = answer.get("error_description") or answer.get("error") if isinstance(answer, dict) else answer
-            raise DestinationError(f"salesforce refused the refresh token at {redacted_url(self.url)} "
-                                   f"(HTTP {response.status_code}: {reason}); check the connected app's "
-                                   "client id, secret and refresh token")
+        answer = refresh_access_token(self._client, f"{self.url}/services/oauth2/token", self.credentials,
+                                      "salesforce", "check the connected app's client id, secret and refresh token")
         self.instance_url = str(answer.get("instance_url") or self.url).rstrip("/")
         self._client.headers["Authorization"] = f"Bearer {answer['access_token']}"
 
