@@ -56,7 +56,8 @@ def status_report(settings: Settings) -> dict[str, Any]:
         report["syncs"] = _records(con, (
             "select sync_name, status, coalesce(rows_added, 0) as rows_added, coalesce(rows_changed, 0) as "
             "rows_changed, coalesce(rows_removed, 0) as rows_removed, coalesce(rows_succeeded, 0) as rows_applied, "
-            "rows_failed, coalesce(rows_skipped_consent, 0) as rows_held_back, destination, finished_at "
+            "rows_failed, coalesce(rows_skipped_consent, 0) as rows_held_back, destination, finished_at, "
+            "match_rate_low, match_rate_high, upload_state "
             "from ops.sync_runs "
             "qualify row_number() over (partition by sync_name order by started_at desc) = 1 order by 1"))
         report["pending_outboxes"] = _records(con, (
@@ -104,7 +105,7 @@ def print_status(settings: Settings) -> None:
     for s in report["syncs"]:
         print(f"  {s['sync_name']}: {s['status']}, +{s['rows_added']:,} ~{s['rows_changed']:,} -{s['rows_removed']:,}: "
               f"{s['rows_applied']:,} applied, {s['rows_failed']:,} failed, {s['rows_held_back']:,} held back -> "
-              f"{s['destination']} ({s['finished_at']:%Y-%m-%d %H:%M})")
+              f"{s['destination']} ({s['finished_at']:%Y-%m-%d %H:%M})" + _match_rate(s))
     if not report["syncs"]:
         print("  none yet")
     for p in report["pending_outboxes"]:
@@ -113,6 +114,15 @@ def print_status(settings: Settings) -> None:
     d = report["deletions"]
     print(f"\ndeletion requests: {d['people_erased_and_verified']:,} people erased and verified, "
           f"{d['destination_deletes_sent']:,} deletes sent to destinations (ops.deletion_ledger)")
+
+
+def _match_rate(sync: dict) -> str:
+    """`; match rate 71-80%` where the platform reported one, `; upload RUNNING` while it processes."""
+    low, high = sync.get("match_rate_low"), sync.get("match_rate_high")
+    if low is not None and high is not None:
+        rate = f"{low:.0%}" if low == high else f"{low * 100:.0f}-{high:.0%}"
+        return f"; match rate {rate}"
+    return f"; upload {sync['upload_state']}" if sync.get("upload_state") else ""
 
 
 def print_run_syncs(con, run_id: str) -> None:

@@ -6,12 +6,14 @@ exactly the members the sync planned to send."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 import yaml
 
 from orchestration.settings import REPO_ROOT, get_settings
+from orchestration.status import status_json
 from orchestration.sync_command import run_syncs
 from tests.conftest import GoodRun, Workspace
 from tests.fake_api import FakeApi, FakeApiServer
@@ -102,3 +104,10 @@ def test_every_platform_takes_what_the_sample_syncs_send(sample_good_run: GoodRu
     assert salesforce.external_ids() == _sent(ws, "high_intent_leads_to_salesforce")
     assert set(braze.users) == _sent(ws, "high_intent_leads_to_braze")
     assert set(email_platform.records) == _sent(ws, "lapsed_customers_to_email")
+    # the match rates the ad platforms reported (none of these people has an account at the fakes: Google's
+    # lowest range, Meta's none of those received), kept with the run and shown by `cdp status --json`
+    latest = {s["sync_name"]: s for s in json.loads(status_json(get_settings()))["syncs"]}
+    google_run, meta_run = latest["top_value_lookalike_google"], latest["top_value_lookalike_meta"]
+    assert (google_run["match_rate_low"], google_run["match_rate_high"], google_run["upload_state"]) == (
+        0.0, 0.19, "SUCCESS")
+    assert (meta_run["match_rate_low"], meta_run["match_rate_high"]) == (0.0, 0.0)
