@@ -2,7 +2,7 @@
 
 One generated landing zone (bench/data/, reused) is loaded once into DuckDB (`cdp load`); its raw
 tables are copied into a PostgreSQL database of the benchmark's own and into a local Spark warehouse
-(orchestration/engines/transfer.py); then each engine builds every model, seed and test
+(cdp/engines/transfer.py); then each engine builds every model, seed and test
 (`build_models`: dbt, Markov and Shapley, dbt). Reported per engine: wall time of each step, and the
 nodes' own time summed per layer (seeds, staging, intermediate, marts, audiences, ops, tests), from
 dbt's run results. Results go to bench/results/engines_<time>.json.
@@ -68,8 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.pop("CDP_GROUND_TRUTH_DIR", None)  # the engines compare models, not accuracy
     subprocess.run([str(BIN / "cdp"), "load"], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
 
-    from orchestration.engines.transfer import copy_to_postgres, copy_to_spark
-    from orchestration.transform import build_models
+    from cdp.engines.transfer import copy_to_postgres, copy_to_spark
+    from cdp.transform import build_models
 
     report: dict = {"people": args.people, "seed": args.seed, "machine": platform.platform(),
                     "cpus": os.cpu_count(), "started": datetime.now(UTC).isoformat(), "engines": {}}
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
                              WORK)
         session = None
         if engine == "spark":  # one session (one JVM) for the copy and the build, as `cdp build-models` has
-            from orchestration.engines.spark_engine import SparkEngine
+            from cdp.engines.spark_engine import SparkEngine
 
             session = SparkEngine()
             copy_to_spark(WORK / "cdp.duckdb", WORK / "spark_scratch", session.spark)

@@ -40,24 +40,24 @@ DBT = [str(BIN / "dbt")]
 DBT_DIRS = ["--project-dir", str(ROOT / "dbt_project"), "--profiles-dir", str(ROOT / "dbt_project")]
 
 ERASURE_SNIPPET = """
-from orchestration.privacy import erase_deleted_profiles
-from orchestration.settings import get_settings
-from orchestration.warehouse import connect
+from cdp.privacy import erase_deleted_profiles
+from cdp.settings import get_settings
+from cdp.warehouse import connect
 with connect(get_settings()) as con:
     erase_deleted_profiles(con, progress=print)
 """
 DATA_DRIVEN_SNIPPET = """
-from orchestration.data_driven_attribution import build_data_driven_attribution
-from orchestration.engines import open_engine
+from cdp.data_driven_attribution import build_data_driven_attribution
+from cdp.engines import open_engine
 with open_engine() as engine:
     print(build_data_driven_attribution(engine))
 """
 AUDIENCE_GATES_SNIPPET = """
 from orchestration.assets.gates import consent_purposes
-from orchestration.quality.results import record_outcomes
-from orchestration.quality.warehouse_checks import audience_consent_present, audience_size_change
-from orchestration.settings import get_settings
-from orchestration.warehouse import connect
+from cdp.quality.results import record_outcomes
+from cdp.quality.warehouse_checks import audience_consent_present, audience_size_change
+from cdp.settings import get_settings
+from cdp.warehouse import connect
 with connect(get_settings()) as con:
     purposes = consent_purposes()
     audiences = [r[0] for r in con.execute("select table_name from information_schema.tables "

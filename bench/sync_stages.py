@@ -11,8 +11,8 @@ import sys
 
 import psycopg
 
-from orchestration.settings import get_settings
-from orchestration.warehouse import connect
+from cdp.settings import get_settings
+from cdp.warehouse import connect
 
 BENCH_SYNC = "bench_all_profiles_to_postgres"
 POSTGRES_URL = os.environ.get("CDP_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")

@@ -28,7 +28,7 @@ from pathlib import Path
 import dagster as dg
 from dagster_graphql import DagsterGraphQLClient
 
-from orchestration.settings import REPO_ROOT
+from cdp.settings import REPO_ROOT
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CDP = str(Path(sys.executable).with_name("cdp"))

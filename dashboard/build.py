@@ -17,8 +17,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from cdp.engines.types import Warehouse
 from dashboard.spec import DashboardSpec, Page, Tile, load_spec
-from orchestration.engines.types import Warehouse
 
 STATIC = Path(__file__).with_name("static")
 

@@ -3,7 +3,7 @@ with block characters beside the numbers, for the funnel, the attribution models
 
 from __future__ import annotations
 
-from orchestration.engines.types import Warehouse
+from cdp.engines.types import Warehouse
 
 BAR_WIDTH = 24
 

@@ -1,5 +1,5 @@
 """Alerts from Dagster runs: what each step of a run did, read from its events, handed to
-orchestration/alerting.py. `cdp run` calls `notify_run` at its end; the sensor `cdp_alerts` does the
+cdp/alerting.py. `cdp run` calls `notify_run` at its end; the sensor `cdp_alerts` does the
 same for the runs the daemon starts (schedules, sensors, the UI), one finished run at a time."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from collections.abc import Iterable
 
 import dagster as dg
 
-from orchestration.alerting import Alert, StepOutcome, notify
-from orchestration.settings import get_settings
+from cdp.alerting import Alert, StepOutcome, notify
+from cdp.settings import get_settings
 
 PIPELINE_JOB = "cdp_pipeline"
 

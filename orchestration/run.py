@@ -18,13 +18,10 @@ import time
 
 import dagster as dg
 
-from orchestration.alert_sensor import notify_run
-from orchestration.assets.dbt import UNCHANGED_SINCE
-from orchestration.ingest.contract import load_contract
-from orchestration.ingest.landing_zone import LandingZoneError, scan_root
-from orchestration.run_lock import RunLockHeld, warehouse_run_lock
-from orchestration.run_progress import progress_logger
-from orchestration.settings import (
+from cdp.ingest.contract import load_contract
+from cdp.ingest.landing_zone import LandingZoneError, scan_root
+from cdp.run_lock import RunLockHeld, warehouse_run_lock
+from cdp.settings import (
     DBT_PROJECT_DIR,
     REPO_ROOT,
     dagster_home,
@@ -32,8 +29,11 @@ from orchestration.settings import (
     run_lock_anchor,
     warehouse_label,
 )
-from orchestration.status import identity_summary, print_layer_rows, print_run_syncs, quarantine_summary
-from orchestration.warehouse import connect
+from cdp.status import identity_summary, print_layer_rows, print_run_syncs, quarantine_summary
+from cdp.warehouse import connect
+from orchestration.alert_sensor import notify_run
+from orchestration.assets.dbt import UNCHANGED_SINCE
+from orchestration.run_progress import progress_logger
 
 
 class _QuietUngatedChecks(logging.Filter):

@@ -5,9 +5,9 @@ import hashlib
 import dagster as dg
 from dagster import SensorEvaluationContext
 
-from orchestration.ingest.contract import load_contract
-from orchestration.ingest.loader import discover
-from orchestration.settings import get_settings
+from cdp.ingest.contract import load_contract
+from cdp.ingest.loader import discover
+from cdp.settings import get_settings
 
 pipeline_job = dg.define_asset_job(
     "cdp_pipeline",

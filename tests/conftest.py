@@ -22,11 +22,11 @@ import duckdb
 import pytest
 from filelock import FileLock
 
-from orchestration.ingest.contract import load_contract
-from orchestration.ingest.loader import SourceResult, load_source
-from orchestration.sample_data.generator import GenerationSpec, generate
-from orchestration.settings import REPO_ROOT, Settings, get_settings
-from orchestration.warehouse import connect
+from cdp.ingest.contract import load_contract
+from cdp.ingest.loader import SourceResult, load_source
+from cdp.sample_data.generator import GenerationSpec, generate
+from cdp.settings import REPO_ROOT, Settings, get_settings
+from cdp.warehouse import connect
 
 SAMPLE_LANDING = REPO_ROOT / "seeds" / "landing"
 SAMPLE_TRUTH = REPO_ROOT / "seeds" / "ground_truth"

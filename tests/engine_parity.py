@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.cli import main as cli_main
-from orchestration.transform import build_models
+from cdp.cli import main as cli_main
+from cdp.transform import build_models
 from tests.conftest import SAMPLE_LANDING, Workspace, make_workspace
 
 SCHEMAS = ("staging", "intermediate", "marts", "audiences")

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.cli import main as cli_main
+from cdp.cli import main as cli_main
+from cdp.settings import get_settings
+from cdp.warehouse import connect
 from orchestration.run import run_pipeline
-from orchestration.settings import get_settings
-from orchestration.warehouse import connect
 from tests.conftest import (
     POSTGRES_URL,
     SAMPLE_LANDING,

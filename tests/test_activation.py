@@ -147,7 +147,7 @@ def test_dry_run_shows_rows_of_each_action_even_before_the_destination_is_config
         warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     import yaml
 
-    from orchestration.cli import main
+    from cdp.cli import main
 
     sql(warehouse, "create table audiences.aud_vip as select profile_id, email, first_name "
                    "from audiences.aud_members where profile_id = 'prf_00005'")

@@ -15,8 +15,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from cdp.alerting import StepOutcome, transitions
 from orchestration.alert_sensor import alerts_sensor, notify_run, outcomes_from_events
-from orchestration.alerting import StepOutcome, transitions
 
 # ------------------------------------------------------------------------------------------- servers
 

@@ -346,7 +346,7 @@ def assert_symmetry_and_brute_force(coalitions: list[tuple[list[str], float, flo
     """Make two channels interchangeable (add every journey's mirror image with the two swapped):
     they must get equal values; and on six channels the values equal the mean marginal contribution
     over all 720 orderings of a rate game computed here from the journeys themselves."""
-    from orchestration.attribution_math import coalition_values, shapley_values
+    from cdp.attribution_math import coalition_values, shapley_values
 
     swap = {"email": "paid_search", "paid_search": "email"}
     mirrored = coalitions + [([swap.get(c, c) for c in members], j, c) for members, j, c in coalitions]
@@ -371,7 +371,7 @@ def test_shapley_on_a_game_with_an_interaction() -> None:
     webinar-only or email-only ones); search converts 10% of its own journeys. Under the rate game
     v(S) = conversions / journeys of the journeys within S the pair shares a synergy and search is
     credited for what it does alone, unlike the equal split over distinct channels."""
-    from orchestration.attribution_math import coalition_values, credit_weights, shapley_values
+    from cdp.attribution_math import coalition_values, credit_weights, shapley_values
 
     journeys = {("email", "webinar"): (20, 20), ("webinar",): (40, 0), ("email",): (40, 0), ("search",): (100, 10)}
 

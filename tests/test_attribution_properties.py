@@ -19,15 +19,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orchestration.assets.dbt import dbt_executable
-from orchestration.attribution_math import (
+from cdp.attribution_math import (
     cents_exact,
     coalition_values,
     credit_weights,
     removal_effects,
     shapley_values,
 )
-from orchestration.settings import DBT_PROJECT_DIR
+from cdp.settings import DBT_PROJECT_DIR
+from orchestration.assets.dbt import dbt_executable
 
 MODELS = ("first_touch", "last_touch", "last_non_direct", "linear", "time_decay", "u_shaped", "position_50_50",
           "w_shaped", "full_path", "j_shaped", "inverse_j", "custom")

@@ -1,7 +1,7 @@
 """The malformed-input corpus: kinds of bad (and odd but valid) input across all six landing sources,
 each landed as its own file next to the others, loaded in one run, with the exact outcome of each.
 
-An outcome is what the landing contract (orchestration/ingest/landing_contract.yml) and the
+An outcome is what the landing contract (cdp/ingest/landing_contract.yml) and the
 landing-zone policy say: the file's status and counts (read = loaded + quarantined + duplicates),
 and for each quarantined row its line and a reason naming what was wrong. Files the zone refuses or
 ignores (links, special and hidden files, other types, unowned folders) are never read and each is
@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from orchestration.ingest.contract import load_contract
+from cdp.ingest.contract import load_contract
 from tests.conftest import Workspace
 from tests.test_ingestion import assert_reconciles
 
@@ -266,11 +266,11 @@ def land_refused(landing: Path, outside: Path) -> list[Refused]:
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Workspace, dict, list[Refused], dict]:
-    from orchestration.ingest.contract import load_contract
-    from orchestration.ingest.landing_zone import scan_root
-    from orchestration.ingest.loader import load_source
-    from orchestration.quality.expectations import SuiteValidator
-    from orchestration.warehouse import connect
+    from cdp.ingest.contract import load_contract
+    from cdp.ingest.landing_zone import scan_root
+    from cdp.ingest.loader import load_source
+    from cdp.quality.expectations import SuiteValidator
+    from cdp.warehouse import connect
     from tests.conftest import make_workspace
 
     monkeypatch = pytest.MonkeyPatch()

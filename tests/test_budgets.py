@@ -10,8 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from orchestration.cli import main as cli_main
-from orchestration.settings import DBT_PROJECT_DIR
+from cdp.cli import main as cli_main
+from cdp.settings import DBT_PROJECT_DIR
 from tests.conftest import Workspace
 
 HEADER = "period,channel,campaign,planned_spend,currency,target_cpa,target_roas,target_pipeline\n"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.cli import main
+from cdp.cli import main
 from tests.conftest import GoodRun, Workspace
 
 
@@ -59,7 +59,7 @@ def test_status_json_is_what_the_warehouse_holds(sample_good_run: GoodRun, tmp_p
 
 
 def test_outputs_live_beside_the_warehouse_they_belong_to(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from orchestration.settings import dagster_home, get_settings
+    from cdp.settings import dagster_home, get_settings
 
     for name in ("CDP_SERVING_WAREHOUSE", "CDP_EXPORT_DIR", "CDP_GX_DIR", "CDP_DASHBOARD_DIR", "DAGSTER_HOME"):
         monkeypatch.delenv(name, raising=False)

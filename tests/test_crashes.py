@@ -27,14 +27,14 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def cdp(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "orchestration.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "cdp.cli", *args], capture_output=True, text=True,
                           env=os.environ.copy(), cwd=REPO, timeout=600)
 
 
 def test_a_load_killed_midway_resumes_without_loss_or_double_load(generated: Path, tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     ws = make_workspace(tmp_path, generated / "landing", monkeypatch)
-    load = subprocess.Popen([sys.executable, "-m", "orchestration.cli", "load"], stdout=subprocess.PIPE,
+    load = subprocess.Popen([sys.executable, "-m", "cdp.cli", "load"], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, env=os.environ.copy(), cwd=REPO)
     assert load.stdout is not None
     for line in load.stdout:  # kill it right after the first file committed
@@ -108,7 +108,7 @@ def test_a_run_killed_during_the_dbt_build_recovers_on_the_next_run(tmp_path: Pa
     shutil.copytree(SAMPLE_LANDING, landing)
     ws = make_workspace(tmp_path, landing, monkeypatch)
     monkeypatch.setenv("CDP_RECORD_RUNS", "true")  # the killed run is recorded, and closed out by the next
-    run = subprocess.Popen([sys.executable, "-m", "orchestration.cli", "run"], stdout=subprocess.PIPE,
+    run = subprocess.Popen([sys.executable, "-m", "cdp.cli", "run"], stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True, env=os.environ.copy(), cwd=REPO,
                            start_new_session=True)
     assert run.stdout is not None

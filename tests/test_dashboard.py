@@ -10,9 +10,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from cdp.cli import main as cli_main
 from dashboard import DashboardSpec, SpecError, TileError, build_dashboard, load_spec
 from dashboard.browser import open_page
-from orchestration.cli import main as cli_main
 from tests.browser import browser_page
 from tests.conftest import SAMPLE_LANDING, GoodRun, Workspace
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestration.settings import REPO_ROOT, get_settings
-from orchestration.status import status_json
-from orchestration.sync_command import run_syncs
+from cdp.settings import REPO_ROOT, get_settings
+from cdp.status import status_json
+from cdp.sync_command import run_syncs
 from tests.conftest import GoodRun, Workspace
 from tests.fake_api import FakeApi, FakeApiServer
 from tests.fake_braze import FakeBraze, FakeBrazeServer

@@ -4,9 +4,10 @@ commands exist, its links resolve, and it stays short enough for a newcomer to r
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
-from orchestration.cli import build_parser
-from orchestration.settings import ENVIRONMENT, REPO_ROOT
+from cdp.cli import build_parser
+from cdp.settings import ENVIRONMENT, REPO_ROOT
 
 README = (REPO_ROOT / "README.md").read_text()
 CONFIGURATION = (REPO_ROOT / "docs" / "configuration.md").read_text()
@@ -42,30 +43,42 @@ def test_the_two_commands_and_the_cli_subcommands_exist() -> None:
 
 
 def test_imports_run_one_way() -> None:
-    """The domain libraries never import the Dagster layer, and reverse_etl never imports the
-    orchestration package (the application uses the library, not the other way round)."""
+    """Imports run downward only (DESIGN.md, "Packages and the way imports run"): the ground floor
+    (settings, the warehouse interface and engines, the ops schema) imports none of the libraries
+    above it; the domain libraries (cdp's ingest, quality, privacy, attribution, sample data, ...;
+    reverse_etl; dashboard) never import the Dagster layer (`orchestration`, dagster) or the CLI; only
+    the CLI imports the orchestration package."""
     import ast
 
-    def imported(package: str) -> dict[str, set[str]]:
-        found: dict[str, set[str]] = {}
-        for path in (REPO_ROOT / package).rglob("*.py"):
-            for node in ast.walk(ast.parse(path.read_text())):
-                names = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                         else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
-                for name in names:
-                    found.setdefault(name.split(".")[0], set()).add(str(path.relative_to(REPO_ROOT)))
+    def imports(path: Path) -> set[str]:
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                found.add(node.module)
         return found
 
-    reverse_etl = imported("reverse_etl")
-    assert "orchestration" not in reverse_etl and "dagster" not in reverse_etl, reverse_etl
-    for library in ("ingest", "quality", "engines", "sample_data", "rules"):
-        found = imported(f"orchestration/{library}")
-        layer = {p for name in ("dagster", "dagster_dbt") for p in found.get(name, set())}
-        assert layer == set(), f"orchestration/{library} imports Dagster: {sorted(layer)}"
-    dashboard = imported("dashboard")
-    assert "dagster" not in dashboard and "dagster_dbt" not in dashboard, dashboard
-    assert dashboard.get("orchestration", set()) <= {
-        "dashboard/build.py", "dashboard/markdown.py"}, "the dashboard only borrows the warehouse type"
+    def module(path: Path) -> str:
+        return ".".join(path.relative_to(REPO_ROOT).with_suffix("").parts).removesuffix(".__init__")
+
+    ground = ("cdp.settings", "cdp.warehouse", "cdp.engines", "cdp.sql_text", "cdp.ops_schema", "cdp.run_lock",
+              "cdp.build_state")
+    ours = ("cdp", "orchestration", "reverse_etl", "dashboard")
+    modules = {module(p): imports(p) for package in ours for p in (REPO_ROOT / package).rglob("*.py")}
+    assert len([m for m in modules if m.startswith("cdp.")]) > 40, "the walk found the cdp package"
+
+    def under(name: str, prefixes: tuple[str, ...]) -> bool:
+        return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+    upward = {m: sorted(i for i in found if under(i, ours) and not under(i, ground))
+              for m, found in modules.items() if under(m, ground)}
+    assert {m: i for m, i in upward.items() if i} == {}, "the ground floor imports a library above it"
+    dagster_layer = ("orchestration", "dagster", "dagster_dbt", "dagster_webserver", "cdp.cli")
+    domain = {m: sorted(i for i in found if under(i, dagster_layer))
+              for m, found in modules.items() if not under(m, ("orchestration", "cdp.cli"))}
+    assert {m: i for m, i in domain.items() if i} == {}, "a domain library imports the Dagster layer or the CLI"
+    assert not any(under(i, ("cdp.cli",)) for m, found in modules.items() for i in found if m != "cdp.cli")
 
 
 def test_exposures_name_the_dashboard_and_every_sync() -> None:

@@ -80,8 +80,8 @@ def test_the_same_rows_reach_the_postgres_destination(postgres_run: EngineRun) -
 
 def test_erasure_leaves_nothing_and_status_says_so(postgres_run: EngineRun) -> None:
     assert_erased_and_verified(postgres_run)
-    from orchestration.privacy import verify_erasure
-    from orchestration.warehouse import connect
+    from cdp.privacy import verify_erasure
+    from cdp.warehouse import connect
 
     with connect() as con:  # the engine itself, not only the command
         assert verify_erasure(con) == {}
@@ -110,7 +110,7 @@ def test_url_parameters_decode_as_html_forms_do(postgres_run: EngineRun) -> None
 
 
 def test_postgres_url_setting_is_what_dbt_and_the_application_use(monkeypatch: pytest.MonkeyPatch) -> None:
-    from orchestration.settings import dbt_environment_variables, get_settings, postgres_parameters
+    from cdp.settings import dbt_environment_variables, get_settings, postgres_parameters
 
     monkeypatch.setenv("CDP_POSTGRES_URL", "postgresql://ana%40ops:s%3Acret@db.internal:6543/marketing")
     assert postgres_parameters() == {"host": "db.internal", "port": "6543", "user": "ana@ops",

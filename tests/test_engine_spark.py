@@ -53,7 +53,7 @@ def _require_spark() -> None:
 def spark_run(tmp_path_factory: pytest.TempPathFactory, sample_good_run: GoodRun):
     _require_spark()
     connect_test_postgres().close()  # the sync destination; skips (or fails under CI) without it
-    from orchestration.engines.spark_engine import release_spark
+    from cdp.engines.spark_engine import release_spark
 
     root = tmp_path_factory.mktemp("spark_e2e")
 
@@ -77,7 +77,7 @@ def test_cdp_run_succeeds_on_spark(spark_run: EngineRun) -> None:
 
 
 def test_spark_holds_what_duckdb_holds(spark_run: EngineRun) -> None:
-    from orchestration.engines.spark_engine import shared_spark_engine
+    from cdp.engines.spark_engine import shared_spark_engine
 
     ws, query = spark_run.reference, spark_run.query
     engine = shared_spark_engine()  # the run's own session, on the test's warehouse folder
@@ -122,13 +122,13 @@ def test_spark_loads_the_bad_input_corpus_as_duckdb_does(spark_run: EngineRun, t
     the Data Docs store."""
     import duckdb
 
-    from orchestration.engines.spark_engine import shared_spark_engine
-    from orchestration.ingest.contract import load_contract
-    from orchestration.ingest.loader import load_source
-    from orchestration.ingest.spark_load import load_into_spark
-    from orchestration.quality.expectations import SuiteValidator
-    from orchestration.quality.results import ensure_quality_tables
-    from orchestration.warehouse import OPS_DDL
+    from cdp.engines.spark_engine import shared_spark_engine
+    from cdp.ingest.contract import load_contract
+    from cdp.ingest.loader import load_source
+    from cdp.ingest.spark_load import load_into_spark
+    from cdp.quality.expectations import SuiteValidator
+    from cdp.quality.results import ensure_quality_tables
+    from cdp.warehouse import OPS_DDL
     from tests.test_bad_input_corpus import CASES
 
     landing = tmp_path / "landing"

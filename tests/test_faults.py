@@ -21,10 +21,10 @@ import duckdb
 import pyarrow as pa
 import pytest
 
+from cdp.run_lock import RunLockHeld, lock_path, warehouse_run_lock
+from cdp.serving import publish_serving_copy
+from cdp.settings import get_settings
 from orchestration.run import run_pipeline
-from orchestration.run_lock import RunLockHeld, lock_path, warehouse_run_lock
-from orchestration.serving import publish_serving_copy
-from orchestration.settings import get_settings
 from reverse_etl.destinations.file import FileDestination
 from reverse_etl.sync import SyncError
 from tests.conftest import Workspace
@@ -34,7 +34,7 @@ from tests.test_reverse_etl import build_warehouse, config_for, eligible, http_d
 HOLDER = """
 import sys, time
 from pathlib import Path
-from orchestration.run_lock import warehouse_run_lock
+from cdp.run_lock import warehouse_run_lock
 with warehouse_run_lock(Path(sys.argv[1]), "cdp run (test holder)"):
     print("holding", flush=True)
     time.sleep(float(sys.argv[2]))
@@ -58,7 +58,7 @@ def test_two_runs_on_one_warehouse_the_second_is_refused_naming_the_first(
         assert "cdp run refused" in printed and f"pid {holder.pid}" in printed and "cdp run (test holder)" in printed
         assert not workspace.settings.warehouse.exists(), "the refused run touched the warehouse"
         # the CLI says the same and exits 2 (cdp sync and cdp load take the same lock)
-        cli = subprocess.run([sys.executable, "-m", "orchestration.cli", "sync"], capture_output=True, text=True,
+        cli = subprocess.run([sys.executable, "-m", "cdp.cli", "sync"], capture_output=True, text=True,
                              env=os.environ.copy(), cwd=Path(__file__).resolve().parent.parent)
         assert cli.returncode == 2 and f"pid {holder.pid}" in cli.stderr
     finally:
@@ -165,7 +165,7 @@ def test_a_missing_landing_folder_is_an_error_not_an_empty_load(workspace: Works
     monkeypatch.setenv("CDP_LANDING_DIR", str(missing))
     assert run_pipeline() is False
     assert f"the landing folder {missing} does not exist" in capsys.readouterr().out
-    cli = subprocess.run([sys.executable, "-m", "orchestration.cli", "load"], capture_output=True, text=True,
+    cli = subprocess.run([sys.executable, "-m", "cdp.cli", "load"], capture_output=True, text=True,
                          env=os.environ.copy(), cwd=Path(__file__).resolve().parent.parent)
     assert cli.returncode == 2 and "set CDP_LANDING_DIR" in cli.stderr
 
@@ -180,7 +180,7 @@ def test_a_missing_source_folder_warns_or_fails_as_configured(workspace: Workspa
     notice = [n.reason for n in results["consent"].notices]
     assert len(notice) == 1 and "the source folder consent/ does not exist" in notice[0]
     monkeypatch.setenv("CDP_MISSING_SOURCE_FOLDER", "error")
-    cli = subprocess.run([sys.executable, "-m", "orchestration.cli", "load"], capture_output=True, text=True,
+    cli = subprocess.run([sys.executable, "-m", "cdp.cli", "load"], capture_output=True, text=True,
                          env=os.environ.copy(), cwd=Path(__file__).resolve().parent.parent)
     assert cli.returncode == 2 and "crm_contacts/ does not exist" in cli.stderr
     assert "CDP_MISSING_SOURCE_FOLDER=error" in cli.stderr
@@ -261,7 +261,7 @@ def test_a_bi_reader_holding_the_warehouse_fails_the_load_clearly_and_loses_noth
         assert reader.stdout is not None and reader.stdout.readline().strip() == "reading"
         (workspace.landing / "events" / "b.ndjson").write_text(
             '{"type":"track","messageId":"m2","timestamp":"2026-10-01T00:00:00Z","anonymousId":"b","event":"x"}\n')
-        blocked = subprocess.run([sys.executable, "-m", "orchestration.cli", "load"], capture_output=True,
+        blocked = subprocess.run([sys.executable, "-m", "cdp.cli", "load"], capture_output=True,
                                  text=True, env=os.environ.copy(), cwd=Path(__file__).resolve().parent.parent)
         assert blocked.returncode == 2 and "another process holds it" in blocked.stderr
     finally:

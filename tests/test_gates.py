@@ -21,8 +21,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from cdp.settings import REPO_ROOT
 from orchestration.run import run_pipeline
-from orchestration.settings import REPO_ROOT
 from tests.conftest import GoodRun, Workspace
 
 pytestmark = pytest.mark.slow(seconds=360)

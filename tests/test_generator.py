@@ -10,8 +10,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from orchestration.sample_data.generator import LANDING_SOURCES, GenerationSpec, generate
-from orchestration.sample_data.vocabulary import CHANNELS, JUNK_EMAILS
+from cdp.sample_data.generator import LANDING_SOURCES, GenerationSpec, generate
+from cdp.sample_data.vocabulary import CHANNELS, JUNK_EMAILS
 
 
 def _digest(folder: Path) -> dict[str, str]:
@@ -124,7 +124,7 @@ def test_increment_adds_a_day_for_the_same_people_even_in_a_hostile_folder(tmp_p
     a folder name with quotes and a semicolon is data, never SQL."""
     from datetime import date
 
-    from orchestration.sample_data.increment import write_increment
+    from cdp.sample_data.increment import write_increment
 
     out = tmp_path / "o'brien\"; drop table x; --"
     generate(GenerationSpec(people=400, seed=3, chunk_size=400), out, log=lambda _: None)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.cli import main
+from cdp.cli import main
 from orchestration.run import run_pipeline
 from tests.conftest import Workspace, make_workspace
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from cdp.settings import DBT_PROJECT_DIR
 from orchestration.assets.dbt import dbt_executable
-from orchestration.settings import DBT_PROJECT_DIR
 
 pytestmark = pytest.mark.slow(seconds=50)
 

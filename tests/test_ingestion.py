@@ -6,9 +6,9 @@ import gzip
 import shutil
 from pathlib import Path
 
-from orchestration.ingest.contract import load_contract
-from orchestration.ingest.loader import load_source
-from orchestration.warehouse import connect
+from cdp.ingest.contract import load_contract
+from cdp.ingest.loader import load_source
+from cdp.warehouse import connect
 from tests.conftest import Workspace, make_workspace
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from orchestration.ingest.contract import load_contract
+from cdp.ingest.contract import load_contract
 from tests.conftest import Workspace
 from tests.test_ingestion import assert_reconciles
 
@@ -277,9 +277,9 @@ AD_SPEND_HEADER = "date,channel,source,medium,campaign,spend,currency,impression
 
 
 def _load_with_expectations(ws: Workspace, source: str):
-    from orchestration.ingest.loader import load_source
-    from orchestration.quality.expectations import SuiteValidator
-    from orchestration.warehouse import connect
+    from cdp.ingest.loader import load_source
+    from cdp.quality.expectations import SuiteValidator
+    from cdp.warehouse import connect
 
     contract = load_contract()
     with connect(ws.settings) as con:
@@ -290,9 +290,9 @@ def _load_with_expectations(ws: Workspace, source: str):
 def test_data_docs_render_each_load_s_new_results_and_drop_the_pages_of_pruned_ones(workspace: Workspace) -> None:
     from dataclasses import replace
 
-    from orchestration.ingest.loader import load_source
-    from orchestration.quality.expectations import SuiteValidator, load_suites
-    from orchestration.warehouse import connect
+    from cdp.ingest.loader import load_source
+    from cdp.quality.expectations import SuiteValidator, load_suites
+    from cdp.warehouse import connect
 
     contract = load_contract()
     site = workspace.root / "gx" / "gx" / "uncommitted" / "data_docs" / "local_site"
@@ -388,7 +388,7 @@ def test_a_suites_parsed_expressions_feed_its_columns_and_a_malformed_parsed_ent
         tmp_path: Path) -> None:
     """`parsed` expressions are computed once per row and used by name in `columns`; a `parsed` that is
     not a mapping is refused with the source named."""
-    from orchestration.quality.expectations import SuiteConfigError, SuiteValidator, parse_suites
+    from cdp.quality.expectations import SuiteConfigError, SuiteValidator, parse_suites
 
     rule = {"expectation": "expect_column_values_to_be_between", "kwargs": {"column": "revenue", "min_value": 0}}
     suites = parse_suites({"sources": {"orders": {
@@ -411,9 +411,9 @@ def test_hostile_column_and_table_names_reach_postgresql_quoted(tmp_path: Path) 
     among them): a name with quotes, a semicolon and a comment is a column, never SQL."""
     import uuid
 
-    from orchestration.engines.postgres_engine import PostgresEngine
-    from orchestration.engines.transfer import duckdb_columns, sendable_select, stream_into
-    from orchestration.ingest.publish import create_table_like
+    from cdp.engines.postgres_engine import PostgresEngine
+    from cdp.engines.transfer import duckdb_columns, sendable_select, stream_into
+    from cdp.ingest.publish import create_table_like
     from tests.conftest import POSTGRES_URL, connect_test_postgres
 
     hostile = 'x"); drop table ops.victim; --'

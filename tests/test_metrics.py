@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from orchestration.settings import DBT_PROJECT_DIR
+from cdp.settings import DBT_PROJECT_DIR
 
 METRICS = ("spend", "planned_spend", "budget_pace_ratio", "attributed_revenue", "marketing_efficiency_ratio",
            "new_customers", "cac", "ltv", "ltv_to_cac", "payback_months", "pipeline_created", "pipeline_sourced",

@@ -12,7 +12,7 @@ from pathlib import Path
 import dagster as dg
 import yaml
 
-from orchestration.settings import REPO_ROOT
+from cdp.settings import REPO_ROOT
 from tests.conftest import Workspace
 
 
@@ -79,14 +79,14 @@ def test_every_shipped_expectation_is_one_great_expectations_knows() -> None:
     and by each validator before it validates, naming the file and the rule."""
     import pytest
 
-    from orchestration.assets.gates import MART_SUITES_FILE
-    from orchestration.quality.expectations import (
+    from cdp.quality.expectations import (
         SUITES_FILE,
         SuiteConfigError,
         check_expectation_names,
         load_suites,
         parse_suites,
     )
+    from orchestration.assets.gates import MART_SUITES_FILE
 
     for path in (SUITES_FILE, MART_SUITES_FILE):
         suites = load_suites(path, check_names=False)

@@ -13,10 +13,10 @@ import duckdb
 import phonenumbers
 import pytest
 
+from cdp.sample_data.vocabulary import CHANNELS
+from cdp.settings import REPO_ROOT
 from orchestration.assets.dbt import ensure_manifest
 from orchestration.run import run_pipeline
-from orchestration.sample_data.vocabulary import CHANNELS
-from orchestration.settings import REPO_ROOT
 from tests.conftest import SAMPLE_TRUTH, GoodRun, Workspace, assert_nothing_sent_or_published
 
 pytestmark = pytest.mark.slow(seconds=115)
@@ -182,8 +182,8 @@ def test_full_run_on_the_sample(sample_good_run: GoodRun, tmp_path: Path, monkey
     assert statuses["high_intent_leads_parquet"] == statuses["suppression_list_jsonl"] == "succeeded"
 
     # The sample's deletion requests: matched, erased from every layer, verified; nothing remains.
-    from orchestration.privacy import verify_erasure
-    from orchestration.warehouse import connect
+    from cdp.privacy import verify_erasure
+    from cdp.warehouse import connect
 
     ledger = dict(ws.query("select step, count(distinct profile_id) from ops.deletion_ledger group by 1"))
     requests = ws.query("select count(*) from raw.deletion_requests")[0][0]
@@ -351,9 +351,9 @@ def test_multiprocess_run_keeps_one_warehouse_writer(sample_workspace: Workspace
     import subprocess
     import sys
 
+    from cdp.settings import REPO_ROOT
+    from orchestration.assets.resources import WAREHOUSE_POOL
     from orchestration.definitions import defs
-    from orchestration.settings import REPO_ROOT
-    from orchestration.warehouse import WAREHOUSE_POOL
 
     steps = defs.resolve_job_def("cdp_pipeline").nodes
     assert len(steps) > 20 and {n.name: n.definition.pool for n in steps} == {n.name: WAREHOUSE_POOL for n in steps}

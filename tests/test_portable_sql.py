@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from orchestration.settings import REPO_ROOT
+from cdp.settings import REPO_ROOT
 
 PROJECT = REPO_ROOT / "dbt_project"
 

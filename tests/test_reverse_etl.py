@@ -22,7 +22,7 @@ import duckdb
 import pytest
 import yaml
 
-from orchestration.settings import REPO_ROOT
+from cdp.settings import REPO_ROOT
 from reverse_etl.config import SyncConfig, SyncConfigError, parse_sync_config
 from reverse_etl.hashing import identifier_expression
 from reverse_etl.state import ensure_sync_tables
@@ -304,7 +304,7 @@ def test_a_sync_killed_mid_run_resumes_without_losing_or_double_applying(warehou
                                   "key": "profile_id", "consent_purpose": "email_marketing", "batch_rows": 20,
                                   "mapping": {"profile_id": "profile_id", "email": "email"}}}}))
         env = {**os.environ, "CDP_WAREHOUSE": str(warehouse), "CDP_SYNCS_FILE": str(syncs_file)}
-        command = [sys.executable, "-m", "orchestration.cli", "sync", "members"]
+        command = [sys.executable, "-m", "cdp.cli", "sync", "members"]
         process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while len(api.applied) < 60 and time.monotonic() < deadline:   # three batches applied ...
@@ -590,7 +590,7 @@ def test_people_erased_in_an_earlier_run_are_still_deleted_downstream(warehouse:
 
 def test_cdp_sync_dry_run_prints_the_plan(warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                           capsys: pytest.CaptureFixture) -> None:
-    from orchestration.cli import main
+    from cdp.cli import main
 
     syncs_file = tmp_path / "syncs.yml"
     syncs_file.write_text(yaml.safe_dump({

@@ -37,7 +37,7 @@
 
 {#- A phone number in E.164 (+<country code><national number>) where it can be read, else null.
     Follows libphonenumber's rules for a *possible* number, from seeds generated out of its metadata
-    (python -m orchestration.rules.phone_plans): `cc` is the seed phone_numbering_plans joined on the
+    (python -m cdp.rules.phone_plans): `cc` is the seed phone_numbering_plans joined on the
     record's country (or var cdp__default_phone_country) and gives the calling code, trunk prefix and
     possible national lengths that national formats need; numbers written with + or 00 are checked
     against the possible lengths of their calling code (seed phone_calling_code_lengths). A "(0)"

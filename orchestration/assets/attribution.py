@@ -10,9 +10,8 @@ credit, to the cent): a failure stops the models after it.
 import dagster as dg
 from dagster import AssetExecutionContext
 
-from orchestration.assets.resources import WarehouseResource
-from orchestration.data_driven_attribution import build_data_driven_attribution, credits_balance
-from orchestration.warehouse import WAREHOUSE_POOL
+from cdp.data_driven_attribution import build_data_driven_attribution, credits_balance
+from orchestration.assets.resources import WAREHOUSE_POOL, WarehouseResource
 
 INPUTS = [
     dg.AssetKey(["intermediate", "int_attribution__markov_transitions"]),

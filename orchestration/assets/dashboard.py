@@ -5,10 +5,10 @@ attached to the asset page."""
 import dagster as dg
 from dagster import AssetExecutionContext
 
+from cdp.dashboard_publish import publish_dashboard, published_data
+from cdp.settings import get_settings
 from dashboard.markdown import funnel_markdown, models_markdown, pacing_markdown
-from orchestration.dashboard_publish import publish_dashboard, published_data
-from orchestration.settings import get_settings
-from orchestration.warehouse import WAREHOUSE_POOL
+from orchestration.assets.resources import WAREHOUSE_POOL
 
 SERVING = dg.AssetKey(["serving", "warehouse_copy"])
 

@@ -26,18 +26,17 @@ import dagster as dg
 from dagster import AssetExecutionContext
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtProject, dbt_assets
 
+from cdp.build_state import DBT_INPUTS, files_signature, unchanged_since
+from cdp.engines.catalog import column_types, table_exists
+from cdp.ingest.contract import load_contract
+from cdp.quality.dbt_results import describe_failures, record_dbt_results
+from cdp.quality.preview import PREVIEW_SCHEMAS, markdown_preview
+from cdp.settings import DBT_PROJECT_DIR, dbt_environment_variables, get_settings
+from cdp.sql_text import quote_identifier
+from cdp.transform import UNIT_TESTS_EXCLUDED, dbt_executable
 from orchestration.assets.dbt_in_process import dbt_build_in_process
 from orchestration.assets.raw import raw_asset_key
-from orchestration.assets.resources import WarehouseResource
-from orchestration.build_state import DBT_INPUTS, files_signature, unchanged_since
-from orchestration.engines.catalog import column_types, table_exists
-from orchestration.ingest.contract import load_contract
-from orchestration.quality.dbt_results import describe_failures, record_dbt_results
-from orchestration.quality.preview import PREVIEW_SCHEMAS, markdown_preview
-from orchestration.settings import DBT_PROJECT_DIR, dbt_environment_variables, get_settings
-from orchestration.sql_text import quote_identifier
-from orchestration.transform import UNIT_TESTS_EXCLUDED, dbt_executable
-from orchestration.warehouse import WAREHOUSE_POOL
+from orchestration.assets.resources import WAREHOUSE_POOL, WarehouseResource
 
 PARSE_INPUTS = DBT_INPUTS
 #: metadata key of the observations a build with nothing to do records (read by `cdp run`'s summary)
@@ -232,7 +231,7 @@ def cdp_dbt_models(context: AssetExecutionContext, warehouse: WarehouseResource,
         f"{context.op_execution_context.op.name}-{context.run.run_id[:7]}-{uuid.uuid4().hex[:7]}")
     if get_settings().dbt_target == "spark":
         # dbt-spark's session method runs on this process's session: no JVM of dbt's own to start
-        from orchestration.engines.spark_engine import shared_spark_engine
+        from cdp.engines.spark_engine import shared_spark_engine
 
         shared_spark_engine()
     args = ["build", *UNIT_TESTS_EXCLUDED, *dbt_vars_args(), *(["--full-refresh"] if config.full_refresh else [])]

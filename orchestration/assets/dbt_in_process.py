@@ -28,7 +28,7 @@ from dagster_dbt.asset_utils import get_updated_cli_invocation_params_for_contex
 from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
 from dagster_dbt.dbt_manifest import validate_manifest
 
-from orchestration.transform import temporary_environment
+from cdp.transform import temporary_environment
 
 #: dbt's result events: one per seed, model, snapshot and test that finished
 RESULT_EVENTS = frozenset({"LogSeedResult", "LogModelResult", "LogSnapshotResult", "LogTestResult"})

@@ -13,12 +13,12 @@ from pathlib import Path
 import dagster as dg
 from dagster import AssetCheckExecutionContext
 
-from orchestration.assets.resources import WarehouseResource
-from orchestration.quality.expectations import SuiteValidator, load_suites, suite_outcome
-from orchestration.quality.results import CheckOutcome, record_outcomes
-from orchestration.quality.warehouse_checks import audience_consent_present, audience_size_change
-from orchestration.settings import get_settings
-from orchestration.warehouse import WAREHOUSE_POOL
+import cdp.quality as quality_package
+from cdp.quality.expectations import SuiteValidator, load_suites, suite_outcome
+from cdp.quality.results import CheckOutcome, record_outcomes
+from cdp.quality.warehouse_checks import audience_consent_present, audience_size_change
+from cdp.settings import get_settings
+from orchestration.assets.resources import WAREHOUSE_POOL, WarehouseResource
 from reverse_etl.config import load_sync_config
 
 AUDIENCE_CHECKS = ("size_change", "consent_present")
@@ -58,7 +58,7 @@ def build_audience_checks(audience_keys: list[dg.AssetKey]) -> dg.AssetChecksDef
              for key in audience_keys for name in AUDIENCE_CHECKS]
 
     @dg.multi_asset_check(specs=specs, name="audience_gates", pool=WAREHOUSE_POOL, can_subset=True,
-                          description="Audience gates from orchestration/quality/gates.yml.")
+                          description="Audience gates from cdp/quality/gates.yml.")
     def _audience_gates(context: AssetCheckExecutionContext, warehouse: WarehouseResource):
         purposes = consent_purposes()
         selected = context.selected_asset_check_keys
@@ -80,7 +80,7 @@ def build_audience_checks(audience_keys: list[dg.AssetKey]) -> dg.AssetChecksDef
     return _audience_gates
 
 
-MART_SUITES_FILE = Path(__file__).resolve().parent.parent / "quality" / "mart_expectations.yml"
+MART_SUITES_FILE = Path(quality_package.__file__).with_name("mart_expectations.yml")
 
 
 def build_mart_expectation_checks(model_keys: list[dg.AssetKey]) -> dg.AssetChecksDefinition:
@@ -105,7 +105,7 @@ def build_mart_expectation_checks(model_keys: list[dg.AssetKey]) -> dg.AssetChec
                 validations = [validation] if validation else []
                 record_outcomes(con, [o for v in validations for o in v.outcomes], context.run.run_id)
                 outcome = suite_outcome("marts", key.to_user_string(), key.path[-1], validations,
-                                        "orchestration/quality/mart_expectations.yml",
+                                        "cdp/quality/mart_expectations.yml",
                                         "the mart's summary extract passes its Great Expectations suite")
                 if outcome.blocks:
                     context.log.error(f"gate failed: {key.to_user_string()} expectations: {outcome.markdown}")

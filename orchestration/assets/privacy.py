@@ -4,9 +4,8 @@
 import dagster as dg
 from dagster import AssetExecutionContext
 
-from orchestration.assets.resources import WarehouseResource
-from orchestration.privacy import erase_deleted_profiles
-from orchestration.warehouse import WAREHOUSE_POOL, transient_retry_policy
+from cdp.privacy import erase_deleted_profiles
+from orchestration.assets.resources import WAREHOUSE_POOL, WarehouseResource, transient_retry_policy
 
 ERASURE_KEY = dg.AssetKey(["privacy", "erasure"])
 

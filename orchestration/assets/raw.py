@@ -12,17 +12,16 @@ with the good files, and the bad ones wait in ops.quarantine for someone to fix 
 import dagster as dg
 from dagster import AssetExecutionContext
 
+from cdp.ingest.contract import SourceSpec, load_contract
+from cdp.ingest.loader import SourceResult
+from cdp.ingest.publish import load_landing_source
+from cdp.quality.expectations import FAILED_EXPECTATIONS, SuiteValidator, suite_outcome
+from cdp.quality.preview import markdown_preview
+from cdp.quality.results import CheckOutcome, record_outcomes
+from cdp.quality.warehouse_checks import raw_volume
+from cdp.settings import get_settings
 from orchestration.assets.gates import to_check_result
-from orchestration.assets.resources import WarehouseResource
-from orchestration.ingest.contract import SourceSpec, load_contract
-from orchestration.ingest.loader import SourceResult
-from orchestration.ingest.publish import load_landing_source
-from orchestration.quality.expectations import FAILED_EXPECTATIONS, SuiteValidator, suite_outcome
-from orchestration.quality.preview import markdown_preview
-from orchestration.quality.results import CheckOutcome, record_outcomes
-from orchestration.quality.warehouse_checks import raw_volume
-from orchestration.settings import get_settings
-from orchestration.warehouse import WAREHOUSE_POOL, transient_retry_policy
+from orchestration.assets.resources import WAREHOUSE_POOL, WarehouseResource, transient_retry_policy
 
 
 def raw_asset_key(spec: SourceSpec) -> dg.AssetKey:
@@ -77,7 +76,7 @@ def _whole_files(spec: SourceSpec, result: SourceResult) -> CheckOutcome:
 def _expectations(spec: SourceSpec, result: SourceResult) -> CheckOutcome:
     """Great Expectations on this load's files: any error-severity expectation failed blocks the run."""
     return suite_outcome("raw", f"raw/{spec.table}", spec.name, result.validations,
-                         "orchestration/quality/landing_expectations.yml",
+                         "cdp/quality/landing_expectations.yml",
                          "every new file passes its Great Expectations suite; failing files are quarantined whole")
 
 

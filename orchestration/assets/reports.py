@@ -3,10 +3,9 @@
 import dagster as dg
 from dagster import AssetExecutionContext
 
-from orchestration.assets.resources import WarehouseResource
-from orchestration.attribution_report import render_markdown, write_report
-from orchestration.settings import get_settings
-from orchestration.warehouse import WAREHOUSE_POOL
+from cdp.attribution_report import render_markdown, write_report
+from cdp.settings import get_settings
+from orchestration.assets.resources import WAREHOUSE_POOL, WarehouseResource
 
 COMPARISON = dg.AssetKey(["marts", "attribution_model_comparison"])
 

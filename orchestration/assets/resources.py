@@ -9,8 +9,18 @@ from contextlib import contextmanager
 
 import dagster as dg
 
-from orchestration.settings import get_settings, warehouse_label
-from orchestration.warehouse import connect
+from cdp.settings import get_settings, warehouse_label
+from cdp.warehouse import connect
+
+#: The Dagster concurrency pool of every step that opens the warehouse (limit 1 in dagster.yaml).
+WAREHOUSE_POOL = "duckdb"
+
+
+def transient_retry_policy() -> dg.RetryPolicy:
+    """Step retries for transient failures (a lock held too long, a full disk freed, a destination
+    down): twice, after 10 s then 20 s, with jitter. Gate failures raise `Failure(allow_retries=False)`
+    and dbt is not retried (its tests would fail again), so only real accidents are retried."""
+    return dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -24,8 +34,8 @@ class WarehouseResource(dg.ConfigurableResource):
 
     @contextmanager
     def engine(self) -> Iterator:
-        """The engine interface itself (`orchestration.engines.Engine`), also on DuckDB."""
-        from orchestration.engines import open_engine
+        """The engine interface itself (`cdp.engines.Engine`), also on DuckDB."""
+        from cdp.engines import open_engine
 
         with open_engine(get_settings().dbt_target) as engine:
             yield engine

@@ -7,12 +7,11 @@ from collections.abc import Sequence
 import dagster as dg
 from dagster import AssetExecutionContext
 
-from orchestration.assets.resources import WarehouseResource
-from orchestration.build_state import current_state, record_published
-from orchestration.quality.warehouse_checks import record_audience_sizes
-from orchestration.serving import publish_serving_copy
-from orchestration.settings import get_settings
-from orchestration.warehouse import WAREHOUSE_POOL, transient_retry_policy
+from cdp.build_state import current_state, record_published
+from cdp.quality.warehouse_checks import record_audience_sizes
+from cdp.serving import publish_serving_copy
+from cdp.settings import get_settings
+from orchestration.assets.resources import WAREHOUSE_POOL, WarehouseResource, transient_retry_policy
 
 
 def build_serving_asset(upstream: Sequence[dg.AssetKey], audiences: Sequence[str]) -> dg.AssetsDefinition:

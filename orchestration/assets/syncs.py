@@ -14,13 +14,12 @@ from typing import Any
 import dagster as dg
 from dagster import AssetExecutionContext
 
+from cdp.quality.results import CheckOutcome, record_outcomes
+from cdp.settings import get_settings
+from cdp.sync_workspace import sync_connection
 from orchestration.assets.gates import to_check_result
 from orchestration.assets.privacy import ERASURE_KEY
-from orchestration.assets.resources import WarehouseResource
-from orchestration.quality.results import CheckOutcome, record_outcomes
-from orchestration.settings import get_settings
-from orchestration.sync_workspace import sync_connection
-from orchestration.warehouse import WAREHOUSE_POOL, transient_retry_policy
+from orchestration.assets.resources import WAREHOUSE_POOL, WarehouseResource, transient_retry_policy
 from reverse_etl.config import SyncConfig, SyncDefinition, load_sync_config
 from reverse_etl.sync import GuardrailError, run_sync
 
