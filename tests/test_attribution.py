@@ -25,7 +25,7 @@ import pytest
 from orchestration.run import run_pipeline
 from tests.conftest import Workspace, make_workspace
 
-pytestmark = pytest.mark.slow(seconds=70)
+pytestmark = pytest.mark.slow(seconds=47)
 
 SITE = "https://shop.example.com"
 MODELS = ("first_touch", "last_touch", "last_non_direct", "linear", "time_decay", "u_shaped", "position_50_50",

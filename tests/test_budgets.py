@@ -10,9 +10,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from cdp.cli import main as cli_main
 from cdp.settings import DBT_PROJECT_DIR
 from tests.conftest import Workspace
+
+pytestmark = pytest.mark.slow(seconds=39)
 
 HEADER = "period,channel,campaign,planned_spend,currency,target_cpa,target_roas,target_pipeline\n"
 

@@ -22,7 +22,7 @@ import pytest
 from tests.conftest import SAMPLE_LANDING, make_workspace
 from tests.test_ingestion import assert_reconciles
 
-pytestmark = pytest.mark.slow(seconds=80)
+pytestmark = pytest.mark.slow(seconds=100)
 REPO = Path(__file__).resolve().parent.parent
 
 

@@ -16,7 +16,7 @@ from dashboard.browser import open_page
 from tests.browser import browser_page
 from tests.conftest import SAMPLE_LANDING, GoodRun, Workspace
 
-pytestmark = pytest.mark.slow(seconds=60)
+pytestmark = pytest.mark.slow(seconds=10)
 
 KPIS = ("spend", "attributed_revenue", "marketing_efficiency_ratio", "roas", "cac", "pipeline_sourced",
         "qualified_to_next_rate", "new_customers", "budget_pace_ratio")

@@ -30,7 +30,7 @@ import pytest
 from orchestration.run import run_pipeline
 from tests.conftest import Workspace
 
-pytestmark = pytest.mark.slow(seconds=45)
+pytestmark = pytest.mark.slow(seconds=43)
 
 HALF_LIFE = 30.0
 THRESHOLD = 50.0

@@ -18,7 +18,7 @@ import pytest
 from orchestration.run import run_pipeline
 from tests.conftest import SAMPLE_TRUTH, GoodRun, Workspace
 
-pytestmark = pytest.mark.slow(seconds=180)
+pytestmark = pytest.mark.slow(seconds=200)
 
 #: tables that keep one row per run by design (history), so a further run adds a row to them
 PER_RUN_HISTORY = {"marts.identity_health", "marts.data_health_scores"}

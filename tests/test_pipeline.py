@@ -19,7 +19,7 @@ from orchestration.assets.dbt import ensure_manifest
 from orchestration.run import run_pipeline
 from tests.conftest import SAMPLE_TRUTH, GoodRun, Workspace, assert_nothing_sent_or_published
 
-pytestmark = pytest.mark.slow(seconds=115)
+pytestmark = pytest.mark.slow(seconds=50)
 
 EXPECTED_ASSETS = {
     "raw/events", "raw/crm_contacts", "raw/crm_opportunities", "raw/ad_spend", "raw/consent",
