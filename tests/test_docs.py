@@ -98,3 +98,33 @@ def test_exposures_name_the_dashboard_and_every_sync() -> None:
     queried = {m for page in load_spec().pages for tile in page.tiles
                for m in re.findall(r"marts\.(\w+)", tile.sql)}
     assert {f"ref('{m}')" for m in queried} == set(exposures["marketing_dashboard"]["depends_on"])
+
+
+def test_every_import_of_our_code_resolves() -> None:
+    """Each `from <our package> import <name>` in the code, also the ones inside functions (which run
+    only on some paths, such as an engine's loader), names a module or attribute that exists."""
+    import ast
+    import importlib
+    import importlib.util
+
+    def exists(module: object, name: str) -> bool:
+        if hasattr(module, name):
+            return True
+        try:
+            return importlib.util.find_spec(f"{module.__name__}.{name}") is not None
+        except ModuleNotFoundError:  # the module is not a package
+            return False
+
+    ours = ("cdp", "orchestration", "reverse_etl", "dashboard", "tests", "bench")
+    missing = []
+    for package in ours:
+        for path in (REPO_ROOT / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if not (isinstance(node, ast.ImportFrom) and node.level == 0 and node.module
+                        and node.module.split(".")[0] in ours):
+                    continue
+                module = importlib.import_module(node.module)
+                for alias in node.names:
+                    if not exists(module, alias.name):
+                        missing.append(f"{path.relative_to(REPO_ROOT)}: {node.module}.{alias.name}")
+    assert missing == []

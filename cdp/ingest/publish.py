@@ -69,7 +69,8 @@ def load_into_engine(engine: Engine, spec: SourceSpec, landing_dir: Path, contra
                      *, scratch_dir: Path | None = None, validator: SuiteValidator | None = None,
                      **load_options) -> SourceResult:
     """Load one source's new files into the target engine's raw and ops tables (see the module)."""
-    from cdp.warehouse import OPS_DDL, open_connection
+    from cdp.ops_schema import OPS_DDL
+    from cdp.warehouse import open_connection
 
     with tempfile.TemporaryDirectory(prefix=f"cdp-load-{spec.name}-", dir=scratch_dir) as scratch:
         from cdp.settings import get_settings

@@ -106,7 +106,7 @@ def _load_chunk(spec: SourceSpec, contract: LandingContract, suites: Suites | No
 
     from cdp.engines.transfer import duckdb_columns
     from cdp.quality.results import ensure_quality_tables
-    from cdp.warehouse import OPS_DDL
+    from cdp.ops_schema import OPS_DDL
 
     started = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
