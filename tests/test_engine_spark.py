@@ -126,9 +126,9 @@ def test_spark_loads_the_bad_input_corpus_as_duckdb_does(spark_run: EngineRun, t
     from cdp.ingest.contract import load_contract
     from cdp.ingest.loader import load_source
     from cdp.ingest.spark_load import load_into_spark
+    from cdp.ops_schema import OPS_DDL
     from cdp.quality.expectations import SuiteValidator
     from cdp.quality.results import ensure_quality_tables
-    from cdp.ops_schema import OPS_DDL
     from tests.test_bad_input_corpus import CASES
 
     landing = tmp_path / "landing"

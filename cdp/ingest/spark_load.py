@@ -105,8 +105,8 @@ def _load_chunk(spec: SourceSpec, contract: LandingContract, suites: Suites | No
     import duckdb
 
     from cdp.engines.transfer import duckdb_columns
-    from cdp.quality.results import ensure_quality_tables
     from cdp.ops_schema import OPS_DDL
+    from cdp.quality.results import ensure_quality_tables
 
     started = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)

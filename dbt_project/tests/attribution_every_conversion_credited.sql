@@ -5,4 +5,4 @@
 select c.conversion_id
 from {{ ref('fct_conversions') }} as c
 where c.conversion_name in ({% for n in conversions %}{{ cdp_literal(n) }}{% if not loop.last %}, {% endif %}{% endfor %})
-  and c.conversion_id not in (select conversion_id from {{ ref('attribution_credits') }})
+  and c.conversion_id not in (select a.conversion_id from {{ ref('attribution_credits') }} as a)

@@ -9,6 +9,7 @@ with pairs as (
             order by from_stage_order) as next_pair_from
     from {{ ref('funnel_stage_conversion') }}
 )
+
 select *
 from pairs
 where people_reached_to > people_reached_from

@@ -4,5 +4,5 @@
 {{ config(severity='warn', meta={'dagster': {'ref': {'name': 'identity_health'}}}) }}
 select run_at, invalid_email_records, invalid_phone_records, email_or_phone_records, dropped_identifier_share
 from {{ ref('identity_health') }}
-where run_at = (select max(run_at) from {{ ref('identity_health') }})
+where run_at = (select max(h.run_at) from {{ ref('identity_health') }} as h)
   and dropped_identifier_share > {{ var('cdp__identity_max_dropped_share') }}

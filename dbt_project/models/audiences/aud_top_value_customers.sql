@@ -13,7 +13,7 @@ with value as (
 ranked as (
     select
         v.*,
-        row_number() over (order by v.lifetime_value desc, v.profile_id) as value_rank,
+        row_number() over (order by v.lifetime_value desc, v.profile_id asc) as value_rank,
         count(*) over () as paying_customers
     from value as v
     inner join {{ ref('dim_profiles') }} as p on p.profile_id = v.profile_id

@@ -169,4 +169,4 @@ left join consent as k on k.profile_id = i.profile_id
 left join {{ ref('int_profiles__traits') }} as t on t.profile_id = i.profile_id
 left join {{ ref('fct_funnel_profiles') }} as l on l.profile_id = i.profile_id
 left join {{ ref('lead_scores') }} as sc on sc.profile_id = i.profile_id
-where i.profile_id not in (select profile_id from {{ ref('int_privacy__deleted_profiles') }})
+where i.profile_id not in (select d.profile_id from {{ ref('int_privacy__deleted_profiles') }} as d)

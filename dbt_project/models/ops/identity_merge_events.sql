@@ -40,11 +40,11 @@ edge_ends as (
     {#- only edges touching a moved identifier (none in most runs) -#}
     select rule, left_node_id as node_id, right_node_id as other_id, first_seen_at, first_source, first_source_key
     from {{ ref('int_identity__edges') }}
-    where is_allowed and left_node_id in (select node_id from moved_nodes)
+    where is_allowed and left_node_id in (select mn.node_id from moved_nodes as mn)
     union all
     select rule, right_node_id, left_node_id, first_seen_at, first_source, first_source_key
     from {{ ref('int_identity__edges') }}
-    where is_allowed and right_node_id in (select node_id from moved_nodes)
+    where is_allowed and right_node_id in (select mn.node_id from moved_nodes as mn)
 ),
 
 joining_edges as (
@@ -59,7 +59,7 @@ joining_edges as (
         e.first_source,
         e.first_source_key,
         row_number() over (partition by m.previous_profile_id, m.profile_id
-                           order by e.first_seen_at desc, oc.node_key, m.node_key) as position
+                           order by e.first_seen_at desc, oc.node_key asc, m.node_key asc) as position
     from moved_nodes as m
     inner join edge_ends as e on e.node_id = m.node_id
     inner join clusters as oc on oc.node_id = e.other_id

@@ -5,7 +5,7 @@
 with source as {{ cte_not_materialized() }} (
     select * from {{ source('raw', 'events') }}
     {% if is_incremental() %}
-    where _loaded_at > (select coalesce(max(_loaded_at), cast('1900-01-01' as timestamp)) from {{ this }})
+    where _loaded_at > (select coalesce(max(t._loaded_at), cast('1900-01-01' as timestamp)) from {{ this }} as t)
     {% endif %}
 ),
 

@@ -30,7 +30,7 @@ recent as (
     from {{ ref('int_marketing__touches') }} as t
     where t.occurred_at <= {{ cdp_as_of() }}
       and t.occurred_at > {{ cdp_dateadd('day', -lookback, cdp_as_of()) }}
-      and t.profile_id not in (select profile_id from converters)
+      and t.profile_id not in (select c.profile_id from converters as c)
       {%- if excluded %}
       and t.channel not in ({% for ch in excluded %}{{ cdp_literal(ch) }}{% if not loop.last %}, {% endif %}{% endfor %})
       {%- endif %}

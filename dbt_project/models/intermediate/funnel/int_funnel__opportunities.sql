@@ -38,4 +38,4 @@ inner join milestones as m on m.opportunity_id = o.opportunity_id
 left join {{ ref('identity_profile_registry') }} as po on po.node_key = 'opportunity_id:' || o.opportunity_id
 left join {{ ref('identity_profile_registry') }} as pc on pc.node_key = 'crm_contact_id:' || o.contact_id
 where coalesce(po.profile_id, pc.profile_id) is not null
-  and coalesce(po.profile_id, pc.profile_id) not in (select profile_id from {{ ref('int_privacy__deleted_profiles') }})
+  and coalesce(po.profile_id, pc.profile_id) not in (select d.profile_id from {{ ref('int_privacy__deleted_profiles') }} as d)

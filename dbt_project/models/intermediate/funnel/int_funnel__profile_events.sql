@@ -27,4 +27,4 @@ where p.profile_id is not null
            and lower(coalesce(e.page_path, e.event_name)) in (
                {%- for p in paths %}{{ cdp_literal(p) }}{% if not loop.last %}, {% endif %}{% endfor %}))
        {%- endif %})
-  and p.profile_id not in (select profile_id from {{ ref('int_privacy__deleted_profiles') }})
+  and p.profile_id not in (select d.profile_id from {{ ref('int_privacy__deleted_profiles') }} as d)

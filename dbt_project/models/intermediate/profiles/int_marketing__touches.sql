@@ -99,7 +99,7 @@ final as (
     from starts
     where starts_session
       and channel <> 'internal'
-      and profile_id not in (select profile_id from deleted_profiles)
+      and profile_id not in (select d.profile_id from deleted_profiles as d)
 )
 
 select * from final

@@ -53,9 +53,10 @@ select
     c.conversion_id, c.conversion_name, c.profile_id, c.converted_at, c.conversion_value_reporting,
     cast(null as {{ dbt.type_string() }}), cast(null as {{ type_timestamptz() }}), 'unattributed', cast(null as {{ dbt.type_string() }}),
     cast(null as {{ dbt.type_string() }}), '(none)', 0, 0,
+    {#- a union branch takes its names from the first: the value repeated per model is no clash #}
     {%- for m in models %}
-    1.0, c.conversion_value_reporting{% if not loop.last %},{% endif %}
+    1.0, c.conversion_value_reporting{% if not loop.last %},{% endif %}  -- noqa: AL08
     {%- endfor %}
 from {{ ref('fct_conversions') }} as c
 where c.conversion_name in ({% for n in conversions %}{{ cdp_literal(n) }}{% if not loop.last %}, {% endif %}{% endfor %})
-  and c.conversion_id not in (select conversion_id from {{ ref('fct_attribution_touches') }})
+  and c.conversion_id not in (select a.conversion_id from {{ ref('fct_attribution_touches') }} as a)

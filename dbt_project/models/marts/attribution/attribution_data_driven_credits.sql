@@ -145,8 +145,9 @@ union all
 select
     conversion_id, conversion_name, profile_id, converted_at, conversion_value_reporting, message_id, touched_at, channel,
     utm_source, utm_medium, campaign, touch_position, touch_count,
+    {#- a union branch takes its names from the first: the value repeated per model is no clash #}
     {%- for m in models %}
-    1.0, conversion_value_reporting{% if not loop.last %},{% endif %}
+    1.0, conversion_value_reporting{% if not loop.last %},{% endif %}  -- noqa: AL08
     {%- endfor %}
 from {{ ref('attribution_credits') }}
 where channel = 'unattributed'

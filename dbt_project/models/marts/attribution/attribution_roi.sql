@@ -105,26 +105,35 @@ joined as (
        and (s.month = c.month or (s.month is null and c.month is null))
 ),
 
+credited_overall as (
+    select 'all_month' as grain, cast({{ dbt.date_trunc('month', 'converted_at') }} as date) as month,
+           count(distinct conversion_id) as credited_conversions, {{ exact_sum('linear_value') }} as credited_value
+    from {{ ref('attribution_credits') }} group by 2
+    union all
+    select 'all', cast(null as date), count(distinct conversion_id), {{ exact_sum('linear_value') }}
+    from {{ ref('attribution_credits') }}
+),
+
+credited_models as (
+    select distinct model from credited
+),
+
+spend_overall as (
+    select 'all_month' as grain, month, sum(spend) as spend from spend group by 2
+    union all
+    select 'all', cast(null as date), sum(spend) from spend
+),
+
 totals as (
     {#- marketing efficiency ratio: all attributed revenue over all spend, per month and overall -#}
     select
         m.model, g.grain, '(all)' as channel, '(all)' as campaign, g.month,
         g.credited_conversions, g.credited_value, cast(null as {{ type_double() }}) as new_customers,
-        cast(null as {{ type_double() }}) as ltv_weighted, cast(null as {{ type_double() }}) as tenure_weighted, coalesce(sp.spend, 0) as spend
-    from (
-        select 'all_month' as grain, cast({{ dbt.date_trunc('month', 'converted_at') }} as date) as month,
-               count(distinct conversion_id) as credited_conversions, {{ exact_sum('linear_value') }} as credited_value
-        from {{ ref('attribution_credits') }} group by 2
-        union all
-        select 'all', cast(null as date), count(distinct conversion_id), {{ exact_sum('linear_value') }}
-        from {{ ref('attribution_credits') }}
-    ) as g
-    cross join (select distinct model from credited) as m
-    left join (
-        select 'all_month' as grain, month, sum(spend) as spend from spend group by 2
-        union all
-        select 'all', cast(null as date), sum(spend) from spend
-    ) as sp on sp.grain = g.grain and (sp.month = g.month or (sp.month is null and g.month is null))
+        cast(null as {{ type_double() }}) as ltv_weighted, cast(null as {{ type_double() }}) as tenure_weighted,
+        coalesce(sp.spend, 0) as spend
+    from credited_overall as g
+    cross join credited_models as m
+    left join spend_overall as sp on sp.grain = g.grain and (sp.month = g.month or (sp.month is null and g.month is null))
 )
 
 select

@@ -24,7 +24,7 @@ select
     f.matched_value,
     1 as occurrences,
     f.points as undecayed_points,
-    f.points as points,
+    f.points,
     cast(null as {{ type_timestamptz() }}) as last_occurred_at,
     a.as_of
 from {{ ref('int_scoring__fit_matches') }} as f

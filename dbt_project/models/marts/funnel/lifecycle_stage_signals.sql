@@ -19,8 +19,8 @@
 {%- set stages = cdp_rule_rows('lifecycle_stages', 'stage_order') | map(attribute='stage') | list %}
 
 with registry as (
-    select profile_id, node_key from {{ ref('identity_profile_registry') }}
-    where profile_id not in (select profile_id from {{ ref('int_privacy__deleted_profiles') }})
+    select r.profile_id, r.node_key from {{ ref('identity_profile_registry') }} as r
+    where r.profile_id not in (select d.profile_id from {{ ref('int_privacy__deleted_profiles') }} as d)
 ),
 
 evidence as (

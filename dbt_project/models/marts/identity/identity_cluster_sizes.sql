@@ -2,10 +2,10 @@
     with a deletion request are left out: the erasure removes them from the registry after the build,
     and the distribution must be what a rebuild without them gives. -#}
 with sizes as (
-    select profile_id, count(*) as identifiers
-    from {{ ref('identity_profile_registry') }}
-    where profile_id not in (select profile_id from {{ ref('int_privacy__deleted_profiles') }})
-    group by profile_id
+    select r.profile_id, count(*) as identifiers
+    from {{ ref('identity_profile_registry') }} as r
+    where r.profile_id not in (select d.profile_id from {{ ref('int_privacy__deleted_profiles') }} as d)
+    group by r.profile_id
 ),
 
 bucketed as (

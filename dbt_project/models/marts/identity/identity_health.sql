@@ -58,7 +58,7 @@ previous as (
     {% if is_incremental() -%}
     select max(merges) as merges
     from {{ this }}
-    where run_at = (select max(run_at) from {{ this }} where run_at < {{ run_at }})
+    where run_at = (select max(h.run_at) from {{ this }} as h where h.run_at < {{ run_at }})
     {%- else -%}
     select cast(null as bigint) as merges
     {%- endif %}
@@ -67,24 +67,24 @@ previous as (
 select
     {{ run_at }} as run_at,
     (select count(*) from clusters) as identifiers,
-    (select count(*) from clusters where is_blocked) as blocked_identifiers,
-    (select coalesce(sum(observations), 0) from {{ ref('identity_blocked_identifiers') }}) as blocked_observations,
+    (select count(*) from clusters as c where c.is_blocked) as blocked_identifiers,
+    (select coalesce(sum(b.observations), 0) from {{ ref('identity_blocked_identifiers') }} as b) as blocked_observations,
     (select count(*) from {{ ref('int_identity__edges') }}) as edges,
-    (select count(*) from {{ ref('int_identity__edges') }} where is_allowed) as allowed_edges,
+    (select count(*) from {{ ref('int_identity__edges') }} as e where e.is_allowed) as allowed_edges,
     (select count(*) from profile_sizes) as profiles,
-    (select max(identifiers) from profile_sizes) as largest_profile_identifiers,
-    (select count(*) from profile_sizes where identifiers = 1) as single_identifier_profiles,
-    (select max(resolution_rounds) from clusters) as resolution_rounds,
-    (select max(repair_rounds) from clusters) as repair_rounds,
+    (select max(s.identifiers) from profile_sizes as s) as largest_profile_identifiers,
+    (select count(*) from profile_sizes as s where s.identifiers = 1) as single_identifier_profiles,
+    (select max(c.resolution_rounds) from clusters as c) as resolution_rounds,
+    (select max(c.repair_rounds) from clusters as c) as repair_rounds,
     coalesce(d.invalid_emails, 0) as invalid_email_records,
     coalesce(d.invalid_phones, 0) as invalid_phone_records,
     coalesce(d.given, 0) as email_or_phone_records,
     cast(coalesce(d.invalid_emails, 0) + coalesce(d.invalid_phones, 0) as {{ type_double() }}) / nullif(d.given, 0)
         as dropped_identifier_share,
-    (select profiles from limit_breaks) as profiles_breaking_limits,
-    (select count(*) from clusters where protection_rule = 'shared_value') as shared_value_protections,
-    (select count(*) from clusters where protection_rule = 'profile_limit') as profile_limit_protections,
-    (select count(*) from {{ ref('identity_protection_events') }} where recorded_at = {{ run_at }}) as new_protections,
+    (select lb.profiles from limit_breaks as lb) as profiles_breaking_limits,
+    (select count(*) from clusters as c where c.protection_rule = 'shared_value') as shared_value_protections,
+    (select count(*) from clusters as c where c.protection_rule = 'profile_limit') as profile_limit_protections,
+    (select count(*) from {{ ref('identity_protection_events') }} as pe where pe.recorded_at = {{ run_at }}) as new_protections,
     m.merges,
     m.splits,
     p.merges as previous_run_merges,

@@ -8,5 +8,5 @@ select
     min(r.profile_first_seen_at) as profile_first_seen_at
 from {{ ref('identity_profile_registry') }} as r
 group by r.profile_id
-order by identifiers desc, r.profile_id
+order by identifiers desc, r.profile_id asc
 limit 25
