@@ -91,11 +91,23 @@
     cast({{ amount }} * {{ alias }}.rate_to_reporting_currency as decimal(18, 2))
 {%- endmacro %}
 
+{#- The seed `seed` as a query at compile time reads it: its ref, or, inside a dbt unit test (which
+    stands fixtures in for refs, CTEs that a compile-time query cannot read), the seed's table in the
+    warehouse (seeds live in the `rules` schema): the rules under test are the shipped ones. -#}
+{% macro cdp_seed_relation(seed) -%}
+    {%- set relation = ref(seed) -%}
+    {%- if (relation | string).startswith('__dbt__cte__') -%}
+        {%- set relation = adapter.get_relation(database=target.database,
+                                                schema=generate_schema_name('rules', none), identifier=seed) -%}
+    {%- endif -%}
+    {{ return(relation) }}
+{%- endmacro %}
+
 {#- Rows of one rule seed, read at compile time, as a list of dicts. -#}
 {% macro cdp_rule_rows(seed, order_by) -%}
     {%- set rows = [] -%}
     {%- if execute -%}
-        {%- set result = run_query("select * from " ~ ref(seed) ~ " order by " ~ order_by) -%}
+        {%- set result = run_query("select * from " ~ cdp_seed_relation(seed) ~ " order by " ~ order_by) -%}
         {%- for row in result.rows -%}
             {%- set item = {} -%}
             {%- for name in result.column_names -%}

@@ -72,7 +72,7 @@
     phone_calling_code_lengths, read once at compile time into one constant, so the check is a
     string search per row rather than a join). -#}
 {% macro phone_international_e164(digits) -%}
-    {%- set rows = cdp_compile_time_rows("select code_and_length from " ~ ref('phone_calling_code_lengths') ~ " order by 1") -%}
+    {%- set rows = cdp_compile_time_rows("select code_and_length from " ~ cdp_seed_relation('phone_calling_code_lengths') ~ " order by 1") -%}
     {%- set known = '|' ~ (rows | map(attribute=0) | join('|')) ~ '|' -%}
     case when {% for n in [1, 2, 3] -%}
         position('|' || substr({{ digits }}, 1, {{ n }}) || ':' || cast(length({{ digits }}) - {{ n }} as {{ dbt.type_string() }}) || '|'
@@ -85,7 +85,7 @@
     The list is read once at compile time into constants, so the check costs a hash lookup per row
     instead of a join against the seed. -#}
 {% macro is_blocked_identifier(identifier_type, column) -%}
-    {%- set values = cdp_compile_time_rows("select identifier from " ~ ref('blocked_identifiers')
+    {%- set values = cdp_compile_time_rows("select identifier from " ~ cdp_seed_relation('blocked_identifiers')
                                            ~ " where identifier_type = '" ~ identifier_type ~ "' order by 1")
                      | map(attribute=0) | list -%}
     ({{ column }} is not null and {{ column }} in (

@@ -5,7 +5,7 @@
     node_id is an internal number for the clustering, not stable from run to run (node_key is). -#}
 -- depends_on: {{ ref('blocked_identifier_patterns') }}
 {%- set blocked_patterns = cdp_compile_time_rows("select identifier_type, pattern, reason from "
-                                             ~ ref('blocked_identifier_patterns') ~ " order by identifier_type, pattern") %}
+                                             ~ cdp_seed_relation('blocked_identifier_patterns') ~ " order by identifier_type, pattern") %}
 
 with endpoints as (
     select left_type as identifier_type, left_value as identifier, first_seen_at, last_seen_at, observations
