@@ -2,7 +2,7 @@
 
     python -m bench.ui_launch [--repeat 1]
 
-The UI side is what a person clicking "Materialize all" gets: `cdp dev` (dagster dev: webserver,
+The UI side is what a person clicking "Materialize all" gets: `cdp dev` (dg dev: webserver,
 daemon, code server) on the warehouse's own instance, and the `cdp_pipeline` job submitted through
 the webserver's GraphQL API (what the UI's launch button calls); its time is the run's start to end
 as the instance recorded it. The CLI side is `cdp run`'s own reported time. Prints both and writes

@@ -162,7 +162,8 @@ def _explain_profile(args: argparse.Namespace) -> int:
 
 
 def _dev(args: argparse.Namespace) -> int:
-    """`dagster dev` on the instance `cdp run` records into, so its runs show in the UI."""
+    """`dg dev` (Dagster's webserver and daemon) on the instance `cdp run` records into, so its runs
+    show in the UI."""
     import shutil
     import subprocess
 
@@ -172,10 +173,12 @@ def _dev(args: argparse.Namespace) -> int:
     home.mkdir(parents=True, exist_ok=True)
     if not (home / "dagster.yaml").exists():
         shutil.copyfile(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
-    dagster = Path(sys.executable).with_name("dagster")
+    dg = Path(sys.executable).with_name("dg")
     print(f"Dagster instance: {home} (cdp run records here)")
-    command = [str(dagster) if dagster.exists() else "dagster", "dev", "-p", str(args.port)]
-    return subprocess.call(command, cwd=REPO_ROOT, env={**os.environ, "DAGSTER_HOME": str(home)})
+    command = [str(dg) if dg.exists() else "dg", "dev", "--port", str(args.port)]
+    # dg checks that it runs in the project's environment: this interpreter's
+    return subprocess.call(command, cwd=REPO_ROOT, env={**os.environ, "DAGSTER_HOME": str(home),
+                                                       "VIRTUAL_ENV": sys.prefix})
 
 
 def build_parser() -> argparse.ArgumentParser:

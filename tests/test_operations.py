@@ -1,4 +1,4 @@
-"""Operations: the daily schedule, the landing sensor, retries and `dagster dev` loading it all,
+"""Operations: the daily schedule, the landing sensor, retries and `dg dev` loading it all,
 through Dagster's own testing APIs and CLI."""
 
 from __future__ import annotations
@@ -64,14 +64,15 @@ def test_warehouse_steps_retry_transient_failures_but_gates_do_not() -> None:
 
 
 def test_dagster_loads_every_asset_check_schedule_and_sensor(tmp_path: Path) -> None:
-    """What `dagster dev` does first: load the code location from pyproject.toml and validate it."""
+    """What `cdp dev` (`dg dev`) does first: load the code location pyproject.toml's [tool.dg] names
+    and validate it."""
     home = tmp_path / "home"
     home.mkdir()
-    done = subprocess.run([str(Path(sys.executable).with_name("dagster")), "definitions", "validate"],
-                          cwd=REPO_ROOT, env={**os.environ, "DAGSTER_HOME": str(home)},
+    done = subprocess.run([str(Path(sys.executable).with_name("dg")), "check", "defs"],
+                          cwd=REPO_ROOT, env={**os.environ, "DAGSTER_HOME": str(home), "VIRTUAL_ENV": sys.prefix},
                           capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
-    assert "Validation successful" in done.stdout + done.stderr
+    assert "All definitions loaded successfully" in done.stdout + done.stderr
 
 
 def test_every_shipped_expectation_is_one_great_expectations_knows() -> None:
