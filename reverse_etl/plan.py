@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from reverse_etl.activation import activation_rules, record_holdout_assignments
+from reverse_etl.activation import ActivationRules, activation_rules, record_holdout_assignments
 from reverse_etl.config import SyncConfig, SyncDefinition
 from reverse_etl.hashing import IDENTIFIER_KINDS, identifier_expression
 from reverse_etl.state import table_exists
@@ -219,28 +219,32 @@ def plan_sync(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, config: Sync
             return pending
         discard_plan(con, sync.name, pending.plan_id)
 
-    mode = sync.mode
     con.execute(f"create or replace temp view _cdp_source as {_source_sql(con, sync)}")
     payload_type = con.execute("select column_type from (describe select payload from _cdp_source)").fetchone()[0]
-    consent_join, consent_held, consent_record = _consent_sql(con, sync)
-    # a member who left the audience and no longer has consent is removed too, in every mode
-    departed_consent_join = ("" if sync.consent_purpose is None else
-                             "left join marts.dim_profiles as pc on pc.profile_id = sp.profile_id")
-    departed_without_consent = ("false" if sync.consent_purpose is None else
-                                f"sp.profile_id is not null and coalesce(pc.{sync.consent_purpose}_consent, "
-                                "'unknown') <> 'granted'")
-    # on_consent_revoked: update: the last payload sent with the configured fields set, instead of a delete
-    revoked = sync.consent_revoked_update
-    patch = _sql_text(json.dumps(revoked)) if revoked else "null"
-    unsubscribe = "false" if not revoked else "lacks_consent and old_payload is not null"
-    unsubscribed_already = "false" if not revoked else " and ".join(
-        f"json_extract(old_payload, {_sql_text('$.' + json.dumps(f))}) = cast({_sql_text(json.dumps(v))} as json)"
-        for f, v in revoked.items())
-    unsubscribe_reason = _sql_text(f"consent withdrawn for {sync.consent_purpose}: " + ", ".join(
-        f"{f} = {json.dumps(v)}" for f, v in (revoked or {}).items()))
-    unsubscribed_payload = f"cast(json_merge_patch(c.old_payload, {patch}) as {payload_type})"
     con.execute(f"create or replace temp table _cdp_deleted as {deleted_profiles_sql(con)}")
     rules = activation_rules(con, sync, config)
+    _create_eligible_view(con, sync, config, rules)
+    if not full_resync and con.execute(
+            "select exists (select 1 from ops.sync_state where sync_name = $1) and not exists ("
+            "select 1 from ops.sync_state where sync_name = $1 and hash_version = $2)",
+            [sync.name, HASH_VERSION]).fetchone()[0]:
+        full_resync = True  # the state was hashed by another DuckDB version: compare nothing, send all
+    _create_diff(con, sync, rules, payload_type, snapshot=snapshot, full_resync=full_resync)
+    plan, privacy_deletes, duplicates = _counted_plan(con, sync, plan_id, full_resync)
+    problems = _guardrails(con, sync, plan, duplicates, privacy_deletes)
+    plan.blocked = [p for p in problems if p.startswith("duplicate_keys") or not override_guardrails]
+    if not plan.blocked:
+        _write_outbox(con, sync, plan, plan_id, log_held_back=log_held_back)
+    con.execute("insert into ops.sync_plans values (?, ?, now(), ?, ?, ?, ?, ?, ?, ?, ?)",
+                [sync.name, plan_id, payload_type, plan.batches, plan.rows_added, plan.rows_changed,
+                 plan.rows_removed, plan.rows_held_back, full_resync, "blocked" if plan.blocked else "pending"])
+    return plan
+
+
+def _create_eligible_view(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, config: SyncConfig,
+                          rules: ActivationRules) -> None:
+    """`_cdp_eligible`: every audience row with its row hash and, when it may not be sent, why."""
+    consent_join, consent_held, consent_record = _consent_sql(con, sync)
     # A view: the audience is read (and every member hashed) once, by the diff below. The payload itself
     # is not carried: only the members that are sent need it, and they are few on an ordinary run.
     con.execute(f"""
@@ -261,11 +265,43 @@ def plan_sync(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, config: Sync
         {consent_join}
         {rules.joins}
     """)
-    if not full_resync and con.execute(
-            "select exists (select 1 from ops.sync_state where sync_name = $1) and not exists ("
-            "select 1 from ops.sync_state where sync_name = $1 and hash_version = $2)",
-            [sync.name, HASH_VERSION]).fetchone()[0]:
-        full_resync = True  # the state was hashed by another DuckDB version: compare nothing, send all
+
+
+@dataclass(frozen=True)
+class _Revocation:
+    """SQL fragments of on_consent_revoked: an update of the last payload sent, with the configured
+    fields set, instead of a delete."""
+
+    unsubscribe: str                 # the member lost consent and was sent before
+    unsubscribed_already: str        # the last payload sent already has the fields set
+    reason: str
+    payload: str
+
+    @classmethod
+    def of(cls, sync: SyncDefinition, payload_type: str) -> _Revocation:
+        revoked = sync.consent_revoked_update
+        patch = _sql_text(json.dumps(revoked)) if revoked else "null"
+        return cls(
+            unsubscribe="false" if not revoked else "lacks_consent and old_payload is not null",
+            unsubscribed_already="false" if not revoked else " and ".join(
+                f"json_extract(old_payload, {_sql_text('$.' + json.dumps(f))}) = "
+                f"cast({_sql_text(json.dumps(v))} as json)" for f, v in revoked.items()),
+            reason=_sql_text(f"consent withdrawn for {sync.consent_purpose}: " + ", ".join(
+                f"{f} = {json.dumps(v)}" for f, v in (revoked or {}).items())),
+            payload=f"cast(json_merge_patch(c.old_payload, {patch}) as {payload_type})")
+
+
+def _create_diff(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, rules: ActivationRules, payload_type: str,
+                 *, snapshot: bool, full_resync: bool) -> None:
+    """`_cdp_diff`: the members to add, change, unsubscribe or remove, and the held-back ones to log."""
+    mode = sync.mode
+    # a member who left the audience and no longer has consent is removed too, in every mode
+    departed_consent_join = ("" if sync.consent_purpose is None else
+                             "left join marts.dim_profiles as pc on pc.profile_id = sp.profile_id")
+    departed_without_consent = ("false" if sync.consent_purpose is None else
+                                f"sp.profile_id is not null and coalesce(pc.{sync.consent_purpose}_consent, "
+                                "'unknown') <> 'granted'")
+    revocation = _Revocation.of(sync, payload_type)
     add_op = {"insert": "insert", "update": "update"}.get(mode, "upsert")
     # insert mode sends a member once; a full resync sends everyone again, as new (Census and Hightouch
     # resync that way), so a destination that was emptied gets its members back
@@ -315,8 +351,8 @@ def plan_sync(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, config: Sync
                     when in_audience and hold_reason is null and not in_state then 'add'
                     when in_audience and hold_reason is null and in_state then 'change'
                     when in_state and (not in_audience or hold_reason is not null) and deleted then 'remove'
-                    when in_state and {unsubscribe}
-                         then case when not ({unsubscribed_already}) then 'unsubscribe' end
+                    when in_state and {revocation.unsubscribe}
+                         then case when not ({revocation.unsubscribed_already}) then 'unsubscribe' end
                     when in_state and (not in_audience or hold_reason is not null) and not paused
                          and ({may_remove} or lacks_consent) then 'remove' end as kind
                 from known
@@ -326,16 +362,16 @@ def plan_sync(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, config: Sync
                                when 'unsubscribe' then '{"update" if mode == "update" else "upsert"}'
                                when 'remove' then 'delete' end as op,
                    case when c.kind = 'remove' then c.old_hash
-                        when c.kind = 'unsubscribe' then hash({unsubscribed_payload})
+                        when c.kind = 'unsubscribe' then hash({revocation.payload})
                         else c.new_hash end as row_hash,
                    case when c.kind = 'remove' then cast(c.old_payload as {payload_type})
-                        when c.kind = 'unsubscribe' then {unsubscribed_payload}
+                        when c.kind = 'unsubscribe' then {revocation.payload}
                         when c.kind is not null then s.payload end as payload,
                    case c.kind when 'add' then 'new member'
                                when 'change' then case when {str(full_resync).lower()} then 'full resync'
                                                        when c.new_hash <> c.old_hash then 'changed'
                                                        else 'unchanged (snapshot)' end
-                               when 'unsubscribe' then {unsubscribe_reason}
+                               when 'unsubscribe' then {revocation.reason}
                                when 'remove' then case
                                    when c.deleted then 'deletion request ' || coalesce(c.request_id, '')
                                    when c.hold_reason is not null then 'held back: ' || c.hold_reason
@@ -353,6 +389,11 @@ def plan_sync(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, config: Sync
     except Exception:
         con.execute("rollback")
         raise
+
+
+def _counted_plan(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, plan_id: str, full_resync: bool,
+                  ) -> tuple[Plan, int, list[tuple[str, int]]]:
+    """The plan's counts, the deletes that answer deletion requests, and repeated keys (if any)."""
     counts = con.execute("""
         select count(*) filter (where kind = 'add'),
                count(*) filter (where (kind = 'change' and reason in ('changed', 'full resync'))
@@ -371,28 +412,27 @@ def plan_sync(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, config: Sync
         "select member_key, count(*) from _cdp_source group by 1 having count(*) > 1 order by 2 desc, 1 limit 20"
     ).fetchall()
     plan = Plan(sync.name, plan_id, 0, added, changed, removed, held, audience_rows, state_rows, full_resync)
-    problems = _guardrails(con, sync, plan, duplicates, privacy_deletes)
-    plan.blocked = [p for p in problems if p.startswith("duplicate_keys") or not override_guardrails]
+    return plan, privacy_deletes, duplicates
 
-    if not plan.blocked:
-        # batch_no = operation rank * 10^7 + chunk within the operation
-        con.execute(f"""
-            create or replace table {outbox_table(sync.name)} as
-            select (op_rank * 10000000 + (row_number() over (partition by op_rank order by member_key) - 1) // ?
-                    )::integer as batch_no, op, reason = 'new member' as is_new, member_key, profile_id, row_hash,
-                   reason, payload, consent_record_id
-            from (select *, {OP_RANK_SQL} as op_rank from _cdp_diff where kind is not null)""", [sync.batch_rows])
-        plan.batches = con.execute(f"select count(distinct batch_no) from {outbox_table(sync.name)}").fetchone()[0]
-        if log_held_back:
-            con.execute("""insert into ops.sync_log select ?, ?, member_key, profile_id, null, 'held_back',
-                           hold_reason, now(), consent_record_id
-                           from _cdp_diff where in_audience and hold_reason is not null""",
-                        [sync.name, plan_id])
-            record_holdout_assignments(con, sync)
-    con.execute("insert into ops.sync_plans values (?, ?, now(), ?, ?, ?, ?, ?, ?, ?, ?)",
-                [sync.name, plan_id, payload_type, plan.batches, added, changed, removed, held, full_resync,
-                 "blocked" if plan.blocked else "pending"])
-    return plan
+
+def _write_outbox(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, plan: Plan, plan_id: str, *,
+                  log_held_back: bool) -> None:
+    """The plan's rows in the outbox, in batches of batch_rows per operation; the held-back members
+    logged and the holdout assignments recorded."""
+    # batch_no = operation rank * 10^7 + chunk within the operation
+    con.execute(f"""
+        create or replace table {outbox_table(sync.name)} as
+        select (op_rank * 10000000 + (row_number() over (partition by op_rank order by member_key) - 1) // ?
+                )::integer as batch_no, op, reason = 'new member' as is_new, member_key, profile_id, row_hash,
+               reason, payload, consent_record_id
+        from (select *, {OP_RANK_SQL} as op_rank from _cdp_diff where kind is not null)""", [sync.batch_rows])
+    plan.batches = con.execute(f"select count(distinct batch_no) from {outbox_table(sync.name)}").fetchone()[0]
+    if log_held_back:
+        con.execute("""insert into ops.sync_log select ?, ?, member_key, profile_id, null, 'held_back',
+                       hold_reason, now(), consent_record_id
+                       from _cdp_diff where in_audience and hold_reason is not null""",
+                    [sync.name, plan_id])
+        record_holdout_assignments(con, sync)
 
 
 def plan_preview(con: duckdb.DuckDBPyConnection, sync_name: str) -> list[tuple[str, str, int]]:
