@@ -49,11 +49,55 @@ def _within_group_index(group_sizes: np.ndarray) -> np.ndarray:
     return np.arange(group_sizes.sum()) - np.repeat(starts, group_sizes)
 
 
+@dataclass
+class _Persons:
+    """Per-person draws the later steps read (arrays of length n, in person order)."""
+
+    country: np.ndarray
+    is_b2b: np.ndarray
+    has_user_id: np.ndarray
+    has_email: np.ndarray
+    has_phone: np.ndarray
+    nsn: np.ndarray
+    start: np.ndarray
+    n_devices: np.ndarray
+    borrows_device: np.ndarray
+
+
+@dataclass
+class _Journeys:
+    """Each person's sessions, in session order, and what they did across them."""
+
+    s_person: np.ndarray
+    s_time: np.ndarray
+    s_k: np.ndarray
+    s_first: np.ndarray
+    n_sessions: np.ndarray
+    login_k: np.ndarray
+    form_k: np.ndarray
+    channel_mask: np.ndarray
+    converted: np.ndarray
+    revenue: np.ndarray
+    fills_form: np.ndarray
+    requests_demo: np.ndarray
+    aliases: np.ndarray
+
+
 def draw_chunk(
     rng: np.random.Generator, first_person: int, n: int, end_epoch: float, span_days: int
 ) -> ChunkDraws:
+    """Every random draw of one chunk of people, in a fixed order (the same seed gives the same bytes)."""
     local = np.arange(n)
-    person_idx = first_person + local
+    persons = _draw_persons(rng, n, end_epoch, span_days)
+    devices, device_first, borrowed_device = _draw_devices(rng, local, persons.n_devices)
+    journeys, sessions = _draw_journeys(rng, local, persons, device_first, borrowed_device, end_epoch)
+    events = _draw_events(rng, journeys, sessions.num_rows, persons.has_user_id)
+    people = _draw_people_table(rng, local, first_person + local, persons, journeys)
+    opportunities = _draw_opportunities(rng, persons.is_b2b)
+    return ChunkDraws(people, devices, sessions, events, opportunities)
+
+
+def _draw_persons(rng: np.random.Generator, n: int, end_epoch: float, span_days: int) -> _Persons:
     shares = np.array([c[4] for c in COUNTRIES])
     country = rng.choice(len(COUNTRIES), size=n, p=shares / shares.sum())
     is_b2b = rng.random(n) < 0.30
@@ -73,21 +117,28 @@ def draw_chunk(
     start = end_epoch - rng.random(n) * span_days * DAY
     n_devices = rng.choice([1, 2, 3], size=n, p=[0.70, 0.22, 0.08])
     borrows_device = rng.random(n) < 0.02  # uses someone else's device now and then (family tablet)
+    return _Persons(country, is_b2b, has_user_id, has_email, has_phone, nsn, start, n_devices, borrows_device)
 
-    # devices
+
+def _draw_devices(rng: np.random.Generator, local: np.ndarray, n_devices: np.ndarray,
+                  ) -> tuple[pa.Table, np.ndarray, np.ndarray]:
+    """The devices table, each person's first device row, and the device each may borrow."""
     m = int(n_devices.sum())
-    device_owner = np.repeat(local, n_devices)
-    device_first = np.cumsum(n_devices) - n_devices
     devices = pa.table({
         "device_row": np.arange(m),
-        "owner": device_owner,
+        "owner": np.repeat(local, n_devices),
         "device_hi": rng.integers(0, 2**62, size=m),
         "anon_hi": rng.integers(0, 2**62, size=m),
         "is_app": rng.random(m) < 0.20,
     })
-    borrowed_device = rng.integers(0, m, size=n)
+    borrowed_device = rng.integers(0, m, size=local.size)
+    return devices, np.cumsum(n_devices) - n_devices, borrowed_device
 
-    # sessions
+
+def _draw_journeys(rng: np.random.Generator, local: np.ndarray, persons: _Persons, device_first: np.ndarray,
+                   borrowed_device: np.ndarray, end_epoch: float) -> tuple[_Journeys, pa.Table]:
+    """Sessions (time, channel, device, login) and the planted channel effects on conversion."""
+    n = local.size
     n_sessions = 1 + rng.poisson(2.0, size=n)
     s_person = np.repeat(local, n_sessions)
     s_k = _within_group_index(n_sessions)
@@ -95,7 +146,7 @@ def draw_chunk(
     gaps[s_k == 0] = 0.0
     cum = np.cumsum(gaps)
     s_first = np.cumsum(n_sessions) - n_sessions
-    s_time = start[s_person] + cum - cum[s_first][s_person]
+    s_time = persons.start[s_person] + cum - cum[s_first][s_person]
     keep = (s_time <= end_epoch) | (s_k == 0)
     s_person, s_time = s_person[keep], s_time[keep]
     n_sessions = np.bincount(s_person, minlength=n)
@@ -105,13 +156,13 @@ def draw_chunk(
 
     weights = np.array([c.session_weight for c in CHANNELS])
     s_channel = rng.choice(len(CHANNELS), size=s_count, p=weights / weights.sum())
-    pool = n_devices[s_person] + borrows_device[s_person]
+    pool = persons.n_devices[s_person] + persons.borrows_device[s_person]
     pick = (rng.random(s_count) * pool).astype(np.int64)
     s_device = np.where(
-        pick >= n_devices[s_person], borrowed_device[s_person], device_first[s_person] + pick
+        pick >= persons.n_devices[s_person], borrowed_device[s_person], device_first[s_person] + pick
     )
     login_k = (rng.random(n) * n_sessions).astype(np.int64)
-    s_identified = has_user_id[s_person] & (s_k >= login_k[s_person])
+    s_identified = persons.has_user_id[s_person] & (s_k >= login_k[s_person])
 
     # conversion: noisy-OR of the channels a person touched (the planted channel effects)
     channel_mask = np.bitwise_or.reduceat(np.left_shift(1, s_channel), s_first)
@@ -121,10 +172,10 @@ def draw_chunk(
     converted = rng.random(n) < (1.0 - np.exp(log_keep))
     revenue = np.round(rng.lognormal(4.3, 0.6, size=n), 2)
 
-    fills_form = has_email & (is_b2b | (rng.random(n) < 0.25))
+    fills_form = persons.has_email & (persons.is_b2b | (rng.random(n) < 0.25))
     form_k = (rng.random(n) * n_sessions).astype(np.int64)
-    requests_demo = fills_form & is_b2b & (rng.random(n) < 0.4)
-    aliases = has_user_id & (rng.random(n) < 0.10)
+    requests_demo = fills_form & persons.is_b2b & (rng.random(n) < 0.4)
+    aliases = persons.has_user_id & (rng.random(n) < 0.10)
 
     sessions = pa.table({
         "session_row": np.arange(s_count),
@@ -140,35 +191,39 @@ def draw_chunk(
         "term_draw": rng.integers(0, 1000, size=s_count),
         "referrer_draw": rng.integers(0, 1000, size=s_count),
     })
+    journeys = _Journeys(s_person, s_time, s_k, s_first, n_sessions, login_k, form_k, channel_mask, converted,
+                         revenue, fills_form, requests_demo, aliases)
+    return journeys, sessions
 
-    # events: pages and product views per session, then one-off events at chosen sessions
+
+def _draw_events(rng: np.random.Generator, j: _Journeys, s_count: int, has_user_id: np.ndarray) -> pa.Table:
+    """Pages and product views per session, then the one-off events at their chosen sessions."""
     n_pages = 1 + rng.poisson(1.3, size=s_count)
     e_sess = [np.repeat(np.arange(s_count), n_pages)]
     e_kind = [np.full(e_sess[0].size, PAGE)]
     e_pos = [_within_group_index(n_pages)]
     views = rng.random(s_count) < 0.30
+    at_login, at_form = j.s_k == j.login_k[j.s_person], j.s_k == j.form_k[j.s_person]
     specials = [
         (np.flatnonzero(views), PRODUCT_VIEWED),
-        (np.flatnonzero((s_k == login_k[s_person]) & has_user_id[s_person]), IDENTIFY),
-        (np.flatnonzero((s_k == login_k[s_person]) & aliases[s_person]), ALIAS),
-        (np.flatnonzero((s_k == form_k[s_person]) & fills_form[s_person]), FORM_SUBMITTED),
-        (np.flatnonzero((s_k == form_k[s_person]) & requests_demo[s_person]), DEMO_REQUESTED),
-        (np.flatnonzero((s_k == n_sessions[s_person] - 1) & converted[s_person]), ORDER_COMPLETED),
+        (np.flatnonzero(at_login & has_user_id[j.s_person]), IDENTIFY),
+        (np.flatnonzero(at_login & j.aliases[j.s_person]), ALIAS),
+        (np.flatnonzero(at_form & j.fills_form[j.s_person]), FORM_SUBMITTED),
+        (np.flatnonzero(at_form & j.requests_demo[j.s_person]), DEMO_REQUESTED),
+        (np.flatnonzero((j.s_k == j.n_sessions[j.s_person] - 1) & j.converted[j.s_person]), ORDER_COMPLETED),
     ]
     for rows, kind in specials:
         e_sess.append(rows)
         e_kind.append(np.full(rows.size, kind))
         e_pos.append(np.full(rows.size, 1 + kind))
     ev_session = np.concatenate(e_sess)
-    ev_kind = np.concatenate(e_kind)
     ev_pos = np.concatenate(e_pos)
     k_events = ev_session.size
-    ev_time = s_time[ev_session] + ev_pos * rng.uniform(20, 120, size=k_events)
-    events = pa.table({
+    return pa.table({
         "session_row": ev_session,
-        "kind": ev_kind,
+        "kind": np.concatenate(e_kind),
         "pos": ev_pos,
-        "occurred_at": ev_time,
+        "occurred_at": j.s_time[ev_session] + ev_pos * rng.uniform(20, 120, size=k_events),
         "message_hi": rng.integers(0, 2**62, size=k_events),
         "message_lo": rng.integers(0, 2**62, size=k_events),
         "email_variant": rng.integers(0, 4, size=k_events),
@@ -179,16 +234,21 @@ def draw_chunk(
         "tz_draw": rng.integers(0, 10, size=k_events),
     })
 
-    in_crm = is_b2b | (has_email & (rng.random(n) < 0.20))
-    people = pa.table({
+
+def _draw_people_table(rng: np.random.Generator, local: np.ndarray, person_idx: np.ndarray, p: _Persons,
+                       j: _Journeys) -> pa.Table:
+    """One row per person: identity, firmographics, journey summary, CRM, consent and deletion draws."""
+    n = local.size
+    in_crm = p.is_b2b | (p.has_email & (rng.random(n) < 0.20))
+    return pa.table({
         "person": local,
         "person_idx": person_idx,
-        "country": country,
-        "is_b2b": is_b2b,
-        "has_user_id": has_user_id,
-        "has_email": has_email,
-        "has_phone": has_phone,
-        "nsn": nsn,
+        "country": p.country,
+        "is_b2b": p.is_b2b,
+        "has_user_id": p.has_user_id,
+        "has_email": p.has_email,
+        "has_phone": p.has_phone,
+        "nsn": p.nsn,
         "first_name": rng.integers(0, len(FIRST_NAMES), size=n),
         "last_name": rng.integers(0, len(LAST_NAMES), size=n),
         "email_domain": rng.integers(0, len(EMAIL_DOMAINS), size=n),
@@ -197,12 +257,12 @@ def draw_chunk(
         "industry": rng.integers(0, len(INDUSTRIES), size=n),
         "company_size": rng.integers(0, len(COMPANY_SIZES), size=n),
         "lead_source": rng.integers(0, len(LEAD_SOURCES), size=n),
-        "first_seen_at": s_time[s_first],
-        "last_seen_at": np.maximum.reduceat(s_time, s_first),
-        "n_sessions": n_sessions,
-        "channel_mask": channel_mask,
-        "converted": converted,
-        "revenue": revenue,
+        "first_seen_at": j.s_time[j.s_first],
+        "last_seen_at": np.maximum.reduceat(j.s_time, j.s_first),
+        "n_sessions": j.n_sessions,
+        "channel_mask": j.channel_mask,
+        "converted": j.converted,
+        "revenue": j.revenue,
         "in_crm": in_crm,
         "crm_variant": rng.integers(0, 4, size=n),
         "crm_phone_variant": rng.integers(0, 4, size=n),
@@ -214,25 +274,25 @@ def draw_chunk(
         "consent_sms": rng.random(n) < 0.30,
         "consent_analytics": rng.random(n) < 0.75,
         "consent_delay_days": rng.uniform(0, 30, size=n),
-        "deletion_request": has_email & (rng.random(n) < 0.002),
+        "deletion_request": p.has_email & (rng.random(n) < 0.002),
         "deletion_by_user_id": rng.random(n) < 0.5,
     })
 
-    # opportunities: a third of B2B contacts; one snapshot row per stage the deal reached
-    has_opp = is_b2b & (rng.random(n) < 0.33)
+
+def _draw_opportunities(rng: np.random.Generator, is_b2b: np.ndarray) -> pa.Table:
+    """A third of B2B contacts have a deal; one snapshot row per stage the deal reached."""
+    has_opp = is_b2b & (rng.random(is_b2b.size) < 0.33)
     opp_person = np.flatnonzero(has_opp)
     o = opp_person.size
     reached = rng.integers(1, 6, size=o)  # 5 = closed
-    rows_per_opp = reached
-    opp_row_owner = np.repeat(np.arange(o), rows_per_opp)
-    opportunities = pa.table({
+    opp_row_owner = np.repeat(np.arange(o), reached)
+    return pa.table({
         "opp": opp_row_owner,
         "person": opp_person[opp_row_owner],
-        "stage_k": _within_group_index(rows_per_opp),
+        "stage_k": _within_group_index(reached),
         "reached": reached[opp_row_owner],
         "amount": np.round(rng.lognormal(9.5, 0.7, size=o), 2)[opp_row_owner],
         "is_won": (rng.random(o) < 0.40)[opp_row_owner],
         "created_offset_days": rng.uniform(1, 20, size=o)[opp_row_owner],
         "stage_days": rng.uniform(3, 25, size=o)[opp_row_owner],
     })
-    return ChunkDraws(people, devices, sessions, events, opportunities)
