@@ -24,10 +24,10 @@ def end_batch(destination: Destination) -> str | None:
     return close() if close else None
 
 
-def expect_rows(destination: Destination, rows_by_op: dict[str, int]) -> None:
+def expect_rows(destination: Destination, rows_by_op: dict[str, int], *, replace: bool = False) -> None:
     expect = getattr(destination, "expect", None)
     if expect:
-        expect(rows_by_op)
+        expect(rows_by_op, replace=replace)
 
 
 def record_upload(con: duckdb.DuckDBPyConnection, sync_name: str, run_id: str, plan_id: str, batch_no: int,

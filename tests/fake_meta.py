@@ -11,6 +11,8 @@ Session", Graph API error codes):
   last batch. Anything else is a 400 with error code 100. A row whose hashed keys are all empty is
   counted in `num_invalid_entries`. A request holding a row the test poisons (`refuse_extern_ids`) is
   refused whole, as Meta refuses a request with a parameter it cannot take;
+- `POST /v21.0/{audience_id}/usersreplace`: the same body; the session's rows replace the audience's
+  members when its last batch arrives, and while it is open the `users` edge takes nothing;
 - `throttle_next` requests are answered with error code 80003 (the custom audience rate limit);
 - `GET /v21.0/{audience_id}/sessions?session_id=N`: the session's `num_received`, `num_matched` (rows
   whose hashed email belongs to a Meta account, `known_emails`), `num_invalid_entries`, `stage` and
@@ -32,7 +34,7 @@ LIMIT = 10_000
 HASHED = {"EMAIL", "PHONE", "FN", "LN", "COUNTRY", "ZIP", "CT", "ST", "GEN", "DOBY"}
 KEYS = HASHED | {"EXTERN_ID", "MADID"}
 HEX = re.compile(r"^[0-9a-f]{64}$")
-EDGE = re.compile(rf"^{VERSION}/(\d+)/(users|sessions)$")
+EDGE = re.compile(rf"^{VERSION}/(\d+)/(users|usersreplace|sessions)$")
 
 
 def _error(code: int, message: str, status: int = 400) -> tuple[int, dict]:
@@ -47,6 +49,8 @@ class Session:
     invalid: int = 0
     last_seq: int = 0
     closed: bool = False
+    replace: bool = False
+    keys: set[str] = field(default_factory=set)      # a replace session's members so far
 
 
 @dataclass
@@ -80,10 +84,14 @@ class FakeMeta:
                 return _error(100, "Invalid parameter: the body is not JSON")
             self.requests.append((method, target, payload))
             if method in ("POST", "DELETE") and match.group(2) == "users":
+                if any(not r.closed for r in self.sessions.values() if r.replace):
+                    return _error(100, "Invalid parameter: a replace session of this audience is in progress")
                 return self._users(match.group(1), method, payload)
+            if method == "POST" and match.group(2) == "usersreplace":
+                return self._users(match.group(1), method, payload, replace=True)
         return _error(100, f"Unsupported request: {method} {parts.path}")
 
-    def _users(self, audience: str, method: str, payload: dict) -> tuple[int, object]:
+    def _users(self, audience: str, method: str, payload: dict, replace: bool = False) -> tuple[int, object]:
         problem = self._malformed(payload)
         if problem:
             return _error(100, f"Invalid parameter: {problem}")
@@ -92,7 +100,7 @@ class FakeMeta:
         if extern is not None and any(row[extern] in self.refuse_extern_ids for row in data):
             return _error(100, "Invalid parameter: a row of the payload cannot be processed")
         spec = payload["session"]
-        session = self.sessions.setdefault(spec["session_id"], Session())
+        session = self.sessions.setdefault(spec["session_id"], Session(replace=replace))
         if session.closed:
             return _error(100, "Invalid parameter: the session has ended (its last batch was sent)")
         if spec["batch_seq"] < session.last_seq:
@@ -107,12 +115,19 @@ class FakeMeta:
         members = self.members.setdefault(audience, set())
         for row in data:
             key = row[extern] if extern is not None else json.dumps(row)
-            members.add(key) if method == "POST" else members.discard(key)
+            if replace:
+                session.keys.add(key)
+            elif method == "POST":
+                members.add(key)
+            else:
+                members.discard(key)
         session.received += len(data)
         session.invalid += invalid
         session.matched += sum(1 for row in data if email is not None and row[email] in self.known_emails)
         session.last_seq = spec["batch_seq"]
         session.closed = bool(spec["last_batch_flag"])
+        if replace and session.closed:  # the replace completes: the audience is what the session sent
+            self.members[audience] = set(session.keys)
         answer["num_invalid_entries"] = invalid
         return 200, answer
 

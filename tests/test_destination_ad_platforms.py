@@ -1,7 +1,8 @@
 """Google Customer Match and Meta custom audiences against local fakes that hold requests to the
 platforms' published contracts (tests/fake_google_ads.py, tests/fake_meta.py): Google's job lifecycle
 (create, add operations, run, read back) with an operation Google refuses failing its own row, Meta's
-upload sessions in requests of at most 10,000 with a refused row isolated, and each platform's match
+upload sessions in requests of at most 10,000 with a refused row isolated (a full resync as a replace
+session), and each platform's match
 rate read back and kept per sync run, also when the platform reports it a run later."""
 
 from __future__ import annotations
@@ -230,6 +231,15 @@ def test_meta_upload_sessions_with_a_refused_row_isolated_and_the_match_rate_kep
         removals = [body for method, _t, body in api.requests if method == "DELETE"]
         assert len({b["session"]["session_id"] for b in removals} | sessions) == 2   # a session of their own
         assert removals[-1]["session"]["last_batch_flag"] is True
+        assert api.members["23850000000001"] == {f"prf_{i:05d}" for i in received if not 100 <= i < 130}
+
+        # a full resync replaces the audience: one replace session, and Meta holds exactly the members sent
+        api.members["23850000000001"].add("prf_stale")   # held there, unknown to the sync
+        assert sync(warehouse, config, full_resync=True).rows_failed == 1   # prf_00042, refused again
+        replaced = [body for method, target, body in api.requests if target.endswith("/usersreplace")]
+        assert replaced and len({b["session"]["session_id"] for b in replaced}) == 1
+        # its last row (prf_00042, planned last as never sent) is refused: the session is closed after
+        assert replaced[-1]["session"]["last_batch_flag"] is True and "prf_00042" not in str(replaced[-1])
         assert api.members["23850000000001"] == {f"prf_{i:05d}" for i in received if not 100 <= i < 130}
 
         monkeypatch.setenv("CDP_TEST_META_TOKEN", "expired")

@@ -94,8 +94,9 @@ class TrackedUploads(Protocol):
     engine looks for these methods): it is told the rows of each operation it will get, closes each
     outbox batch before the batch is recorded as sent, and reads back how an upload it named went."""
 
-    def expect(self, rows_by_op: dict[str, int]) -> None:
-        """The rows of each operation this run will send (sessions that count toward a last batch)."""
+    def expect(self, rows_by_op: dict[str, int], *, replace: bool = False) -> None:
+        """The rows of each operation this run will send (sessions that count toward a last batch);
+        `replace`: a full resync, whose members replace everything the destination holds."""
 
     def end_batch(self) -> str | None:
         """The outbox batch's rows are all sent: submit what the platform holds for them (Google's job

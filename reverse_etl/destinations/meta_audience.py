@@ -8,7 +8,9 @@ Audience Session"):
   EXTERN_ID (the sync's key), every identifier normalised and SHA-256 hashed by Meta's rules in the
   warehouse (`reverse_etl/hashing.py`);
 - each run's adds and each run's removals are one upload session: a session id, `batch_seq` counting
-  from 1, `estimated_num_total`, and `last_batch_flag` on the request that completes it;
+  from 1, `estimated_num_total`, and `last_batch_flag` on the request that completes it. A full resync
+  (`cdp sync --full-resync`) sends its members to `/{audience_id}/usersreplace` instead, in one replace
+  session: when its last batch arrives, the audience holds exactly those members;
 - the answer counts what Meta took (`num_received`, `num_invalid_entries`); a request Meta refuses
   (error code 100 and the like) is split to find the rows it refuses, which fail one by one;
   throttling (error codes 4, 17, 32, 613, 80003) is retried with backoff, a bad or expired token
@@ -47,6 +49,10 @@ class _Session:
     expected: int
     batch_seq: int = 0
     rows_sent: int = 0
+    closed: bool = False
+    #: the edge, schema and one row of the last request Meta took: a session whose last row was
+    #: refused is closed by sending that row again with last_batch_flag (adding a member twice is a no-op)
+    last_taken: tuple[str, str, list[str], list[str]] | None = None
 
 
 @dataclass
@@ -55,6 +61,7 @@ class MetaAudienceDestination(HttpDestination):
     api_version: str = API_VERSION
     _sessions: dict[str, _Session] = field(default_factory=dict)
     _used: str | None = None
+    _replace: bool = False
 
     @classmethod
     def from_settings(cls, url: str, settings: dict[str, Any], options: dict[str, Any], key_field: str,
@@ -70,8 +77,9 @@ class MetaAudienceDestination(HttpDestination):
     def _edge(self, name: str) -> str:
         return f"{self.url}/{self.api_version}/{self.audience_id}/{name}"
 
-    def expect(self, rows_by_op: dict[str, int]) -> None:
-        """A new upload session for each operation of this run (adds; removals)."""
+    def expect(self, rows_by_op: dict[str, int], *, replace: bool = False) -> None:
+        """A new upload session for each operation of this run (adds, or a replace; removals)."""
+        self._replace = replace
         self._sessions = {("remove" if op == "delete" else "add"): _Session(secrets.randbits(62) + 1, total)
                           for op, total in rows_by_op.items() if total}
 
@@ -86,8 +94,9 @@ class MetaAudienceDestination(HttpDestination):
         body = {"payload": {"schema": [META_SCHEMA[n] for n in fields] + ["EXTERN_ID"], "data": data},
                 "session": {"session_id": session.session_id, "batch_seq": session.batch_seq + 1,
                             "last_batch_flag": last, "estimated_num_total": max(session.expected, rows.num_rows)}}
+        edge = "usersreplace" if self._replace and kind == "add" else "users"
         try:
-            response = self.request("DELETE" if kind == "remove" else "POST", self._edge("users"),
+            response = self.request("DELETE" if kind == "remove" else "POST", self._edge(edge),
                                     json.dumps(body).encode(), idempotency_key)
         except BatchRejected:
             if rows.num_rows == 1:  # the row fails for good: it counts toward the session's last batch
@@ -100,8 +109,24 @@ class MetaAudienceDestination(HttpDestination):
                                  "sending the batch again")
         session.batch_seq += 1
         session.rows_sent += rows.num_rows
+        session.closed = last
+        session.last_taken = (edge, "DELETE" if kind == "remove" else "POST", body["payload"]["schema"], data[-1])
         self._used = f"{self.audience_id}:{session.session_id}"
         return []
+
+    def commit(self) -> None:
+        """Close every session whose last batch Meta refused (else a replace would never complete)."""
+        for session in self._sessions.values():
+            if session.closed or session.last_taken is None:
+                continue
+            edge, method, schema, row = session.last_taken
+            body = {"payload": {"schema": schema, "data": [row]},
+                    "session": {"session_id": session.session_id, "batch_seq": session.batch_seq + 1,
+                                "last_batch_flag": True, "estimated_num_total": session.expected}}
+            key = f"{self.audience_id}:{session.session_id}:close"
+            self.json_body(self.request(method, self._edge(edge), json.dumps(body).encode(), key))
+            session.batch_seq += 1
+            session.closed = True
 
     def platform_error(self, response: httpx.Response) -> Exception | None:
         """Meta answers throttling and token errors as 400s with an error code in the body."""
