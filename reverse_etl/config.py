@@ -1,6 +1,9 @@
 """Reads `syncs.yml` (destinations, suppression audiences, syncs) into typed definitions.
 
-Every mistake is reported with the file, the entry and the key, and what was expected. Destination
+The file is validated against its pydantic models (`config_models.py`: one class per destination kind,
+the sync options of each kind), then what refers across entries is checked (a sync's destination, its
+options against that destination's kind, priority lists). Every mistake is reported with the file,
+the entry and the key, and what was expected. Destination
 settings that are secrets or differ per machine (URLs, tokens) are named by environment variable in
 the YAML, never written into it; a destination whose URL variable is unset and has no default is
 "not configured", and its syncs say so instead of failing the pipeline.
@@ -16,10 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import BaseModel, ValidationError
+
+from reverse_etl import config_models as models
 
 SYNCS_PATH = Path(__file__).with_name("syncs.yml")
-IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-KINDS = ("file", "postgres", "http", "ad_audience", "braze", "hubspot", "salesforce")
+IDENTIFIER = re.compile(models.IDENTIFIER_PATTERN)
+KINDS = models.KINDS
 MODES = ("insert", "update", "upsert", "mirror")
 #: Consent purposes of the landing contract; a sync names the one it needs (or `none`, with a reason).
 CONSENT_PURPOSES = ("email_marketing", "sms", "ads_targeting", "analytics")
@@ -135,249 +141,142 @@ class SyncConfig:
         return sorted(n for n, s in self.syncs.items() if s.channel == channel)
 
 
-def _require(mapping: Any, key: str, where: str) -> Any:
-    if not isinstance(mapping, dict) or key not in mapping:
-        raise SyncConfigError(f"{where} lacks '{key}'")
-    return mapping[key]
+#: what a key that is missing (or wrong) should hold, for the error message
+EXPECTED = {
+    "consent_purpose": f"one of {CONSENT_PURPOSES}, or `none` with a `consent_reason` saying why no consent is needed",
+    "auth_env": "an environment variable holding the token",
+    "url_env": "an environment variable holding the URL",
+    "client_id_env": "environment variables holding the OAuth client's id, secret and refresh token",
+    "developer_token_env": "an environment variable holding the Google Ads developer token",
+    "customer_id_env": "an environment variable holding the Google Ads customer id",
+    "user_list_id": "the Customer Match user list id (digits)",
+    "audience_id": "the custom audience id (digits)",
+    "list_id": "the numeric id of a MANUAL HubSpot list",
+}
+#: the tags pydantic puts into an error's location for the union of destination kinds
+_UNION_TAGS = {"file", "postgres", "http", "braze", "hubspot", "salesforce", "ad_audience:google",
+               "ad_audience:meta"}
 
 
-def _identifier(value: Any, where: str) -> str:
-    if not isinstance(value, str) or not IDENTIFIER.match(value):
-        raise SyncConfigError(f"{where}: {value!r} is not a plain identifier (letters, digits, _)")
-    return value
+def _where(path: Path, loc: tuple[Any, ...]) -> str:
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif part != "[key]":
+            text += ("." if text else "") + str(part)
+    return f"{path}: {text}" if text else str(path)
 
 
-def _number(raw: dict, key: str, default: float, where: str, *, minimum: float = 0) -> float:
-    value = raw.get(key, default)
+def _explain(exc: ValidationError, path: Path, prefix: tuple[Any, ...] = ()) -> SyncConfigError:
+    """One message naming the file, the entry and the key, and what was expected, for every problem."""
+    problems: list[str] = []
+    missing: dict[str, list[str]] = {}
+    for error in exc.errors():
+        loc = prefix + tuple(p for p in error["loc"] if p not in _UNION_TAGS)
+        kind, given, ctx = error["type"], error.get("input"), error.get("ctx") or {}
+        field_name = str(loc[-1]) if loc else ""
+        if kind == "missing":
+            missing.setdefault(_where(path, loc[:-1]), []).append(field_name)
+            continue
+        where = _where(path, loc)
+        if kind == "string_pattern_mismatch" and ctx.get("pattern") == IDENTIFIER.pattern:
+            problems.append(f"{where}: {given!r} is not a plain identifier (letters, digits, _)")
+        elif kind == "string_pattern_mismatch" or (field_name in EXPECTED and kind.endswith("_type")):
+            problems.append(f"{where} must be {EXPECTED.get(field_name, 'digits')}, got {given!r}")
+        elif kind == "literal_error":
+            problems.append(f"{where} must be one of {ctx.get('expected')}, got {given!r}")
+        elif kind == "extra_forbidden":
+            problems.append(f"{_where(path, loc[:-1])}: unknown key {field_name!r}")
+        elif kind == "value_error":
+            message = str(ctx.get("error") or error["msg"]).removeprefix("Value error, ")
+            problems.append(f"{where} {message}" if message.startswith(("must", "needs")) else f"{where}: {message}")
+        elif kind in ("greater_than_equal", "greater_than"):
+            bound = ctx.get("ge", ctx.get("gt"))
+            problems.append(f"{where} must be {'at least' if kind == 'greater_than_equal' else 'above'} {bound}, "
+                            f"got {given!r}")
+        elif kind == "too_short":
+            problems.append(f"{where} must hold at least {ctx.get('min_length')} item(s), got {given!r}")
+        elif kind == "destination_kind":
+            got = {k: given.get(k) for k in ("kind", "platform") if k in given} if isinstance(given, dict) else given
+            problems.append(f"{where}: {error['msg']}; got {got!r}")
+        else:
+            problems.append(f"{where}: {error['msg'].lower()}, got {given!r}")
+    for where, fields in missing.items():
+        hints = "; ".join(f"{f}: {EXPECTED[f]}" for f in fields if f in EXPECTED)
+        problems.append(f"{where} lacks {', '.join(repr(f) for f in fields)}" + (f" ({hints})" if hints else ""))
+    return SyncConfigError("; ".join(problems))
+
+
+def _validated(model: type[BaseModel], raw: Any, path: Path, prefix: tuple[Any, ...] = ()) -> Any:
     try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise SyncConfigError(f"{where}.{key} must be a number, got {value!r}") from None
-    if number < minimum:
-        raise SyncConfigError(f"{where}.{key} must be at least {minimum}, got {number}")
-    return number
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise _explain(exc, path, prefix) from None
 
 
-def _destination(name: str, raw: Any, path: Path) -> DestinationDefinition:
-    where = f"{path}: destinations.{name}"
-    kind = _require(raw, "kind", where)
-    if kind not in KINDS:
-        raise SyncConfigError(f"{where}.kind must be one of {KINDS}, got {kind!r}")
-    if kind == "ad_audience" and raw.get("platform") not in ("google", "meta"):
-        raise SyncConfigError(f"{where}.platform must be google or meta, got {raw.get('platform')!r}")
-    if kind == "braze" and not raw.get("auth_env"):
-        raise SyncConfigError(f"{where} needs 'auth_env' (an environment variable holding the Braze REST API key)")
-    if kind == "hubspot" and not raw.get("auth_env"):
-        raise SyncConfigError(f"{where} needs 'auth_env' (an environment variable holding the HubSpot private app "
-                              "token)")
-    if kind == "salesforce":
-        missing = [k for k in ("client_id_env", "client_secret_env", "refresh_token_env") if not raw.get(k)]
-        if missing:
-            raise SyncConfigError(f"{where} needs {', '.join(missing)} (environment variables holding the connected "
-                                  "app's client id, client secret and refresh token)")
-    if kind == "ad_audience" and raw["platform"] == "google":
-        missing = [k for k in ("client_id_env", "client_secret_env", "refresh_token_env", "developer_token_env",
-                               "customer_id_env") if not raw.get(k)]
-        if missing:
-            raise SyncConfigError(f"{where} needs {', '.join(missing)} (environment variables holding the OAuth "
-                                  "client's id, secret and refresh token, the Google Ads developer token and the "
-                                  "customer id)")
-    if kind == "ad_audience" and raw["platform"] == "meta" and not raw.get("auth_env"):
-        raise SyncConfigError(f"{where} needs 'auth_env' (an environment variable holding the Meta access token)")
-    if kind != "file" and not (raw.get("url_env") or raw.get("default_url")):
-        raise SyncConfigError(f"{where} needs 'url_env' (an environment variable holding the URL) or 'default_url'")
-    rps = raw.get("requests_per_second")
+def _destination(name: str, spec: Any) -> DestinationDefinition:
+    settings = spec.model_dump(exclude_none=True, by_alias=True)
     return DestinationDefinition(
-        name=name, kind=kind, settings=dict(raw),
-        requests_per_second=None if rps is None else _number(raw, "requests_per_second", 0, where, minimum=0.001),
-        max_attempts=int(_number(raw, "max_attempts", 6, where, minimum=1)),
-        backoff_seconds=_number(raw, "backoff_seconds", 0.5, where),
-        max_backoff_seconds=_number(raw, "max_backoff_seconds", 30.0, where),
-        max_retry_after_seconds=_number(raw, "max_retry_after_seconds", 120.0, where),
-        timeout_seconds=_number(raw, "timeout_seconds", 30.0, where, minimum=0.01),
+        name=name, kind=spec.kind, settings=settings,
+        requests_per_second=getattr(spec, "requests_per_second", None),
+        max_attempts=getattr(spec, "max_attempts", 6), backoff_seconds=getattr(spec, "backoff_seconds", 0.5),
+        max_backoff_seconds=getattr(spec, "max_backoff_seconds", 30.0),
+        max_retry_after_seconds=getattr(spec, "max_retry_after_seconds", 120.0),
+        timeout_seconds=getattr(spec, "timeout_seconds", 30.0),
     )
 
 
-def _guardrails(raw: Any, where: str) -> Guardrails:
-    if raw is None:
-        return Guardrails()
-    if not isinstance(raw, dict):
-        raise SyncConfigError(f"{where}.guardrails must be a mapping")
-    unknown = set(raw) - set(Guardrails.__dataclass_fields__)
-    if unknown:
-        raise SyncConfigError(f"{where}.guardrails: unknown key(s) {sorted(unknown)}")
-    defaults = Guardrails()
-    return Guardrails(
-        allow_empty=bool(raw.get("allow_empty", defaults.allow_empty)),
-        max_delete_share=_number(raw, "max_delete_share", defaults.max_delete_share, where + ".guardrails"),
-        max_change_multiple=_number(raw, "max_change_multiple", defaults.max_change_multiple, where + ".guardrails"),
-        min_change_rows=int(_number(raw, "min_change_rows", defaults.min_change_rows, where + ".guardrails")),
-        history_runs=int(_number(raw, "history_runs", defaults.history_runs, where + ".guardrails", minimum=1)),
-    )
-
-
-def _sync(name: str, raw: Any, destinations: dict[str, DestinationDefinition], path: Path) -> SyncDefinition:
+def _sync(name: str, spec: models.Sync, destinations: dict[str, DestinationDefinition], path: Path) -> SyncDefinition:
     where = f"{path}: syncs.{name}"
-    audience = _identifier(_require(raw, "audience", where), f"{where}.audience")
-    destination_name = _require(raw, "destination", where)
-    if destination_name not in destinations:
-        raise SyncConfigError(f"{where}.destination {destination_name!r} is not defined under destinations "
+    if spec.destination not in destinations:
+        raise SyncConfigError(f"{where}.destination {spec.destination!r} is not defined under destinations "
                               f"(defined: {sorted(destinations)})")
-    mode = _require(raw, "mode", where)
-    if mode not in MODES:
-        raise SyncConfigError(f"{where}.mode must be one of {MODES}, got {mode!r}")
-    key = _identifier(_require(raw, "key", where), f"{where}.key")
-    mapping_raw = _require(raw, "mapping", where)
-    if not isinstance(mapping_raw, dict) or not mapping_raw:
-        raise SyncConfigError(f"{where}.mapping must map destination fields to audience columns")
-    mapping = {_identifier(f, f"{where}.mapping"): _identifier(c, f"{where}.mapping.{f}")
-               for f, c in mapping_raw.items()}
-    if key not in mapping.values():
-        raise SyncConfigError(f"{where}.mapping must send the key column {key!r} to some destination field")
-    if "consent_purpose" not in raw:
-        raise SyncConfigError(f"{where} lacks 'consent_purpose' (one of {CONSENT_PURPOSES}, or `none` "
-                              "with a `consent_reason` saying why no consent is needed)")
-    purpose = raw["consent_purpose"]
-    if purpose in (None, "none"):
-        if not raw.get("consent_reason"):
-            raise SyncConfigError(f"{where}: consent_purpose none needs a 'consent_reason'")
-        purpose = None
-    elif purpose not in CONSENT_PURPOSES:
-        raise SyncConfigError(f"{where}.consent_purpose must be one of {CONSENT_PURPOSES} or none, got {purpose!r}")
-    destination = destinations[destination_name]
-    if destination.kind == "file" and mode != "mirror":
+    destination = destinations[spec.destination]
+    if destination.kind == "file" and spec.mode != "mirror":
         raise SyncConfigError(f"{where}: a file destination writes the whole audience each run; use mode mirror")
-    batch_rows = int(_number(raw, "batch_rows", 50_000, where, minimum=1))
+    tag = f"ad_audience:{destination.settings['platform']}" if destination.kind == "ad_audience" else destination.kind
+    options = _validated(models.OPTIONS[tag], spec.options, path, ("syncs", name, "options"))
     if destination.kind == "hubspot":
-        _hubspot_options(raw, mapping, where)
-    if destination.kind == "salesforce":
-        _identifier((raw.get("options") or {}).get("sobject", "Contact"), f"{where}.options.sobject")
-    if destination.kind == "ad_audience":
-        option = "user_list_id" if destination.settings["platform"] == "google" else "audience_id"
-        value = (raw.get("options") or {}).get(option)
-        if not str(value or "").isdigit():
-            raise SyncConfigError(f"{where}.options.{option} must be the "
-                                  f"{'Customer Match user list' if option == 'user_list_id' else 'custom audience'}"
-                                  f" id (digits), got {value!r}")
-    channel = _identifier(raw["channel"], f"{where}.channel") if raw.get("channel") is not None else None
-    revoked_update = _consent_revoked(raw.get("on_consent_revoked", "delete"), mapping, purpose, destination, where)
-    return SyncDefinition(
-        name=name, audience=audience, destination=destination, mode=mode, key=key, mapping=mapping,
-        consent_purpose=purpose, schedule=raw.get("schedule"), batch_rows=batch_rows,
-        options=dict(raw.get("options") or {}), guardrails=_guardrails(raw.get("guardrails"), where),
-        description=str(raw.get("description") or ""),
-        consent_revoked_update=revoked_update,
-        channel=channel,
-        holdout=_holdout(raw.get("holdout"), f"{where}.holdout"),
-    )
-
-
-def _holdout(raw: Any, where: str) -> Holdout | None:
-    if raw is None:
-        return None
-    if not isinstance(raw, dict) or set(raw) - {"experiment", "share"}:
-        raise SyncConfigError(f"{where} must be {{experiment: <name>, share: <0 to 0.5>}}, got {raw!r}")
-    experiment = _identifier(_require(raw, "experiment", where), f"{where}.experiment")
-    share = _number(raw, "share", 0.1, where)
-    if not 0 < share <= 0.5:
-        raise SyncConfigError(f"{where}.share must be above 0 and at most 0.5 (a control group, not the "
-                              f"audience), got {share}")
-    return Holdout(experiment, share)
-
-
-def _priorities(raw: Any, path: Path) -> dict[str, tuple[str, ...]]:
-    where = f"{path}: priorities"
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict):
-        raise SyncConfigError(f"{where} must map a list name to audiences, highest priority first")
-    seen: dict[str, str] = {}
-    lists = {}
-    for name, audiences in raw.items():
-        _identifier(name, where)
-        if not isinstance(audiences, list) or len(audiences) < 2:
-            raise SyncConfigError(f"{where}.{name} must list at least two audiences, highest priority first")
-        for audience in audiences:
-            _identifier(audience, f"{where}.{name}")
-            if audience in seen:
-                raise SyncConfigError(f"{where}: {audience} is in both {seen[audience]} and {name}; an audience "
-                                      "ranks in one list")
-            seen[audience] = name
-        lists[name] = tuple(audiences)
-    return lists
-
-
-def _frequency_caps(raw: Any, path: Path) -> tuple[FrequencyCap, ...]:
-    where = f"{path}: frequency_caps"
-    if raw is None:
-        return ()
-    if not isinstance(raw, list):
-        raise SyncConfigError(f"{where} must be a list of {{channel, max_sends, window_days}}")
-    caps = []
-    for i, cap in enumerate(raw):
-        at = f"{where}[{i}]"
-        if not isinstance(cap, dict) or set(cap) != {"channel", "max_sends", "window_days"}:
-            raise SyncConfigError(f"{at} must be {{channel, max_sends, window_days}}, got {cap!r}")
-        caps.append(FrequencyCap(_identifier(cap["channel"], f"{at}.channel"),
-                                 int(_number(cap, "max_sends", 1, at, minimum=1)),
-                                 _number(cap, "window_days", 1, at, minimum=0.001)))
-    return tuple(caps)
-
-
-def _consent_revoked(raw: Any, mapping: dict[str, str], purpose: str | None, destination: DestinationDefinition,
-                     where: str) -> dict[str, Any] | None:
-    """How a revoked consent reaches the destination: `delete` (the default; list removal for ad
-    audiences), or `{update: {field: value, ...}}`, an update setting those destination fields (an
-    unsubscribe flag) where the destination keeps the record."""
-    if raw == "delete":
-        return None
-    fields = raw.get("update") if isinstance(raw, dict) and set(raw) == {"update"} else None
-    if not isinstance(fields, dict) or not fields:
-        raise SyncConfigError(f"{where}.on_consent_revoked must be `delete` or {{update: {{<field>: <value>}}}}, "
-                              f"got {raw!r}")
-    if purpose is None:
-        raise SyncConfigError(f"{where}.on_consent_revoked needs a consent_purpose (there is no consent to revoke)")
-    if destination.kind not in ("http", "postgres"):
+        key_fields = [f for f, c in spec.mapping.items() if c == spec.key]
+        if key_fields != [options.id_property]:
+            raise SyncConfigError(f"{where}: a hubspot sync's key must map to the destination field "
+                                  f"{options.id_property!r} (options.id_property), HubSpot's unique property; it maps "
+                                  f"to {key_fields}")
+    revoked = spec.on_consent_revoked
+    if isinstance(revoked, models.ConsentRevokedUpdate) and destination.kind not in ("http", "postgres"):
         raise SyncConfigError(f"{where}.on_consent_revoked: update is for destinations that keep records (http, "
                               f"postgres); a {destination.kind} destination removes the member")
-    for name, value in fields.items():
-        if name not in mapping:
-            raise SyncConfigError(f"{where}.on_consent_revoked.update.{name} is not a mapped destination field "
-                                  f"(mapped: {sorted(mapping)})")
-        if not isinstance(value, str | int | float | bool) and value is not None:
-            raise SyncConfigError(f"{where}.on_consent_revoked.update.{name} must be a plain value, got {value!r}")
-    return dict(fields)
+    return SyncDefinition(
+        name=name, audience=spec.audience, destination=destination, mode=spec.mode, key=spec.key,
+        mapping=dict(spec.mapping), consent_purpose=None if spec.consent_purpose == "none" else spec.consent_purpose,
+        schedule=spec.schedule, batch_rows=spec.batch_rows, options=dict(spec.options),
+        guardrails=Guardrails(**spec.guardrails.model_dump()), description=spec.description,
+        consent_revoked_update=dict(revoked.update) if isinstance(revoked, models.ConsentRevokedUpdate) else None,
+        channel=spec.channel,
+        holdout=Holdout(spec.holdout.experiment, spec.holdout.share) if spec.holdout else None,
+    )
 
 
-def _hubspot_options(raw: dict[str, Any], mapping: dict[str, str], where: str) -> None:
-    """HubSpot upserts contacts by a unique property (email by default): the sync's key must map to it."""
-    options = raw.get("options") or {}
-    id_property = str(options.get("id_property", "email"))
-    key_fields = [f for f, c in mapping.items() if c == raw.get("key")]
-    if key_fields != [id_property]:
-        raise SyncConfigError(f"{where}: a hubspot sync's key must map to the destination field {id_property!r} "
-                              f"(options.id_property), HubSpot's unique property; it maps to {key_fields}")
-    list_id = options.get("list_id")
-    if list_id is not None and not str(list_id).isdigit():
-        raise SyncConfigError(f"{where}.options.list_id must be the numeric id of a MANUAL HubSpot list, "
-                              f"got {list_id!r}")
+def _priorities(raw: dict[str, list[str]], path: Path) -> dict[str, tuple[str, ...]]:
+    seen: dict[str, str] = {}
+    for name, audiences in raw.items():
+        for audience in audiences:
+            if audience in seen:
+                raise SyncConfigError(f"{path}: priorities: {audience} is in both {seen[audience]} and {name}; an "
+                                      "audience ranks in one list")
+            seen[audience] = name
+    return {name: tuple(audiences) for name, audiences in raw.items()}
 
 
 def parse_sync_config(raw: Any, path: Path) -> SyncConfig:
     if not isinstance(raw, dict):
         raise SyncConfigError(f"{path}: expected a mapping with destinations, suppression and syncs")
-    destinations_raw = raw.get("destinations") or {}
-    destinations = {_identifier(n, f"{path}: destinations"): _destination(n, d, path)
-                    for n, d in destinations_raw.items()}
-    suppression = tuple(_identifier(a, f"{path}: suppression") for a in raw.get("suppression") or ())
-    syncs = {_identifier(n, f"{path}: syncs"): _sync(n, s, destinations, path)
-             for n, s in (raw.get("syncs") or {}).items()}
-    unknown = set(raw) - {"destinations", "suppression", "syncs", "priorities", "frequency_caps"}
-    if unknown:
-        raise SyncConfigError(f"{path}: unknown top-level key(s) {sorted(unknown)} (expected destinations, "
-                              "suppression, priorities, frequency_caps, syncs)")
-    return SyncConfig(destinations, syncs, suppression, _priorities(raw.get("priorities"), path),
-                      _frequency_caps(raw.get("frequency_caps"), path))
+    spec: models.SyncsFile = _validated(models.SyncsFile, raw, path)
+    destinations = {n: _destination(n, d) for n, d in spec.destinations.items()}
+    syncs = {n: _sync(n, s, destinations, path) for n, s in spec.syncs.items()}
+    caps = tuple(FrequencyCap(c.channel, c.max_sends, c.window_days) for c in spec.frequency_caps)
+    return SyncConfig(destinations, syncs, tuple(spec.suppression), _priorities(spec.priorities, path), caps)
 
 
 @cache

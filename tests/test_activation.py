@@ -139,7 +139,7 @@ def test_activation_rule_errors_name_the_key() -> None:
         _config(members={"holdout": {"experiment": "x", "share": 0.9}})
     with pytest.raises(SyncConfigError, match=r"aud_a is in both first and second"):
         _config(priorities={"first": ["aud_a", "aud_b"], "second": ["aud_a", "aud_c"]})
-    with pytest.raises(SyncConfigError, match=r"frequency_caps\[0\] must be \{channel, max_sends, window_days\}"):
+    with pytest.raises(SyncConfigError, match=r"frequency_caps\[0\] lacks 'window_days'"):
         _config(frequency_caps=[{"channel": "email", "max_sends": 3}])
 
 

@@ -174,8 +174,9 @@ def test_the_google_fake_refuses_what_google_refuses() -> None:
 
 def test_google_settings_and_credentials_are_checked(warehouse: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with FakeGoogleAdsServer(_google_api()) as server:
-        with pytest.raises(SyncConfigError, match=r"needs developer_token_env, customer_id_env"):
-            config_for({**_google(server), "developer_token_env": None, "customer_id_env": None},
+        with pytest.raises(SyncConfigError, match=r"lacks 'developer_token_env', 'customer_id_env'"):
+            unset = ("developer_token_env", "customer_id_env")
+            config_for({k: v for k, v in _google(server).items() if k not in unset},
                        consent_purpose="ads_targeting", options={"user_list_id": "7001"})
         with pytest.raises(SyncConfigError, match=r"options.user_list_id must be the Customer Match user list id"):
             config_for(_google(server), consent_purpose="ads_targeting", options={"user_list_id": "7001 OR 1=1"})
@@ -273,7 +274,7 @@ def test_the_meta_fake_refuses_what_meta_refuses() -> None:
 
 def test_meta_settings_are_checked() -> None:
     meta = {"kind": "ad_audience", "platform": "meta", "default_url": "http://127.0.0.1:9"}
-    with pytest.raises(SyncConfigError, match=r"needs 'auth_env'"):
+    with pytest.raises(SyncConfigError, match=r"lacks 'auth_env'"):
         config_for(meta, consent_purpose="ads_targeting", options={"audience_id": "1"})
-    with pytest.raises(SyncConfigError, match=r"options.audience_id must be the custom audience id"):
+    with pytest.raises(SyncConfigError, match=r"options lacks 'audience_id' \(audience_id: the custom audience id"):
         config_for({**meta, "auth_env": "X"}, consent_purpose="ads_targeting")

@@ -126,7 +126,7 @@ def test_hubspot_configuration_and_credentials_are_checked(warehouse: Path, monk
             config_for(_hubspot(server), key="profile_id", mapping={"profile_id": "profile_id", "email": "email"})
         with pytest.raises(SyncConfigError, match=r"list_id must be the numeric id"):
             config_for(_hubspot(server), key="email", mapping=MAPPING, options={"list_id": "vip; drop"})
-        with pytest.raises(SyncConfigError, match=r"needs 'auth_env'"):
+        with pytest.raises(SyncConfigError, match=r"lacks 'auth_env'"):
             config_for({"kind": "hubspot", "default_url": server.url}, key="email", mapping=MAPPING)
         monkeypatch.setenv("CDP_TEST_HUBSPOT_TOKEN", "wrong")
         with pytest.raises(DestinationError, match=r"answered HTTP 401 .*check the URL and the credentials"):

@@ -110,7 +110,7 @@ def test_the_fake_refuses_what_salesforce_refuses() -> None:
 def test_salesforce_credentials_and_configuration_are_checked(warehouse: Path,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     with FakeSalesforceServer(_api()) as server:
-        with pytest.raises(SyncConfigError, match=r"needs client_secret_env, refresh_token_env"):
+        with pytest.raises(SyncConfigError, match=r"lacks 'client_secret_env', 'refresh_token_env'"):
             config_for({"kind": "salesforce", "default_url": server.url, "client_id_env": "X"}, mapping=MAPPING)
         with pytest.raises(SyncConfigError, match=r"options.sobject: .* is not a plain identifier"):
             config_for(_salesforce(server), mapping=MAPPING, options={"sobject": "Contact WHERE"})

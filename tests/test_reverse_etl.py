@@ -553,7 +553,23 @@ def test_sync_definitions_errors_name_the_entry_and_key() -> None:
         parse_sync_config(base, Path("syncs.yml"))
     base["syncs"]["s"]["destination"] = "d"
     base["syncs"]["s"]["mode"] = "replace"
-    with pytest.raises(SyncConfigError, match=r"syncs\.s\.mode must be one of"):
+    with pytest.raises(SyncConfigError, match=r"syncs\.s\.mode must be one of 'insert', 'update', 'upsert' or "
+                                              r"'mirror', got 'replace'"):
+        parse_sync_config(base, Path("syncs.yml"))
+    base["syncs"]["s"]["mode"] = "upsert"
+    # a misspelt setting is an error, not silently ignored; each kind is checked with its own keys
+    base["destinations"]["d"]["auth_evn"] = "TOKEN"
+    with pytest.raises(SyncConfigError, match=r"syncs\.yml: destinations\.d: unknown key 'auth_evn'"):
+        parse_sync_config(base, Path("syncs.yml"))
+    base["destinations"]["d"] = {"kind": "ad_audience", "platform": "tiktok", "url_env": "X_URL"}
+    with pytest.raises(SyncConfigError, match=r"destinations\.d: kind must be one of .*got \{'kind': 'ad_audience', "
+                                              r"'platform': 'tiktok'\}"):
+        parse_sync_config(base, Path("syncs.yml"))
+    base["destinations"]["d"] = {"kind": "http", "url_env": "X_URL", "max_attempts": 0}
+    with pytest.raises(SyncConfigError, match=r"destinations\.d\.max_attempts must be at least 1, got 0"):
+        parse_sync_config(base, Path("syncs.yml"))
+    base["destinations"]["d"] = {"kind": "postgres", "url_env": "X_URL"}
+    with pytest.raises(SyncConfigError, match=r"syncs\.s\.options lacks 'table'"):
         parse_sync_config(base, Path("syncs.yml"))
 
 
