@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
+from cdp.typed_config import validated
 from reverse_etl import config_models as models
 
 SYNCS_PATH = Path(__file__).with_name("syncs.yml")
@@ -154,65 +155,12 @@ EXPECTED = {
     "list_id": "the numeric id of a MANUAL HubSpot list",
 }
 #: the tags pydantic puts into an error's location for the union of destination kinds
-_UNION_TAGS = {"file", "postgres", "http", "braze", "hubspot", "salesforce", "ad_audience:google",
-               "ad_audience:meta"}
-
-
-def _where(path: Path, loc: tuple[Any, ...]) -> str:
-    text = ""
-    for part in loc:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        elif part != "[key]":
-            text += ("." if text else "") + str(part)
-    return f"{path}: {text}" if text else str(path)
-
-
-def _explain(exc: ValidationError, path: Path, prefix: tuple[Any, ...] = ()) -> SyncConfigError:
-    """One message naming the file, the entry and the key, and what was expected, for every problem."""
-    problems: list[str] = []
-    missing: dict[str, list[str]] = {}
-    for error in exc.errors():
-        loc = prefix + tuple(p for p in error["loc"] if p not in _UNION_TAGS)
-        kind, given, ctx = error["type"], error.get("input"), error.get("ctx") or {}
-        field_name = str(loc[-1]) if loc else ""
-        if kind == "missing":
-            missing.setdefault(_where(path, loc[:-1]), []).append(field_name)
-            continue
-        where = _where(path, loc)
-        if kind == "string_pattern_mismatch" and ctx.get("pattern") == IDENTIFIER.pattern:
-            problems.append(f"{where}: {given!r} is not a plain identifier (letters, digits, _)")
-        elif kind == "string_pattern_mismatch" or (field_name in EXPECTED and kind.endswith("_type")):
-            problems.append(f"{where} must be {EXPECTED.get(field_name, 'digits')}, got {given!r}")
-        elif kind == "literal_error":
-            problems.append(f"{where} must be one of {ctx.get('expected')}, got {given!r}")
-        elif kind == "extra_forbidden":
-            problems.append(f"{_where(path, loc[:-1])}: unknown key {field_name!r}")
-        elif kind == "value_error":
-            message = str(ctx.get("error") or error["msg"]).removeprefix("Value error, ")
-            problems.append(f"{where} {message}" if message.startswith(("must", "needs")) else f"{where}: {message}")
-        elif kind in ("greater_than_equal", "greater_than"):
-            bound = ctx.get("ge", ctx.get("gt"))
-            problems.append(f"{where} must be {'at least' if kind == 'greater_than_equal' else 'above'} {bound}, "
-                            f"got {given!r}")
-        elif kind == "too_short":
-            problems.append(f"{where} must hold at least {ctx.get('min_length')} item(s), got {given!r}")
-        elif kind == "destination_kind":
-            got = {k: given.get(k) for k in ("kind", "platform") if k in given} if isinstance(given, dict) else given
-            problems.append(f"{where}: {error['msg']}; got {got!r}")
-        else:
-            problems.append(f"{where}: {error['msg'].lower()}, got {given!r}")
-    for where, fields in missing.items():
-        hints = "; ".join(f"{f}: {EXPECTED[f]}" for f in fields if f in EXPECTED)
-        problems.append(f"{where} lacks {', '.join(repr(f) for f in fields)}" + (f" ({hints})" if hints else ""))
-    return SyncConfigError("; ".join(problems))
+_UNION_TAGS = frozenset({"file", "postgres", "http", "braze", "hubspot", "salesforce", "ad_audience:google",
+                         "ad_audience:meta"})
 
 
 def _validated(model: type[BaseModel], raw: Any, path: Path, prefix: tuple[Any, ...] = ()) -> Any:
-    try:
-        return model.model_validate(raw)
-    except ValidationError as exc:
-        raise _explain(exc, path, prefix) from None
+    return validated(model, raw, path, SyncConfigError, prefix=prefix, expected=EXPECTED, union_tags=_UNION_TAGS)
 
 
 def _destination(name: str, spec: Any) -> DestinationDefinition:

@@ -22,20 +22,17 @@ from pydantic import (
     model_validator,
 )
 
-IDENTIFIER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+from cdp.typed_config import IDENTIFIER_PATTERN, Strict
+
 Identifier = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN)]
 Digits = Annotated[str, StringConstraints(pattern=r"^[0-9]+$")]
 Scalar = str | int | float | bool | None
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
 # ------------------------------------------------------------------------------------------- destinations
 
 
-class _Destination(_Strict):
+class _Destination(Strict):
     """What every destination kind takes: where it is, and how it is retried and rate limited."""
 
     url_env: str | None = None           # environment variable holding the URL
@@ -60,7 +57,7 @@ class _BearerAuth(BaseModel):
     auth_header: str = "Authorization"
 
 
-class FileDestination(_Strict):
+class FileDestination(Strict):
     kind: Literal["file"]
     directory: str | None = None         # under CDP_EXPORT_DIR, or absolute
     format: Literal["csv", "parquet", "jsonl"] | None = None   # the syncs' default
@@ -141,11 +138,11 @@ KINDS = ("file", "postgres", "http", "ad_audience", "braze", "hubspot", "salesfo
 # ----------------------------------------------------------------------------------- options per kind
 
 
-class _Options(_Strict):
+class _Options(Strict):
     request_rows: Annotated[int, Field(ge=1)] | None = None
 
 
-class FileOptions(_Strict):
+class FileOptions(Strict):
     path: str                            # under the destination's directory, or absolute
     format: Literal["csv", "parquet", "jsonl"] | None = None
 
@@ -204,7 +201,7 @@ OPTIONS: dict[str, type[BaseModel]] = {
 # ----------------------------------------------------------------------------------------------- syncs
 
 
-class Guardrails(_Strict):
+class Guardrails(Strict):
     allow_empty: bool = False
     max_delete_share: Annotated[float, Field(ge=0)] = 0.25
     max_change_multiple: Annotated[float, Field(ge=0)] = 10.0
@@ -212,7 +209,7 @@ class Guardrails(_Strict):
     history_runs: Annotated[int, Field(ge=1)] = 5
 
 
-class Holdout(_Strict):
+class Holdout(Strict):
     experiment: Identifier
     share: float = 0.1
 
@@ -224,11 +221,11 @@ class Holdout(_Strict):
         return share
 
 
-class ConsentRevokedUpdate(_Strict):
+class ConsentRevokedUpdate(Strict):
     update: Annotated[dict[str, Scalar], Field(min_length=1)]
 
 
-class Sync(_Strict):
+class Sync(Strict):
     audience: Identifier
     destination: str
     mode: Literal["insert", "update", "upsert", "mirror"]
@@ -271,13 +268,13 @@ class Sync(_Strict):
         return self
 
 
-class FrequencyCap(_Strict):
+class FrequencyCap(Strict):
     channel: Identifier
     max_sends: Annotated[int, Field(ge=1)]
     window_days: Annotated[float, Field(gt=0)]
 
 
-class SyncsFile(_Strict):
+class SyncsFile(Strict):
     destinations: dict[Identifier, Destination] = Field(default_factory=dict)
     suppression: list[Identifier] = Field(default_factory=list)
     priorities: dict[Identifier, Annotated[list[Identifier], Field(min_length=2)]] = Field(default_factory=dict)

@@ -135,3 +135,26 @@ def test_a_source_load_ends_checkpointed(sample_workspace: Workspace) -> None:
         assert not wal.exists() or wal.stat().st_size == 0
         assert con.execute("select current_setting('checkpoint_threshold')").fetchall()[0][0] == threshold
     assert sample_workspace.query("select count(*) from raw.consent")[0][0] == result.total("rows_loaded")
+
+
+def test_contract_mistakes_name_the_source_and_key() -> None:
+    """The landing contract is typed: a misspelt key, an unknown column type, a missing folder and a
+    dedupe key outside the contract are each reported with the source and key."""
+    import pytest
+    import yaml
+
+    from cdp.ingest.contract import CONTRACT_PATH, ContractError, parse_contract
+
+    raw = yaml.safe_load(CONTRACT_PATH.read_text())
+    assert set(parse_contract(raw, "landing_contract.yml").sources) == set(raw["sources"])
+    raw["sources"]["crm_contacts"]["typess"] = {}
+    raw["sources"]["ad_spend"]["types"]["spend"] = "money"
+    raw["sources"]["budgets"].pop("folder")
+    raw["sources"]["consent"]["dedupe_on"] = "nobody"
+    with pytest.raises(ContractError) as error:
+        parse_contract(raw, "landing_contract.yml")
+    message = str(error.value)
+    assert "landing_contract.yml: sources.crm_contacts: unknown key 'typess'" in message
+    assert "sources.ad_spend.types.spend must be one of 'timestamp', 'date', 'month'" in message
+    assert "sources.budgets lacks 'folder'" in message
+    assert "sources.consent: dedupe_on must be 'row' or a contract column, got 'nobody'" in message

@@ -1,4 +1,5 @@
-"""Reads `landing_contract.yml` into typed source specs, with errors that name the bad key."""
+"""Reads `landing_contract.yml` into typed source specs: validated by pydantic models (unknown keys are
+errors), with errors that name the file, the source and the key (`cdp/typed_config.py`)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,14 @@ from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
 from pathlib import Path
+from typing import Annotated, Any, Literal
 
 import yaml
+from pydantic import Field, StringConstraints, model_validator
+
+from cdp.typed_config import IDENTIFIER_PATTERN, Strict, validated
 
 CONTRACT_PATH = Path(__file__).with_name("landing_contract.yml")
-COLUMN_TYPES = {"timestamp", "date", "month", "integer", "decimal", "boolean"}
 TABLE_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".parquet")
 NDJSON_SUFFIXES = (".ndjson", ".ndjson.gz", ".jsonl", ".jsonl.gz", ".json", ".json.gz")
 
@@ -53,34 +57,59 @@ class LandingContract:
     sources: dict[str, SourceSpec]
 
 
-def _source(name: str, raw: dict, where: str) -> SourceSpec:
-    for key in ("folder", "format", "table", "dedupe_on"):
-        if key not in raw:
-            raise ContractError(f"{where}: source '{name}' lacks '{key}'")
-    if raw["format"] not in ("ndjson", "table"):
-        raise ContractError(f"{where}: source '{name}' format must be ndjson or table, got {raw['format']!r}")
-    spec = SourceSpec(
-        name=name,
-        folder=raw["folder"],
-        format=raw["format"],
-        table=raw["table"],
-        dedupe_on=raw["dedupe_on"],
-        required=tuple(raw.get("required") or ()),
-        optional=tuple(raw.get("optional") or ()),
-        types=dict(raw.get("types") or {}),
-        accepted={k: tuple(str(v).lower() for v in vs) for k, vs in (raw.get("accepted") or {}).items()},
-        message_types=tuple(raw.get("message_types") or ()),
+ColumnType = Literal["timestamp", "date", "month", "integer", "decimal", "boolean"]
+
+
+class _TimestampsModel(Strict):
+    not_before: date                     # earlier timestamps are data errors (epoch zero, typos)
+    max_future_hours: Annotated[int, Field(ge=0)]
+
+
+class _SourceModel(Strict):
+    folder: str
+    format: Literal["ndjson", "table"]
+    table: Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN)]
+    dedupe_on: str
+    required: list[str] = Field(default_factory=list)
+    optional: list[str] = Field(default_factory=list)
+    types: dict[str, ColumnType] = Field(default_factory=dict)
+    accepted: dict[str, list[str | int | float | bool]] = Field(default_factory=dict)
+    message_types: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _columns_exist(self) -> _SourceModel:
+        if self.format == "table":
+            columns = set(self.required) | set(self.optional)
+            unknown = sorted(set(self.types) - columns)
+            if unknown:
+                raise ValueError(f"types names {unknown[0]!r}, which is not a contract column")
+            if self.dedupe_on != "row" and self.dedupe_on not in columns:
+                raise ValueError(f"dedupe_on must be 'row' or a contract column, got {self.dedupe_on!r}")
+        return self
+
+
+class _ContractModel(Strict):
+    timestamps: _TimestampsModel
+    sources: Annotated[dict[Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN)], _SourceModel],
+                       Field(min_length=1)]
+
+
+def _source(name: str, model: _SourceModel) -> SourceSpec:
+    return SourceSpec(
+        name=name, folder=model.folder, format=model.format, table=model.table, dedupe_on=model.dedupe_on,
+        required=tuple(model.required), optional=tuple(model.optional), types=dict(model.types),
+        accepted={k: tuple(str(v).lower() for v in vs) for k, vs in model.accepted.items()},
+        message_types=tuple(model.message_types),
     )
-    for column, kind in spec.types.items():
-        if kind not in COLUMN_TYPES:
-            raise ContractError(
-                f"{where}: {name}.types.{column} is {kind!r}; expected one of {sorted(COLUMN_TYPES)}"
-            )
-        if spec.format == "table" and column not in spec.columns:
-            raise ContractError(f"{where}: {name}.types names {column!r}, which is not a contract column")
-    if spec.format == "table" and spec.dedupe_on != "row" and spec.dedupe_on not in spec.columns:
-        raise ContractError(f"{where}: {name}.dedupe_on must be 'row' or a contract column")
-    return spec
+
+
+def parse_contract(raw: Any, path: Path | str) -> LandingContract:
+    """The contract of a parsed YAML document; ContractError naming the source and key otherwise."""
+    model: _ContractModel = validated(_ContractModel, raw, path, ContractError, expected={
+        "not_before": "a date (YYYY-MM-DD)", "max_future_hours": "a number of hours",
+        "dedupe_on": "'row' or the contract column that makes a row a duplicate"})
+    return LandingContract(TimestampRules(model.timestamps.not_before, model.timestamps.max_future_hours),
+                           {name: _source(name, source) for name, source in model.sources.items()})
 
 
 @cache
@@ -89,12 +118,4 @@ def load_contract(path: Path = CONTRACT_PATH) -> LandingContract:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         raise ContractError(f"{path}: not valid YAML: {exc}") from exc
-    ts = raw.get("timestamps") or {}
-    try:
-        rules = TimestampRules(date.fromisoformat(str(ts["not_before"])), int(ts["max_future_hours"]))
-    except (KeyError, ValueError) as exc:
-        raise ContractError(f"{path}: timestamps.not_before (YYYY-MM-DD) and max_future_hours are required") from exc
-    sources = {name: _source(name, spec, str(path)) for name, spec in (raw.get("sources") or {}).items()}
-    if not sources:
-        raise ContractError(f"{path}: no sources defined")
-    return LandingContract(rules, sources)
+    return parse_contract(raw, path)
