@@ -61,6 +61,7 @@ def explain(exc: ValidationError, path: Path | str, *, prefix: tuple[Any, ...] =
             problems.append(f"{at} {message}" if message.startswith(("must", "needs")) else f"{at}: {message}")
         elif kind in ("greater_than_equal", "greater_than"):
             bound = ctx.get("ge", ctx.get("gt"))
+            bound = format(bound, "g") if isinstance(bound, float) else bound
             problems.append(f"{at} must be {'at least' if kind == 'greater_than_equal' else 'above'} {bound}, "
                             f"got {given!r}")
         elif kind == "too_short":

@@ -98,3 +98,30 @@ def test_every_shipped_expectation_is_one_great_expectations_knows() -> None:
         "typo.yml", check_names=False)
     with pytest.raises(SuiteConfigError, match=r"typo.yml: sources.spend.expectations\[1\].*betwen"):
         check_expectation_names(typo, "typo.yml")
+
+
+def test_gates_file_is_typed_and_its_mistakes_name_the_key(tmp_path: Path) -> None:
+    """gates.yml is read through its models: every shipped gate loads; a severity that is neither error
+    nor warn, a negative share, a missing threshold and a misspelt key are each named."""
+    import pytest
+
+    from cdp.quality.warehouse_checks import GatesConfigError, gate, load_gates
+    from cdp.settings import get_settings
+
+    shipped = get_settings().gates_file
+    assert gate("audiences", "size_change", shipped)["max_drop_share"] == yaml.safe_load(
+        shipped.read_text())["audiences"]["size_change"]["max_drop_share"]
+    raw = yaml.safe_load(shipped.read_text())
+    raw["raw"]["volume"]["severity"] = "fatal"
+    raw["audiences"]["size_change"]["max_drop_share"] = -0.5
+    raw["audiences"]["size_change"].pop("min_previous_members")
+    raw["audiences"]["consent_present"]["sevrity"] = "warn"
+    broken = tmp_path / "gates.yml"
+    broken.write_text(yaml.safe_dump(raw))
+    with pytest.raises(GatesConfigError) as error:
+        load_gates(broken)
+    message = str(error.value)
+    assert f"{broken}: raw.volume.severity must be one of 'error' or 'warn', got 'fatal'" in message
+    assert "audiences.size_change.max_drop_share must be at least 0, got -0.5" in message
+    assert "audiences.size_change lacks 'min_previous_members'" in message
+    assert "audiences.consent_present: unknown key 'sevrity'" in message

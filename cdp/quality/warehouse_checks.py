@@ -14,13 +14,15 @@ from __future__ import annotations
 import time
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
+from pydantic import Field
 
 from cdp.engines.catalog import column_names
 from cdp.engines.types import Warehouse
 from cdp.quality.results import CheckOutcome
+from cdp.typed_config import Strict, validated
 
 AUDIENCE_HISTORY_DDL = """
 create table if not exists ops.audience_size_history (
@@ -36,14 +38,45 @@ class GatesConfigError(ValueError):
     """gates.yml is malformed; the message names the file and key."""
 
 
+class _Gate(Strict):
+    severity: Literal["error", "warn"] = "error"
+
+
+class _Volume(_Gate):
+    min_share_of_median: Annotated[float, Field(ge=0)]
+    max_multiple_of_median: Annotated[float, Field(gt=0)]
+    min_previous_files: Annotated[int, Field(ge=1)]
+
+
+class _SizeChange(_Gate):
+    max_drop_share: Annotated[float, Field(ge=0, le=1)]
+    max_growth_multiple: Annotated[float, Field(gt=0)]
+    min_previous_members: Annotated[int, Field(ge=0)]
+
+
+class _RawGates(Strict):
+    volume: _Volume
+
+
+class _AudienceGates(Strict):
+    size_change: _SizeChange
+    consent_present: _Gate
+
+
+class _GatesFile(Strict):
+    """gates.yml: the thresholds and severities of the gates Python runs as SQL."""
+
+    raw: _RawGates
+    audiences: _AudienceGates
+
+
 @cache
 def _load(path: Path, mtime_ns: int) -> dict[str, Any]:
-    data = yaml.safe_load(path.read_text()) or {}
-    for layer, checks in data.items():
-        for name, spec in (checks or {}).items():
-            if (spec or {}).get("severity", "error") not in ("error", "warn"):
-                raise GatesConfigError(f"{path}: {layer}.{name}.severity must be error or warn")
-    return data
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise GatesConfigError(f"{path}: not valid YAML: {exc}") from exc
+    return validated(_GatesFile, raw, path, GatesConfigError).model_dump()
 
 
 def load_gates(path: Path | None = None) -> dict[str, Any]:
@@ -57,10 +90,7 @@ def load_gates(path: Path | None = None) -> dict[str, Any]:
 
 
 def gate(layer: str, name: str, path: Path | None = None) -> dict[str, Any]:
-    try:
-        return dict(load_gates(path)[layer][name])
-    except KeyError as exc:
-        raise GatesConfigError(f"gates file has no {layer}.{name} entry") from exc
+    return dict(load_gates(path)[layer][name])
 
 
 def raw_volume(con: Warehouse, source: str, new_files: list[str]) -> CheckOutcome:
