@@ -29,16 +29,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import duckdb
 import yaml
+from pydantic import ConfigDict, Field, model_validator
 
 from cdp.engines.types import Warehouse
 from cdp.quality.results import CheckOutcome
+from cdp.typed_config import Strict, validated
 
 SUITES_FILE = Path(__file__).with_name("landing_expectations.yml")
-SEVERITIES = ("error", "warn")
 FAILED_EXPECTATIONS = "failed expectations"
 
 log = logging.getLogger(__name__)
@@ -84,34 +85,50 @@ def _class_name(expectation: str) -> str:
     return "".join(part.capitalize() for part in expectation.split("_"))
 
 
+class _RuleModel(Strict):
+    expectation: str                     # a GX 1.x expectation in snake case
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    severity: Literal["error", "warn"] = "error"
+    why: str = ""
+
+
+class _SourceModel(Strict):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    columns: dict[str, str]              # name -> SQL expression over the rows
+    parsed: dict[str, str] = Field(default_factory=dict)
+    expectations: list[_RuleModel] = Field(default_factory=list)
+    from_: str | None = Field(default=None, alias="from")   # mart extracts: the SQL the rows come from
+
+    @model_validator(mode="after")
+    def _columns_known(self) -> _SourceModel:
+        for number, rule in enumerate(self.expectations, start=1):
+            if rule.kwargs.get("column") not in self.columns:
+                raise ValueError(f"expectations[{number}]: column {rule.kwargs.get('column')!r} is not one of the "
+                                 f"source's columns ({', '.join(self.columns)})")
+        return self
+
+
+class _SuitesModel(Strict):
+    batch_rows: Annotated[int, Field(ge=1)] = 500_000
+    keep_results: Annotated[int, Field(ge=0)] = 300
+    sources: dict[str, _SourceModel] = Field(default_factory=dict)
+
+
 def parse_suites(data: dict[str, Any], origin: str = str(SUITES_FILE), *, check_names: bool = True) -> Suites:
-    """The suites in `data`; with `check_names`, every expectation must exist in GX (importing GX)."""
+    """The suites in `data` (validated by their models); with `check_names`, every expectation must
+    exist in GX (importing GX)."""
+    model: _SuitesModel = validated(_SuitesModel, data, origin, SuiteConfigError)
+    sources = {
+        name: SourceSuite(name, dict(entry.columns),
+                          tuple(ExpectationRule(r.expectation, dict(r.kwargs), r.severity, r.why)
+                                for r in entry.expectations),
+                          f"({entry.from_}) as _extract" if entry.from_ else None, dict(entry.parsed))
+        for name, entry in model.sources.items()}
+    suites = Suites(model.batch_rows, sources, model.keep_results)
     if check_names:
-        import great_expectations.expectations as gxe
-    sources: dict[str, SourceSuite] = {}
-    for name, entry in (data.get("sources") or {}).items():
-        columns = {str(k): str(v) for k, v in (entry.get("columns") or {}).items()}
-        parsed = entry.get("parsed") or {}
-        if not isinstance(parsed, dict):
-            raise SuiteConfigError(f"{origin}: sources.{name}.parsed must map names to SQL expressions")
-        rules = []
-        for number, rule in enumerate(entry.get("expectations") or [], start=1):
-            where = f"{origin}: sources.{name}.expectations[{number}]"
-            expectation = str(rule.get("expectation", ""))
-            if check_names and not hasattr(gxe, _class_name(expectation)):
-                raise SuiteConfigError(f"{where}: unknown Great Expectations expectation {expectation!r}")
-            severity = str(rule.get("severity", "error"))
-            if severity not in SEVERITIES:
-                raise SuiteConfigError(f"{where}: severity must be one of {SEVERITIES}, not {severity!r}")
-            kwargs = dict(rule.get("kwargs") or {})
-            if kwargs.get("column") not in columns:
-                raise SuiteConfigError(f"{where}: column {kwargs.get('column')!r} is not one of the source's "
-                                       f"columns ({', '.join(columns)})")
-            rules.append(ExpectationRule(expectation, kwargs, severity, str(rule.get("why", ""))))
-        relation = entry.get("from")
-        sources[name] = SourceSuite(name, columns, tuple(rules), f"({relation}) as _extract" if relation else None,
-                                    {str(k): str(v) for k, v in parsed.items()})
-    return Suites(int(data.get("batch_rows", 500_000)), sources, int(data.get("keep_results", 300)))
+        check_expectation_names(suites, origin)
+    return suites
 
 
 @cache
