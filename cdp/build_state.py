@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,7 +79,7 @@ def current_state(con, settings: Settings) -> BuildState:
     return BuildState({
         "raw": raw_rows(con),
         "dbt_project": files_signature(DBT_PROJECT_DIR, DBT_INPUTS),
-        "dbt_vars": os.environ.get("CDP_DBT_VARS", "").strip(),
+        "dbt_vars": settings.dbt_vars,
         "environment": environment,
         "config": [files_signature(f) for f in config_files],
         "code": [files_signature(folder, suffixes=(".py",)) for folder in CODE_FOLDERS],

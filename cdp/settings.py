@@ -148,6 +148,8 @@ class Settings:
     dashboard_dir_setting: Path | None = None
     alerts_file: Path = REPO_ROOT / "cdp" / "alerts.yml"
     record_runs: bool = True
+    dbt_vars: str = ""                   # CDP_DBT_VARS: a YAML or JSON mapping of dbt vars for the build
+    log_level: str = "INFO"              # CDP_LOG_LEVEL
 
     @property
     def dashboard_dir(self) -> Path:
@@ -197,6 +199,8 @@ def get_settings() -> Settings:
         dashboard_dir_setting=_path("CDP_DASHBOARD_DIR") if os.environ.get("CDP_DASHBOARD_DIR") else None,
         alerts_file=_path("CDP_ALERTS_FILE"),
         record_runs=_flag("CDP_RECORD_RUNS"),
+        dbt_vars=(os.environ.get("CDP_DBT_VARS") or "").strip(),
+        log_level=(os.environ.get("CDP_LOG_LEVEL") or ENVIRONMENT["CDP_LOG_LEVEL"][0]).upper(),
     )
 
 

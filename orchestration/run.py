@@ -125,7 +125,7 @@ def run_pipeline(select: str = "*", full_refresh: bool = False) -> bool:
 
 
 def _run_config(job, full_refresh: bool) -> dict:
-    config: dict = {"loggers": {"console": {"config": {"log_level": os.environ.get("CDP_LOG_LEVEL", "INFO")}},
+    config: dict = {"loggers": {"console": {"config": {"log_level": get_settings().log_level}},
                                 "progress": {}}}
     if full_refresh:
         # every step of the dbt assets (the build runs in two, around the data-driven attribution)

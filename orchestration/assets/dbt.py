@@ -97,7 +97,7 @@ def dbt_environment() -> dict[str, str]:
 
 def dbt_vars_args() -> list[str]:
     """`--vars` from CDP_DBT_VARS (a YAML or JSON mapping), to change rules for one run."""
-    raw = os.environ.get("CDP_DBT_VARS", "").strip()
+    raw = get_settings().dbt_vars
     return ["--vars", raw] if raw else []
 
 
