@@ -8,9 +8,13 @@ reads the same variables with the same defaults.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Literal
 from urllib.parse import unquote, urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from cdp.typed_config import validated
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -112,13 +116,6 @@ def _path(name: str) -> Path:
     return path if path.is_absolute() else (REPO_ROOT / path)
 
 
-def _flag(name: str) -> bool:
-    raw = (os.environ.get(name) or ENVIRONMENT[name][0]).strip().lower()
-    if raw not in ("true", "false", "1", "0", "yes", "no"):
-        raise ValueError(f"{name} must be true or false, got {raw!r}")
-    return raw in ("true", "1", "yes")
-
-
 def _beside_warehouse(name: str, warehouse: Path, default: str) -> Path:
     """A setting whose default is a file or folder beside the warehouse it belongs to: pointing
     CDP_WAREHOUSE elsewhere moves the serving copy, exports and GX project with it."""
@@ -129,27 +126,34 @@ def _beside_warehouse(name: str, warehouse: Path, default: str) -> Path:
 DBT_PROJECT_DIR = _path("CDP_DBT_PROJECT_DIR").resolve()
 
 
-@dataclass(frozen=True)
-class Settings:
-    landing_dir: Path
-    warehouse: Path
-    serving_warehouse: Path
-    export_dir: Path
-    syncs_file: Path
-    gx_dir: Path
-    gates_file: Path
-    duckdb_memory_limit: str
-    duckdb_threads: int
-    max_quarantine_rate: float
-    ground_truth_dir: Path | None
-    run_lock_wait_seconds: float = 0.0
-    missing_source_folder: str = "warn"
-    dbt_target: str = "duckdb"
-    dashboard_dir_setting: Path | None = None
-    alerts_file: Path = REPO_ROOT / "cdp" / "alerts.yml"
-    record_runs: bool = True
-    dbt_vars: str = ""                   # CDP_DBT_VARS: a YAML or JSON mapping of dbt vars for the build
-    log_level: str = "INFO"              # CDP_LOG_LEVEL
+class Settings(BaseModel):
+    """The settings in force, typed and checked; each field is read from the variable its alias names
+    (`get_settings`), and a wrong value is reported under that variable's name."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    landing_dir: Path = Field(validation_alias="CDP_LANDING_DIR")
+    warehouse: Path = Field(validation_alias="CDP_WAREHOUSE")
+    serving_warehouse: Path = Field(validation_alias="CDP_SERVING_WAREHOUSE")
+    export_dir: Path = Field(validation_alias="CDP_EXPORT_DIR")
+    syncs_file: Path = Field(validation_alias="CDP_SYNCS_FILE")
+    gx_dir: Path = Field(validation_alias="CDP_GX_DIR")
+    gates_file: Path = Field(validation_alias="CDP_GATES_FILE")
+    duckdb_memory_limit: str = Field(validation_alias="CDP_DUCKDB_MEMORY_LIMIT")
+    duckdb_threads: Annotated[int, Field(ge=0)] = Field(validation_alias="CDP_DUCKDB_THREADS")
+    max_quarantine_rate: Annotated[float, Field(ge=0, le=1)] = Field(validation_alias="CDP_MAX_QUARANTINE_RATE")
+    ground_truth_dir: Path | None = Field(default=None, validation_alias="CDP_GROUND_TRUTH_DIR")
+    run_lock_wait_seconds: Annotated[float, Field(ge=0)] = Field(default=0.0,
+                                                                 validation_alias="CDP_RUN_LOCK_WAIT_SECONDS")
+    missing_source_folder: Literal["warn", "error"] = Field(default="warn",
+                                                            validation_alias="CDP_MISSING_SOURCE_FOLDER")
+    dbt_target: Literal["duckdb", "postgres", "spark"] = Field(default="duckdb", validation_alias="CDP_TARGET")
+    dashboard_dir_setting: Path | None = Field(default=None, validation_alias="CDP_DASHBOARD_DIR")
+    alerts_file: Path = Field(default=REPO_ROOT / "cdp" / "alerts.yml", validation_alias="CDP_ALERTS_FILE")
+    record_runs: bool = Field(default=True, validation_alias="CDP_RECORD_RUNS")
+    dbt_vars: str = Field(default="", validation_alias="CDP_DBT_VARS")   # YAML or JSON mapping of dbt vars
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        default="INFO", validation_alias="CDP_LOG_LEVEL")
 
     @property
     def dashboard_dir(self) -> Path:
@@ -162,46 +166,42 @@ class Settings:
         return config
 
 
+def _raw(name: str) -> str:
+    return (os.environ.get(name) or ENVIRONMENT[name][0]).strip()
+
+
 def get_settings() -> Settings:
-    """The settings in force now (environment read at call time)."""
-    try:
-        threads = int(os.environ.get("CDP_DUCKDB_THREADS") or ENVIRONMENT["CDP_DUCKDB_THREADS"][0])
-        rate = float(os.environ.get("CDP_MAX_QUARANTINE_RATE") or ENVIRONMENT["CDP_MAX_QUARANTINE_RATE"][0])
-        lock_wait = float(os.environ.get("CDP_RUN_LOCK_WAIT_SECONDS") or ENVIRONMENT["CDP_RUN_LOCK_WAIT_SECONDS"][0])
-    except ValueError as exc:
-        raise ValueError(
-            "CDP_DUCKDB_THREADS must be an integer, CDP_MAX_QUARANTINE_RATE and CDP_RUN_LOCK_WAIT_SECONDS "
-            f"numbers: {exc}"
-        ) from exc
-    missing = (os.environ.get("CDP_MISSING_SOURCE_FOLDER") or ENVIRONMENT["CDP_MISSING_SOURCE_FOLDER"][0]).lower()
-    if missing not in ("warn", "error"):
-        raise ValueError(f"CDP_MISSING_SOURCE_FOLDER must be warn or error, got {missing!r}")
-    target = (os.environ.get("CDP_TARGET") or os.environ.get("CDP_DBT_TARGET")
-              or ENVIRONMENT["CDP_TARGET"][0]).lower()
-    if target not in ENGINES:
-        raise ValueError(f"CDP_TARGET must be one of {', '.join(ENGINES)}, got {target!r}")
+    """The settings in force now (environment read at call time); a ValueError names each variable
+    whose value is wrong and what it must be."""
     warehouse = _path("CDP_WAREHOUSE")
-    return Settings(
-        landing_dir=_path("CDP_LANDING_DIR"),
-        warehouse=warehouse,
-        serving_warehouse=_beside_warehouse("CDP_SERVING_WAREHOUSE", warehouse, "cdp_serving.duckdb"),
-        export_dir=_beside_warehouse("CDP_EXPORT_DIR", warehouse, "exports"),
-        syncs_file=_path("CDP_SYNCS_FILE"),
-        gx_dir=_beside_warehouse("CDP_GX_DIR", warehouse, "gx"),
-        gates_file=_path("CDP_GATES_FILE"),
-        duckdb_memory_limit=os.environ.get("CDP_DUCKDB_MEMORY_LIMIT") or ENVIRONMENT["CDP_DUCKDB_MEMORY_LIMIT"][0],
-        duckdb_threads=threads,
-        max_quarantine_rate=rate,
-        ground_truth_dir=_ground_truth_dir(_path("CDP_LANDING_DIR")),
-        run_lock_wait_seconds=lock_wait,
-        missing_source_folder=missing,
-        dbt_target=target,
-        dashboard_dir_setting=_path("CDP_DASHBOARD_DIR") if os.environ.get("CDP_DASHBOARD_DIR") else None,
-        alerts_file=_path("CDP_ALERTS_FILE"),
-        record_runs=_flag("CDP_RECORD_RUNS"),
-        dbt_vars=(os.environ.get("CDP_DBT_VARS") or "").strip(),
-        log_level=(os.environ.get("CDP_LOG_LEVEL") or ENVIRONMENT["CDP_LOG_LEVEL"][0]).upper(),
-    )
+    landing = _path("CDP_LANDING_DIR")
+    raw = {
+        "CDP_LANDING_DIR": landing,
+        "CDP_WAREHOUSE": warehouse,
+        "CDP_SERVING_WAREHOUSE": _beside_warehouse("CDP_SERVING_WAREHOUSE", warehouse, "cdp_serving.duckdb"),
+        "CDP_EXPORT_DIR": _beside_warehouse("CDP_EXPORT_DIR", warehouse, "exports"),
+        "CDP_SYNCS_FILE": _path("CDP_SYNCS_FILE"),
+        "CDP_GX_DIR": _beside_warehouse("CDP_GX_DIR", warehouse, "gx"),
+        "CDP_GATES_FILE": _path("CDP_GATES_FILE"),
+        "CDP_DUCKDB_MEMORY_LIMIT": _raw("CDP_DUCKDB_MEMORY_LIMIT"),
+        "CDP_DUCKDB_THREADS": _raw("CDP_DUCKDB_THREADS"),
+        "CDP_MAX_QUARANTINE_RATE": _raw("CDP_MAX_QUARANTINE_RATE"),
+        "CDP_GROUND_TRUTH_DIR": _ground_truth_dir(landing),
+        "CDP_RUN_LOCK_WAIT_SECONDS": _raw("CDP_RUN_LOCK_WAIT_SECONDS"),
+        "CDP_MISSING_SOURCE_FOLDER": _raw("CDP_MISSING_SOURCE_FOLDER").lower(),
+        "CDP_TARGET": (os.environ.get("CDP_TARGET") or os.environ.get("CDP_DBT_TARGET")
+                       or ENVIRONMENT["CDP_TARGET"][0]).strip().lower(),
+        "CDP_DASHBOARD_DIR": _path("CDP_DASHBOARD_DIR") if os.environ.get("CDP_DASHBOARD_DIR") else None,
+        "CDP_ALERTS_FILE": _path("CDP_ALERTS_FILE"),
+        "CDP_RECORD_RUNS": _raw("CDP_RECORD_RUNS").lower(),
+        "CDP_DBT_VARS": (os.environ.get("CDP_DBT_VARS") or "").strip(),
+        "CDP_LOG_LEVEL": _raw("CDP_LOG_LEVEL").upper(),
+    }
+    return validated(Settings, raw, "environment", ValueError, expected={
+        "CDP_DUCKDB_THREADS": "a whole number of threads (0: DuckDB's default)",
+        "CDP_MAX_QUARANTINE_RATE": "a share between 0 and 1",
+        "CDP_RUN_LOCK_WAIT_SECONDS": "a number of seconds",
+        "CDP_RECORD_RUNS": "true or false"})
 
 
 def postgres_parameters() -> dict[str, str]:

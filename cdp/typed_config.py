@@ -49,7 +49,7 @@ def explain(exc: ValidationError, path: Path | str, *, prefix: tuple[Any, ...] =
         at = where(path, loc)
         if kind == "string_pattern_mismatch" and ctx.get("pattern") == IDENTIFIER_PATTERN:
             problems.append(f"{at}: {given!r} is not a plain identifier (letters, digits, _)")
-        elif kind == "string_pattern_mismatch" or (name in expected and kind.endswith("_type")):
+        elif kind == "string_pattern_mismatch" or (name in expected and kind.endswith(("_type", "_parsing"))):
             problems.append(f"{at} must be {expected.get(name, 'of the form ' + str(ctx.get('pattern')))}, "
                             f"got {given!r}")
         elif kind == "literal_error":
@@ -63,6 +63,11 @@ def explain(exc: ValidationError, path: Path | str, *, prefix: tuple[Any, ...] =
             bound = ctx.get("ge", ctx.get("gt"))
             bound = format(bound, "g") if isinstance(bound, float) else bound
             problems.append(f"{at} must be {'at least' if kind == 'greater_than_equal' else 'above'} {bound}, "
+                            f"got {given!r}")
+        elif kind in ("less_than_equal", "less_than"):
+            bound = ctx.get("le", ctx.get("lt"))
+            bound = format(bound, "g") if isinstance(bound, float) else bound
+            problems.append(f"{at} must be {'at most' if kind == 'less_than_equal' else 'below'} {bound}, "
                             f"got {given!r}")
         elif kind == "too_short":
             problems.append(f"{at} must hold at least {ctx.get('min_length')} item(s), got {given!r}")

@@ -71,3 +71,21 @@ def test_outputs_live_beside_the_warehouse_they_belong_to(tmp_path: Path, monkey
                                         beside / "dashboard", beside / "dagster")
     monkeypatch.setenv("CDP_EXPORT_DIR", str(tmp_path / "exports"))
     assert get_settings().export_dir == tmp_path / "exports"
+
+
+def test_wrong_settings_are_named_with_what_they_must_be(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The settings are typed: each wrong variable is named, with what it must hold."""
+    from cdp.settings import get_settings
+
+    assert get_settings().dbt_target == "duckdb"
+    for name, value in {"CDP_TARGET": "oracle", "CDP_DUCKDB_THREADS": "two", "CDP_MAX_QUARANTINE_RATE": "1.5",
+                        "CDP_RECORD_RUNS": "maybe", "CDP_MISSING_SOURCE_FOLDER": "ignore"}.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError) as error:
+        get_settings()
+    message = str(error.value)
+    assert "CDP_TARGET must be one of 'duckdb', 'postgres' or 'spark', got 'oracle'" in message
+    assert "CDP_DUCKDB_THREADS must be a whole number of threads" in message
+    assert "CDP_MAX_QUARANTINE_RATE must be at most 1, got '1.5'" in message
+    assert "CDP_RECORD_RUNS must be true or false, got 'maybe'" in message
+    assert "CDP_MISSING_SOURCE_FOLDER must be one of 'warn' or 'error', got 'ignore'" in message
