@@ -36,15 +36,10 @@ class SyncConfigError(ValueError):
     """syncs.yml is wrong; the message names the entry and key."""
 
 
-@dataclass(frozen=True)
-class Guardrails:
-    """Checks on a sync's plan before anything is sent (a failure blocks the sync)."""
-
-    allow_empty: bool = False            # an empty audience is almost always a broken build
-    max_delete_share: float = 0.25       # deletes / rows this sync holds at the destination
-    max_change_multiple: float = 10.0    # changes vs the median of recent runs ...
-    min_change_rows: int = 1_000         # ... never flagged below this many changed rows
-    history_runs: int = 5                # how many recent runs make the median
+# the typed entries of syncs.yml that the engine reads as they are (their fields are documented there)
+Guardrails = models.Guardrails
+Holdout = models.Holdout
+FrequencyCap = models.FrequencyCap
 
 
 @dataclass(frozen=True)
@@ -67,25 +62,6 @@ class DestinationDefinition:
     @property
     def configured(self) -> bool:
         return self.kind == "file" or bool(self.url())
-
-
-@dataclass(frozen=True)
-class Holdout:
-    """A control group: a stable share of the sync's eligible members, chosen by a hash of profile and
-    experiment, is never sent; marts.activation_holdout_lift compares their conversions with the rest."""
-
-    experiment: str
-    share: float
-
-
-@dataclass(frozen=True)
-class FrequencyCap:
-    """At most `max_sends` sends to one person on `channel` in `window_days` days, over every sync of
-    that channel (ops.sync_log); a member over the cap is held back this run, not removed."""
-
-    channel: str
-    max_sends: int
-    window_days: float
 
 
 @dataclass(frozen=True)
@@ -199,10 +175,10 @@ def _sync(name: str, spec: models.Sync, destinations: dict[str, DestinationDefin
         name=name, audience=spec.audience, destination=destination, mode=spec.mode, key=spec.key,
         mapping=dict(spec.mapping), consent_purpose=None if spec.consent_purpose == "none" else spec.consent_purpose,
         schedule=spec.schedule, batch_rows=spec.batch_rows, options=dict(spec.options),
-        guardrails=Guardrails(**spec.guardrails.model_dump()), description=spec.description,
+        guardrails=spec.guardrails, description=spec.description,
         consent_revoked_update=dict(revoked.update) if isinstance(revoked, models.ConsentRevokedUpdate) else None,
         channel=spec.channel,
-        holdout=Holdout(spec.holdout.experiment, spec.holdout.share) if spec.holdout else None,
+        holdout=spec.holdout,
     )
 
 
@@ -223,8 +199,8 @@ def parse_sync_config(raw: Any, path: Path) -> SyncConfig:
     spec: models.SyncsFile = _validated(models.SyncsFile, raw, path)
     destinations = {n: _destination(n, d) for n, d in spec.destinations.items()}
     syncs = {n: _sync(n, s, destinations, path) for n, s in spec.syncs.items()}
-    caps = tuple(FrequencyCap(c.channel, c.max_sends, c.window_days) for c in spec.frequency_caps)
-    return SyncConfig(destinations, syncs, tuple(spec.suppression), _priorities(spec.priorities, path), caps)
+    return SyncConfig(destinations, syncs, tuple(spec.suppression), _priorities(spec.priorities, path),
+                      tuple(spec.frequency_caps))
 
 
 @cache

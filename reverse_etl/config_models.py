@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -25,7 +26,9 @@ from pydantic import (
 from cdp.typed_config import IDENTIFIER_PATTERN, Strict
 
 Identifier = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN)]
-Digits = Annotated[str, StringConstraints(pattern=r"^[0-9]+$")]
+#: an id: digits, as text (YAML reads an unquoted id as a number)
+Digits = Annotated[str, BeforeValidator(lambda v: str(v) if isinstance(v, int) else v),
+                   StringConstraints(pattern=r"^[0-9]+$")]
 Scalar = str | int | float | bool | None
 
 
@@ -163,11 +166,6 @@ class HubSpotOptions(_Options):
     id_property: Identifier = "email"    # HubSpot's unique contact property the key maps to
     archive_on_delete: bool | None = None   # default: archive only when the sync names no list
 
-    @field_validator("list_id", mode="before")
-    @classmethod
-    def _list_id_text(cls, value: Any) -> Any:
-        return str(value) if isinstance(value, int) else value
-
 
 class SalesforceOptions(_Options):
     sobject: Identifier = "Contact"
@@ -176,19 +174,9 @@ class SalesforceOptions(_Options):
 class GoogleAdsOptions(_Options):
     user_list_id: Digits                 # the Customer Match user list
 
-    @field_validator("user_list_id", mode="before")
-    @classmethod
-    def _id_text(cls, value: Any) -> Any:
-        return str(value) if isinstance(value, int) else value
-
 
 class MetaAdsOptions(_Options):
     audience_id: Digits                  # the custom audience
-
-    @field_validator("audience_id", mode="before")
-    @classmethod
-    def _id_text(cls, value: Any) -> Any:
-        return str(value) if isinstance(value, int) else value
 
 
 OPTIONS: dict[str, type[BaseModel]] = {
@@ -202,6 +190,10 @@ OPTIONS: dict[str, type[BaseModel]] = {
 
 
 class Guardrails(Strict):
+    """Checks on a sync's plan before anything is sent (a failure blocks the sync): an empty audience
+    (almost always a broken build), the share of deletes among the rows the sync holds at the
+    destination, and changes against the median of recent runs (never flagged below min_change_rows)."""
+
     allow_empty: bool = False
     max_delete_share: Annotated[float, Field(ge=0)] = 0.25
     max_change_multiple: Annotated[float, Field(ge=0)] = 10.0
@@ -210,6 +202,9 @@ class Guardrails(Strict):
 
 
 class Holdout(Strict):
+    """A control group: a stable share of the sync's eligible members, chosen by a hash of profile and
+    experiment, is never sent; marts.activation_holdout_lift compares their conversions with the rest."""
+
     experiment: Identifier
     share: float = 0.1
 
@@ -269,6 +264,9 @@ class Sync(Strict):
 
 
 class FrequencyCap(Strict):
+    """At most `max_sends` sends to one person on `channel` in `window_days` days, over every sync of
+    that channel (ops.sync_log); a member over the cap is held back this run, not removed."""
+
     channel: Identifier
     max_sends: Annotated[int, Field(ge=1)]
     window_days: Annotated[float, Field(gt=0)]

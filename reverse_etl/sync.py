@@ -244,11 +244,9 @@ def run_sync(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, config: SyncC
     try:
         wants_json = sync.kind != "postgres" and not (sync.kind == "file" and sync.options.get("format") != "jsonl")
         destination.open(_fetch_batch(con, sync.name, None, wants_json).drop(["op", "is_new"]).schema)
-        expect_rows(destination, dict(con.execute(
-            f"select op, count(*) from {outbox_table(sync.name)} where batch_no in (select unnest(?)) group by op",
-            [batches]).fetchall()),
-            # a replace drops whoever it does not send: not while a frequency cap pauses members who stay
-            replace=plan.full_resync and not config.caps_for(sync.channel))
+        # a replace drops whoever it does not send: not while a frequency cap pauses members who stay
+        expect_rows(destination, con, outbox_table(sync.name), batches,
+                    replace=plan.full_resync and not config.caps_for(sync.channel))
         for number, batch_no in enumerate(batches, start=1):
             rows = _fetch_batch(con, sync.name, batch_no, wants_json)
             op, new_members = rows.column("op")[0].as_py(), all(rows.column("is_new").to_pylist())

@@ -24,10 +24,14 @@ def end_batch(destination: Destination) -> str | None:
     return close() if close else None
 
 
-def expect_rows(destination: Destination, rows_by_op: dict[str, int], *, replace: bool = False) -> None:
+def expect_rows(destination: Destination, con: duckdb.DuckDBPyConnection, outbox: str, batches: list[int], *,
+                replace: bool = False) -> None:
+    """Tell a destination that counts its upload sessions the rows of each operation of the outbox
+    batches this run sends (counted only for such a destination)."""
     expect = getattr(destination, "expect", None)
     if expect:
-        expect(rows_by_op, replace=replace)
+        expect(dict(con.execute(f"select op, count(*) from {outbox} where batch_no in (select unnest(?)) "
+                                "group by op", [batches]).fetchall()), replace=replace)
 
 
 def record_upload(con: duckdb.DuckDBPyConnection, sync_name: str, run_id: str, plan_id: str, batch_no: int,

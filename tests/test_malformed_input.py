@@ -442,3 +442,34 @@ def test_hostile_column_and_table_names_reach_postgresql_quoted(tmp_path: Path) 
     finally:
         admin.execute(f"drop database if exists {database} with (force)")
         admin.close()
+
+
+def test_ad_platform_ids_from_settings_and_answers_never_become_request_text(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ids that end up in Google Ads request paths, headers and its search query (GAQL) are digits or
+    refused: a customer id or manager id with query text in it stops the sync naming the variable, and
+    a job name a platform answers with that is not `customers/<digits>/offlineUserDataJobs/<digits>` is
+    never searched for."""
+    from reverse_etl.destinations.google_customer_match import GoogleCustomerMatchDestination
+    from reverse_etl.reliability import DestinationError
+
+    settings = {"client_id_env": "T_ID", "client_secret_env": "T_SECRET", "refresh_token_env": "T_REFRESH",
+                "developer_token_env": "T_DEV", "customer_id_env": "T_CUSTOMER", "login_customer_id_env": "T_LOGIN"}
+    for name in ("T_ID", "T_SECRET", "T_REFRESH", "T_DEV"):
+        monkeypatch.setenv(name, "x")
+    monkeypatch.setenv("T_CUSTOMER", "123 OR 1=1")
+    with pytest.raises(DestinationError, match=r"T_CUSTOMER must be a Google Ads customer id"):
+        GoogleCustomerMatchDestination.from_settings("http://127.0.0.1:9", settings, {"user_list_id": "1"},
+                                                     "profile_id", 1.0)
+    monkeypatch.setenv("T_CUSTOMER", "123-456-7890")
+    monkeypatch.setenv("T_LOGIN", "1\r\nX-Injected: yes")
+    with pytest.raises(DestinationError, match=r"T_LOGIN must be a Google Ads manager customer id"):
+        GoogleCustomerMatchDestination.from_settings("http://127.0.0.1:9", settings, {"user_list_id": "1"},
+                                                     "profile_id", 1.0)
+    monkeypatch.setenv("T_LOGIN", "111-222-3333")
+    google = GoogleCustomerMatchDestination.from_settings("http://127.0.0.1:9", settings, {"user_list_id": "1"},
+                                                          "profile_id", 1.0)
+    assert (google.customer_id, google.login_customer_id) == ("1234567890", "1112223333")
+    # no client is open: a search would fail loudly; a hostile name is turned away before any request
+    assert google.upload_status("customers/1/offlineUserDataJobs/2' OR offline_user_data_job.id > 0") is None
+    assert google.upload_status("customers/1/offlineUserDataJobs/2\nSELECT") is None

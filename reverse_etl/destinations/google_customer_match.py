@@ -40,7 +40,7 @@ API_VERSION = "v21"
 TOKEN_URL = "https://oauth2.googleapis.com/token"
 #: operations per addOperations request (Google's limit)
 MAX_OPERATIONS = 100_000
-JOB_NAME = re.compile(r"^customers/(\d+)/offlineUserDataJobs/(\d+)$")
+JOB_NAME = re.compile(r"^customers/(\d+)/offlineUserDataJobs/(\d+)\Z")
 #: OfflineUserDataJobMatchRateRange -> (low, high) as shares
 MATCH_RANGES = {
     "MATCH_RANGE_LESS_THAN_20": (0.0, 0.19), "MATCH_RANGE_20_TO_30": (0.20, 0.30),
@@ -79,10 +79,13 @@ class GoogleCustomerMatchDestination(HttpDestination):
         if not customer.isdigit():
             raise DestinationError(f"{customer_env} must be a Google Ads customer id (digits, dashes allowed)")
         login = settings.get("login_customer_id_env")
+        login_id = os.environ.get(str(login), "").replace("-", "") if login else ""
+        if login_id and not login_id.isdigit():
+            raise DestinationError(f"{login} must be a Google Ads manager customer id (digits, dashes allowed)")
         rows = min(int(options.get("request_rows", MAX_OPERATIONS)), MAX_OPERATIONS)
         return cls(url.rstrip("/"), key_field, {}, timeout_seconds, rows, customer_id=customer,
                    user_list_id=str(options["user_list_id"]),
-                   login_customer_id=(os.environ.get(str(login), "").replace("-", "") or None) if login else None,
+                   login_customer_id=login_id or None,
                    developer_token=os.environ[token_env], token_url=str(settings.get("token_url", TOKEN_URL)),
                    api_version=str(settings.get("api_version", API_VERSION)), credentials=credentials)
 
@@ -166,10 +169,9 @@ class GoogleCustomerMatchDestination(HttpDestination):
         """Run the batch's job (Google then processes it on its own time); None when nothing was added."""
         job, sent = self._job, self._sent
         self._job, self._sent = None, 0
-        if job is None:
+        if job is None or not sent:  # a job no operation reached is left to expire, not run or tracked
             return None
-        if sent:
-            self._post(f"{job}:run", {}, f"{job}:run")
+        self._post(f"{job}:run", {}, f"{job}:run")
         return job
 
     def upload_status(self, reference: str) -> UploadStatus | None:
