@@ -132,6 +132,20 @@ def _sync(args: argparse.Namespace) -> int:
                          override_guardrails=args.override_guardrails)
 
 
+def _gates(args: argparse.Namespace) -> int:
+    """Every gate's threshold in force (gates.yml, with this run's overrides), or what dbt is given."""
+    from cdp.gate_thresholds import dbt_gates_json, gates_in_force
+
+    settings = get_settings()
+    if args.dbt_json:
+        print(dbt_gates_json(settings))
+        return 0
+    print(f"gate thresholds from {settings.gates_file}")
+    for name, value, source in gates_in_force(settings):
+        print(f"  {name:<48} {value!s:<10} {source}")
+    return 0
+
+
 def _verify_erasure(args: argparse.Namespace) -> int:
     from cdp.privacy import verify_erasure
     from cdp.warehouse import connect
@@ -228,6 +242,10 @@ def build_parser() -> argparse.ArgumentParser:
     dev = commands.add_parser("dev", help="open the Dagster UI on the instance cdp run records into")
     dev.add_argument("-p", "--port", type=int, default=3000, help="the UI's port (default 3000)")
     dev.set_defaults(func=_dev)
+    gates = commands.add_parser("gates", help="print every gate's threshold in force (cdp/quality/gates.yml)")
+    gates.add_argument("--dbt-json", action="store_true",
+                       help="print the identity gates as dbt reads them (export as CDP_DBT_GATES to run dbt by hand)")
+    gates.set_defaults(func=_gates)
     commands.add_parser("verify-erasure", help="show that nothing remains of deleted people").set_defaults(
         func=_verify_erasure)
     explain = commands.add_parser("explain-profile", help="why a profile holds the identifiers it holds")

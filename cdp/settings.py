@@ -38,15 +38,20 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "CDP_SYNCS_FILE": ("reverse_etl/syncs.yml", "Reverse-ETL destinations, suppression audiences and syncs."),
     "CDP_DUCKDB_MEMORY_LIMIT": ("3GB", "DuckDB memory_limit for loaders and dbt; spills to disk beyond it."),
     "CDP_DUCKDB_THREADS": ("0", "DuckDB threads; 0 means one per core."),
-    "CDP_MAX_QUARANTINE_RATE": ("0.05", "Raw gate: the share of quarantined rows above which a load fails."),
+    "CDP_MAX_QUARANTINE_RATE": (
+        "",
+        "Raw gate for one run: the share of quarantined rows above which a load fails; empty: gates.yml"
+        " raw.quarantine_rate.",
+    ),
     "CDP_GROUND_TRUTH_DIR": (
         "",
         "Planted truth of generated data for identity accuracy (marts.identity_accuracy); empty: the"
         " ground_truth/ folder beside the landing dir when there is one, else none (real data).",
     ),
     "CDP_IDENTITY_MAX_CLUSTER_SIZE": (
-        "500",
-        "Identity gate: the most identifiers one profile may hold before the run fails (blob guard).",
+        "",
+        "Identity gate for one run: the most identifiers one profile may hold before the run fails (blob"
+        " guard); empty: gates.yml identity.largest_profile.",
     ),
     "CDP_DBT_PROJECT_DIR": (
         "dbt_project",
@@ -141,7 +146,10 @@ class Settings(BaseModel):
     gates_file: Path = Field(validation_alias="CDP_GATES_FILE")
     duckdb_memory_limit: str = Field(validation_alias="CDP_DUCKDB_MEMORY_LIMIT")
     duckdb_threads: Annotated[int, Field(ge=0)] = Field(validation_alias="CDP_DUCKDB_THREADS")
-    max_quarantine_rate: Annotated[float, Field(ge=0, le=1)] = Field(validation_alias="CDP_MAX_QUARANTINE_RATE")
+    max_quarantine_rate: Annotated[float, Field(ge=0, le=1)] | None = Field(
+        default=None, validation_alias="CDP_MAX_QUARANTINE_RATE")
+    identity_max_cluster_size: Annotated[int, Field(ge=1)] | None = Field(
+        default=None, validation_alias="CDP_IDENTITY_MAX_CLUSTER_SIZE")
     ground_truth_dir: Path | None = Field(default=None, validation_alias="CDP_GROUND_TRUTH_DIR")
     run_lock_wait_seconds: Annotated[float, Field(ge=0)] = Field(default=0.0,
                                                                  validation_alias="CDP_RUN_LOCK_WAIT_SECONDS")
@@ -185,7 +193,8 @@ def get_settings() -> Settings:
         "CDP_GATES_FILE": _path("CDP_GATES_FILE"),
         "CDP_DUCKDB_MEMORY_LIMIT": _raw("CDP_DUCKDB_MEMORY_LIMIT"),
         "CDP_DUCKDB_THREADS": _raw("CDP_DUCKDB_THREADS"),
-        "CDP_MAX_QUARANTINE_RATE": _raw("CDP_MAX_QUARANTINE_RATE"),
+        "CDP_MAX_QUARANTINE_RATE": _raw("CDP_MAX_QUARANTINE_RATE") or None,
+        "CDP_IDENTITY_MAX_CLUSTER_SIZE": _raw("CDP_IDENTITY_MAX_CLUSTER_SIZE") or None,
         "CDP_GROUND_TRUTH_DIR": _ground_truth_dir(landing),
         "CDP_RUN_LOCK_WAIT_SECONDS": _raw("CDP_RUN_LOCK_WAIT_SECONDS"),
         "CDP_MISSING_SOURCE_FOLDER": _raw("CDP_MISSING_SOURCE_FOLDER").lower(),
@@ -200,6 +209,7 @@ def get_settings() -> Settings:
     return validated(Settings, raw, "environment", ValueError, expected={
         "CDP_DUCKDB_THREADS": "a whole number of threads (0: DuckDB's default)",
         "CDP_MAX_QUARANTINE_RATE": "a share between 0 and 1",
+        "CDP_IDENTITY_MAX_CLUSTER_SIZE": "a whole number of identifiers",
         "CDP_RUN_LOCK_WAIT_SECONDS": "a number of seconds",
         "CDP_RECORD_RUNS": "true or false"})
 
@@ -254,8 +264,11 @@ def run_lock_anchor(settings: Settings) -> Path:
 
 def dbt_environment_variables(settings: Settings) -> dict[str, str]:
     """What dbt reads from the environment (profiles.yml), with absolute paths so dbt's cwd does not matter."""
+    from cdp.gate_thresholds import dbt_gates_json  # gates.yml is typed beside the settings, not below them
+
     postgres = postgres_parameters()
     return {
+        "CDP_DBT_GATES": dbt_gates_json(settings),
         "CDP_WAREHOUSE": str(settings.warehouse),
         "CDP_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit,
         "CDP_GROUND_TRUTH_DIR": str(settings.ground_truth_dir or ""),

@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
+from cdp.gate_thresholds import Guardrails, default_guardrails
 from cdp.typed_config import validated
 from reverse_etl import config_models as models
 
@@ -37,7 +38,6 @@ class SyncConfigError(ValueError):
 
 
 # the typed entries of syncs.yml that the engine reads as they are (their fields are documented there)
-Guardrails = models.Guardrails
 Holdout = models.Holdout
 FrequencyCap = models.FrequencyCap
 
@@ -76,7 +76,7 @@ class SyncDefinition:
     schedule: str | None = None
     batch_rows: int = 50_000
     options: dict[str, Any] = field(default_factory=dict)
-    guardrails: Guardrails = field(default_factory=Guardrails)
+    guardrails: Guardrails = field(default_factory=default_guardrails)
     description: str = ""
     #: on_consent_revoked: None = delete the member at the destination; else the destination fields
     #: (and values) an update sets for a member this sync sent who lost consent (an unsubscribe flag)
@@ -175,7 +175,8 @@ def _sync(name: str, spec: models.Sync, destinations: dict[str, DestinationDefin
         name=name, audience=spec.audience, destination=destination, mode=spec.mode, key=spec.key,
         mapping=dict(spec.mapping), consent_purpose=None if spec.consent_purpose == "none" else spec.consent_purpose,
         schedule=spec.schedule, batch_rows=spec.batch_rows, options=dict(spec.options),
-        guardrails=spec.guardrails, description=spec.description,
+        guardrails=default_guardrails().model_copy(update=spec.guardrails.model_dump(exclude_none=True)),
+        description=spec.description,
         consent_revoked_update=dict(revoked.update) if isinstance(revoked, models.ConsentRevokedUpdate) else None,
         channel=spec.channel,
         holdout=spec.holdout,

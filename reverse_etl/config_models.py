@@ -189,16 +189,14 @@ OPTIONS: dict[str, type[BaseModel]] = {
 # ----------------------------------------------------------------------------------------------- syncs
 
 
-class Guardrails(Strict):
-    """Checks on a sync's plan before anything is sent (a failure blocks the sync): an empty audience
-    (almost always a broken build), the share of deletes among the rows the sync holds at the
-    destination, and changes against the median of recent runs (never flagged below min_change_rows)."""
+class GuardrailOverrides(Strict):
+    """A sync's own guardrails: any key given replaces the default of gates.yml reverse_etl.guardrails."""
 
-    allow_empty: bool = False
-    max_delete_share: Annotated[float, Field(ge=0)] = 0.25
-    max_change_multiple: Annotated[float, Field(ge=0)] = 10.0
-    min_change_rows: Annotated[int, Field(ge=0)] = 1_000
-    history_runs: Annotated[int, Field(ge=1)] = 5
+    allow_empty: bool | None = None
+    max_delete_share: Annotated[float, Field(ge=0)] | None = None
+    max_change_multiple: Annotated[float, Field(ge=0)] | None = None
+    min_change_rows: Annotated[int, Field(ge=0)] | None = None
+    history_runs: Annotated[int, Field(ge=1)] | None = None
 
 
 class Holdout(Strict):
@@ -232,7 +230,7 @@ class Sync(Strict):
     schedule: str | None = None
     batch_rows: Annotated[int, Field(ge=1)] = 50_000
     options: dict[str, Any] = Field(default_factory=dict)
-    guardrails: Guardrails = Field(default_factory=Guardrails)
+    guardrails: GuardrailOverrides = Field(default_factory=GuardrailOverrides)
     on_consent_revoked: Any = "delete"   # `delete`, or {update: {<mapped field>: <value>}}
     channel: Identifier | None = None
     holdout: Holdout | None = None

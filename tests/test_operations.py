@@ -105,7 +105,7 @@ def test_gates_file_is_typed_and_its_mistakes_name_the_key(tmp_path: Path) -> No
     nor warn, a negative share, a missing threshold and a misspelt key are each named."""
     import pytest
 
-    from cdp.quality.warehouse_checks import GatesConfigError, gate, load_gates
+    from cdp.gate_thresholds import GatesConfigError, gate, load_gates
     from cdp.settings import get_settings
 
     shipped = get_settings().gates_file
@@ -125,3 +125,57 @@ def test_gates_file_is_typed_and_its_mistakes_name_the_key(tmp_path: Path) -> No
     assert "audiences.size_change.max_drop_share must be at least 0, got -0.5" in message
     assert "audiences.size_change lacks 'min_previous_members'" in message
     assert "audiences.consent_present: unknown key 'sevrity'" in message
+
+    raw = yaml.safe_load(shipped.read_text())
+    raw["identity"]["largest_profile"]["max_identifiers"] = 0
+    raw["raw"]["quarantine_rate"]["max_share"] = 1.5
+    raw["reverse_etl"]["guardrails"].pop("history_runs")
+    broken.write_text(yaml.safe_dump(raw))
+    with pytest.raises(GatesConfigError) as error:
+        load_gates(broken)
+    message = str(error.value)
+    assert "identity.largest_profile.max_identifiers must be at least 1, got 0" in message
+    assert "raw.quarantine_rate.max_share must be at most 1, got 1.5" in message
+    assert "reverse_etl.guardrails lacks 'history_runs'" in message
+
+
+def test_every_gate_threshold_comes_from_gates_yml(tmp_path: Path, monkeypatch) -> None:
+    """One file holds the thresholds: a changed gates.yml changes the raw quarantine limit, the identity
+    thresholds dbt is given and every sync's guardrails (a sync's own key still wins); the two
+    environment overrides replace their one threshold for a run."""
+    import json
+
+    from cdp.gate_thresholds import dbt_gates_json, gates_in_force, max_quarantine_rate
+    from cdp.settings import get_settings
+    from reverse_etl.config import parse_sync_config
+
+    raw = yaml.safe_load(get_settings().gates_file.read_text())
+    raw["raw"]["quarantine_rate"]["max_share"] = 0.2
+    raw["identity"]["largest_profile"]["max_identifiers"] = 77
+    raw["reverse_etl"]["guardrails"]["max_delete_share"] = 0.6
+    raw["reverse_etl"]["guardrails"]["min_change_rows"] = 12
+    changed = tmp_path / "gates.yml"
+    changed.write_text(yaml.safe_dump(raw))
+    monkeypatch.setenv("CDP_GATES_FILE", str(changed))
+    settings = get_settings()
+    assert max_quarantine_rate(settings) == (0.2, "gates.yml raw.quarantine_rate")
+    assert json.loads(dbt_gates_json(settings))["largest_profile"]["max_identifiers"] == 77
+    syncs = parse_sync_config({"destinations": {"files": {"kind": "file"}}, "suppression": [], "syncs": {
+        "plain": {"audience": "aud_a", "destination": "files", "mode": "mirror", "key": "profile_id",
+                  "mapping": {"profile_id": "profile_id"}, "consent_purpose": "none", "consent_reason": "test",
+                  "options": {"path": "a.csv"}},
+        "own": {"audience": "aud_a", "destination": "files", "mode": "mirror", "key": "profile_id",
+                "mapping": {"profile_id": "profile_id"}, "consent_purpose": "none", "consent_reason": "test",
+                "options": {"path": "b.csv"}, "guardrails": {"max_delete_share": 0.1}}}}, Path("syncs.yml"))
+    plain, own = syncs.syncs["plain"].guardrails, syncs.syncs["own"].guardrails
+    assert (plain.max_delete_share, plain.min_change_rows) == (0.6, 12)
+    assert (own.max_delete_share, own.min_change_rows) == (0.1, 12)
+
+    monkeypatch.setenv("CDP_MAX_QUARANTINE_RATE", "0.01")
+    monkeypatch.setenv("CDP_IDENTITY_MAX_CLUSTER_SIZE", "9")
+    settings = get_settings()
+    assert max_quarantine_rate(settings) == (0.01, "CDP_MAX_QUARANTINE_RATE")
+    assert json.loads(dbt_gates_json(settings))["largest_profile"]["max_identifiers"] == 9
+    shown = {path: (value, source) for path, value, source in gates_in_force(settings)}
+    assert shown["identity.largest_profile.max_identifiers"] == (9, "CDP_IDENTITY_MAX_CLUSTER_SIZE")
+    assert shown["reverse_etl.guardrails.max_delete_share"] == (0.6, "gates.yml")

@@ -278,7 +278,7 @@ def test_unreadable_identifiers_are_counted(built: Workspace) -> None:
                                    dropped_identifier_share from marts.identity_health""")
     # given: events id-06 (email, phone), id-07 (phone), id-08 (email, phone); contacts C-BAD, C-OK (2 each)
     assert health == [(2, 3, 9, pytest.approx(5 / 9))]
-    # above var cdp__identity_max_dropped_share: the run warns, it does not fail
+    # above gates.yml identity.dropped_identifiers: the run warns, it does not fail
     warned = built.query("""select count(*) from ops.quality_results
                             where check_name like '%identity_dropped_identifier_share%' and severity = 'warn'
                               and not passed""")

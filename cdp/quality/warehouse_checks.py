@@ -1,4 +1,4 @@
-"""Gates that run as SQL inside DuckDB, with thresholds from gates.yml (CDP_GATES_FILE).
+"""Gates that run as SQL in the warehouse, with thresholds from gates.yml (cdp/gate_thresholds.py).
 
 - raw `volume`: each new file's rows against the median of the source's earlier files;
 - audiences `size_change`: members now against the last run whose every gate passed
@@ -12,17 +12,12 @@ Each returns a `CheckOutcome`; nothing here reads a table into Python beyond a f
 from __future__ import annotations
 
 import time
-from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
-
-import yaml
-from pydantic import Field
 
 from cdp.engines.catalog import column_names
 from cdp.engines.types import Warehouse
+from cdp.gate_thresholds import gate
 from cdp.quality.results import CheckOutcome
-from cdp.typed_config import Strict, validated
 
 AUDIENCE_HISTORY_DDL = """
 create table if not exists ops.audience_size_history (
@@ -32,65 +27,6 @@ create table if not exists ops.audience_size_history (
     recorded_at timestamptz not null
 );
 """
-
-
-class GatesConfigError(ValueError):
-    """gates.yml is malformed; the message names the file and key."""
-
-
-class _Gate(Strict):
-    severity: Literal["error", "warn"] = "error"
-
-
-class _Volume(_Gate):
-    min_share_of_median: Annotated[float, Field(ge=0)]
-    max_multiple_of_median: Annotated[float, Field(gt=0)]
-    min_previous_files: Annotated[int, Field(ge=1)]
-
-
-class _SizeChange(_Gate):
-    max_drop_share: Annotated[float, Field(ge=0, le=1)]
-    max_growth_multiple: Annotated[float, Field(gt=0)]
-    min_previous_members: Annotated[int, Field(ge=0)]
-
-
-class _RawGates(Strict):
-    volume: _Volume
-
-
-class _AudienceGates(Strict):
-    size_change: _SizeChange
-    consent_present: _Gate
-
-
-class _GatesFile(Strict):
-    """gates.yml: the thresholds and severities of the gates Python runs as SQL."""
-
-    raw: _RawGates
-    audiences: _AudienceGates
-
-
-@cache
-def _load(path: Path, mtime_ns: int) -> dict[str, Any]:
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise GatesConfigError(f"{path}: not valid YAML: {exc}") from exc
-    return validated(_GatesFile, raw, path, GatesConfigError).model_dump()
-
-
-def load_gates(path: Path | None = None) -> dict[str, Any]:
-    if path is None:
-        from cdp.settings import get_settings
-
-        path = get_settings().gates_file
-    if not path.exists():
-        raise GatesConfigError(f"gates file {path} does not exist (CDP_GATES_FILE)")
-    return _load(path, path.stat().st_mtime_ns)
-
-
-def gate(layer: str, name: str, path: Path | None = None) -> dict[str, Any]:
-    return dict(load_gates(path)[layer][name])
 
 
 def raw_volume(con: Warehouse, source: str, new_files: list[str]) -> CheckOutcome:

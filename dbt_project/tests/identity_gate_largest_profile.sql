@@ -1,4 +1,4 @@
-{#- Identity gate: the latest run's largest profile must stay within var cdp__identity_max_cluster_size. -#}
+{#- Identity gate: the latest run's largest profile must stay within gates.yml identity.largest_profile. -#}
 select run_at, largest_profile_identifiers, max_cluster_size_allowed
 from {{ ref('identity_health') }}
 where run_at = (select max(h.run_at) from {{ ref('identity_health') }} as h)

@@ -69,7 +69,7 @@ _parsed: dict[str, Any] = {}
 _parse_lock = threading.Lock()
 #: environment variables a parse depends on: the project's vars and model configs, and the profile's
 #: database (PostgreSQL writes its name into every relation, as DuckDB does the file's stem)
-PARSE_ENVIRONMENT = ("CDP_DBT_TARGET", "CDP_IDENTITY_MAX_CLUSTER_SIZE", "CDP_GROUND_TRUTH_DIR", "CDP_DBT_VARS",
+PARSE_ENVIRONMENT = ("CDP_DBT_TARGET", "CDP_DBT_GATES", "CDP_GROUND_TRUTH_DIR", "CDP_DBT_VARS",
                      "CDP_POSTGRES_HOST", "CDP_POSTGRES_PORT", "CDP_POSTGRES_DB")
 
 

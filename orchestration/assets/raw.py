@@ -12,6 +12,7 @@ with the good files, and the bad ones wait in ops.quarantine for someone to fix 
 import dagster as dg
 from dagster import AssetExecutionContext
 
+from cdp.gate_thresholds import max_quarantine_rate
 from cdp.ingest.contract import SourceSpec, load_contract
 from cdp.ingest.loader import SourceResult
 from cdp.ingest.publish import load_landing_source
@@ -48,15 +49,16 @@ def _reconciliation(con, spec: SourceSpec) -> CheckOutcome:
     )
 
 
-def _quarantine_rate(spec: SourceSpec, result: SourceResult, max_rate: float) -> CheckOutcome:
+def _quarantine_rate(spec: SourceSpec, result: SourceResult) -> CheckOutcome:
+    max_rate, where = max_quarantine_rate()
     read = result.total("rows_read")
     quarantined = result.total("rows_quarantined")
     rate = quarantined / read if read else 0.0
     return CheckOutcome(
         "raw", f"raw/{spec.table}", "quarantine_rate", rate <= max_rate, "error", target=spec.name,
         rows_checked=read, rows_failed=quarantined, observed=rate,
-        threshold=f"<= {max_rate:g} (CDP_MAX_QUARANTINE_RATE)",
-        description="share of this load's rows quarantined is at most CDP_MAX_QUARANTINE_RATE",
+        threshold=f"<= {max_rate:g} ({where})",
+        description=f"share of this load's rows quarantined is at most {max_rate:g} ({where})",
     )
 
 
@@ -107,7 +109,7 @@ def build_raw_asset(spec: SourceSpec) -> dg.AssetsDefinition:
             result = load_landing_source(con, spec, settings, contract, progress=context.log.info,
                                          validator=validator, run_id=context.run_id)
             new_files = [f.path for f in result.files if f.status == "loaded"]
-            outcomes = [_reconciliation(con, spec), _quarantine_rate(spec, result, settings.max_quarantine_rate),
+            outcomes = [_reconciliation(con, spec), _quarantine_rate(spec, result),
                         _expectations(spec, result), raw_volume(con, spec.name, new_files),
                         _whole_files(spec, result)]
             record_outcomes(con, [o for o in outcomes if o.check_name != "files_readable"], context.run_id)
