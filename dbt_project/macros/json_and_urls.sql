@@ -144,7 +144,8 @@
 {%- endmacro %}
 
 {#- `not materialized` for a CTE read more than once that is cheaper to compute twice than to keep
-    (wide rows at tens of millions would spill): each reader then only computes the columns it needs. -#}
+    (wide rows at tens of millions would spill): each reader then only computes the columns it needs.
+    Every import CTE (`x as (select * from ref('x'))`) is one: a name for a relation, never a copy. -#}
 {% macro cte_not_materialized() -%}
     {{ return(adapter.dispatch('cte_not_materialized', 'cdp')()) }}
 {%- endmacro %}

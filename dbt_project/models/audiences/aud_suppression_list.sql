@@ -3,30 +3,42 @@
     (match_kind email_domain, email or company; case-insensitive) or because they revoked every
     marketing purpose (email_marketing, sms and ads_targeting). One row per person, the first
     reason by rule id. -#}
-with rules as (
+with suppression_rules as {{ cte_not_materialized() }} (
+    select * from {{ ref('suppression_rules') }}
+),
+
+dim_profiles as {{ cte_not_materialized() }} (
+    select * from {{ ref('dim_profiles') }}
+),
+
+rules as (
     select rule_id, lower(trim(match_kind)) as match_kind, lower(trim(match_value)) as match_value, reason
-    from {{ ref('suppression_rules') }}
+    from suppression_rules
 ),
 
 matches as (
     select p.profile_id, r.rule_id, r.reason
-    from {{ ref('dim_profiles') }} as p
+    from dim_profiles as p
     inner join rules as r
         on (r.match_kind = 'email_domain' and lower(split_part(p.email, '@', 2)) = r.match_value)
         or (r.match_kind = 'email' and lower(p.email) = r.match_value)
         or (r.match_kind = 'company' and lower(trim(p.company)) = r.match_value)
     union all
     select profile_id, 'revoked_all_marketing', 'Revoked consent for email marketing, SMS and ads targeting.'
-    from {{ ref('dim_profiles') }}
+    from dim_profiles
     where email_marketing_consent = 'revoked' and sms_consent = 'revoked' and ads_targeting_consent = 'revoked'
+),
+
+final as (
+    select
+        m.profile_id,
+        p.email_sha256,
+        p.phone_sha256,
+        {{ cdp_first_value('m.rule_id', 'm.rule_id') }} as suppression_rule,
+        {{ cdp_first_value('m.reason', 'm.rule_id') }} as suppression_reason
+    from matches as m
+    inner join dim_profiles as p on p.profile_id = m.profile_id
+    group by m.profile_id, p.email_sha256, p.phone_sha256
 )
 
-select
-    m.profile_id,
-    p.email_sha256,
-    p.phone_sha256,
-    {{ cdp_first_value('m.rule_id', 'm.rule_id') }} as suppression_rule,
-    {{ cdp_first_value('m.reason', 'm.rule_id') }} as suppression_reason
-from matches as m
-inner join {{ ref('dim_profiles') }} as p on p.profile_id = m.profile_id
-group by m.profile_id, p.email_sha256, p.phone_sha256
+select * from final

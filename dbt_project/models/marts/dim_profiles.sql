@@ -4,9 +4,49 @@
     marts (fct_funnel_profiles, lead_scores); traits from int_profiles__traits. -#}
 {%- set session_minutes = var('cdp__session_timeout_minutes') | int -%}
 
-with registry as (
+with identity_profile_registry as {{ cte_not_materialized() }} (
+    select * from {{ ref('identity_profile_registry') }}
+),
+
+int_identity__clusters as {{ cte_not_materialized() }} (
+    select * from {{ ref('int_identity__clusters') }}
+),
+
+stg_segment__events as {{ cte_not_materialized() }} (
+    select * from {{ ref('stg_segment__events') }}
+),
+
+int_identity__event_profiles as {{ cte_not_materialized() }} (
+    select * from {{ ref('int_identity__event_profiles') }}
+),
+
+int_marketing__touches as {{ cte_not_materialized() }} (
+    select * from {{ ref('int_marketing__touches') }}
+),
+
+stg_consent__records as {{ cte_not_materialized() }} (
+    select * from {{ ref('stg_consent__records') }}
+),
+
+int_profiles__traits as {{ cte_not_materialized() }} (
+    select * from {{ ref('int_profiles__traits') }}
+),
+
+fct_funnel_profiles as {{ cte_not_materialized() }} (
+    select * from {{ ref('fct_funnel_profiles') }}
+),
+
+lead_scores as {{ cte_not_materialized() }} (
+    select * from {{ ref('lead_scores') }}
+),
+
+int_privacy__deleted_profiles as {{ cte_not_materialized() }} (
+    select * from {{ ref('int_privacy__deleted_profiles') }}
+),
+
+registry as (
     select profile_id, identifier_type, identifier, node_key, profile_first_seen_at
-    from {{ ref('identity_profile_registry') }}
+    from identity_profile_registry
 ),
 
 identifiers as (
@@ -21,7 +61,7 @@ identifiers as (
         min(c.first_seen_at) as identifiers_first_seen_at,
         max(c.last_seen_at) as identifiers_last_seen_at
     from registry as r
-    inner join {{ ref('int_identity__clusters') }} as c on c.node_key = r.node_key
+    inner join int_identity__clusters as c on c.node_key = r.node_key
     group by r.profile_id
 ),
 
@@ -33,8 +73,8 @@ events as {{ cte_not_materialized() }} (
         e.event_name,
         e.channel,
         e.revenue
-    from {{ ref('stg_segment__events') }} as e
-    inner join {{ ref('int_identity__event_profiles') }} as p on p.message_id = e.message_id
+    from stg_segment__events as e
+    inner join int_identity__event_profiles as p on p.message_id = e.message_id
     where p.profile_id is not null
 ),
 
@@ -74,7 +114,7 @@ touches as (
         {{ cdp_arg_min('channel', 'occurred_at') }} as first_touch_channel,
         {{ cdp_latest('channel', 'occurred_at') }} as last_touch_channel,
         {{ string_agg_distinct('channel', "', '") }} as channels_seen
-    from {{ ref('int_marketing__touches') }}
+    from int_marketing__touches
     group by profile_id
 ),
 
@@ -86,7 +126,7 @@ consent_latest as (
             identifier_type, identifier, purpose, status, recorded_at, consent_record_id,
             row_number() over (partition by identifier_type, identifier, purpose
                                order by recorded_at desc, status desc) as recency
-        from {{ ref('stg_consent__records') }}
+        from stg_consent__records
         where identifier is not null
     ) as ranked
     where recency = 1
@@ -114,59 +154,63 @@ consent as (
                                                          then {{ identity_email_key('k.identifier') }}
                                                          else k.identifier end
     group by r.profile_id
+),
+
+final as (
+    select
+        i.profile_id,
+        i.latest_user_id as user_id,
+        i.latest_email as email,
+        {{ sha256_hex('i.latest_email') }} as email_sha256,
+        i.latest_phone as phone_e164,
+        {{ sha256_hex('i.latest_phone') }} as phone_sha256,
+        i.latest_crm_contact_id as crm_contact_id,
+        i.identifier_count,
+        i.user_id_count,
+        i.crm_contact_id_count,
+        i.email_count,
+        i.phone_count,
+        i.device_id_count,
+        i.anonymous_id_count,
+        i.profile_first_seen_at,
+        least(i.identifiers_first_seen_at, coalesce(a.first_event_at, i.identifiers_first_seen_at)) as first_seen_at,
+        greatest(i.identifiers_last_seen_at, coalesce(a.last_event_at, i.identifiers_last_seen_at)) as last_seen_at,
+        coalesce(a.event_count, 0) as event_count,
+        coalesce(tp.touchpoint_count, 0) as touchpoint_count,
+        coalesce(a.session_count, 0) as session_count,
+        tp.channels_seen,
+        tp.first_touch_channel,
+        tp.last_touch_channel,
+        coalesce(a.order_count, 0) as order_count,
+        coalesce(a.order_revenue, 0) as order_revenue,
+        l.current_stage as lifecycle_stage,
+        l.current_stage_entered_at as lifecycle_stage_entered_at,
+        coalesce(sc.lead_score, 0) as lead_score,
+        coalesce(sc.fit_score, 0) as fit_score,
+        coalesce(sc.engagement_score, 0) as engagement_score,
+        coalesce(k.email_marketing_consent, 'unknown') as email_marketing_consent,
+        coalesce(k.sms_consent, 'unknown') as sms_consent,
+        coalesce(k.ads_targeting_consent, 'unknown') as ads_targeting_consent,
+        coalesce(k.analytics_consent, 'unknown') as analytics_consent,
+        k.email_marketing_consent_record_id,
+        k.sms_consent_record_id,
+        k.ads_targeting_consent_record_id,
+        k.analytics_consent_record_id,
+        t.first_name,
+        t.last_name,
+        t.company,
+        t.job_title,
+        t.country,
+        t.industry,
+        t.company_size
+    from identifiers as i
+    left join activity as a on a.profile_id = i.profile_id
+    left join touches as tp on tp.profile_id = i.profile_id
+    left join consent as k on k.profile_id = i.profile_id
+    left join int_profiles__traits as t on t.profile_id = i.profile_id
+    left join fct_funnel_profiles as l on l.profile_id = i.profile_id
+    left join lead_scores as sc on sc.profile_id = i.profile_id
+    where i.profile_id not in (select d.profile_id from int_privacy__deleted_profiles as d)
 )
 
-select
-    i.profile_id,
-    i.latest_user_id as user_id,
-    i.latest_email as email,
-    {{ sha256_hex('i.latest_email') }} as email_sha256,
-    i.latest_phone as phone_e164,
-    {{ sha256_hex('i.latest_phone') }} as phone_sha256,
-    i.latest_crm_contact_id as crm_contact_id,
-    i.identifier_count,
-    i.user_id_count,
-    i.crm_contact_id_count,
-    i.email_count,
-    i.phone_count,
-    i.device_id_count,
-    i.anonymous_id_count,
-    i.profile_first_seen_at,
-    least(i.identifiers_first_seen_at, coalesce(a.first_event_at, i.identifiers_first_seen_at)) as first_seen_at,
-    greatest(i.identifiers_last_seen_at, coalesce(a.last_event_at, i.identifiers_last_seen_at)) as last_seen_at,
-    coalesce(a.event_count, 0) as event_count,
-    coalesce(tp.touchpoint_count, 0) as touchpoint_count,
-    coalesce(a.session_count, 0) as session_count,
-    tp.channels_seen,
-    tp.first_touch_channel,
-    tp.last_touch_channel,
-    coalesce(a.order_count, 0) as order_count,
-    coalesce(a.order_revenue, 0) as order_revenue,
-    l.current_stage as lifecycle_stage,
-    l.current_stage_entered_at as lifecycle_stage_entered_at,
-    coalesce(sc.lead_score, 0) as lead_score,
-    coalesce(sc.fit_score, 0) as fit_score,
-    coalesce(sc.engagement_score, 0) as engagement_score,
-    coalesce(k.email_marketing_consent, 'unknown') as email_marketing_consent,
-    coalesce(k.sms_consent, 'unknown') as sms_consent,
-    coalesce(k.ads_targeting_consent, 'unknown') as ads_targeting_consent,
-    coalesce(k.analytics_consent, 'unknown') as analytics_consent,
-    k.email_marketing_consent_record_id,
-    k.sms_consent_record_id,
-    k.ads_targeting_consent_record_id,
-    k.analytics_consent_record_id,
-    t.first_name,
-    t.last_name,
-    t.company,
-    t.job_title,
-    t.country,
-    t.industry,
-    t.company_size
-from identifiers as i
-left join activity as a on a.profile_id = i.profile_id
-left join touches as tp on tp.profile_id = i.profile_id
-left join consent as k on k.profile_id = i.profile_id
-left join {{ ref('int_profiles__traits') }} as t on t.profile_id = i.profile_id
-left join {{ ref('fct_funnel_profiles') }} as l on l.profile_id = i.profile_id
-left join {{ ref('lead_scores') }} as sc on sc.profile_id = i.profile_id
-where i.profile_id not in (select d.profile_id from {{ ref('int_privacy__deleted_profiles') }} as d)
+select * from final

@@ -4,8 +4,20 @@
     earlier profile cut in two by a protection) are recorded too, as event_type 'split'. -#}
 {{ config(materialized='incremental', full_refresh=false) }}
 
-with registry as (
+with identity_profile_registry as {{ cte_not_materialized() }} (
     select * from {{ ref('identity_profile_registry') }}
+),
+
+int_identity__clusters as {{ cte_not_materialized() }} (
+    select * from {{ ref('int_identity__clusters') }}
+),
+
+int_identity__edges as {{ cte_not_materialized() }} (
+    select * from {{ ref('int_identity__edges') }}
+),
+
+registry as (
+    select * from identity_profile_registry
 ),
 
 moved as (
@@ -26,7 +38,7 @@ events as (
 ),
 
 clusters as (
-    select node_id, node_key from {{ ref('int_identity__clusters') }}
+    select node_id, node_key from int_identity__clusters
 ),
 
 moved_nodes as (
@@ -39,11 +51,11 @@ moved_nodes as (
 edge_ends as (
     {#- only edges touching a moved identifier (none in most runs) -#}
     select rule, left_node_id as node_id, right_node_id as other_id, first_seen_at, first_source, first_source_key
-    from {{ ref('int_identity__edges') }}
+    from int_identity__edges
     where is_allowed and left_node_id in (select mn.node_id from moved_nodes as mn)
     union all
     select rule, right_node_id, left_node_id, first_seen_at, first_source, first_source_key
-    from {{ ref('int_identity__edges') }}
+    from int_identity__edges
     where is_allowed and right_node_id in (select mn.node_id from moved_nodes as mn)
 ),
 
@@ -66,21 +78,25 @@ joining_edges as (
     inner join registry as o on o.node_key = oc.node_key and o.profile_id = m.profile_id
     where not exists (select 1 from moved as x
                       where x.node_key = oc.node_key and x.previous_profile_id = m.previous_profile_id)
+),
+
+final as (
+    select
+        {{ cdp_run_started_at() }} as recorded_at,
+        v.event_type,
+        v.retired_profile_id,
+        v.surviving_profile_id,
+        v.identifiers_moved,
+        j.joined_by_identifier,
+        j.joined_identifier,
+        j.rule as joined_by_rule,
+        j.first_source as joined_by_source,
+        j.first_source_key as joined_by_source_key,
+        j.first_seen_at as joined_at
+    from events as v
+    left join joining_edges as j
+        on j.retired_profile_id = v.retired_profile_id and j.surviving_profile_id = v.surviving_profile_id
+        and j.position = 1
 )
 
-select
-    {{ cdp_run_started_at() }} as recorded_at,
-    v.event_type,
-    v.retired_profile_id,
-    v.surviving_profile_id,
-    v.identifiers_moved,
-    j.joined_by_identifier,
-    j.joined_identifier,
-    j.rule as joined_by_rule,
-    j.first_source as joined_by_source,
-    j.first_source_key as joined_by_source_key,
-    j.first_seen_at as joined_at
-from events as v
-left join joining_edges as j
-    on j.retired_profile_id = v.retired_profile_id and j.surviving_profile_id = v.surviving_profile_id
-    and j.position = 1
+select * from final

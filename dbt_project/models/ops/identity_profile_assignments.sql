@@ -17,9 +17,13 @@
 {%- set legacy = none if is_incremental() else cdp_legacy_registry() -%}
 {%- set has_previous = is_incremental() or legacy is not none -%}
 
-with clusters as (
+with int_identity__clusters as {{ cte_not_materialized() }} (
+    select * from {{ ref('int_identity__clusters') }}
+),
+
+clusters as (
     select node_key, identifier_type, identifier, first_seen_at, cluster_node_id
-    from {{ ref('int_identity__clusters') }}
+    from int_identity__clusters
     where not is_blocked
 ),
 
@@ -127,26 +131,30 @@ assigned as (
     from clusters as c
     inner join anchors as a on a.cluster_node_id = c.cluster_node_id
     {%- endif %}
+),
+
+final as (
+    select
+        node_key,
+        identifier_type,
+        identifier,
+        profile_id,
+        profile_first_seen_at,
+        previous_profile_id,
+        assignment,
+        {{ cdp_run_started_at() }} as assigned_at
+    from assigned
+    {% if has_previous -%}
+    where assignment <> 'kept'
+    {%- endif %}
+    {%- if legacy is not none %}
+    union all
+    {# the first run over an older warehouse carries its state over: every row this run does not change #}
+    select node_key, identifier_type, identifier, profile_id, profile_first_seen_at, previous_profile_id, assignment,
+           assigned_at
+    from {{ legacy }} as l
+    where not exists (select 1 from assigned as a where a.node_key = l.node_key and a.assignment <> 'kept')
+    {%- endif %}
 )
 
-select
-    node_key,
-    identifier_type,
-    identifier,
-    profile_id,
-    profile_first_seen_at,
-    previous_profile_id,
-    assignment,
-    {{ cdp_run_started_at() }} as assigned_at
-from assigned
-{% if has_previous -%}
-where assignment <> 'kept'
-{%- endif %}
-{%- if legacy is not none %}
-union all
-{# the first run over an older warehouse carries its state over: every row this run does not change #}
-select node_key, identifier_type, identifier, profile_id, profile_first_seen_at, previous_profile_id, assignment,
-       assigned_at
-from {{ legacy }} as l
-where not exists (select 1 from assigned as a where a.node_key = l.node_key and a.assignment <> 'kept')
-{%- endif %}
+select * from final

@@ -3,8 +3,12 @@
     every run from that history, which is the durable state. A table, not a view: most of the
     identity and profile models read it. -#}
 {{ config(materialized='table') }}
-with assignments as (
+with identity_profile_assignments as {{ cte_not_materialized() }} (
     select * from {{ ref('identity_profile_assignments') }}
+),
+
+assignments as (
+    select * from identity_profile_assignments
 ),
 
 ranked as (
@@ -12,9 +16,13 @@ ranked as (
         *,
         row_number() over (partition by node_key order by assigned_at desc) as recency
     from assignments
+),
+
+final as (
+    select node_key, identifier_type, identifier, profile_id, profile_first_seen_at, previous_profile_id, assignment,
+           assigned_at
+    from ranked
+    where recency = 1
 )
 
-select node_key, identifier_type, identifier, profile_id, profile_first_seen_at, previous_profile_id, assignment,
-       assigned_at
-from ranked
-where recency = 1
+select * from final

@@ -10,16 +10,28 @@
 {%- set max_touches = var('cdp__attribution_max_touches') | int %}
 {%- set excluded = var('cdp__attribution_excluded_channels') | list + ([] if var('cdp__attribution_count_direct') else ['direct']) %}
 
-with converting as (
+with fct_attribution_touches as {{ cte_not_materialized() }} (
+    select * from {{ ref('fct_attribution_touches') }}
+),
+
+fct_conversions as {{ cte_not_materialized() }} (
+    select * from {{ ref('fct_conversions') }}
+),
+
+int_marketing__touches as {{ cte_not_materialized() }} (
+    select * from {{ ref('int_marketing__touches') }}
+),
+
+converting as (
     select
         'conversion:' || conversion_id as journey_id, touch_position as position, channel, true as converted,
         conversion_value_reporting
-    from {{ ref('fct_attribution_touches') }}
+    from fct_attribution_touches
 ),
 
 converters as (
     select distinct profile_id
-    from {{ ref('fct_conversions') }}
+    from fct_conversions
     where conversion_name in ({% for n in conversions %}{{ cdp_literal(n) }}{% if not loop.last %}, {% endif %}{% endfor %})
 ),
 
@@ -27,7 +39,7 @@ recent as (
     select
         t.profile_id, t.occurred_at, t.message_id, t.channel,
         row_number() over (partition by t.profile_id order by t.occurred_at desc, t.message_id desc) as recency
-    from {{ ref('int_marketing__touches') }} as t
+    from int_marketing__touches as t
     where t.occurred_at <= {{ cdp_as_of() }}
       and t.occurred_at > {{ cdp_dateadd('day', -lookback, cdp_as_of()) }}
       and t.profile_id not in (select c.profile_id from converters as c)
@@ -56,13 +68,17 @@ steps as (
 marked as (
     select *, lag(channel) over (partition by journey_id order by position) as previous_channel
     from steps
+),
+
+final as (
+    select
+        journey_id,
+        row_number() over (partition by journey_id order by position) as step,
+        channel,
+        converted,
+        conversion_value_reporting
+    from marked
+    where previous_channel is null or previous_channel <> channel
 )
 
-select
-    journey_id,
-    row_number() over (partition by journey_id order by position) as step,
-    channel,
-    converted,
-    conversion_value_reporting
-from marked
-where previous_channel is null or previous_channel <> channel
+select * from final

@@ -7,24 +7,40 @@
     {%- for p in (rule.value ~ '').split('|') %}{% do paths.append(p | trim | lower) %}{% endfor -%}
 {%- endfor %}
 
-select
-    p.profile_id,
-    e.message_id,
-    e.occurred_at,
-    e.event_type,
-    e.event_name,
-    e.form_id,
-    case when e.event_type in ('page', 'screen') then coalesce(e.page_path, e.event_name) end as page_path,
-    e.revenue,
-    e.currency,
-    e.order_id
-from {{ ref('stg_segment__events') }} as e
-inner join {{ ref('int_identity__event_profiles') }} as p on p.message_id = e.message_id
-where p.profile_id is not null
-  and (e.event_type = 'track'
-       {%- if paths %}
-       or (e.event_type in ('page', 'screen')
-           and lower(coalesce(e.page_path, e.event_name)) in (
-               {%- for p in paths %}{{ cdp_literal(p) }}{% if not loop.last %}, {% endif %}{% endfor %}))
-       {%- endif %})
-  and p.profile_id not in (select d.profile_id from {{ ref('int_privacy__deleted_profiles') }} as d)
+with stg_segment__events as {{ cte_not_materialized() }} (
+    select * from {{ ref('stg_segment__events') }}
+),
+
+int_identity__event_profiles as {{ cte_not_materialized() }} (
+    select * from {{ ref('int_identity__event_profiles') }}
+),
+
+int_privacy__deleted_profiles as {{ cte_not_materialized() }} (
+    select * from {{ ref('int_privacy__deleted_profiles') }}
+),
+
+final as (
+    select
+        p.profile_id,
+        e.message_id,
+        e.occurred_at,
+        e.event_type,
+        e.event_name,
+        e.form_id,
+        case when e.event_type in ('page', 'screen') then coalesce(e.page_path, e.event_name) end as page_path,
+        e.revenue,
+        e.currency,
+        e.order_id
+    from stg_segment__events as e
+    inner join int_identity__event_profiles as p on p.message_id = e.message_id
+    where p.profile_id is not null
+      and (e.event_type = 'track'
+           {%- if paths %}
+           or (e.event_type in ('page', 'screen')
+               and lower(coalesce(e.page_path, e.event_name)) in (
+                   {%- for p in paths %}{{ cdp_literal(p) }}{% if not loop.last %}, {% endif %}{% endfor %}))
+           {%- endif %})
+      and p.profile_id not in (select d.profile_id from int_privacy__deleted_profiles as d)
+)
+
+select * from final

@@ -87,22 +87,43 @@
     {%- endfor -%}
 {%- endif %}
 
-select
-    n.node_id,
-    n.node_key,
-    n.identifier_type,
-    n.identifier,
-    n.type_priority,
-    n.first_seen_at,
-    n.last_seen_at,
-    n.is_blocked,
-    n.blocked_reason,
-    a.cluster_node_id,
-    case when p.node_id is not null then p.rule when c.node_id is not null then 'profile_limit' end as protection_rule,
-    coalesce(p.detail, c.detail) as protection_detail,
-    {{ state.rounds }} as resolution_rounds,
-    {{ state.repairs }} as repair_rounds
-from {{ identifiers }} as n
-inner join {{ work }}_assign as a on a.node_id = n.node_id
-left join {{ ref('int_identity__protected_identifiers') }} as p on p.node_id = n.node_id
-left join {{ work }}_cuts as c on c.node_id = n.node_id
+with int_identity__identifiers as {{ cte_not_materialized() }} (
+    select * from {{ identifiers }}
+),
+
+int_identity__protected_identifiers as {{ cte_not_materialized() }} (
+    select * from {{ ref('int_identity__protected_identifiers') }}
+),
+
+{#- the work tables the statements above wrote -#}
+assignments as {{ cte_not_materialized() }} (
+    select * from {{ work }}_assign
+),
+
+cuts as {{ cte_not_materialized() }} (
+    select * from {{ work }}_cuts
+),
+
+final as (
+    select
+        n.node_id,
+        n.node_key,
+        n.identifier_type,
+        n.identifier,
+        n.type_priority,
+        n.first_seen_at,
+        n.last_seen_at,
+        n.is_blocked,
+        n.blocked_reason,
+        a.cluster_node_id,
+        case when p.node_id is not null then p.rule when c.node_id is not null then 'profile_limit' end as protection_rule,
+        coalesce(p.detail, c.detail) as protection_detail,
+        {{ state.rounds }} as resolution_rounds,
+        {{ state.repairs }} as repair_rounds
+    from int_identity__identifiers as n
+    inner join assignments as a on a.node_id = n.node_id
+    left join int_identity__protected_identifiers as p on p.node_id = n.node_id
+    left join cuts as c on c.node_id = n.node_id
+)
+
+select * from final

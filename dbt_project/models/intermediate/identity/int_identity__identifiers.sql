@@ -7,12 +7,24 @@
 {%- set blocked_patterns = cdp_compile_time_rows("select identifier_type, pattern, reason from "
                                              ~ cdp_seed_relation('blocked_identifier_patterns') ~ " order by identifier_type, pattern") %}
 
-with endpoints as (
+with int_identity__pairs as {{ cte_not_materialized() }} (
+    select * from {{ ref('int_identity__pairs') }}
+),
+
+blocked_identifiers as {{ cte_not_materialized() }} (
+    select * from {{ ref('blocked_identifiers') }}
+),
+
+identity_identifier_types as {{ cte_not_materialized() }} (
+    select * from {{ ref('identity_identifier_types') }}
+),
+
+endpoints as (
     select left_type as identifier_type, left_value as identifier, first_seen_at, last_seen_at, observations
-    from {{ ref('int_identity__pairs') }}
+    from int_identity__pairs
     union all
     select right_type, right_value, first_seen_at, last_seen_at, observations
-    from {{ ref('int_identity__pairs') }}
+    from int_identity__pairs
     where rule <> 'seen'
 ),
 
@@ -30,7 +42,7 @@ nodes as (
 exact_blocks as (
     select n.identifier_type, n.identifier, min(b.reason) as reason
     from nodes as n
-    inner join {{ ref('blocked_identifiers') }} as b
+    inner join blocked_identifiers as b
         on b.identifier_type = n.identifier_type and b.identifier = lower(trim(n.identifier))
     group by n.identifier_type, n.identifier
 ),
@@ -48,19 +60,23 @@ checked as (
         end) as blocked_reason
     from nodes as n
     left join exact_blocks as e on e.identifier_type = n.identifier_type and e.identifier = n.identifier
+),
+
+final as (
+    select
+        row_number() over (order by c.identifier_type, c.identifier) as node_id,
+        c.identifier_type || ':' || c.identifier as node_key,
+        c.identifier_type,
+        c.identifier,
+        c.first_seen_at,
+        c.last_seen_at,
+        c.observations,
+        t.priority as type_priority,
+        coalesce(t.may_link, false) as type_may_link,
+        c.blocked_reason is not null as is_blocked,
+        c.blocked_reason
+    from checked as c
+    left join identity_identifier_types as t on t.identifier_type = c.identifier_type
 )
 
-select
-    row_number() over (order by c.identifier_type, c.identifier) as node_id,
-    c.identifier_type || ':' || c.identifier as node_key,
-    c.identifier_type,
-    c.identifier,
-    c.first_seen_at,
-    c.last_seen_at,
-    c.observations,
-    t.priority as type_priority,
-    coalesce(t.may_link, false) as type_may_link,
-    c.blocked_reason is not null as is_blocked,
-    c.blocked_reason
-from checked as c
-left join {{ ref('identity_identifier_types') }} as t on t.identifier_type = c.identifier_type
+select * from final

@@ -16,7 +16,19 @@
 {%- set session_types = var('cdp__session_event_types') | list %}
 {%- set timeout = var('cdp__session_timeout_minutes') | int %}
 
-with events as (
+with stg_segment__events as {{ cte_not_materialized() }} (
+    select * from {{ ref('stg_segment__events') }}
+),
+
+int_identity__event_profiles as {{ cte_not_materialized() }} (
+    select * from {{ ref('int_identity__event_profiles') }}
+),
+
+int_privacy__deleted_profiles as {{ cte_not_materialized() }} (
+    select * from {{ ref('int_privacy__deleted_profiles') }}
+),
+
+events as (
     select
         p.profile_id,
         e.message_id,
@@ -26,15 +38,15 @@ with events as (
         e.utm_medium,
         e.utm_campaign,
         e.referrer_host
-    from {{ ref('stg_segment__events') }} as e
-    inner join {{ ref('int_identity__event_profiles') }} as p on p.message_id = e.message_id
+    from stg_segment__events as e
+    inner join int_identity__event_profiles as p on p.message_id = e.message_id
     where e.event_type in ({% for t in session_types %}{{ cdp_literal(t) }}{% if not loop.last %}, {% endif %}{% endfor %})
       and e.channel is not null
       and p.profile_id is not null
 ),
 
 deleted_profiles as (
-    select profile_id from {{ ref('int_privacy__deleted_profiles') }}
+    select profile_id from int_privacy__deleted_profiles
 ),
 
 with_previous as (

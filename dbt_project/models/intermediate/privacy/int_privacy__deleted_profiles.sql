@@ -7,16 +7,28 @@
     identity_profile_assignments), even when the new records carry none of the identifiers the
     request named (a request by email, then events signed in with their user id), as Segment's
     delete-and-suppress does. -#}
-with requests as (
+with stg_privacy__deletion_requests as {{ cte_not_materialized() }} (
     select * from {{ ref('stg_privacy__deletion_requests') }}
 ),
 
-registry as (
+identity_profile_registry as {{ cte_not_materialized() }} (
     select * from {{ ref('identity_profile_registry') }}
 ),
 
-erased as (
+ops_erased_profiles as {{ cte_not_materialized() }} (
     select * from {{ source('ops', 'erased_profiles') }}
+),
+
+requests as (
+    select * from stg_privacy__deletion_requests
+),
+
+registry as (
+    select * from identity_profile_registry
+),
+
+erased as (
+    select * from ops_erased_profiles
 ),
 
 requested as (

@@ -3,33 +3,57 @@
     being erased. The erasure removes a deleted person's records after the build; their last click
     must not move everyone's clock, or the marts of this run would differ from a rebuild without
     them. One row. -#}
-with deleted as (
-    select profile_id from {{ ref('int_privacy__deleted_profiles') }}
+with int_privacy__deleted_profiles as {{ cte_not_materialized() }} (
+    select * from {{ ref('int_privacy__deleted_profiles') }}
+),
+
+int_identity__event_profiles as {{ cte_not_materialized() }} (
+    select * from {{ ref('int_identity__event_profiles') }}
+),
+
+identity_profile_registry as {{ cte_not_materialized() }} (
+    select * from {{ ref('identity_profile_registry') }}
+),
+
+stg_segment__events as {{ cte_not_materialized() }} (
+    select * from {{ ref('stg_segment__events') }}
+),
+
+stg_crm__contacts as {{ cte_not_materialized() }} (
+    select * from {{ ref('stg_crm__contacts') }}
+),
+
+stg_crm__opportunity_snapshots as {{ cte_not_materialized() }} (
+    select * from {{ ref('stg_crm__opportunity_snapshots') }}
+),
+
+deleted as (
+    select profile_id from int_privacy__deleted_profiles
 ),
 
 deleted_events as (
     select e.message_id
-    from {{ ref('int_identity__event_profiles') }} as e
+    from int_identity__event_profiles as e
     inner join deleted as d on d.profile_id = e.profile_id
 ),
 
 deleted_contacts as (
     select r.identifier as contact_id
-    from {{ ref('identity_profile_registry') }} as r
+    from identity_profile_registry as r
     inner join deleted as d on d.profile_id = r.profile_id
     where r.identifier_type = 'crm_contact_id'
 ),
 
 events as (
-    select occurred_at, message_id from {{ ref('stg_segment__events') }}
+    select occurred_at, message_id from stg_segment__events
 ),
 
 contacts as (
-    select updated_at, contact_id from {{ ref('stg_crm__contacts') }}
+    select updated_at, contact_id from stg_crm__contacts
 ),
 
 snapshots as (
-    select snapshot_at, contact_id from {{ ref('stg_crm__opportunity_snapshots') }}
+    select snapshot_at, contact_id from stg_crm__opportunity_snapshots
 ),
 
 latest as (

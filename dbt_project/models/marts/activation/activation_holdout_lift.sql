@@ -9,12 +9,20 @@
 {%- set window_days = var('cdp__holdout_window_days') | int %}
 {%- set z = var('cdp__holdout_confidence_z') | float %}
 
-with assignments as (
+with ops_holdout_assignments as {{ cte_not_materialized() }} (
     select * from {{ source('ops', 'holdout_assignments') }}
 ),
 
-conversions as (
+fct_conversions as {{ cte_not_materialized() }} (
     select * from {{ ref('fct_conversions') }}
+),
+
+assignments as (
+    select * from ops_holdout_assignments
+),
+
+conversions as (
+    select * from fct_conversions
 ),
 
 members as (

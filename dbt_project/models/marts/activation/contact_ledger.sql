@@ -9,12 +9,20 @@
 -- depends_on: {{ ref('dim_profiles') }}
 
 
-with sync_log as (
+with ops_sync_log as {{ cte_not_materialized() }} (
     select * from {{ source('ops', 'sync_log') }}
 ),
 
-sync_runs as (
+ops_sync_runs as {{ cte_not_materialized() }} (
     select * from {{ source('ops', 'sync_runs') }}
+),
+
+sync_log as (
+    select * from ops_sync_log
+),
+
+sync_runs as (
+    select * from ops_sync_runs
 ),
 
 plans as (

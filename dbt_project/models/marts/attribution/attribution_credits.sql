@@ -14,14 +14,22 @@
 {%- set half_life = var('cdp__attribution_time_decay_half_life_days') | float %}
 {%- set conversions = var('cdp__attribution_conversions') %}
 
-with touches as (
+with fct_attribution_touches as {{ cte_not_materialized() }} (
+    select * from {{ ref('fct_attribution_touches') }}
+),
+
+fct_conversions as {{ cte_not_materialized() }} (
+    select * from {{ ref('fct_conversions') }}
+),
+
+touches as (
     select
         t.*,
         power(0.5, t.days_before_conversion / {{ half_life }}) as decay_weight,
         t.is_first_touch or t.is_lead_created_touch or t.is_opportunity_created_touch as is_w_key,
         t.is_first_touch or t.is_lead_created_touch or t.is_opportunity_created_touch or t.is_last_touch
             as is_z_key
-    from {{ ref('fct_attribution_touches') }} as t
+    from fct_attribution_touches as t
 ),
 
 helpers as (
@@ -43,20 +51,24 @@ shares as (
         {{ attribution_share(m) }} as {{ m }}_share{% if not loop.last %},{% endif %}
         {%- endfor %}
     from helpers
+),
+
+final as (
+    {{ attribution_cent_exact_credits('shares', models) }}
+
+    union all
+
+    select
+        c.conversion_id, c.conversion_name, c.profile_id, c.converted_at, c.conversion_value_reporting,
+        cast(null as {{ dbt.type_string() }}), cast(null as {{ type_timestamptz() }}), 'unattributed', cast(null as {{ dbt.type_string() }}),
+        cast(null as {{ dbt.type_string() }}), '(none)', 0, 0,
+        {#- a union branch takes its names from the first: the value repeated per model is no clash #}
+        {%- for m in models %}
+        1.0, c.conversion_value_reporting{% if not loop.last %},{% endif %}  -- noqa: AL08
+        {%- endfor %}
+    from fct_conversions as c
+    where c.conversion_name in ({% for n in conversions %}{{ cdp_literal(n) }}{% if not loop.last %}, {% endif %}{% endfor %})
+      and c.conversion_id not in (select a.conversion_id from fct_attribution_touches as a)
 )
 
-{{ attribution_cent_exact_credits('shares', models) }}
-
-union all
-
-select
-    c.conversion_id, c.conversion_name, c.profile_id, c.converted_at, c.conversion_value_reporting,
-    cast(null as {{ dbt.type_string() }}), cast(null as {{ type_timestamptz() }}), 'unattributed', cast(null as {{ dbt.type_string() }}),
-    cast(null as {{ dbt.type_string() }}), '(none)', 0, 0,
-    {#- a union branch takes its names from the first: the value repeated per model is no clash #}
-    {%- for m in models %}
-    1.0, c.conversion_value_reporting{% if not loop.last %},{% endif %}  -- noqa: AL08
-    {%- endfor %}
-from {{ ref('fct_conversions') }} as c
-where c.conversion_name in ({% for n in conversions %}{{ cdp_literal(n) }}{% if not loop.last %}, {% endif %}{% endfor %})
-  and c.conversion_id not in (select a.conversion_id from {{ ref('fct_attribution_touches') }} as a)
+select * from final

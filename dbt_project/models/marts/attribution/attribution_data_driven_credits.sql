@@ -16,24 +16,40 @@
     carry no value, keeps what they could not carry in one row without a conversion. Conversions without a touch keep their `unattributed` row. -#}
 {%- set models = ['markov', 'shapley'] %}
 
-with touches as (
+with fct_attribution_touches as {{ cte_not_materialized() }} (
+    select * from {{ ref('fct_attribution_touches') }}
+),
+
+data_driven_attribution_attribution_markov as {{ cte_not_materialized() }} (
+    select * from {{ source('data_driven_attribution', 'attribution_markov') }}
+),
+
+data_driven_attribution_attribution_shapley as {{ cte_not_materialized() }} (
+    select * from {{ source('data_driven_attribution', 'attribution_shapley') }}
+),
+
+attribution_credits as {{ cte_not_materialized() }} (
+    select * from {{ ref('attribution_credits') }}
+),
+
+touches as (
     select
         t.conversion_id, t.conversion_name, t.profile_id, t.converted_at, t.conversion_value_reporting,
         t.message_id, t.touched_at, t.channel, t.utm_source, t.utm_medium, t.campaign, t.touch_position,
         t.touch_count
-    from {{ ref('fct_attribution_touches') }} as t
+    from fct_attribution_touches as t
 ),
 
 channel_credit as (
     select
         'markov' as model, channel, coalesce(removal_effect, 0) as conversion_weight,
         coalesce(value_removal_effect, 0) as value_weight, credited_conversions, credited_value
-    from {{ source('data_driven_attribution', 'attribution_markov') }}
+    from data_driven_attribution_attribution_markov
     where channel <> 'unattributed'
     union all
     select
         'shapley', channel, coalesce(credit_share, 0), coalesce(credit_share, 0), credited_conversions, credited_value
-    from {{ source('data_driven_attribution', 'attribution_shapley') }}
+    from data_driven_attribution_attribution_shapley
     where channel <> 'unattributed'
 ),
 
@@ -132,22 +148,26 @@ untouched_channels as (
         {%- endfor %}
     from remainders
     where {% for m in models %}abs({{ m }}_share) > 1e-9 or {{ m }}_value <> 0{% if not loop.last %} or {% endif %}{% endfor %}
+),
+
+final as (
+    select * from touch_credits
+
+    union all
+
+    select * from untouched_channels
+
+    union all
+
+    select
+        conversion_id, conversion_name, profile_id, converted_at, conversion_value_reporting, message_id, touched_at, channel,
+        utm_source, utm_medium, campaign, touch_position, touch_count,
+        {#- a union branch takes its names from the first: the value repeated per model is no clash #}
+        {%- for m in models %}
+        1.0, conversion_value_reporting{% if not loop.last %},{% endif %}  -- noqa: AL08
+        {%- endfor %}
+    from attribution_credits
+    where channel = 'unattributed'
 )
 
-select * from touch_credits
-
-union all
-
-select * from untouched_channels
-
-union all
-
-select
-    conversion_id, conversion_name, profile_id, converted_at, conversion_value_reporting, message_id, touched_at, channel,
-    utm_source, utm_medium, campaign, touch_position, touch_count,
-    {#- a union branch takes its names from the first: the value repeated per model is no clash #}
-    {%- for m in models %}
-    1.0, conversion_value_reporting{% if not loop.last %},{% endif %}  -- noqa: AL08
-    {%- endfor %}
-from {{ ref('attribution_credits') }}
-where channel = 'unattributed'
+select * from final

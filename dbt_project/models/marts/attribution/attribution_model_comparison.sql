@@ -3,8 +3,16 @@
     Shapley: marts.attribution_data_driven_credits, each conversion split by its channels' weights). -#}
 {%- set models = attribution_rule_models() %}
 
-with credits as (
+with attribution_credits as {{ cte_not_materialized() }} (
     select * from {{ ref('attribution_credits') }}
+),
+
+attribution_data_driven_credits as {{ cte_not_materialized() }} (
+    select * from {{ ref('attribution_data_driven_credits') }}
+),
+
+credits as (
+    select * from attribution_credits
 ),
 
 long as (
@@ -15,7 +23,7 @@ long as (
     {%- endfor %}
     {%- for m in ['markov', 'shapley'] %}
     select '{{ m }}' as model, channel, campaign, {{ m }}_share as share, {{ m }}_value as credited
-    from {{ ref('attribution_data_driven_credits') }}
+    from attribution_data_driven_credits
     {% if not loop.last %}union all{% endif %}
     {%- endfor %}
 ),
@@ -30,10 +38,14 @@ grouped as (
         {{ exact_sum('credited') }} as credited_value
     from long
     group by grouping sets ((model, channel), (model, channel, campaign))
+),
+
+final as (
+    select
+        *,
+        credited_value / nullif(cast(sum(cast(credited_value as decimal(38, 12))) over (partition by model, grain)
+                                     as {{ type_double() }}), 0) as share_of_value
+    from grouped
 )
 
-select
-    *,
-    credited_value / nullif(cast(sum(cast(credited_value as decimal(38, 12))) over (partition by model, grain)
-                                 as {{ type_double() }}), 0) as share_of_value
-from grouped
+select * from final

@@ -12,14 +12,34 @@
 /* depends_on: {{ ref('int_profiles__as_of') }} */
 {%- set models = attribution_rule_models() %}
 
-with spend as (
+with stg_ads__spend as {{ cte_not_materialized() }} (
+    select * from {{ ref('stg_ads__spend') }}
+),
+
+currency_rates as {{ cte_not_materialized() }} (
+    select * from {{ ref('currency_rates') }}
+),
+
+attribution_credits as {{ cte_not_materialized() }} (
+    select * from {{ ref('attribution_credits') }}
+),
+
+attribution_data_driven_credits as {{ cte_not_materialized() }} (
+    select * from {{ ref('attribution_data_driven_credits') }}
+),
+
+fct_conversions as {{ cte_not_materialized() }} (
+    select * from {{ ref('fct_conversions') }}
+),
+
+spend as (
     select
         s.channel,
         coalesce(s.utm_campaign, '(none)') as campaign,
         cast({{ dbt.date_trunc('month', 's.spend_date') }} as date) as month,
         sum({{ to_reporting_currency('s.spend') }}) as spend
-    from {{ ref('stg_ads__spend') }} as s
-    left join {{ ref('currency_rates') }} as fx on fx.currency = s.currency
+    from stg_ads__spend as s
+    left join currency_rates as fx on fx.currency = s.currency
     group by 1, 2, 3
 ),
 
@@ -32,7 +52,7 @@ first_conversions as (
     from (
         select conversion_id,
                row_number() over (partition by profile_id order by converted_at, conversion_id) as nth
-        from {{ ref('attribution_credits') }}
+        from attribution_credits
         group by conversion_id, profile_id, converted_at
     ) as ranked
     where nth = 1
@@ -43,7 +63,7 @@ customers as (
         c.profile_id,
         sum(c.conversion_value_reporting) as lifetime_revenue,
         greatest({{ cdp_days_between('min(c.converted_at)', 'max(a.as_of)') }} / 30.4375, 1.0) as tenure_months
-    from {{ ref('fct_conversions') }} as c
+    from fct_conversions as c
     cross join as_of as a
     where c.is_revenue
     group by c.profile_id
@@ -59,7 +79,7 @@ credits as (
         case when f.conversion_id is not null then k.{{ m }}_share else 0 end as new_customer_share,
         case when f.conversion_id is not null then k.{{ m }}_share * cu.lifetime_revenue else 0 end as ltv_weighted,
         case when f.conversion_id is not null then k.{{ m }}_share * cu.tenure_months else 0 end as tenure_weighted
-    from {{ ref(source) }} as k
+    from {{ source }} as k
     left join first_conversions as f on f.conversion_id = k.conversion_id
     left join customers as cu on cu.profile_id = k.profile_id
     {% if not loop.last %}union all{% endif %}
@@ -108,10 +128,10 @@ joined as (
 credited_overall as (
     select 'all_month' as grain, cast({{ dbt.date_trunc('month', 'converted_at') }} as date) as month,
            count(distinct conversion_id) as credited_conversions, {{ exact_sum('linear_value') }} as credited_value
-    from {{ ref('attribution_credits') }} group by 2
+    from attribution_credits group by 2
     union all
     select 'all', cast(null as date), count(distinct conversion_id), {{ exact_sum('linear_value') }}
-    from {{ ref('attribution_credits') }}
+    from attribution_credits
 ),
 
 credited_models as (
@@ -134,34 +154,38 @@ totals as (
     from credited_overall as g
     cross join credited_models as m
     left join spend_overall as sp on sp.grain = g.grain and (sp.month = g.month or (sp.month is null and g.month is null))
+),
+
+final as (
+    select
+        model,
+        grain,
+        channel,
+        campaign,
+        month,
+        spend,
+        credited_conversions,
+        credited_value,
+        new_customers,
+        {#- ratios in double precision from double operands: a decimal division keeps only 6 decimals on
+            Spark and all of them on PostgreSQL -#}
+        cast(credited_value as {{ type_double() }}) / nullif(spend_d, 0) as roas,
+        nullif(spend_d, 0) / nullif(credited_conversions, 0) as cpa,
+        nullif(spend_d, 0) / nullif(new_customers, 0) as cac,
+        (cast(credited_value as {{ type_double() }}) - spend_d) / nullif(spend_d, 0) as romi,
+        case when channel = '(all)' then cast(credited_value as {{ type_double() }}) / nullif(spend_d, 0) end
+            as marketing_efficiency_ratio,
+        ltv_weighted / nullif(new_customers, 0) as ltv,
+        tenure_weighted / nullif(new_customers, 0) as customer_tenure_months,
+        (ltv_weighted / nullif(new_customers, 0)) / nullif(spend_d / nullif(new_customers, 0), 0) as ltv_to_cac,
+        (nullif(spend_d, 0) / nullif(new_customers, 0))
+            / nullif((ltv_weighted / nullif(new_customers, 0)) / nullif(tenure_weighted / nullif(new_customers, 0), 0), 0)
+            as payback_months
+    from (
+        select *, cast(spend as {{ type_double() }}) as spend_d from joined
+        union all
+        select *, cast(spend as {{ type_double() }}) from totals
+    ) as all_rows
 )
 
-select
-    model,
-    grain,
-    channel,
-    campaign,
-    month,
-    spend,
-    credited_conversions,
-    credited_value,
-    new_customers,
-    {#- ratios in double precision from double operands: a decimal division keeps only 6 decimals on
-        Spark and all of them on PostgreSQL -#}
-    cast(credited_value as {{ type_double() }}) / nullif(spend_d, 0) as roas,
-    nullif(spend_d, 0) / nullif(credited_conversions, 0) as cpa,
-    nullif(spend_d, 0) / nullif(new_customers, 0) as cac,
-    (cast(credited_value as {{ type_double() }}) - spend_d) / nullif(spend_d, 0) as romi,
-    case when channel = '(all)' then cast(credited_value as {{ type_double() }}) / nullif(spend_d, 0) end
-        as marketing_efficiency_ratio,
-    ltv_weighted / nullif(new_customers, 0) as ltv,
-    tenure_weighted / nullif(new_customers, 0) as customer_tenure_months,
-    (ltv_weighted / nullif(new_customers, 0)) / nullif(spend_d / nullif(new_customers, 0), 0) as ltv_to_cac,
-    (nullif(spend_d, 0) / nullif(new_customers, 0))
-        / nullif((ltv_weighted / nullif(new_customers, 0)) / nullif(tenure_weighted / nullif(new_customers, 0), 0), 0)
-        as payback_months
-from (
-    select *, cast(spend as {{ type_double() }}) as spend_d from joined
-    union all
-    select *, cast(spend as {{ type_double() }}) from totals
-) as all_rows
+select * from final

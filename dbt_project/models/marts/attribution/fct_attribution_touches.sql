@@ -13,14 +13,30 @@
 {%- set max_touches = var('cdp__attribution_max_touches') | int %}
 {%- set excluded = var('cdp__attribution_excluded_channels') | list + ([] if var('cdp__attribution_count_direct') else ['direct']) %}
 
-with conversions as (
+with fct_conversions as {{ cte_not_materialized() }} (
+    select * from {{ ref('fct_conversions') }}
+),
+
+fct_funnel_profiles as {{ cte_not_materialized() }} (
+    select * from {{ ref('fct_funnel_profiles') }}
+),
+
+fct_opportunities as {{ cte_not_materialized() }} (
+    select * from {{ ref('fct_opportunities') }}
+),
+
+int_marketing__touches as {{ cte_not_materialized() }} (
+    select * from {{ ref('int_marketing__touches') }}
+),
+
+conversions as (
     select
         c.conversion_id, c.conversion_name, c.profile_id, c.converted_at, c.conversion_value_reporting,
         f.reached_lead_at,
         o.created_at as opportunity_created_at
-    from {{ ref('fct_conversions') }} as c
-    left join {{ ref('fct_funnel_profiles') }} as f on f.profile_id = c.profile_id
-    left join {{ ref('fct_opportunities') }} as o
+    from fct_conversions as c
+    left join fct_funnel_profiles as f on f.profile_id = c.profile_id
+    left join fct_opportunities as o
         on c.source = 'crm_opportunity' and o.opportunity_id = c.source_key
     where c.conversion_name in ({% for n in conversions %}{{ cdp_literal(n) }}{% if not loop.last %}, {% endif %}{% endfor %})
 ),
@@ -36,7 +52,7 @@ in_window as (
         coalesce(t.utm_campaign, '(none)') as campaign,
         row_number() over (partition by c.conversion_id order by t.occurred_at desc, t.message_id desc) as recency
     from conversions as c
-    inner join {{ ref('int_marketing__touches') }} as t
+    inner join int_marketing__touches as t
         on t.profile_id = c.profile_id
        and t.occurred_at <= c.converted_at
        and t.occurred_at > {{ cdp_dateadd('day', -lookback, 'c.converted_at') }}
@@ -57,30 +73,34 @@ kept as (
             as opportunity_touch_at
     from in_window
     where recency <= {{ max_touches }}
+),
+
+final as (
+    select
+        conversion_id,
+        conversion_name,
+        profile_id,
+        converted_at,
+        conversion_value_reporting,
+        message_id,
+        touched_at,
+        channel,
+        utm_source,
+        utm_medium,
+        campaign,
+        touch_position,
+        touch_count,
+        {{ cdp_days_between('touched_at', 'converted_at') }} as days_before_conversion,
+        touch_position = 1 as is_first_touch,
+        touch_position = touch_count as is_last_touch,
+        {#- the milestone touch is the latest touch at that moment (ties: the last by position) -#}
+        coalesce(touched_at = lead_touch_at
+                 and touch_position = max(case when touched_at = lead_touch_at then touch_position end)
+                                      over (partition by conversion_id), false) as is_lead_created_touch,
+        coalesce(touched_at = opportunity_touch_at
+                 and touch_position = max(case when touched_at = opportunity_touch_at then touch_position end)
+                                      over (partition by conversion_id), false) as is_opportunity_created_touch
+    from kept
 )
 
-select
-    conversion_id,
-    conversion_name,
-    profile_id,
-    converted_at,
-    conversion_value_reporting,
-    message_id,
-    touched_at,
-    channel,
-    utm_source,
-    utm_medium,
-    campaign,
-    touch_position,
-    touch_count,
-    {{ cdp_days_between('touched_at', 'converted_at') }} as days_before_conversion,
-    touch_position = 1 as is_first_touch,
-    touch_position = touch_count as is_last_touch,
-    {#- the milestone touch is the latest touch at that moment (ties: the last by position) -#}
-    coalesce(touched_at = lead_touch_at
-             and touch_position = max(case when touched_at = lead_touch_at then touch_position end)
-                                  over (partition by conversion_id), false) as is_lead_created_touch,
-    coalesce(touched_at = opportunity_touch_at
-             and touch_position = max(case when touched_at = opportunity_touch_at then touch_position end)
-                                  over (partition by conversion_id), false) as is_opportunity_created_touch
-from kept
+select * from final

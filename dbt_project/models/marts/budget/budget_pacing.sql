@@ -19,24 +19,44 @@
 {%- set over = var('cdp__pacing_over_threshold') | float %}
 {%- set under = var('cdp__pacing_under_threshold') | float %}
 
-with plans as (
+with stg_budgets__plans as {{ cte_not_materialized() }} (
     select * from {{ ref('stg_budgets__plans') }}
 ),
 
-spend as (
+stg_ads__spend as {{ cte_not_materialized() }} (
     select * from {{ ref('stg_ads__spend') }}
 ),
 
-rates as (
+currency_rates as {{ cte_not_materialized() }} (
     select * from {{ ref('currency_rates') }}
 ),
 
-roi as (
+attribution_roi as {{ cte_not_materialized() }} (
     select * from {{ ref('attribution_roi') }}
 ),
 
-pipeline as (
+funnel_pipeline_performance as {{ cte_not_materialized() }} (
     select * from {{ ref('funnel_pipeline_performance') }}
+),
+
+plans as (
+    select * from stg_budgets__plans
+),
+
+spend as (
+    select * from stg_ads__spend
+),
+
+rates as (
+    select * from currency_rates
+),
+
+roi as (
+    select * from attribution_roi
+),
+
+pipeline as (
+    select * from funnel_pipeline_performance
 ),
 
 as_of as (

@@ -5,24 +5,44 @@
     marts.attribution_roi. -#}
 {%- set stage = var('cdp__qualified_lead_stage') %}
 
-with roi as (
+with attribution_roi as {{ cte_not_materialized() }} (
     select * from {{ ref('attribution_roi') }}
 ),
 
-pipeline as (
+funnel_pipeline_performance as {{ cte_not_materialized() }} (
     select * from {{ ref('funnel_pipeline_performance') }}
 ),
 
-velocity as (
+funnel_lead_velocity as {{ cte_not_materialized() }} (
     select * from {{ ref('funnel_lead_velocity') }}
 ),
 
-stage_conversion as (
+funnel_stage_conversion as {{ cte_not_materialized() }} (
     select * from {{ ref('funnel_stage_conversion') }}
 ),
 
-pacing as (
+budget_pacing as {{ cte_not_materialized() }} (
     select * from {{ ref('budget_pacing') }}
+),
+
+roi as (
+    select * from attribution_roi
+),
+
+pipeline as (
+    select * from funnel_pipeline_performance
+),
+
+velocity as (
+    select * from funnel_lead_velocity
+),
+
+stage_conversion as (
+    select * from funnel_stage_conversion
+),
+
+pacing as (
+    select * from budget_pacing
 ),
 
 spend_and_revenue as (

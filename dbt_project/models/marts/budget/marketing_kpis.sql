@@ -6,16 +6,28 @@
     is month over month, so it has no all-months value. Amounts in var cdp__reporting_currency;
     a ratio is null where its denominator is zero. -#}
 
-with inputs as (
+with marketing_kpi_inputs as {{ cte_not_materialized() }} (
     select * from {{ ref('marketing_kpi_inputs') }}
 ),
 
-roi as (
+attribution_roi as {{ cte_not_materialized() }} (
     select * from {{ ref('attribution_roi') }}
 ),
 
-velocity as (
+funnel_lead_velocity as {{ cte_not_materialized() }} (
     select * from {{ ref('funnel_lead_velocity') }}
+),
+
+inputs as (
+    select * from marketing_kpi_inputs
+),
+
+roi as (
+    select * from attribution_roi
+),
+
+velocity as (
+    select * from funnel_lead_velocity
 ),
 
 models as (

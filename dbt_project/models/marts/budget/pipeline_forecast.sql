@@ -20,12 +20,20 @@
 {%- set run_rate_months = var('cdp__forecast_run_rate_months') | int %}
 {%- set stale_multiple = var('cdp__forecast_stale_multiple') | float %}
 
-with opportunities as (
+with fct_opportunities as {{ cte_not_materialized() }} (
     select * from {{ ref('fct_opportunities') }}
 ),
 
-snapshots as (
+stg_crm__opportunity_snapshots as {{ cte_not_materialized() }} (
     select * from {{ ref('stg_crm__opportunity_snapshots') }}
+),
+
+opportunities as (
+    select * from fct_opportunities
+),
+
+snapshots as (
+    select * from stg_crm__opportunity_snapshots
 ),
 
 as_of as (

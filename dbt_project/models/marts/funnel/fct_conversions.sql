@@ -7,7 +7,26 @@
 {%- set definitions = cdp_rule_rows('conversion_definitions', 'conversion_name') %}
 {%- set reporting = var('cdp__reporting_currency') %}
 
-with
+with int_funnel__profile_events as {{ cte_not_materialized() }} (
+    select * from {{ ref('int_funnel__profile_events') }}
+),
+
+int_funnel__opportunities as {{ cte_not_materialized() }} (
+    select * from {{ ref('int_funnel__opportunities') }}
+),
+
+stg_crm__opportunity_snapshots as {{ cte_not_materialized() }} (
+    select * from {{ ref('stg_crm__opportunity_snapshots') }}
+),
+
+conversion_definitions as {{ cte_not_materialized() }} (
+    select * from {{ ref('conversion_definitions') }}
+),
+
+currency_rates as {{ cte_not_materialized() }} (
+    select * from {{ ref('currency_rates') }}
+),
+
 {%- if not definitions %}
 conversions as (
     select
@@ -46,7 +65,7 @@ conversions as (
             e.message_id as source_key,
             row_number() over (partition by coalesce(e.order_id, e.message_id)
                                order by e.occurred_at, e.message_id) as occurrence
-        from {{ ref('int_funnel__profile_events') }} as e
+        from int_funnel__profile_events as e
         where e.event_type = 'track' and lower(e.event_name) = lower({{ cdp_literal(d.match) }})
     ) as matched
     where occurrence = 1
@@ -75,11 +94,11 @@ conversions as (
         {{ currency_sql }} as currency,
         'crm_opportunity' as source,
         o.opportunity_id as source_key
-    from {{ ref('int_funnel__opportunities') }} as o
+    from int_funnel__opportunities as o
     {%- if (d.match or '').startswith('stage:') %}
     inner join (
         select opportunity_id, min(snapshot_at) as first_at
-        from {{ ref('stg_crm__opportunity_snapshots') }}
+        from stg_crm__opportunity_snapshots
         where stage = lower({{ cdp_literal(d.match[6:] | trim) }})
         group by opportunity_id
     ) as s on s.opportunity_id = o.opportunity_id
@@ -95,24 +114,28 @@ conversions as (
 {%- endif %}
 
 flags as (
-    select conversion_name, is_revenue from {{ ref('conversion_definitions') }}
+    select conversion_name, is_revenue from conversion_definitions
+),
+
+final as (
+    select
+        {{ dbt.hash("c.conversion_name || ':' || c.source_key") }} as conversion_id,
+        c.conversion_name,
+        c.profile_id,
+        c.converted_at,
+        c.conversion_value,
+        c.currency,
+        {{ to_reporting_currency('c.conversion_value') }} as conversion_value_reporting,
+        {{ cdp_literal(reporting | upper) }} as reporting_currency,
+        coalesce(f.is_revenue, false) as is_revenue,
+        c.source,
+        c.source_key,
+        row_number() over (partition by c.profile_id, c.conversion_name order by c.converted_at, c.source_key) = 1
+            as is_first_of_profile
+    from conversions as c
+    left join flags as f on f.conversion_name = c.conversion_name
+    left join currency_rates as fx on fx.currency = c.currency
+    where c.converted_at is not null
 )
 
-select
-    {{ dbt.hash("c.conversion_name || ':' || c.source_key") }} as conversion_id,
-    c.conversion_name,
-    c.profile_id,
-    c.converted_at,
-    c.conversion_value,
-    c.currency,
-    {{ to_reporting_currency('c.conversion_value') }} as conversion_value_reporting,
-    {{ cdp_literal(reporting | upper) }} as reporting_currency,
-    coalesce(f.is_revenue, false) as is_revenue,
-    c.source,
-    c.source_key,
-    row_number() over (partition by c.profile_id, c.conversion_name order by c.converted_at, c.source_key) = 1
-        as is_first_of_profile
-from conversions as c
-left join flags as f on f.conversion_name = c.conversion_name
-left join {{ ref('currency_rates') }} as fx on fx.currency = c.currency
-where c.converted_at is not null
+select * from final

@@ -8,12 +8,32 @@
 {%- set non_marketing = var('cdp__non_marketing_channels') %}
 {%- set marketing_sources = var('cdp__marketing_lead_sources') %}
 
-with opportunities as (
+with int_funnel__opportunities as {{ cte_not_materialized() }} (
+    select * from {{ ref('int_funnel__opportunities') }}
+),
+
+stg_crm__contacts as {{ cte_not_materialized() }} (
+    select * from {{ ref('stg_crm__contacts') }}
+),
+
+int_marketing__touches as {{ cte_not_materialized() }} (
+    select * from {{ ref('int_marketing__touches') }}
+),
+
+int_profiles__traits as {{ cte_not_materialized() }} (
+    select * from {{ ref('int_profiles__traits') }}
+),
+
+currency_rates as {{ cte_not_materialized() }} (
+    select * from {{ ref('currency_rates') }}
+),
+
+opportunities as (
     select
         o.*,
         c.lead_source
-    from {{ ref('int_funnel__opportunities') }} as o
-    left join {{ ref('stg_crm__contacts') }} as c on c.contact_id = o.contact_id
+    from int_funnel__opportunities as o
+    left join stg_crm__contacts as c on c.contact_id = o.contact_id
 ),
 
 touches_before as (
@@ -26,7 +46,7 @@ touches_before as (
         t.channel not in ({% for c in non_marketing %}{{ cdp_literal(c) }}{% if not loop.last %}, {% endif %}{% endfor %})
             as is_marketing
     from opportunities as o
-    inner join {{ ref('int_marketing__touches') }} as t
+    inner join int_marketing__touches as t
         on t.profile_id = o.profile_id and t.occurred_at <= o.created_at
 ),
 
@@ -47,35 +67,39 @@ touch_summary as (
         inner join opportunities as o on o.opportunity_id = tb.opportunity_id
     ) as t
     group by opportunity_id
+),
+
+final as (
+    select
+        o.opportunity_id,
+        o.profile_id,
+        o.contact_id,
+        lower(trim(tr.company)) as account_key,
+        tr.company,
+        o.stage,
+        o.amount,
+        o.currency,
+        {{ to_reporting_currency('o.amount') }} as amount_reporting,
+        {{ cdp_literal(var("cdp__reporting_currency") | upper) }} as reporting_currency,
+        o.created_at,
+        o.closed_at,
+        o.is_closed,
+        o.is_won,
+        case when o.is_closed then {{ cdp_days_between('o.created_at', 'coalesce(o.closed_at, o.updated_at)') }} end
+            as sales_cycle_days,
+        o.lead_source,
+        s.first_touch_at,
+        s.first_touch_channel,
+        s.first_touch_campaign,
+        coalesce(s.influencing_touches, 0) as influencing_touches,
+        case when o.lead_source is not null
+             then o.lead_source in ({% for c in marketing_sources %}{{ cdp_literal(c) }}{% if not loop.last %}, {% endif %}{% endfor %})
+             else coalesce(s.first_touch_is_marketing, false) end as is_marketing_sourced,
+        coalesce(s.influencing_touches, 0) > 0 as is_marketing_influenced
+    from opportunities as o
+    left join touch_summary as s on s.opportunity_id = o.opportunity_id
+    left join int_profiles__traits as tr on tr.profile_id = o.profile_id
+    left join currency_rates as fx on fx.currency = o.currency
 )
 
-select
-    o.opportunity_id,
-    o.profile_id,
-    o.contact_id,
-    lower(trim(tr.company)) as account_key,
-    tr.company,
-    o.stage,
-    o.amount,
-    o.currency,
-    {{ to_reporting_currency('o.amount') }} as amount_reporting,
-    {{ cdp_literal(var("cdp__reporting_currency") | upper) }} as reporting_currency,
-    o.created_at,
-    o.closed_at,
-    o.is_closed,
-    o.is_won,
-    case when o.is_closed then {{ cdp_days_between('o.created_at', 'coalesce(o.closed_at, o.updated_at)') }} end
-        as sales_cycle_days,
-    o.lead_source,
-    s.first_touch_at,
-    s.first_touch_channel,
-    s.first_touch_campaign,
-    coalesce(s.influencing_touches, 0) as influencing_touches,
-    case when o.lead_source is not null
-         then o.lead_source in ({% for c in marketing_sources %}{{ cdp_literal(c) }}{% if not loop.last %}, {% endif %}{% endfor %})
-         else coalesce(s.first_touch_is_marketing, false) end as is_marketing_sourced,
-    coalesce(s.influencing_touches, 0) > 0 as is_marketing_influenced
-from opportunities as o
-left join touch_summary as s on s.opportunity_id = o.opportunity_id
-left join {{ ref('int_profiles__traits') }} as tr on tr.profile_id = o.profile_id
-left join {{ ref('currency_rates') }} as fx on fx.currency = o.currency
+select * from final

@@ -5,8 +5,20 @@
 -- depends_on: {{ ref('lifecycle_stages') }}
 {%- set stages = cdp_rule_rows('lifecycle_stages', 'stage_order') %}
 
-with people as (
-    select * from {{ ref('fct_funnel_profiles') }} where account_key is not null
+with fct_funnel_profiles as {{ cte_not_materialized() }} (
+    select * from {{ ref('fct_funnel_profiles') }}
+),
+
+fct_opportunities as {{ cte_not_materialized() }} (
+    select * from {{ ref('fct_opportunities') }}
+),
+
+lifecycle_stages as {{ cte_not_materialized() }} (
+    select * from {{ ref('lifecycle_stages') }}
+),
+
+people as (
+    select * from fct_funnel_profiles where account_key is not null
 ),
 
 people_rollup as (
@@ -33,27 +45,31 @@ opportunity_rollup as (
         sum(amount_reporting) as pipeline_amount,
         sum(case when is_won then amount_reporting else 0 end) as won_amount,
         count(case when is_won then 1 end) as won_opportunities
-    from {{ ref('fct_opportunities') }}
+    from fct_opportunities
     where account_key is not null
     group by account_key
+),
+
+final as (
+    select
+        p.account_key,
+        p.account_name,
+        p.people,
+        {%- for s in stages %}
+        p.people_reached_{{ s.stage }},
+        {%- endfor %}
+        st.stage as furthest_stage,
+        p.total_lead_score,
+        p.max_lead_score,
+        coalesce(o.opportunities, 0) as opportunities,
+        coalesce(o.won_opportunities, 0) as won_opportunities,
+        coalesce(o.pipeline_amount, 0) as pipeline_amount,
+        coalesce(o.won_amount, 0) as won_amount,
+        p.first_touch_at,
+        p.first_touch_channel
+    from people_rollup as p
+    left join opportunity_rollup as o on o.account_key = p.account_key
+    left join lifecycle_stages as st on st.stage_order = p.furthest_stage_order
 )
 
-select
-    p.account_key,
-    p.account_name,
-    p.people,
-    {%- for s in stages %}
-    p.people_reached_{{ s.stage }},
-    {%- endfor %}
-    st.stage as furthest_stage,
-    p.total_lead_score,
-    p.max_lead_score,
-    coalesce(o.opportunities, 0) as opportunities,
-    coalesce(o.won_opportunities, 0) as won_opportunities,
-    coalesce(o.pipeline_amount, 0) as pipeline_amount,
-    coalesce(o.won_amount, 0) as won_amount,
-    p.first_touch_at,
-    p.first_touch_channel
-from people_rollup as p
-left join opportunity_rollup as o on o.account_key = p.account_key
-left join {{ ref('lifecycle_stages') }} as st on st.stage_order = p.furthest_stage_order
+select * from final

@@ -3,9 +3,13 @@
     month's count and the month-over-month growth. Months without any are present with 0. -#}
 {%- set stage = var('cdp__qualified_lead_stage') %}
 
-with recursive monthly as (
+with recursive fct_funnel_profiles as {{ cte_not_materialized() }} (
+    select * from {{ ref('fct_funnel_profiles') }}
+),
+
+monthly as (
     select cast({{ dbt.date_trunc('month', 'reached_' ~ stage ~ '_at') }} as date) as month, count(*) as qualified_leads
-    from {{ ref('fct_funnel_profiles') }}
+    from fct_funnel_profiles
     where reached_{{ stage }}_at is not null
     group by 1
 ),
@@ -21,14 +25,18 @@ filled as (
     from spine as s
     left join monthly as m on m.month = s.month
     where s.month is not null
+),
+
+final as (
+    select
+        month,
+        {{ cdp_literal(stage) }} as qualified_lead_stage,
+        qualified_leads,
+        lag(qualified_leads) over (order by month) as previous_month_qualified_leads,
+        case when lag(qualified_leads) over (order by month) > 0
+             then (qualified_leads - lag(qualified_leads) over (order by month)) * 1.0
+                  / lag(qualified_leads) over (order by month) end as lead_velocity_rate
+    from filled
 )
 
-select
-    month,
-    {{ cdp_literal(stage) }} as qualified_lead_stage,
-    qualified_leads,
-    lag(qualified_leads) over (order by month) as previous_month_qualified_leads,
-    case when lag(qualified_leads) over (order by month) > 0
-         then (qualified_leads - lag(qualified_leads) over (order by month)) * 1.0
-              / lag(qualified_leads) over (order by month) end as lead_velocity_rate
-from filled
+select * from final

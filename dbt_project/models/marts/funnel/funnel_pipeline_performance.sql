@@ -2,12 +2,16 @@
     profile's first-touch channel before creation (grain: month, month_channel, all): pipeline
     created, marketing-sourced and marketing-influenced pipeline, win rate, average deal size,
     sales-cycle length and pipeline velocity, amounts in var cdp__reporting_currency. -#}
-with opportunities as (
+with fct_opportunities as {{ cte_not_materialized() }} (
+    select * from {{ ref('fct_opportunities') }}
+),
+
+opportunities as (
     select
         *,
         cast({{ dbt.date_trunc('month', 'created_at') }} as date) as created_month,
         coalesce(first_touch_channel, '(none)') as channel
-    from {{ ref('fct_opportunities') }}
+    from fct_opportunities
 ),
 
 grouped as (
@@ -29,26 +33,30 @@ grouped as (
         {{ exact_avg('case when is_won then sales_cycle_days end') }} as average_sales_cycle_days
     from opportunities
     group by grouping sets ((), (created_month), (created_month, channel))
+),
+
+final as (
+    select
+        grain,
+        created_month,
+        first_touch_channel,
+        opportunities_created,
+        pipeline_amount,
+        marketing_sourced_pipeline,
+        marketing_influenced_pipeline,
+        open_opportunities,
+        won_opportunities,
+        lost_opportunities,
+        won_amount,
+        case when won_opportunities + lost_opportunities > 0
+             then won_opportunities * 1.0 / (won_opportunities + lost_opportunities) end as win_rate,
+        average_deal_size,
+        average_sales_cycle_days,
+        case when average_sales_cycle_days > 0 and won_opportunities + lost_opportunities > 0
+             then opportunities_created * average_deal_size
+                  * (won_opportunities * 1.0 / (won_opportunities + lost_opportunities))
+                  / average_sales_cycle_days end as pipeline_velocity_per_day
+    from grouped
 )
 
-select
-    grain,
-    created_month,
-    first_touch_channel,
-    opportunities_created,
-    pipeline_amount,
-    marketing_sourced_pipeline,
-    marketing_influenced_pipeline,
-    open_opportunities,
-    won_opportunities,
-    lost_opportunities,
-    won_amount,
-    case when won_opportunities + lost_opportunities > 0
-         then won_opportunities * 1.0 / (won_opportunities + lost_opportunities) end as win_rate,
-    average_deal_size,
-    average_sales_cycle_days,
-    case when average_sales_cycle_days > 0 and won_opportunities + lost_opportunities > 0
-         then opportunities_created * average_deal_size
-              * (won_opportunities * 1.0 / (won_opportunities + lost_opportunities))
-              / average_sales_cycle_days end as pipeline_velocity_per_day
-from grouped
+select * from final

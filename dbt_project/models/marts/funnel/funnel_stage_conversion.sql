@@ -7,8 +7,12 @@
 -- depends_on: {{ ref('lifecycle_stages') }}
 {%- set stages = cdp_rule_rows('lifecycle_stages', 'stage_order') %}
 
-with people as (
+with fct_funnel_profiles as {{ cte_not_materialized() }} (
     select * from {{ ref('fct_funnel_profiles') }}
+),
+
+people as (
+    select * from fct_funnel_profiles
 ),
 
 pairs as (
@@ -37,19 +41,23 @@ pairs as (
     )
     {% if not loop.last %}union all{% endif %}
 {%- endfor %}
+),
+
+final as (
+    select
+        grain,
+        cohort_month,
+        first_touch_channel,
+        first_touch_campaign,
+        from_stage,
+        to_stage,
+        from_stage_order,
+        people_reached_from,
+        people_reached_to,
+        case when people_reached_from > 0 then people_reached_to * 1.0 / people_reached_from end as conversion_rate,
+        median_days_between,
+        mean_days_between
+    from pairs
 )
 
-select
-    grain,
-    cohort_month,
-    first_touch_channel,
-    first_touch_campaign,
-    from_stage,
-    to_stage,
-    from_stage_order,
-    people_reached_from,
-    people_reached_to,
-    case when people_reached_from > 0 then people_reached_to * 1.0 / people_reached_from end as conversion_rate,
-    median_days_between,
-    mean_days_between
-from pairs
+select * from final

@@ -17,23 +17,35 @@
 {%- set rule_ids = cdp_rule_rows('lead_score_rules', 'rule_id') | selectattr('category', 'equalto', 'engagement')
                    | map(attribute='rule_id') | list + ['fit'] %}
 
-with as_of as (
+with int_scoring__fit_matches as {{ cte_not_materialized() }} (
+    select * from {{ ref('int_scoring__fit_matches') }}
+),
+
+int_scoring__engagement_matches as {{ cte_not_materialized() }} (
+    select * from {{ ref('int_scoring__engagement_matches') }}
+),
+
+int_profiles__traits as {{ cte_not_materialized() }} (
+    select * from {{ ref('int_profiles__traits') }}
+),
+
+as_of as (
     select {{ cdp_as_of() }} as as_of
 ),
 
 fit as (
     select profile_id, sum(points) as fit_score
-    from {{ ref('int_scoring__fit_matches') }}
+    from int_scoring__fit_matches
     group by profile_id
 ),
 
 raw_steps as (
     select profile_id, occurred_at as scored_at, points, rule_id
-    from {{ ref('int_scoring__engagement_matches') }}
+    from int_scoring__engagement_matches
     union all
     select f.profile_id, least(t.traits_first_observed_at, a.as_of), cast(0 as decimal(18, 2)), 'fit'
     from fit as f
-    inner join {{ ref('int_profiles__traits') }} as t on t.profile_id = f.profile_id
+    inner join int_profiles__traits as t on t.profile_id = f.profile_id
     cross join as_of as a
 ),
 
@@ -98,22 +110,26 @@ with_decay as (
                         'scored_at') }}
         end as decay_below_at
     from scored
+),
+
+final as (
+    select
+        profile_id,
+        scored_at,
+        rule_ids,
+        engagement_points_added,
+        cast(fit_score as {{ type_double() }}) as fit_score,
+        cast(engagement_score as {{ type_double() }}) as engagement_score,
+        cast(fit_score + engagement_score as {{ type_double() }}) as lead_score,
+        cast(fit_score + engagement_before as {{ type_double() }}) as lead_score_before,
+        score_after >= {{ threshold }} and score_before < {{ threshold }} as crosses_threshold,
+        case when score_after < {{ threshold }} and score_before >= {{ threshold }}
+                  then scored_at
+             when decay_below_at < coalesce(next_scored_at, as_of)
+                  or (next_scored_at is null and decay_below_at <= as_of)
+                  then decay_below_at end as falls_below_threshold_at,
+        cast({{ threshold }} as {{ type_double() }}) as mql_score_threshold
+    from with_decay
 )
 
-select
-    profile_id,
-    scored_at,
-    rule_ids,
-    engagement_points_added,
-    cast(fit_score as {{ type_double() }}) as fit_score,
-    cast(engagement_score as {{ type_double() }}) as engagement_score,
-    cast(fit_score + engagement_score as {{ type_double() }}) as lead_score,
-    cast(fit_score + engagement_before as {{ type_double() }}) as lead_score_before,
-    score_after >= {{ threshold }} and score_before < {{ threshold }} as crosses_threshold,
-    case when score_after < {{ threshold }} and score_before >= {{ threshold }}
-              then scored_at
-         when decay_below_at < coalesce(next_scored_at, as_of)
-              or (next_scored_at is null and decay_below_at <= as_of)
-              then decay_below_at end as falls_below_threshold_at,
-    cast({{ threshold }} as {{ type_double() }}) as mql_score_threshold
-from with_decay
+select * from final

@@ -4,9 +4,17 @@
     never an MQL) gets a row with was_skipped = true, entered and left at the moment of the jump.
     Each entered row names the rule and source record that caused it. -#}
 /* depends_on: {{ ref('int_profiles__as_of') }} */
-with advances as (
+with lifecycle_stage_signals as {{ cte_not_materialized() }} (
+    select * from {{ ref('lifecycle_stage_signals') }}
+),
+
+lifecycle_stages as {{ cte_not_materialized() }} (
+    select * from {{ ref('lifecycle_stages') }}
+),
+
+advances as (
     select *
-    from {{ ref('lifecycle_stage_signals') }}
+    from lifecycle_stage_signals
     where kind = 'advance'
 ),
 
@@ -30,26 +38,30 @@ entries as (
 ),
 
 stages as (
-    select stage, stage_order from {{ ref('lifecycle_stages') }}
+    select stage, stage_order from lifecycle_stages
+),
+
+final as (
+    select
+        e.profile_id,
+        s.stage,
+        s.stage_order,
+        e.signal_at as entered_at,
+        case when s.stage_order < e.stage_order then e.signal_at else e.next_entered_at end as exited_at,
+        s.stage_order < e.stage_order as was_skipped,
+        case when s.stage_order < e.stage_order then 0
+             else {{ cdp_days_between('e.signal_at', 'coalesce(e.next_entered_at, ' ~ cdp_as_of() ~ ')') }} end
+            as days_in_stage,
+        s.stage_order = e.current_stage_order as is_current_stage,
+        p.stage as previous_stage,
+        e.rule_id as entry_rule_id,
+        e.source as entry_source,
+        e.source_key as entry_source_key
+    from entries as e
+    inner join stages as s
+        on s.stage_order <= e.stage_order
+       and s.stage_order > coalesce(e.previous_stage_order, -1e18)
+    left join stages as p on p.stage_order = e.previous_stage_order
 )
 
-select
-    e.profile_id,
-    s.stage,
-    s.stage_order,
-    e.signal_at as entered_at,
-    case when s.stage_order < e.stage_order then e.signal_at else e.next_entered_at end as exited_at,
-    s.stage_order < e.stage_order as was_skipped,
-    case when s.stage_order < e.stage_order then 0
-         else {{ cdp_days_between('e.signal_at', 'coalesce(e.next_entered_at, ' ~ cdp_as_of() ~ ')') }} end
-        as days_in_stage,
-    s.stage_order = e.current_stage_order as is_current_stage,
-    p.stage as previous_stage,
-    e.rule_id as entry_rule_id,
-    e.source as entry_source,
-    e.source_key as entry_source_key
-from entries as e
-inner join stages as s
-    on s.stage_order <= e.stage_order
-   and s.stage_order > coalesce(e.previous_stage_order, -1e18)
-left join stages as p on p.stage_order = e.previous_stage_order
+select * from final

@@ -6,15 +6,23 @@
       profile of its own ('prf_' + 24 hex digits of the MD5 of its node key, the rule new profiles
       get their id by). Every retired id was once such an id, so after a rebuild from scratch, with
       no merge history, an id a destination or a spreadsheet still holds resolves all the same. -#}
-with recursive merges as (
+with recursive identity_merge_events as {{ cte_not_materialized() }} (
+    select * from {{ ref('identity_merge_events') }}
+),
+
+identity_profile_registry as {{ cte_not_materialized() }} (
+    select * from {{ ref('identity_profile_registry') }}
+),
+
+merges as (
     select retired_profile_id, surviving_profile_id, recorded_at
-    from {{ ref('identity_merge_events') }}
+    from identity_merge_events
     where event_type = 'merged'
 ),
 
 {#- read twice each: not materialized, so PostgreSQL plans each read over the table itself -#}
 registry as {{ cte_not_materialized() }} (
-    select node_key, profile_id from {{ ref('identity_profile_registry') }} where profile_id is not null
+    select node_key, profile_id from identity_profile_registry where profile_id is not null
 ),
 
 chains (retired_profile_id, survivor_profile_id, retired_at, hops) as (

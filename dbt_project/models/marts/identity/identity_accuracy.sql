@@ -40,7 +40,23 @@
 {{ config(post_hook=["drop table if exists {{ this.schema }}.{{ this.identifier }}__work_cc_labels"]) }}
 
 {% if truth_dir -%}
-with truth as (
+with identity_profile_registry as {{ cte_not_materialized() }} (
+    select * from {{ ref('identity_profile_registry') }}
+),
+
+int_identity__identifiers as {{ cte_not_materialized() }} (
+    select * from {{ ref('int_identity__identifiers') }}
+),
+
+int_privacy__deleted_profiles as {{ cte_not_materialized() }} (
+    select * from {{ ref('int_privacy__deleted_profiles') }}
+),
+
+linkable_labels as {{ cte_not_materialized() }} (
+    select * from {{ work }}_cc_labels
+),
+
+truth as (
     select identifier_type || ':' || identifier as node_key, min(person_id) as person_id
     from {{ cdp_read_parquet(truth_dir ~ '/identifiers/*.parquet') }}
     where not is_shared_device
@@ -61,11 +77,11 @@ evaluated as (
         r.profile_id,
         coalesce(l.label, -row_number() over (order by t.node_key)) as linkable_group
     from truth as t
-    inner join {{ ref('identity_profile_registry') }} as r on r.node_key = t.node_key
-    inner join {{ ref('int_identity__identifiers') }} as n on n.node_key = t.node_key
-    left join {{ work }}_cc_labels as l on l.node = n.node_id
+    inner join identity_profile_registry as r on r.node_key = t.node_key
+    inner join int_identity__identifiers as n on n.node_key = t.node_key
+    left join linkable_labels as l on l.node = n.node_id
     -- people with a deletion request are erased after the build: scored as a rebuild without them
-    where r.profile_id not in (select profile_id from {{ ref('int_privacy__deleted_profiles') }})
+    where r.profile_id not in (select profile_id from int_privacy__deleted_profiles)
 ),
 
 pair_counts as (
@@ -78,32 +94,40 @@ pair_counts as (
         (select count(*) from evaluated) as identifiers_evaluated,
         (select count(distinct person_id) from evaluated) as people_evaluated,
         (select count(distinct profile_id) from evaluated) as profiles_evaluated
+),
+
+final as (
+    select
+        true as has_ground_truth,
+        {{ cdp_literal(truth_dir) }} as ground_truth_dir,
+        identifiers_evaluated,
+        people_evaluated,
+        profiles_evaluated,
+        predicted_pairs,
+        correct_pairs,
+        linkable_pairs,
+        linked_pairs,
+        person_pairs,
+        cast(correct_pairs as {{ type_double() }}) / nullif(predicted_pairs, 0) as pairwise_precision,
+        cast(linked_pairs as {{ type_double() }}) / nullif(linkable_pairs, 0) as pairwise_recall,
+        cast(correct_pairs as {{ type_double() }}) / nullif(person_pairs, 0) as pairwise_recall_strict
+    from pair_counts
 )
 
-select
-    true as has_ground_truth,
-    {{ cdp_literal(truth_dir) }} as ground_truth_dir,
-    identifiers_evaluated,
-    people_evaluated,
-    profiles_evaluated,
-    predicted_pairs,
-    correct_pairs,
-    linkable_pairs,
-    linked_pairs,
-    person_pairs,
-    cast(correct_pairs as {{ type_double() }}) / nullif(predicted_pairs, 0) as pairwise_precision,
-    cast(linked_pairs as {{ type_double() }}) / nullif(linkable_pairs, 0) as pairwise_recall,
-    cast(correct_pairs as {{ type_double() }}) / nullif(person_pairs, 0) as pairwise_recall_strict
-from pair_counts
+select * from final
 {%- else -%}
-select
-    false as has_ground_truth,
-    cast(null as {{ dbt.type_string() }}) as ground_truth_dir,
-    {%- for c in ['identifiers_evaluated', 'people_evaluated', 'profiles_evaluated', 'predicted_pairs', 'correct_pairs',
-                  'linkable_pairs', 'linked_pairs', 'person_pairs'] %}
-    cast(null as bigint) as {{ c }},
-    {%- endfor %}
-    cast(null as {{ type_double() }}) as pairwise_precision,
-    cast(null as {{ type_double() }}) as pairwise_recall,
-    cast(null as {{ type_double() }}) as pairwise_recall_strict
+with final as (
+    select
+        false as has_ground_truth,
+        cast(null as {{ dbt.type_string() }}) as ground_truth_dir,
+        {%- for c in ['identifiers_evaluated', 'people_evaluated', 'profiles_evaluated', 'predicted_pairs', 'correct_pairs',
+                      'linkable_pairs', 'linked_pairs', 'person_pairs'] %}
+        cast(null as bigint) as {{ c }},
+        {%- endfor %}
+        cast(null as {{ type_double() }}) as pairwise_precision,
+        cast(null as {{ type_double() }}) as pairwise_recall,
+        cast(null as {{ type_double() }}) as pairwise_recall_strict
+)
+
+select * from final
 {%- endif %}

@@ -1,11 +1,19 @@
 {#- Every blocked identifier value (seeds blocked_identifiers and blocked_identifier_patterns) and
     how often it was seen: these values link nothing. -#}
-select
-    identifier_type,
-    identifier,
-    blocked_reason,
-    observations,
-    first_seen_at,
-    last_seen_at
-from {{ ref('int_identity__identifiers') }}
-where is_blocked
+with int_identity__identifiers as {{ cte_not_materialized() }} (
+    select * from {{ ref('int_identity__identifiers') }}
+),
+
+final as (
+    select
+        identifier_type,
+        identifier,
+        blocked_reason,
+        observations,
+        first_seen_at,
+        last_seen_at
+    from int_identity__identifiers
+    where is_blocked
+)
+
+select * from final

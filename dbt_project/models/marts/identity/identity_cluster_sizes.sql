@@ -1,10 +1,18 @@
 {#- Distribution of profile sizes (identifiers per profile), for spotting blobs at a glance. People
     with a deletion request are left out: the erasure removes them from the registry after the build,
     and the distribution must be what a rebuild without them gives. -#}
-with sizes as (
+with identity_profile_registry as {{ cte_not_materialized() }} (
+    select * from {{ ref('identity_profile_registry') }}
+),
+
+int_privacy__deleted_profiles as {{ cte_not_materialized() }} (
+    select * from {{ ref('int_privacy__deleted_profiles') }}
+),
+
+sizes as (
     select r.profile_id, count(*) as identifiers
-    from {{ ref('identity_profile_registry') }} as r
-    where r.profile_id not in (select d.profile_id from {{ ref('int_privacy__deleted_profiles') }} as d)
+    from identity_profile_registry as r
+    where r.profile_id not in (select d.profile_id from int_privacy__deleted_profiles as d)
     group by r.profile_id
 ),
 
@@ -24,13 +32,17 @@ bucketed as (
              else 101 end as bucket_floor,
         identifiers
     from sizes
+),
+
+final as (
+    select
+        size_bucket,
+        bucket_floor,
+        count(*) as profiles,
+        sum(identifiers) as identifiers,
+        max(identifiers) as largest
+    from bucketed
+    group by size_bucket, bucket_floor
 )
 
-select
-    size_bucket,
-    bucket_floor,
-    count(*) as profiles,
-    sum(identifiers) as identifiers,
-    max(identifiers) as largest
-from bucketed
-group by size_bucket, bucket_floor
+select * from final

@@ -5,21 +5,33 @@
     and blocked placeholder values (seeds blocked_identifiers, blocked_identifier_patterns), one row
     per value. Unreadable values are not repeated here (they may be personal data); message_id or
     contact_id leads back to them (and lets erasure find the row). Counted in marts.identity_health; a warn-level check watches their share. -#}
-with events as (
+with stg_segment__events as {{ cte_not_materialized() }} (
+    select * from {{ ref('stg_segment__events') }}
+),
+
+stg_crm__contacts as {{ cte_not_materialized() }} (
+    select * from {{ ref('stg_crm__contacts') }}
+),
+
+int_identity__identifiers as {{ cte_not_materialized() }} (
+    select * from {{ ref('int_identity__identifiers') }}
+),
+
+events as (
     select message_id, occurred_at, email_is_invalid, phone_is_invalid
-    from {{ ref('stg_segment__events') }}
+    from stg_segment__events
     where email_is_invalid or phone_is_invalid
 ),
 
 contacts as (
     select contact_id, updated_at, email_is_invalid, phone_is_invalid
-    from {{ ref('stg_crm__contacts') }}
+    from stg_crm__contacts
     where email_is_invalid or phone_is_invalid
 ),
 
 blocked as (
     select identifier_type, identifier, blocked_reason, observations, last_seen_at
-    from {{ ref('int_identity__identifiers') }}
+    from int_identity__identifiers
     where is_blocked
 ),
 

@@ -12,7 +12,17 @@
 
 {%- set rules = var('cdp__health_rules') %}
 
-with received as (
+with ops_load_manifest as {{ cte_not_materialized() }} (
+    select * from {{ source('ops', 'load_manifest') }}
+),
+{%- for source_name in rules %}
+
+raw_{{ source_name }} as {{ cte_not_materialized() }} (
+    select * from {{ source('raw', source_name) }}
+),
+{%- endfor %}
+
+received as (
     select
         source,
         sum(rows_read) as records,
@@ -20,7 +30,7 @@ with received as (
         sum(duplicates_skipped) as duplicates,
         sum(case when status = 'quarantined' then 1 else 0 end) as files_quarantined,
         max(loaded_at) as last_loaded_at
-    from {{ source('ops', 'load_manifest') }}
+    from ops_load_manifest
     group by source
 ),
 
@@ -34,7 +44,7 @@ loaded as (
         sum(case when _loaded_at <= {{ cdp_dateadd('hour', rule['fresh_within_hours'] | int, record_time) }}
                  then 1 else 0 end) as rows_fresh,
         max({{ record_time }}) as newest_record_at
-    from {{ source('raw', source_name) }}
+    from raw_{{ source_name }}
     {%- if not loop.last %}
     union all
     {%- endif %}
@@ -74,22 +84,26 @@ shares as (
         case when records > 0 then (records - duplicates) / records end as unique_share,
         case when records > 0 then rows_fresh / records end as fresh_share
     from with_overall
+),
+
+final as (
+    select
+        cast('{{ run_started_at }}' as timestamp) as measured_at,
+        '{{ invocation_id }}' as dbt_invocation_id,
+        source,
+        records,
+        rows_loaded,
+        quarantined,
+        duplicates,
+        files_quarantined,
+        round(complete_share, 6) as complete_share,
+        round(valid_share, 6) as valid_share,
+        round(unique_share, 6) as unique_share,
+        round(fresh_share, 6) as fresh_share,
+        round((complete_share + valid_share + unique_share + fresh_share) / 4, 6) as health_score,
+        newest_record_at,
+        last_loaded_at
+    from shares
 )
 
-select
-    cast('{{ run_started_at }}' as timestamp) as measured_at,
-    '{{ invocation_id }}' as dbt_invocation_id,
-    source,
-    records,
-    rows_loaded,
-    quarantined,
-    duplicates,
-    files_quarantined,
-    round(complete_share, 6) as complete_share,
-    round(valid_share, 6) as valid_share,
-    round(unique_share, 6) as unique_share,
-    round(fresh_share, 6) as fresh_share,
-    round((complete_share + valid_share + unique_share + fresh_share) / 4, 6) as health_score,
-    newest_record_at,
-    last_loaded_at
-from shares
+select * from final

@@ -4,8 +4,16 @@
     the plan, e.g. budgets_2026-11-14.csv), and within one file the last line. Files load in
     parallel, so the order they arrived in does not decide. A plan without a campaign is the
     channel's whole budget for the month, campaigns included. -#}
-with source as (
+with raw_budgets as {{ cte_not_materialized() }} (
     select * from {{ source('raw', 'budgets') }}
+),
+
+currency_rates as {{ cte_not_materialized() }} (
+    select * from {{ ref('currency_rates') }}
+),
+
+source as (
+    select * from raw_budgets
 ),
 
 typed as (
@@ -35,7 +43,7 @@ ranked as (
 ),
 
 rates as (
-    select * from {{ ref('currency_rates') }}
+    select * from currency_rates
 ),
 
 final as (

@@ -1,5 +1,9 @@
 {#- Consent grants and revocations, one row per recorded change, identifiers normalised and hashed. -#}
-with typed as (
+with raw_consent as {{ cte_not_materialized() }} (
+    select * from {{ source('raw', 'consent') }}
+),
+
+typed as (
     select
         lower(trim(r.identifier_type)) as identifier_type,
         r.identifier as identifier_raw,
@@ -10,19 +14,23 @@ with typed as (
         nullif(trim(r.source), '') as source,
         r._source_file,
         r._line_number
-    from {{ source('raw', 'consent') }} as r
+    from raw_consent as r
     {{ join_phone_country("lower(trim(r.identifier_type)) = 'phone'") }}
+),
+
+final as (
+    select
+        {{ dbt.hash("concat_ws('|', identifier_type, identifier_raw, purpose, status, " ~ timestamptz_text('recorded_at') ~ ", coalesce(source, ''))") }} as consent_record_id,
+        identifier_type,
+        identifier,
+        {{ sha256_hex('identifier') }} as identifier_sha256,
+        purpose,
+        status,
+        recorded_at,
+        source,
+        _source_file,
+        _line_number
+    from typed
 )
 
-select
-    {{ dbt.hash("concat_ws('|', identifier_type, identifier_raw, purpose, status, " ~ timestamptz_text('recorded_at') ~ ", coalesce(source, ''))") }} as consent_record_id,
-    identifier_type,
-    identifier,
-    {{ sha256_hex('identifier') }} as identifier_sha256,
-    purpose,
-    status,
-    recorded_at,
-    source,
-    _source_file,
-    _line_number
-from typed
+select * from final

@@ -1,6 +1,10 @@
 {#- CRM contacts: the latest exported snapshot of each contact, typed, with email and phone
     normalised (phone to E.164 using the contact's country) and hashed. -#}
-with ranked as (
+with raw_crm_contacts as {{ cte_not_materialized() }} (
+    select * from {{ source('raw', 'crm_contacts') }}
+),
+
+ranked as (
     select
         *,
         row_number() over (
@@ -8,7 +12,7 @@ with ranked as (
             order by cast(coalesce(updated_at, created_at) as {{ type_timestamptz() }}) desc,
                      _loaded_at desc, _line_number desc
         ) as snapshot_rank
-    from {{ source('raw', 'crm_contacts') }}
+    from raw_crm_contacts
 ),
 
 latest as (
@@ -34,23 +38,27 @@ typed as (
         _source_file,
         _loaded_at
     from latest
+),
+
+final as (
+    select
+        t.contact_id,
+        {{ pii_columns('t.email', 't.phone_raw', 'cc', 't.email_raw') }},
+        t.phone_raw,
+        t.first_name,
+        t.last_name,
+        t.company,
+        t.job_title,
+        t.industry,
+        t.company_size,
+        t.country,
+        t.lead_source,
+        t.created_at,
+        t.updated_at,
+        t._source_file,
+        t._loaded_at
+    from typed as t
+    {{ join_phone_country('t.phone_raw is not null', 't.country') }}
 )
 
-select
-    t.contact_id,
-    {{ pii_columns('t.email', 't.phone_raw', 'cc', 't.email_raw') }},
-    t.phone_raw,
-    t.first_name,
-    t.last_name,
-    t.company,
-    t.job_title,
-    t.industry,
-    t.company_size,
-    t.country,
-    t.lead_source,
-    t.created_at,
-    t.updated_at,
-    t._source_file,
-    t._loaded_at
-from typed as t
-{{ join_phone_country('t.phone_raw is not null', 't.country') }}
+select * from final

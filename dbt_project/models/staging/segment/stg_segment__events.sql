@@ -2,8 +2,12 @@
     the messages loaded since the last one (raw.events is append-only and deduplicated on load). -#}
 {{ config(materialized='incremental', on_schema_change='sync_all_columns') }}
 
-with source as {{ cte_not_materialized() }} (
+with raw_events as {{ cte_not_materialized() }} (
     select * from {{ source('raw', 'events') }}
+),
+
+source as {{ cte_not_materialized() }} (
+    select * from raw_events
     {% if is_incremental() %}
     where _loaded_at > (select coalesce(max(t._loaded_at), cast('1900-01-01' as timestamp)) from {{ this }} as t)
     {% endif %}
@@ -91,42 +95,46 @@ channels as (
         {{ channel_key('utm_source', 'utm_medium', 'utm_campaign', 'referrer_host') }} as channel_key,
         channel
     from ({{ classify_channels('normalised') }}) as classified
+),
+
+final as (
+    select
+        n.message_id,
+        n.event_type,
+        n.event_name,
+        n.occurred_at,
+        n.anonymous_id,
+        {{ is_blocked_identifier('anonymous_id', 'lower(n.anonymous_id)') }} as anonymous_id_is_blocked,
+        n.user_id,
+        {{ is_blocked_identifier('user_id', 'lower(n.user_id)') }} as user_id_is_blocked,
+        n.previous_id,
+        n.group_id,
+        n.device_id,
+        {{ pii_columns('n.email', 'n.phone_raw', 'cc', 'n.email_raw') }},
+        n.page_url,
+        n.page_path,
+        n.page_referrer,
+        n.referrer_host,
+        n.utm_source,
+        n.utm_medium,
+        n.utm_campaign,
+        n.utm_term,
+        n.utm_content,
+        c.channel,
+        {{ try_cast('n.revenue_text', 'decimal(18, 2)') }} as revenue,
+        upper(nullif(trim(n.currency_raw), '')) as currency,
+        n.order_id,
+        n.form_id,
+        n.first_name,
+        n.last_name,
+        n.company,
+        n.job_title,
+        n.country,
+        n._source_file,
+        n._loaded_at
+    from keyed as n
+    left join channels as c on c.channel_key = n.channel_key
+    {{ join_phone_country('n.phone_raw is not null') }}
 )
 
-select
-    n.message_id,
-    n.event_type,
-    n.event_name,
-    n.occurred_at,
-    n.anonymous_id,
-    {{ is_blocked_identifier('anonymous_id', 'lower(n.anonymous_id)') }} as anonymous_id_is_blocked,
-    n.user_id,
-    {{ is_blocked_identifier('user_id', 'lower(n.user_id)') }} as user_id_is_blocked,
-    n.previous_id,
-    n.group_id,
-    n.device_id,
-    {{ pii_columns('n.email', 'n.phone_raw', 'cc', 'n.email_raw') }},
-    n.page_url,
-    n.page_path,
-    n.page_referrer,
-    n.referrer_host,
-    n.utm_source,
-    n.utm_medium,
-    n.utm_campaign,
-    n.utm_term,
-    n.utm_content,
-    c.channel,
-    {{ try_cast('n.revenue_text', 'decimal(18, 2)') }} as revenue,
-    upper(nullif(trim(n.currency_raw), '')) as currency,
-    n.order_id,
-    n.form_id,
-    n.first_name,
-    n.last_name,
-    n.company,
-    n.job_title,
-    n.country,
-    n._source_file,
-    n._loaded_at
-from keyed as n
-left join channels as c on c.channel_key = n.channel_key
-{{ join_phone_country('n.phone_raw is not null') }}
+select * from final
