@@ -38,3 +38,11 @@ def test_the_asset_graph_matches_its_reviewed_snapshot(snapshot) -> None:
 def test_asset_owners_come_from_the_dbt_project_for_models() -> None:
     spec = defs.resolve_asset_graph().get(dg.AssetKey(["audiences", "aud_high_intent_leads"]))
     assert spec.owners == ["team:marketing-ops"]
+
+
+def test_mart_columns_carry_their_contract_types() -> None:
+    """The UI shows a mart's columns with the types its contract declares (dbt YAML data_type)."""
+    spec = defs.resolve_asset_graph().get(dg.AssetKey(["marts", "dim_profiles"]))
+    columns = {c.name: c.type for c in spec.metadata["dagster/column_schema"].columns}
+    assert columns["lead_score"] == "decimal(38,2)" and columns["profile_id"] == "string"
+    assert columns["event_count"] == "bigint" and len(columns) > 40

@@ -43,3 +43,23 @@ def test_every_model_imports_its_relations_first_and_ends_with_final() -> None:
             unfinished.append(name)
     assert inline == {}, "refs outside import CTEs"
     assert unfinished == [], "models that do not end with `select * from final`"
+
+
+def test_marts_and_audiences_enforce_a_typed_contract() -> None:
+    """The BI and sync contract: marts and audiences are built with `contract: {enforced: true}`, and
+    every column of every one of their models declares a data_type (dbt then fails a build whose SQL
+    returns another name, type or number of columns, on every engine)."""
+    import yaml
+
+    project = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())["models"]["cdp"]
+    assert project["marts"]["+contract"] == {"enforced": True}
+    assert project["audiences"]["+contract"] == {"enforced": True}
+    untyped, models = [], 0
+    for folder in ("marts", "audiences"):
+        for path in (DBT_PROJECT_DIR / "models" / folder).rglob("_*__models.yml"):
+            for model in yaml.safe_load(path.read_text()).get("models", []):
+                models += 1
+                untyped += [f"{model['name']}.{c['name']}" for c in model.get("columns", []) if not c.get("data_type")]
+                assert model.get("columns"), f"{model['name']} declares no columns"
+    sql_models = [p for folder in ("marts", "audiences") for p in (DBT_PROJECT_DIR / "models" / folder).rglob("*.sql")]
+    assert models == len(sql_models) and untyped == []

@@ -57,7 +57,7 @@ select
     conversion_id, conversion_name, profile_id, converted_at, conversion_value_reporting,
     message_id, touched_at, channel, utm_source, utm_medium, campaign, touch_position, touch_count,
     {%- for m in models %}
-    {{ m }}_share,
+    cast({{ m }}_share as {{ type_double() }}) as {{ m }}_share,
     cast(({{ m }}_cents_to_here - coalesce(lag({{ m }}_cents_to_here) over (
               partition by conversion_id order by touch_position), 0)) / 100.0 as decimal(18, 2)) as {{ m }}_value{% if not loop.last %},{% endif %}
     {%- endfor %}

@@ -16,9 +16,9 @@ final as (
         company,
         job_title,
         country,
-        lead_score,
-        fit_score,
-        engagement_score,
+        cast(lead_score as decimal(38, 2)) as lead_score,
+        cast(fit_score as decimal(38, 2)) as fit_score,
+        cast(engagement_score as decimal(38, 2)) as engagement_score,
         lifecycle_stage,
         lifecycle_stage_entered_at
     from dim_profiles

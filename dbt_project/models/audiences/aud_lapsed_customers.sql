@@ -12,7 +12,7 @@ dim_profiles as {{ cte_not_materialized() }} (
 ),
 
 orders as (
-    select profile_id, count(*) as order_count, sum(conversion_value_reporting) as lifetime_revenue,
+    select profile_id, count(*) as order_count, cast(sum(conversion_value_reporting) as decimal(38, 2)) as lifetime_revenue,
            max(converted_at) as last_order_at
     from fct_conversions
     where conversion_name = 'order_completed'

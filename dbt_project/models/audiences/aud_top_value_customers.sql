@@ -11,7 +11,7 @@ dim_profiles as {{ cte_not_materialized() }} (
 ),
 
 value as (
-    select profile_id, sum(conversion_value_reporting) as lifetime_value
+    select profile_id, cast(sum(conversion_value_reporting) as decimal(38, 2)) as lifetime_value
     from fct_conversions
     where is_revenue
     group by profile_id
@@ -38,7 +38,7 @@ final as (
         p.last_name,
         p.country,
         r.lifetime_value,
-        r.value_rank
+        cast(r.value_rank as bigint) as value_rank
     from ranked as r
     inner join dim_profiles as p on p.profile_id = r.profile_id
     where r.value_rank <= greatest(1, ceil(r.paying_customers * {{ var('cdp__top_value_share') }}))

@@ -85,10 +85,10 @@ final as (
         experiment,
         {{ window_days }} as window_days,
         -- sample sizes
-        treatment_members,
-        control_members,
-        treatment_converters,
-        control_converters,
+        cast(treatment_members as bigint) as treatment_members,
+        cast(control_members as bigint) as control_members,
+        cast(treatment_converters as bigint) as treatment_converters,
+        cast(control_converters as bigint) as control_converters,
         -- conversion
         treatment_rate,
         control_rate,

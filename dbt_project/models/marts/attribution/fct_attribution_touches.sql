@@ -90,7 +90,7 @@ final as (
         campaign,
         touch_position,
         touch_count,
-        {{ cdp_days_between('touched_at', 'converted_at') }} as days_before_conversion,
+        cast({{ cdp_days_between('touched_at', 'converted_at') }} as {{ type_double() }}) as days_before_conversion,
         touch_position = 1 as is_first_touch,
         touch_position = touch_count as is_last_touch,
         {#- the milestone touch is the latest touch at that moment (ties: the last by position) -#}

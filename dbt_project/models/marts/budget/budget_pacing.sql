@@ -180,8 +180,8 @@ final as (
         m.plan_currency,
         -- the clock
         m.as_of_date,
-        m.days_in_period,
-        m.days_elapsed,
+        cast(m.days_in_period as bigint) as days_in_period,
+        cast(m.days_elapsed as bigint) as days_elapsed,
         m.as_of_date > m.period_end as is_period_closed,
         -- spend, reporting currency
         m.planned_spend,
@@ -205,7 +205,8 @@ final as (
         m.target_roas,
         case when m.campaign = '(all)' then t.actual_roas end as actual_roas,
         m.target_pipeline,
-        case when m.campaign = '(all)' then coalesce(p.marketing_sourced_pipeline, 0) end as actual_pipeline
+        cast(case when m.campaign = '(all)' then coalesce(p.marketing_sourced_pipeline, 0) end as decimal(38, 2))
+            as actual_pipeline
     from measured as m
     left join targets as t on t.period_month = m.period_month and t.channel = m.channel
     left join sourced as p on p.period_month = m.period_month and p.channel = m.channel

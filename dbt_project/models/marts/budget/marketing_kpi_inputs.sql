@@ -112,8 +112,8 @@ final as (
         m.month,
         -- spend and budget
         coalesce(s.spend, 0) as spend,
-        b.planned_spend,
-        coalesce(b.spend_to_date, 0) as spend_to_date,
+        cast(b.planned_spend as decimal(38, 2)) as planned_spend,
+        cast(coalesce(b.spend_to_date, 0) as decimal(38, 2)) as spend_to_date,
         b.expected_spend_to_date,
         -- revenue and customers
         coalesce(s.attributed_revenue, 0) as attributed_revenue,
@@ -121,10 +121,10 @@ final as (
         coalesce(c.new_customer_lifetime_revenue, 0) as new_customer_lifetime_revenue,
         coalesce(c.new_customer_tenure_months, 0) as new_customer_tenure_months,
         -- pipeline
-        coalesce(o.pipeline_created, 0) as pipeline_created,
-        coalesce(o.pipeline_sourced, 0) as pipeline_sourced,
-        coalesce(o.pipeline_influenced, 0) as pipeline_influenced,
-        coalesce(o.won_amount, 0) as won_amount,
+        cast(coalesce(o.pipeline_created, 0) as decimal(38, 2)) as pipeline_created,
+        cast(coalesce(o.pipeline_sourced, 0) as decimal(38, 2)) as pipeline_sourced,
+        cast(coalesce(o.pipeline_influenced, 0) as decimal(38, 2)) as pipeline_influenced,
+        cast(coalesce(o.won_amount, 0) as decimal(38, 2)) as won_amount,
         coalesce(o.won_opportunities, 0) as won_opportunities,
         coalesce(o.closed_opportunities, 0) as closed_opportunities,
         -- leads

@@ -102,11 +102,11 @@ final as (
         p.pipeline_sourced,
         p.pipeline_influenced,
         p.won_amount,
-        p.won_opportunities * 1.0 / nullif(p.closed_opportunities, 0) as win_rate,
+        cast(p.won_opportunities as {{ type_double() }}) / nullif(p.closed_opportunities, 0) as win_rate,
         -- leads
-        p.qualified_leads,
-        case when p.grain = 'month' then v.lead_velocity_rate end as lead_velocity_rate,
-        p.qualified_cohort_advanced * 1.0 / nullif(p.qualified_cohort_people, 0) as qualified_to_next_rate
+        cast(p.qualified_leads as bigint) as qualified_leads,
+        cast(case when p.grain = 'month' then v.lead_velocity_rate end as {{ type_double() }}) as lead_velocity_rate,
+        cast(p.qualified_cohort_advanced as {{ type_double() }}) / nullif(p.qualified_cohort_people, 0) as qualified_to_next_rate
     from periods as p
     cross join models as m
     left join paid_credit as c on c.grain = p.grain and c.model = m.model and {{ cdp_same_month('c', 'p') }}

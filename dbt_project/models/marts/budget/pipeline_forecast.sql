@@ -168,7 +168,7 @@ final as (
         c.period,
         c.period_month,
         c.as_of_date,
-        c.days_in_period,
+        cast(c.days_in_period as bigint) as days_in_period,
         -- bookings (won amount), reporting currency
         cast(case when c.period = 'current' then coalesce(w.won_amount, 0) else 0 end as decimal(18, 2)) as won_to_date,
         case when c.period = 'current' then coalesce(w.won_opportunities, 0) else 0 end as won_opportunities_to_date,
@@ -191,7 +191,7 @@ final as (
                     / c.days_in_period
              else coalesce(rr.pipeline_run_rate, 0) end as pipeline_created_forecast,
         -- the method's inputs
-        ov.win_rate as overall_win_rate,
+        cast(ov.win_rate as {{ type_double() }}) as overall_win_rate,
         ov.closed_opportunities,
         v.median_sales_cycle_days
     from calendar as c

@@ -65,7 +65,7 @@ final as (
         cast({{ dbt.date_trunc('month', 'coalesce(f.first_touch_at, r.first_stage_at)') }} as date) as cohort_month,
         lower(trim(t.company)) as account_key,
         t.company,
-        coalesce(sc.lead_score, 0) as lead_score
+        cast(coalesce(sc.lead_score, 0) as decimal(38, 2)) as lead_score
     from reached as r
     left join first_touches as f on f.profile_id = r.profile_id
     left join int_profiles__traits as t on t.profile_id = r.profile_id

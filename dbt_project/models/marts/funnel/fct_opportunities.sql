@@ -85,8 +85,8 @@ final as (
         o.closed_at,
         o.is_closed,
         o.is_won,
-        case when o.is_closed then {{ cdp_days_between('o.created_at', 'coalesce(o.closed_at, o.updated_at)') }} end
-            as sales_cycle_days,
+        cast(case when o.is_closed then {{ cdp_days_between('o.created_at', 'coalesce(o.closed_at, o.updated_at)') }} end
+             as {{ type_double() }}) as sales_cycle_days,
         o.lead_source,
         s.first_touch_at,
         s.first_touch_channel,

@@ -60,11 +60,11 @@ final as (
         {%- endfor %}
         st.stage as furthest_stage,
         p.total_lead_score,
-        p.max_lead_score,
+        cast(p.max_lead_score as decimal(38, 2)) as max_lead_score,
         coalesce(o.opportunities, 0) as opportunities,
         coalesce(o.won_opportunities, 0) as won_opportunities,
-        coalesce(o.pipeline_amount, 0) as pipeline_amount,
-        coalesce(o.won_amount, 0) as won_amount,
+        cast(coalesce(o.pipeline_amount, 0) as decimal(38, 2)) as pipeline_amount,
+        cast(coalesce(o.won_amount, 0) as decimal(38, 2)) as won_amount,
         p.first_touch_at,
         p.first_touch_channel
     from people_rollup as p

@@ -34,7 +34,7 @@ final as (
         qualified_leads,
         lag(qualified_leads) over (order by month) as previous_month_qualified_leads,
         case when lag(qualified_leads) over (order by month) > 0
-             then (qualified_leads - lag(qualified_leads) over (order by month)) * 1.0
+             then cast(qualified_leads - lag(qualified_leads) over (order by month) as {{ type_double() }})
                   / lag(qualified_leads) over (order by month) end as lead_velocity_rate
     from filled
 )

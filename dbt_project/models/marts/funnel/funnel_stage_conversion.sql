@@ -54,7 +54,7 @@ final as (
         from_stage_order,
         people_reached_from,
         people_reached_to,
-        case when people_reached_from > 0 then people_reached_to * 1.0 / people_reached_from end as conversion_rate,
+        case when people_reached_from > 0 then cast(people_reached_to as {{ type_double() }}) / people_reached_from end as conversion_rate,
         median_days_between,
         mean_days_between
     from pairs

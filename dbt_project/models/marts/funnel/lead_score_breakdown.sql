@@ -36,7 +36,7 @@ final as (
         f.attribute,
         f.matched_value,
         1 as occurrences,
-        f.points as undecayed_points,
+        cast(f.points as decimal(38, 2)) as undecayed_points,
         f.points,
         cast(null as {{ type_timestamptz() }}) as last_occurred_at,
         a.as_of
@@ -52,7 +52,7 @@ final as (
         max(r.attribute) as attribute,
         cast(null as {{ dbt.type_string() }}) as matched_value,
         count(*) as occurrences,
-        sum(e.points) as undecayed_points,
+        cast(sum(e.points) as decimal(38, 2)) as undecayed_points,
         cast(round(sum(e.points * power(0.5, {{ cdp_days_between('e.occurred_at', 'a.as_of') }} / {{ half_life }})), 2)
              as decimal(18, 2)) as points,
         max(e.occurred_at) as last_occurred_at,

@@ -117,7 +117,7 @@ final as (
         profile_id,
         scored_at,
         rule_ids,
-        engagement_points_added,
+        cast(engagement_points_added as decimal(38, 2)) as engagement_points_added,
         cast(fit_score as {{ type_double() }}) as fit_score,
         cast(engagement_score as {{ type_double() }}) as engagement_score,
         cast(fit_score + engagement_score as {{ type_double() }}) as lead_score,

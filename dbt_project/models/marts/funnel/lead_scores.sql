@@ -33,9 +33,9 @@ crossings as (
 final as (
     select
         t.profile_id,
-        t.fit_score,
-        t.engagement_score,
-        t.lead_score,
+        cast(t.fit_score as decimal(38, 2)) as fit_score,
+        cast(t.engagement_score as decimal(38, 2)) as engagement_score,
+        cast(t.lead_score as decimal(38, 2)) as lead_score,
         t.lead_score >= {{ threshold }} as is_above_mql_threshold,
         cast({{ threshold }} as {{ type_double() }}) as mql_score_threshold,
         c.first_reached_threshold_at,

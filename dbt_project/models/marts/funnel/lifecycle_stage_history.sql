@@ -49,9 +49,9 @@ final as (
         e.signal_at as entered_at,
         case when s.stage_order < e.stage_order then e.signal_at else e.next_entered_at end as exited_at,
         s.stage_order < e.stage_order as was_skipped,
-        case when s.stage_order < e.stage_order then 0
-             else {{ cdp_days_between('e.signal_at', 'coalesce(e.next_entered_at, ' ~ cdp_as_of() ~ ')') }} end
-            as days_in_stage,
+        cast(case when s.stage_order < e.stage_order then 0
+                  else {{ cdp_days_between('e.signal_at', 'coalesce(e.next_entered_at, ' ~ cdp_as_of() ~ ')') }} end
+             as {{ type_double() }}) as days_in_stage,
         s.stage_order = e.current_stage_order as is_current_stage,
         p.stage as previous_stage,
         e.rule_id as entry_rule_id,

@@ -65,7 +65,10 @@ derived as (
 ),
 
 final as (
-    select * from recorded
+    select
+        retired_profile_id, survivor_profile_id, cast(retired_at as {{ type_timestamptz() }}) as retired_at,
+        cast(merges_followed as bigint) as merges_followed, evidence
+    from recorded
     union all
     select retired_profile_id, survivor_profile_id, cast(null as {{ type_timestamptz() }}), cast(null as bigint),
            'derived_from_identifier'

@@ -86,11 +86,11 @@ evaluated as (
 
 pair_counts as (
     select
-        (select sum(n * (n - 1) / 2) from (select count(*) as n from evaluated group by profile_id) as g) as predicted_pairs,
-        (select sum(n * (n - 1) / 2) from (select count(*) as n from evaluated group by profile_id, person_id) as g) as correct_pairs,
-        (select sum(n * (n - 1) / 2) from (select count(*) as n from evaluated group by person_id, linkable_group) as g) as linkable_pairs,
-        (select sum(n * (n - 1) / 2) from (select count(*) as n from evaluated group by profile_id, person_id, linkable_group) as g) as linked_pairs,
-        (select sum(n * (n - 1) / 2) from (select count(*) as n from evaluated group by person_id) as g) as person_pairs,
+        (select cast(sum(n * (n - 1) / 2) as bigint) from (select count(*) as n from evaluated group by profile_id) as g) as predicted_pairs,
+        (select cast(sum(n * (n - 1) / 2) as bigint) from (select count(*) as n from evaluated group by profile_id, person_id) as g) as correct_pairs,
+        (select cast(sum(n * (n - 1) / 2) as bigint) from (select count(*) as n from evaluated group by person_id, linkable_group) as g) as linkable_pairs,
+        (select cast(sum(n * (n - 1) / 2) as bigint) from (select count(*) as n from evaluated group by profile_id, person_id, linkable_group) as g) as linked_pairs,
+        (select cast(sum(n * (n - 1) / 2) as bigint) from (select count(*) as n from evaluated group by person_id) as g) as person_pairs,
         (select count(*) from evaluated) as identifiers_evaluated,
         (select count(distinct person_id) from evaluated) as people_evaluated,
         (select count(distinct profile_id) from evaluated) as profiles_evaluated

@@ -9,7 +9,7 @@ final as (
         identifier_type,
         identifier,
         blocked_reason,
-        observations,
+        cast(observations as bigint) as observations,
         first_seen_at,
         last_seen_at
     from int_identity__identifiers

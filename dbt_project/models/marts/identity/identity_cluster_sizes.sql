@@ -39,7 +39,7 @@ final as (
         size_bucket,
         bucket_floor,
         count(*) as profiles,
-        sum(identifiers) as identifiers,
+        cast(sum(identifiers) as bigint) as identifiers,
         max(identifiers) as largest
     from bucketed
     group by size_bucket, bucket_floor

@@ -38,7 +38,7 @@ blocked as (
 final as (
     select 'events' as source, message_id, cast(null as {{ dbt.type_string() }}) as contact_id, 'email' as identifier_type,
            cast(null as {{ dbt.type_string() }}) as identifier, 'invalid_email' as reason, 'not a readable email address' as detail,
-           1 as observations, occurred_at as observed_at
+           cast(1 as bigint) as observations, occurred_at as observed_at
     from events where email_is_invalid
     union all
     select 'events', message_id, null, 'phone', null, 'invalid_phone', 'not a possible phone number (E.164)', 1,
@@ -53,8 +53,8 @@ final as (
            1, updated_at
     from contacts where phone_is_invalid
     union all
-    select 'identity_graph', null, null, identifier_type, identifier, 'blocked', blocked_reason, observations,
-           last_seen_at
+    select 'identity_graph', null, null, identifier_type, identifier, 'blocked', blocked_reason,
+           cast(observations as bigint), last_seen_at
     from blocked
 )
 

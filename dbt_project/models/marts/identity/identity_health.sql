@@ -113,7 +113,8 @@ final as (
         {{ run_at }} as run_at,
         (select count(*) from clusters) as identifiers,
         (select count(*) from clusters as c where c.is_blocked) as blocked_identifiers,
-        (select coalesce(sum(b.observations), 0) from identity_blocked_identifiers as b) as blocked_observations,
+        (select cast(coalesce(sum(b.observations), 0) as bigint) from identity_blocked_identifiers as b)
+            as blocked_observations,
         (select count(*) from int_identity__edges) as edges,
         (select count(*) from int_identity__edges as e where e.is_allowed) as allowed_edges,
         (select count(*) from profile_sizes) as profiles,
@@ -121,9 +122,9 @@ final as (
         (select count(*) from profile_sizes as s where s.identifiers = 1) as single_identifier_profiles,
         (select max(c.resolution_rounds) from clusters as c) as resolution_rounds,
         (select max(c.repair_rounds) from clusters as c) as repair_rounds,
-        coalesce(d.invalid_emails, 0) as invalid_email_records,
-        coalesce(d.invalid_phones, 0) as invalid_phone_records,
-        coalesce(d.given, 0) as email_or_phone_records,
+        cast(coalesce(d.invalid_emails, 0) as bigint) as invalid_email_records,
+        cast(coalesce(d.invalid_phones, 0) as bigint) as invalid_phone_records,
+        cast(coalesce(d.given, 0) as bigint) as email_or_phone_records,
         cast(coalesce(d.invalid_emails, 0) + coalesce(d.invalid_phones, 0) as {{ type_double() }}) / nullif(d.given, 0)
             as dropped_identifier_share,
         (select lb.profiles from limit_breaks as lb) as profiles_breaking_limits,

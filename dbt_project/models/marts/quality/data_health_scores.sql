@@ -8,7 +8,7 @@
     loaded rows by the rules in var cdp__health_rules (dbt_project.yml) and count quarantined and
     duplicate records as neither. health_score is the mean of the four shares.
 -#}
-{{ config(materialized='incremental', unique_key=['measured_at', 'source']) }}
+{{ config(materialized='incremental', unique_key=['measured_at', 'source'], on_schema_change='append_new_columns') }}
 
 {%- set rules = var('cdp__health_rules') %}
 
@@ -91,16 +91,16 @@ final as (
         cast('{{ run_started_at }}' as timestamp) as measured_at,
         '{{ invocation_id }}' as dbt_invocation_id,
         source,
-        records,
-        rows_loaded,
-        quarantined,
-        duplicates,
-        files_quarantined,
-        round(complete_share, 6) as complete_share,
-        round(valid_share, 6) as valid_share,
-        round(unique_share, 6) as unique_share,
-        round(fresh_share, 6) as fresh_share,
-        round((complete_share + valid_share + unique_share + fresh_share) / 4, 6) as health_score,
+        cast(records as bigint) as records,
+        cast(rows_loaded as bigint) as rows_loaded,
+        cast(quarantined as bigint) as quarantined,
+        cast(duplicates as bigint) as duplicates,
+        cast(files_quarantined as bigint) as files_quarantined,
+        cast(round(complete_share, 6) as {{ type_double() }}) as complete_share,
+        cast(round(valid_share, 6) as {{ type_double() }}) as valid_share,
+        cast(round(unique_share, 6) as {{ type_double() }}) as unique_share,
+        cast(round(fresh_share, 6) as {{ type_double() }}) as fresh_share,
+        cast(round((complete_share + valid_share + unique_share + fresh_share) / 4, 6) as {{ type_double() }}) as health_score,
         newest_record_at,
         last_loaded_at
     from shares
