@@ -52,6 +52,14 @@ from cdp.engines import open_engine
 with open_engine() as engine:
     print(build_data_driven_attribution(engine))
 """
+PROPENSITY_SNIPPET = """
+from cdp.engines import open_engine
+from cdp.propensity import propensity_settings, record_card, train_and_score
+with open_engine() as engine:
+    card = train_and_score(engine, **propensity_settings())
+    record_card(engine, card)
+    print(card.status, "AUC", card.auc, "lead score AUC", card.lead_score_auc, card.scored_profiles, "scored")
+"""
 AUDIENCE_GATES_SNIPPET = """
 from orchestration.assets.gates import consent_purposes
 from cdp.quality.results import record_outcomes
@@ -153,6 +161,10 @@ STAGES = [
     Stage("dbt data-driven credits, ROI, comparison (build)", [*DBT, "build", "--select", AFTER_ATTRIBUTION,
                                                                "--exclude", *CROSS_MART_TESTS, *DBT_DIRS],
           "select count(*) from marts.attribution_data_driven_credits", "credit rows"),
+    Stage("dbt propensity features", [*DBT, "build", "--select", "int_propensity__features", *DBT_DIRS],
+          "select count(*) from intermediate.int_propensity__features", "profile cut-offs"),
+    Stage("propensity model: train, validate, score (python)", [sys.executable, "-c", PROPENSITY_SNIPPET],
+          "select count(*) from marts.profile_propensity", "profiles scored"),
     Stage("dbt other marts + audiences (build)",
           [*DBT, "build", "--select", "marts", "audiences", "--exclude", *FUNNEL_SELECTION,
            *ATTRIBUTION_SELECTION, AFTER_ATTRIBUTION, "data_health_scores", *CROSS_MART_TESTS, *DBT_DIRS],

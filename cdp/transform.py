@@ -1,13 +1,13 @@
 """Build the dbt models on any engine without Dagster: `cdp build-models [--target T]`.
 
-Markov and Shapley are a Python step between the models (cdp/data_driven_attribution.py),
-so a whole build is three steps: `dbt build` of everything before them, the step itself on the same
-engine, then `dbt build` of what reads them (`source:data_driven_attribution+`). Dagster runs the
-same three steps as one asset graph; this is the same thing for a terminal, CI and the engine
+Markov and Shapley (cdp/data_driven_attribution.py) and the propensity model (cdp/propensity.py)
+are Python steps between the models, so a whole build is four steps: `dbt build` of everything before
+them, the two steps on the same engine, then `dbt build` of what reads them (AFTER_PYTHON). Dagster
+runs the same steps as one asset graph; this is the same thing for a terminal, CI and the engine
 parity tests, on DuckDB, PostgreSQL or Spark alike.
 
 On DuckDB and PostgreSQL dbt runs as a subprocess (the DuckDB file has one writer at a time, so this
-process holds no connection while dbt builds). On Spark the three steps share one Spark session in
+process holds no connection while dbt builds). On Spark the steps share one Spark session in
 this process, dbt running in-process (dbt-spark's `session` method takes the session already open):
 a local session is a JVM whose start, metastore and warm-up cost more than most of the models.
 """
@@ -26,9 +26,11 @@ from pathlib import Path
 
 from cdp.data_driven_attribution import build_data_driven_attribution, credits_balance
 from cdp.engines import Engine, open_engine
+from cdp.propensity import propensity_settings, record_card, train_and_score
 from cdp.settings import DBT_PROJECT_DIR, ENGINES, dbt_environment_variables, get_settings
 
-AFTER_ATTRIBUTION = "source:data_driven_attribution+"
+#: the models that read what the Python steps write (Markov and Shapley, the propensity scores)
+AFTER_PYTHON = "source:data_driven_attribution+ source:propensity+"
 
 
 def dbt_executable() -> str:
@@ -127,7 +129,7 @@ def build_models(target: str | None = None, *, target_path: Path | None = None, 
 
     `engine`, when given, is the open engine of `target` the attribution step uses (and, on Spark, the
     session dbt builds in); it stays open for the caller. Otherwise a Spark build opens one session
-    for its three steps and stops it at the end."""
+    for its steps and stops it at the end."""
     target = target or get_settings().dbt_target
     if target not in ENGINES:
         raise ValueError(f"target must be one of {', '.join(ENGINES)}, got {target!r}")
@@ -148,11 +150,12 @@ def build_models(target: str | None = None, *, target_path: Path | None = None, 
                          _node_seconds(target_path or DBT_PROJECT_DIR / "target"))
 
     plan: list[tuple[str, Callable[[], BuildStep]]] = [
-        ("dbt build (before attribution)", lambda: dbt_step("dbt build (before attribution)",
-                                                           ["--exclude", AFTER_ATTRIBUTION])),
+        ("dbt build (before the Python steps)", lambda: dbt_step("dbt build (before the Python steps)",
+                                                                ["--exclude", AFTER_PYTHON])),
         ("markov and shapley", lambda: _attribution_step(target, engine)),
-        ("dbt build (after attribution)", lambda: dbt_step("dbt build (after attribution)",
-                                                          ["--select", AFTER_ATTRIBUTION])),
+        ("propensity", lambda: _propensity_step(target, engine)),
+        ("dbt build (after the Python steps)", lambda: dbt_step("dbt build (after the Python steps)",
+                                                               ["--select", AFTER_PYTHON])),
     ]
     for name, run in plan:
         progress(f"[{target}] {name} ...")
@@ -193,6 +196,19 @@ def _attribution_step(target: str, engine: Engine | None) -> BuildStep:
     if failed:
         summary += "; credits do not balance: " + "; ".join(failed)
     return BuildStep("markov and shapley", time.perf_counter() - started, not failed, summary)
+
+
+def _propensity_step(target: str, engine: Engine | None) -> BuildStep:
+    started = time.perf_counter()
+    if engine is None:
+        with open_engine(target) as opened:
+            card = train_and_score(opened, **propensity_settings())
+            record_card(opened, card)
+    else:
+        card = train_and_score(engine, **propensity_settings())
+        record_card(engine, card)
+    summary = f"{card.status}: AUC {card.auc}, lead score AUC {card.lead_score_auc}, {card.scored_profiles} scored"
+    return BuildStep("propensity", time.perf_counter() - started, True, summary)
 
 
 def _solve_and_check(engine: Engine) -> tuple[dict[str, int], dict[str, tuple[bool, dict[str, float]]]]:

@@ -12,6 +12,7 @@ from orchestration.assets.dashboard import marketing_dashboard
 from orchestration.assets.dbt import cdp_dbt_models
 from orchestration.assets.gates import build_audience_checks, build_mart_expectation_checks
 from orchestration.assets.privacy import build_erasure_asset
+from orchestration.assets.propensity import propensity_scores
 from orchestration.assets.raw import raw_assets
 from orchestration.assets.reports import attribution_comparison_report
 from orchestration.assets.resources import WarehouseResource
@@ -19,7 +20,8 @@ from orchestration.assets.serving import build_serving_asset
 from orchestration.assets.syncs import sync_asset_key, sync_assets, sync_schedules
 from orchestration.schedules import daily_schedule, landing_files_sensor, pipeline_job
 
-_models = [*(k for k in cdp_dbt_models.keys if k.path[0] in ("marts", "audiences")), *data_driven_attribution.keys]
+_models = [*(k for k in cdp_dbt_models.keys if k.path[0] in ("marts", "audiences")), *data_driven_attribution.keys,
+           propensity_scores.key]
 _audiences = [k for k in _models if k.path[0] == "audiences"]
 _erasure = build_erasure_asset(_models)
 _syncs = sync_assets()
@@ -47,7 +49,7 @@ OPS_TABLES = [
 ]
 
 defs = dg.Definitions(
-    assets=[*OPS_TABLES, *raw_assets(), cdp_dbt_models, data_driven_attribution, _erasure, *_syncs,
+    assets=[*OPS_TABLES, *raw_assets(), cdp_dbt_models, data_driven_attribution, propensity_scores, _erasure, *_syncs,
             attribution_comparison_report, marketing_dashboard,
             build_serving_asset([*_models, _erasure.key, *(s.key for s in _syncs)], [k.path[-1] for k in _audiences])],
     asset_checks=[build_audience_checks(_audiences), build_mart_expectation_checks(_models)],

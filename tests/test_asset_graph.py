@@ -9,7 +9,7 @@ import dagster as dg
 from orchestration.definitions import defs
 
 LAYERS = {"raw", "ops", "rules", "staging", "intermediate", "marts", "audiences", "attribution", "privacy",
-          "reverse_etl", "serving", "reports"}
+          "reverse_etl", "serving", "reports", "predictive"}
 
 
 def _graph() -> dict[str, dict[str, object]]:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from cdp.sql_text import quote_identifier
+
 CENT = Decimal("0.01")
 
 #: Portable column types and what each engine calls them.
@@ -139,6 +141,20 @@ class Engine(ABC):
     @abstractmethod
     def replace_table(self, schema: str, table: str, columns: Sequence[Column], rows: Sequence[tuple]) -> None:
         """Create or replace `schema.table` holding exactly `rows`, in one step readers never see half of."""
+
+    def create_table_as(self, schema: str, table: str, query: str) -> None:
+        """Create or replace `schema.table` with the rows of `query` (DuckDB dialect), computed in the
+        warehouse: the way a Python step writes a table that grows with the data."""
+        target = f"{quote_identifier(schema)}.{quote_identifier(table)}"
+        self.execute("begin")
+        try:
+            self.execute(f"create schema if not exists {quote_identifier(schema)}")
+            self.execute(f"drop table if exists {target}")
+            self.execute(f"create table {target} as {query}")
+        except BaseException:
+            self.execute("rollback")
+            raise
+        self.execute("commit")
 
     def close(self) -> None:  # noqa: B027 - engines without resources to release keep the default
         """Release the connection."""

@@ -63,5 +63,9 @@ class DuckDBEngine(Engine):
             self.con.execute("rollback")
             raise
 
+    def create_table_as(self, schema: str, table: str, query: str) -> None:
+        self.con.execute(f"create schema if not exists {quote_identifier(schema)}")
+        self.con.execute(f"create or replace table {quote_identifier(schema)}.{quote_identifier(table)} as {query}")
+
     def close(self) -> None:
         self.con.close()

@@ -87,6 +87,13 @@ class SparkEngine(Engine):
         self.spark.sql(f"insert overwrite table {target} select * from {scratch}")
         self.spark.sql(f"drop table {scratch}")
 
+    def create_table_as(self, schema: str, table: str, query: str) -> None:
+        target = f"{quote_identifier(schema, '`')}.{quote_identifier(table, '`')}"
+        (select,) = translate(query, "spark")
+        self.spark.sql(f"create database if not exists {quote_identifier(schema, '`')}")
+        self.spark.sql(f"drop table if exists {target}")
+        self.spark.sql(f"create table {target} using parquet as {select}")
+
     def tables(self, schemas: tuple[str, ...]) -> list[tuple[str, str]]:
         found = []
         for schema in schemas:

@@ -1,7 +1,8 @@
 {#- One row per resolved person: the profile id every other table uses, identifiers by type,
     activity, channels, consent and latest traits. Profiles with a deletion request on any of their
     identifiers are left out (privacy by default). Lifecycle stage and lead score come from the funnel
-    marts (fct_funnel_profiles, lead_scores); traits from int_profiles__traits. -#}
+    marts (fct_funnel_profiles, lead_scores); traits from int_profiles__traits; the propensity to
+    convert from the propensity step (marts.profile_propensity). -#}
 {%- set session_minutes = var('cdp__session_timeout_minutes') | int -%}
 
 with identity_profile_registry as {{ cte_not_materialized() }} (
@@ -38,6 +39,10 @@ fct_funnel_profiles as {{ cte_not_materialized() }} (
 
 lead_scores as {{ cte_not_materialized() }} (
     select * from {{ ref('lead_scores') }}
+),
+
+propensity_profile_propensity as {{ cte_not_materialized() }} (
+    select * from {{ source('propensity', 'profile_propensity') }}
 ),
 
 int_privacy__deleted_profiles as {{ cte_not_materialized() }} (
@@ -202,7 +207,9 @@ final as (
         t.job_title,
         t.country,
         t.industry,
-        t.company_size
+        t.company_size,
+        pp.propensity_score,
+        pp.propensity_decile
     from identifiers as i
     left join activity as a on a.profile_id = i.profile_id
     left join touches as tp on tp.profile_id = i.profile_id
@@ -210,6 +217,7 @@ final as (
     left join int_profiles__traits as t on t.profile_id = i.profile_id
     left join fct_funnel_profiles as l on l.profile_id = i.profile_id
     left join lead_scores as sc on sc.profile_id = i.profile_id
+    left join propensity_profile_propensity as pp on pp.profile_id = i.profile_id
     where i.profile_id not in (select d.profile_id from int_privacy__deleted_profiles as d)
 )
 
