@@ -180,6 +180,13 @@ def _calibration_sql(model: LinearModel) -> str:
         group by decile order by decile"""
 
 
+def _query(engine: Engine, sql: str) -> list[dict[str, Any]]:
+    """Rows of a query written in DuckDB's dialect, translated for the engine (`fetch` takes the engine's own)."""
+    result = engine.execute(sql)
+    names = [d[0] for d in result.description]
+    return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
+
+
 def _number(value: Any) -> float | None:
     return None if value is None else float(value)
 
@@ -190,7 +197,7 @@ def train_and_score(engine: Engine, *, horizon_days: int, max_training_rows: int
     now = datetime.now(UTC)
     card = ModelCard(model_id=f"propensity_{now:%Y%m%dT%H%M%SZ}", status="trained", horizon_days=horizon_days)
     columns = feature_columns(engine)
-    cutoffs = engine.fetch(f"select cutoff_role, cutoff_at, count(*) as n, sum(converted_in_horizon) as positives "
+    cutoffs = _query(engine, f"select cutoff_role, cutoff_at, count(*) as n, sum(converted_in_horizon) as positives "
                            f"from {FEATURES} group by cutoff_role, cutoff_at order by cutoff_at")
     card.training_cutoffs = [str(c["cutoff_at"]) for c in cutoffs if c["cutoff_role"] == "train"]
     card.validation_cutoff = next((str(c["cutoff_at"]) for c in cutoffs if c["cutoff_role"] == "validate"), None)
@@ -207,12 +214,12 @@ def train_and_score(engine: Engine, *, horizon_days: int, max_training_rows: int
         return card
 
     validated, _ = fit(train, columns, regularisation)
-    auc = engine.fetch(_auc_sql(validated.probability_sql(), "validate"))[0]
-    baseline = engine.fetch(_auc_sql("f.lead_score_at_cutoff", "validate"))[0]
+    auc = _query(engine, _auc_sql(validated.probability_sql(), "validate"))[0]
+    baseline = _query(engine, _auc_sql("f.lead_score_at_cutoff", "validate"))[0]
     card.validation_rows, card.validation_positives = int(auc["n"] or 0), int(auc["positives"] or 0)
     card.auc, card.lead_score_auc = _number(auc["auc"]), _number(baseline["auc"])
     card.calibration = [{"decile": int(r["decile"]), "rows": int(r["n"]), "mean_predicted": float(r["mean_predicted"]),
-                         "observed_rate": float(r["observed"])} for r in engine.fetch(_calibration_sql(validated))]
+                         "observed_rate": float(r["observed"])} for r in _query(engine, _calibration_sql(validated))]
 
     # the model that scores today learns from the latest labelled cut-off too
     everything = _training_frame(engine, ("train", "validate"), columns, max_training_rows)
@@ -232,7 +239,7 @@ def _write_scores(engine: Engine, model: LinearModel | None, model_id: str = "")
                cutoff_at as propensity_scored_at
         from (select f.profile_id, f.cutoff_at, {probability} as propensity_score
               from {FEATURES} as f where {rows}) as scored""")
-    return int(engine.fetch(f"select count(*) as n from {SCORES_SCHEMA}.{SCORES_TABLE}")[0]["n"])
+    return int(_query(engine, f"select count(*) as n from {SCORES_SCHEMA}.{SCORES_TABLE}")[0]["n"])
 
 
 def _literal(text: str) -> str:

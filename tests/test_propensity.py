@@ -64,17 +64,17 @@ def test_the_sql_model_is_the_fitted_model(sample) -> None:
     from sklearn.metrics import roc_auc_score
 
     from cdp.engines import open_engine
-    from cdp.propensity import FEATURES, _auc_sql, _training_frame, feature_columns, fit
+    from cdp.propensity import FEATURES, _auc_sql, _query, _training_frame, feature_columns, fit
 
     with open_engine("duckdb") as engine:
         columns = feature_columns(engine)
         frame = _training_frame(engine, ("train",), columns, 1_000_000)
         model, _ = fit(frame, columns, 1.0)
-        validation = engine.fetch(
-            f"select converted_in_horizon as y, lead_score_at_cutoff as lead, {model.probability_sql()} as p, "
-            f"{', '.join(columns)} from {FEATURES} as f where cutoff_role = 'validate'")
-        sql_auc = engine.fetch(_auc_sql(model.probability_sql(), "validate"))[0]["auc"]
-        lead_auc = engine.fetch(_auc_sql("f.lead_score_at_cutoff", "validate"))[0]["auc"]
+        validation = _query(
+            engine, f"select converted_in_horizon as y, lead_score_at_cutoff as lead, {model.probability_sql()} as p, "
+                    f"{', '.join(columns)} from {FEATURES} as f where cutoff_role = 'validate'")
+        sql_auc = _query(engine, _auc_sql(model.probability_sql(), "validate"))[0]["auc"]
+        lead_auc = _query(engine, _auc_sql("f.lead_score_at_cutoff", "validate"))[0]["auc"]
     import numpy as np
 
     x = np.array([[float(r[c] or 0.0) for c in columns] for r in validation])
