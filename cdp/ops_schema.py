@@ -6,7 +6,8 @@ that write them (ingestion, quality, reverse ETL, the build state), which import
 - `ops.build_state`: what each build published;
 - `ops.quality_results`: every gate evaluation;
 - `ops.sync_*`, `ops.deletion_ledger`, `ops.erased_profiles`, `ops.holdout_assignments`: reverse ETL
-  and privacy bookkeeping (described in `reverse_etl/state.py`).
+  and privacy bookkeeping (described in `reverse_etl/state.py`);
+- `ops.propensity_models`: the card of every propensity model trained (`cdp/propensity.py`).
 """
 
 from __future__ import annotations
@@ -190,7 +191,28 @@ create table if not exists ops.holdout_assignments (
 );
 """
 
-SCRIPTS = (OPS_DDL, BUILD_STATE_DDL, QUALITY_DDL, SYNC_DDL)
+PROPENSITY_DDL = """
+create table if not exists ops.propensity_models (
+    model_id varchar not null,
+    trained_at timestamptz not null,
+    status varchar not null,            -- trained | not_enough_history
+    horizon_days bigint,
+    training_cutoffs varchar,           -- JSON list
+    validation_cutoff timestamptz,
+    scoring_cutoff timestamptz,
+    training_rows bigint,
+    training_positives bigint,
+    validation_rows bigint,
+    validation_positives bigint,
+    auc double,                         -- on the validation cut-off
+    lead_score_auc double,              -- the rule-based lead score's, same rows and labels
+    features varchar,                   -- JSON: feature, weight per standard deviation, mean, sd
+    calibration varchar,                -- JSON: per decile, rows, mean predicted, observed rate
+    detail varchar
+);
+"""
+
+SCRIPTS = (OPS_DDL, BUILD_STATE_DDL, QUALITY_DDL, SYNC_DDL, PROPENSITY_DDL)
 
 
 def ensure_ops_tables(con) -> None:

@@ -12,7 +12,7 @@ converted in the horizon after it. This module
 3. refits on the train and validate cut-offs together and scores the `score` cut-off (today) in the
    warehouse into `marts.profile_propensity` (score and decile per profile), read by dim_profiles;
 4. keeps the model card (features and weights, training window, AUCs, calibration) in
-   `ops.propensity_models`.
+   `ops.propensity_models` (`record_card`).
 
 Only the bounded training sample enters Python; everything that grows with the data is set-based SQL.
 """
@@ -34,26 +34,6 @@ FEATURES = "intermediate.int_propensity__features"
 SCORES_SCHEMA, SCORES_TABLE = "marts", "profile_propensity"
 #: columns of the features model that are not features
 KEYS = ("cutoff_role", "cutoff_at", "profile_id", "sample_key", "converted_in_horizon", "lead_score_at_cutoff")
-MODELS_DDL = """
-create table if not exists ops.propensity_models (
-    model_id varchar not null,
-    trained_at timestamptz not null,
-    status varchar not null,
-    horizon_days integer,
-    training_cutoffs varchar,
-    validation_cutoff timestamptz,
-    scoring_cutoff timestamptz,
-    training_rows bigint,
-    training_positives bigint,
-    validation_rows bigint,
-    validation_positives bigint,
-    auc double,
-    lead_score_auc double,
-    features varchar,
-    calibration varchar,
-    detail varchar
-)
-"""
 
 
 def propensity_settings() -> dict[str, Any]:
@@ -89,8 +69,8 @@ class ModelCard:
     status: str
     horizon_days: int
     training_cutoffs: list[str] = field(default_factory=list)
-    validation_cutoff: str | None = None
-    scoring_cutoff: str | None = None
+    validation_cutoff: datetime | None = None
+    scoring_cutoff: datetime | None = None
     training_rows: int = 0
     training_positives: int = 0
     validation_rows: int = 0
@@ -200,13 +180,13 @@ def train_and_score(engine: Engine, *, horizon_days: int, max_training_rows: int
     cutoffs = _query(engine, f"select cutoff_role, cutoff_at, count(*) as n, sum(converted_in_horizon) as positives "
                            f"from {FEATURES} group by cutoff_role, cutoff_at order by cutoff_at")
     card.training_cutoffs = [str(c["cutoff_at"]) for c in cutoffs if c["cutoff_role"] == "train"]
-    card.validation_cutoff = next((str(c["cutoff_at"]) for c in cutoffs if c["cutoff_role"] == "validate"), None)
-    card.scoring_cutoff = next((str(c["cutoff_at"]) for c in cutoffs if c["cutoff_role"] == "score"), None)
+    card.validation_cutoff = next((c["cutoff_at"] for c in cutoffs if c["cutoff_role"] == "validate"), None)
+    card.scoring_cutoff = next((c["cutoff_at"] for c in cutoffs if c["cutoff_role"] == "score"), None)
 
     train = _training_frame(engine, ("train",), columns, max_training_rows)
     positives = int(train["converted_in_horizon"].sum()) if train is not None else 0
     card.training_rows, card.training_positives = (len(train) if train is not None else 0), positives
-    if train is None or positives < min_positives or positives == len(train):
+    if train is None or min(positives, card.training_rows - positives) < min_positives:
         card.status = "not_enough_history"
         card.detail = (f"{positives} conversions among {card.training_rows} training rows; at least {min_positives} "
                        "of each outcome are needed: profiles are scored with no model (propensity null)")
@@ -247,7 +227,7 @@ def _literal(text: str) -> str:
 
 
 def record_card(engine: Engine, card: ModelCard) -> None:
-    engine.execute(MODELS_DDL)
+    """One row of ops.propensity_models (created with the other ops tables, cdp/ops_schema.py)."""
     engine.executemany(
         "insert into ops.propensity_models values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [(card.model_id, datetime.now(UTC), card.status, card.horizon_days, json.dumps(card.training_cutoffs),

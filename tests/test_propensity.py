@@ -119,3 +119,18 @@ def test_a_good_run_leaves_a_card_scores_and_a_predictive_audience(sample) -> No
     audience = sample.query("select count(*), min(d.propensity_decile) from audiences.aud_likely_converters as a "
                             "inner join marts.dim_profiles as d using (profile_id)")[0]
     assert audience[0] > 0 and audience[1] >= 9
+
+
+def test_too_little_history_scores_nobody_and_says_why(sample) -> None:
+    """With fewer conversions than the minimum to learn from, the step records why and leaves the scores
+    table empty (dim_profiles then carries no propensity) rather than ranking people on noise."""
+    from cdp.engines import open_engine
+    from cdp.propensity import record_card, train_and_score
+
+    with open_engine("duckdb") as engine:
+        card = train_and_score(engine, horizon_days=30, max_training_rows=100_000, min_positives=1_000_000)
+        record_card(engine, card)
+    assert card.status == "not_enough_history" and "at least 1000000" in card.detail
+    assert sample.query("select count(*) from marts.profile_propensity") == [(0,)]
+    assert sample.query("select status from ops.propensity_models order by trained_at desc limit 1") == [
+        ("not_enough_history",)]

@@ -33,6 +33,7 @@ def propensity_scores(context: AssetExecutionContext, warehouse: WarehouseResour
     context.log.info(f"propensity on {engine.name}: {card.status}, AUC {card.auc} against the lead score's "
                      f"{card.lead_score_auc}, {card.scored_profiles} profiles scored")
     yield dg.MaterializeResult(metadata={"dagster/row_count": card.scored_profiles, **card.metadata()})
-    beats = card.auc is not None and card.lead_score_auc is not None and card.auc > card.lead_score_auc
+    aucs = {k: v for k, v in {"auc": card.auc, "lead_score_auc": card.lead_score_auc}.items() if v is not None}
+    beats = len(aucs) == 2 and aucs["auc"] > aucs["lead_score_auc"]
     yield dg.AssetCheckResult(check_name=BEATS_LEAD_SCORE, passed=beats, severity=dg.AssetCheckSeverity.WARN,
-                              metadata={"auc": card.auc, "lead_score_auc": card.lead_score_auc})
+                              metadata=aucs)
