@@ -19,6 +19,7 @@ Only the bounded training sample enters Python; everything that grows with the d
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -112,7 +113,7 @@ def _training_frame(engine: Engine, roles: tuple[str, ...], columns: list[str], 
     marks = ", ".join(f"'{r}'" for r in roles)  # roles are this module's constants
     select = ", ".join(quote_identifier(c) for c in [*columns, "converted_in_horizon"])
     sql = (f"select {select} from {FEATURES} where cutoff_role in ({marks}) and converted_in_horizon is not null "
-           f"order by sample_key limit {int(limit)}")
+           f"order by sample_key, cutoff_at limit {int(limit)}")
     import pyarrow as pa
 
     batches = list(engine.arrow_batches(sql, 100_000))
@@ -174,8 +175,7 @@ def _number(value: Any) -> float | None:
 def train_and_score(engine: Engine, *, horizon_days: int, max_training_rows: int, min_positives: int = 10,
                     regularisation: float = 1.0) -> ModelCard:
     """Train, validate, refit and score (see the module's docstring); the card of what was done."""
-    now = datetime.now(UTC)
-    card = ModelCard(model_id=f"propensity_{now:%Y%m%dT%H%M%SZ}", status="trained", horizon_days=horizon_days)
+    card = ModelCard(model_id="propensity_none", status="trained", horizon_days=horizon_days)
     columns = feature_columns(engine)
     cutoffs = _query(engine, f"select cutoff_role, cutoff_at, count(*) as n, sum(converted_in_horizon) as positives "
                            f"from {FEATURES} group by cutoff_role, cutoff_at order by cutoff_at")
@@ -204,6 +204,9 @@ def train_and_score(engine: Engine, *, horizon_days: int, max_training_rows: int
     # the model that scores today learns from the latest labelled cut-off too
     everything = _training_frame(engine, ("train", "validate"), columns, max_training_rows)
     scoring, card.features = fit(everything, columns, regularisation)
+    # named by what it is: the same data and settings give the same model and the same id
+    fingerprint = json.dumps([scoring.intercept, scoring.weights, str(card.scoring_cutoff)], sort_keys=True)
+    card.model_id = "propensity_" + hashlib.sha256(fingerprint.encode()).hexdigest()[:12]
     card.scored_profiles = _write_scores(engine, scoring, card.model_id)
     return card
 

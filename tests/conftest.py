@@ -102,12 +102,6 @@ def make_workspace(root: Path, landing: Path, monkeypatch: pytest.MonkeyPatch) -
     return Workspace(root, landing, get_settings())
 
 
-def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
-    """`-n auto`: one worker per core and one more, since a worker often waits (on dbt's subprocess,
-    Spark's JVM, the browser) and the extra one keeps the cores busy meanwhile."""
-    return (os.cpu_count() or 1) + 1
-
-
 @pytest.fixture
 def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
     """An empty landing zone and warehouse of the test's own."""

@@ -17,8 +17,10 @@ import fcntl
 import hashlib
 import json
 import os
+import sys
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +147,22 @@ def _close_duckdb_connection() -> None:
         environment.close()
 
 
+@contextmanager
+def _selection_without_project_copy() -> Iterator[None]:
+    """dagster-dbt turns a selection of more than 200 resources into a selector in a temporary copy of
+    the whole project (target/ included), to keep a subprocess's command line short. dbtRunner takes
+    the selection as a Python list, which has no such limit, and a copy would be parsed anew on every
+    run: here the selection is always passed as it is."""
+    from dagster_dbt import asset_utils
+
+    threshold = asset_utils._SELECTION_ARGS_THRESHOLD
+    asset_utils._SELECTION_ARGS_THRESHOLD = sys.maxsize
+    try:
+        yield
+    finally:
+        asset_utils._SELECTION_ARGS_THRESHOLD = threshold
+
+
 def dbt_build_in_process(context: AssetExecutionContext, args: Sequence[str], *, project: DbtProject,
                          translator: DagsterDbtTranslator, target_path: Path,
                          env: dict[str, str]) -> InProcessDbtInvocation:
@@ -165,7 +183,7 @@ def dbt_build_in_process(context: AssetExecutionContext, args: Sequence[str], *,
         if event.info.level in ("info", "warn") and event.info.msg:
             print(event.info.msg, flush=True)
 
-    with temporary_environment(env):
+    with temporary_environment(env), _selection_without_project_copy():
         # read DBT_INDIRECT_SELECTION from the environment, as the subprocess invocation does
         params = get_updated_cli_invocation_params_for_context(
             context=context, manifest=manifest, dagster_dbt_translator=translator)
