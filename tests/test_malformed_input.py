@@ -473,3 +473,29 @@ def test_ad_platform_ids_from_settings_and_answers_never_become_request_text(
     # no client is open: a search would fail loudly; a hostile name is turned away before any request
     assert google.upload_status("customers/1/offlineUserDataJobs/2' OR offline_user_data_job.id > 0") is None
     assert google.upload_status("customers/1/offlineUserDataJobs/2\nSELECT") is None
+
+
+def test_gate_thresholds_that_would_become_sql_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """dbt pastes the identity thresholds into SQL (macro cdp_gate): a threshold must be a number, so text
+    written into gates.yml or the override variable is refused with its key before dbt ever sees it."""
+    import yaml
+
+    from cdp.gate_thresholds import GatesConfigError, dbt_gates_json, load_gates
+    from cdp.settings import get_settings
+
+    raw = yaml.safe_load(get_settings().gates_file.read_text())
+    raw["identity"]["merge_jump"]["floor"] = "100) or (1=1"
+    hostile = tmp_path / "gates.yml"
+    hostile.write_text(yaml.safe_dump(raw))
+    with pytest.raises(GatesConfigError, match=r"identity\.merge_jump\.floor"):
+        load_gates(hostile)
+    monkeypatch.setenv("CDP_IDENTITY_MAX_CLUSTER_SIZE", "500 or 1=1")
+    with pytest.raises(ValueError, match="CDP_IDENTITY_MAX_CLUSTER_SIZE"):
+        dbt_gates_json(get_settings())
+
+
+def test_a_propensity_model_id_is_a_quoted_literal_in_the_scoring_sql() -> None:
+    from cdp.propensity import _literal
+
+    assert _literal("propensity_x' as y; drop table marts.dim_profiles; --") == (
+        "'propensity_x'' as y; drop table marts.dim_profiles; --'")
