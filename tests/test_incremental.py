@@ -100,25 +100,22 @@ def test_increments_equal_a_full_refresh(after_good_run: Workspace, capsys: pyte
     assert anonymous_only[0] != with_user[0]
     profiles = ws.query("select count(*) from marts.dim_profiles")[0][0]
 
-    # day 1: the browser comes back, and an event of weeks ago arrives late
+    # day 1: the browser comes back, an event of weeks ago arrives late, and the browser logs in as the
+    # other person: the two profiles merge, the older id survives
     write_events(ws, "day1.ndjson", [
         {"type": "page", "messageId": "inc-d1-1", "anonymousId": anonymous_only[1],
          "timestamp": "2026-11-15T09:00:00Z", "name": "/pricing"},
         {"type": "track", "messageId": "inc-d1-late", "anonymousId": anonymous_only[1], "event": "Product Viewed",
          "timestamp": "2026-10-01T09:00:00Z", "properties": {"product_id": "sku-1", "price": 10}},
-    ])
-    run(capsys)
-    assert ws.query("select count(*) from marts.dim_profiles")[0][0] == profiles
-    # day 2: the browser logs in as the other person: the two profiles merge, the older id survives
-    write_events(ws, "day2.ndjson", [
-        {"type": "identify", "messageId": "inc-d2-1", "anonymousId": anonymous_only[1], "userId": with_user[1],
+        {"type": "identify", "messageId": "inc-d1-2", "anonymousId": anonymous_only[1], "userId": with_user[1],
          "timestamp": "2026-11-15T10:00:00Z"},
     ])
     run(capsys)
     assert ws.query("select count(*) from marts.dim_profiles")[0][0] == profiles - 1
     assert ws.query("select count(*) from ops.identity_merge_events where retired_profile_id in (?, ?)",
                     [anonymous_only[0], with_user[0]])[0][0] == 1
-    # day 3: someone asks to be deleted
+    assert ws.query("select count(*) from staging.stg_segment__events where message_id = 'inc-d1-late'") == [(1,)]
+    # day 2: someone asks to be deleted
     # a person with an email whose profile id comes from their browser (the id of a new cluster is
     # derived from its earliest identifier)
     profile, email, browser = ws.query("""
@@ -127,18 +124,18 @@ def test_increments_equal_a_full_refresh(after_good_run: Workspace, capsys: pyte
         where e.identifier_type = 'email' and e.profile_id = 'prf_' || substr(md5(a.node_key), 1, 24)
           and e.profile_id not in (select profile_id from marts.profile_identifiers where identifier in (?, ?))
         order by 2 limit 1""", [anonymous_only[1], with_user[1]])[0]
-    with (ws.landing / "deletion_requests" / "day3.csv").open("w", newline="") as handle:
+    with (ws.landing / "deletion_requests" / "day2.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["request_id", "identifier_type", "identifier", "requested_at"])
         writer.writerow(["DSR-INC-1", "email", email, "2026-11-15T12:00:00Z"])
     run(capsys)
     assert ws.query("select count(*) from ops.erased_profiles where request_id = 'DSR-INC-1'") == [(1,)]
-    # day 4: their browser comes back, without the email the request named: still them, erased again
-    write_events(ws, "day4.ndjson", [{"type": "page", "messageId": "inc-d4-1", "anonymousId": browser,
+    # day 3: their browser comes back, without the email the request named: still them, erased again
+    write_events(ws, "day3.ndjson", [{"type": "page", "messageId": "inc-d3-1", "anonymousId": browser,
                                       "timestamp": "2026-11-15T13:00:00Z", "name": "/"}])
     run(capsys)
     assert ws.query("select count(*) from marts.dim_profiles where profile_id = ?", [profile]) == [(0,)]
-    assert ws.query("select count(*) from raw.events where message_id = 'inc-d4-1'") == [(0,)]
+    assert ws.query("select count(*) from raw.events where message_id = 'inc-d3-1'") == [(0,)]
 
     incremental = marts(ws)
     sends_before = ws.query("select count(*) from ops.sync_log where status = 'sent' and op <> 'delete' "
