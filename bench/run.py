@@ -60,6 +60,14 @@ with open_engine() as engine:
     record_card(engine, card)
     print(card.status, "AUC", card.auc, "lead score AUC", card.lead_score_auc, card.scored_profiles, "scored")
 """
+PROBABILISTIC_SNIPPET = """
+from cdp.engines import open_engine
+from cdp.identity_probabilistic import link_records, probabilistic_settings, record_card
+with open_engine() as engine:
+    card = link_records(engine, probabilistic_settings())
+    record_card(engine, card)
+    print(card.status, card.records, "records,", card.pairs_above_threshold, "pairs at the threshold,", card.links)
+"""
 AUDIENCE_GATES_SNIPPET = """
 from orchestration.assets.gates import consent_purposes
 from cdp.quality.results import record_outcomes
@@ -145,6 +153,11 @@ STAGES = [
           "select count(*) from staging.stg_segment__events", "events"),
     Stage("dbt staging tests", [*DBT, "test", "--select", "staging", *DBT_DIRS],
           "select count(*) from staging.stg_segment__events", "events"),
+    Stage("dbt identity match records", [*DBT, "build", "--select", "identity_nicknames",
+                                         "int_identity__match_records", *DBT_DIRS],
+          "select count(*) from intermediate.int_identity__match_records", "records"),
+    Stage("probabilistic identity: Splink (python)", [sys.executable, "-c", PROBABILISTIC_SNIPPET],
+          "select count(*) from intermediate.int_identity__match_records", "records"),
     Stage("dbt identity resolution", [*DBT, "run", "--select", *IDENTITY_MODELS, *DBT_DIRS],
           "select count(*) from staging.stg_segment__events", "events"),
     Stage("dbt events -> profiles", [*DBT, "run", "--select", "int_identity__event_profiles", *DBT_DIRS],

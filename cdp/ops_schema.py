@@ -7,7 +7,9 @@ that write them (ingestion, quality, reverse ETL, the build state), which import
 - `ops.quality_results`: every gate evaluation;
 - `ops.sync_*`, `ops.deletion_ledger`, `ops.erased_profiles`, `ops.holdout_assignments`: reverse ETL
   and privacy bookkeeping (described in `reverse_etl/state.py`);
-- `ops.propensity_models`: the card of every propensity model trained (`cdp/propensity.py`).
+- `ops.propensity_models`: the card of every propensity model trained (`cdp/propensity.py`);
+- `ops.identity_probabilistic_models`: the card of every run of the probabilistic identity tier
+  (`cdp/identity_probabilistic.py`).
 """
 
 from __future__ import annotations
@@ -212,7 +214,23 @@ create table if not exists ops.propensity_models (
 );
 """
 
-SCRIPTS = (OPS_DDL, BUILD_STATE_DDL, QUALITY_DDL, SYNC_DDL, PROPENSITY_DDL)
+IDENTITY_PROBABILISTIC_DDL = """
+create table if not exists ops.identity_probabilistic_models (
+    model_id varchar not null,
+    trained_at timestamptz not null,
+    engine varchar not null,
+    status varchar not null,            -- linked | off (...) | nothing to compare (...)
+    records bigint,                     -- records compared (intermediate.int_identity__match_records)
+    pairs_above_threshold bigint,       -- scored pairs at or above min_probability
+    links bigint,                       -- of those, the ones that share no exact email or phone
+    min_probability double,
+    probability_two_random_records_match double,
+    parameters varchar,                 -- JSON: per comparison, m and u per level
+    seconds double
+);
+"""
+
+SCRIPTS = (OPS_DDL, BUILD_STATE_DDL, QUALITY_DDL, SYNC_DDL, PROPENSITY_DDL, IDENTITY_PROBABILISTIC_DDL)
 
 
 def ensure_ops_tables(con) -> None:

@@ -291,6 +291,11 @@ def dagster_home(settings: Settings) -> Path:
     return settings.warehouse.parent / "dagster"
 
 
+def spark_checkpoint_dir() -> Path:
+    """Where Spark jobs that checkpoint (the probabilistic identity tier's Splink) write, beside the tables."""
+    return _path("CDP_SPARK_WAREHOUSE_DIR").parent / "checkpoints"
+
+
 def spark_incoming_dir() -> Path:
     """Where Spark load tasks write what they accepted and quarantined before it is published."""
     if os.environ.get("CDP_SPARK_INCOMING_DIR"):

@@ -1,8 +1,10 @@
 """Build the dbt models on any engine without Dagster: `cdp build-models [--target T]`.
 
-Markov and Shapley (cdp/data_driven_attribution.py) and the propensity model (cdp/propensity.py)
-are Python steps between the models, so a whole build is four steps: `dbt build` of everything before
-them, the two steps on the same engine, then `dbt build` of what reads them (AFTER_PYTHON). Dagster
+The probabilistic identity tier (cdp/identity_probabilistic.py), Markov and Shapley
+(cdp/data_driven_attribution.py) and the propensity model (cdp/propensity.py) are Python steps between
+the models, so a whole build is six steps: `dbt build` of everything before the identity graph, the
+probabilistic tier, `dbt build` of the identity graph and what follows it (AFTER_LINKS), the two
+later steps on the same engine, then `dbt build` of what reads them (AFTER_PYTHON). Dagster
 runs the same steps as one asset graph; this is the same thing for a terminal, CI and the engine
 parity tests, on DuckDB, PostgreSQL or Spark alike.
 
@@ -26,10 +28,14 @@ from pathlib import Path
 
 from cdp.data_driven_attribution import build_data_driven_attribution, credits_balance
 from cdp.engines import Engine, open_engine
+from cdp.identity_probabilistic import link_records, probabilistic_settings
+from cdp.identity_probabilistic import record_card as record_probabilistic_card
 from cdp.propensity import propensity_settings, record_card, train_and_score
 from cdp.settings import DBT_PROJECT_DIR, ENGINES, dbt_environment_variables, get_settings
 
-#: the models that read what the Python steps write (Markov and Shapley, the propensity scores)
+#: the models that read what the probabilistic identity tier writes (identity and all that follows)
+AFTER_LINKS = "source:identity_probabilistic+"
+#: the models that read what the later Python steps write (Markov and Shapley, the propensity scores)
 AFTER_PYTHON = "source:data_driven_attribution+ source:propensity+"
 
 
@@ -151,7 +157,10 @@ def build_models(target: str | None = None, *, target_path: Path | None = None, 
 
     plan: list[tuple[str, Callable[[], BuildStep]]] = [
         ("dbt build (before the Python steps)", lambda: dbt_step("dbt build (before the Python steps)",
-                                                                ["--exclude", AFTER_PYTHON])),
+                                                                ["--exclude", AFTER_LINKS, AFTER_PYTHON])),
+        ("probabilistic identity", lambda: _probabilistic_identity_step(target, engine)),
+        ("dbt build (identity and what follows)", lambda: dbt_step(
+            "dbt build (identity and what follows)", ["--select", AFTER_LINKS, "--exclude", AFTER_PYTHON])),
         ("markov and shapley", lambda: _attribution_step(target, engine)),
         ("propensity", lambda: _propensity_step(target, engine)),
         ("dbt build (after the Python steps)", lambda: dbt_step("dbt build (after the Python steps)",
@@ -196,6 +205,19 @@ def _attribution_step(target: str, engine: Engine | None) -> BuildStep:
     if failed:
         summary += "; credits do not balance: " + "; ".join(failed)
     return BuildStep("markov and shapley", time.perf_counter() - started, not failed, summary)
+
+
+def _probabilistic_identity_step(target: str, engine: Engine | None) -> BuildStep:
+    started = time.perf_counter()
+    if engine is None:
+        with open_engine(target) as opened:
+            card = link_records(opened, probabilistic_settings())
+            record_probabilistic_card(opened, card)
+    else:
+        card = link_records(engine, probabilistic_settings())
+        record_probabilistic_card(engine, card)
+    summary = f"{card.status}: {card.records} records, {card.links} links at p >= {card.min_probability}"
+    return BuildStep("probabilistic identity", time.perf_counter() - started, True, summary)
 
 
 def _propensity_step(target: str, engine: Engine | None) -> BuildStep:

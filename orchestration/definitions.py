@@ -11,6 +11,7 @@ from orchestration.assets.attribution import data_driven_attribution
 from orchestration.assets.dashboard import marketing_dashboard
 from orchestration.assets.dbt import cdp_dbt_models
 from orchestration.assets.gates import build_audience_checks, build_mart_expectation_checks
+from orchestration.assets.identity_probabilistic import probabilistic_links
 from orchestration.assets.privacy import build_erasure_asset
 from orchestration.assets.propensity import propensity_scores
 from orchestration.assets.raw import raw_assets
@@ -49,7 +50,8 @@ OPS_TABLES = [
 ]
 
 defs = dg.Definitions(
-    assets=[*OPS_TABLES, *raw_assets(), cdp_dbt_models, data_driven_attribution, propensity_scores, _erasure, *_syncs,
+    assets=[*OPS_TABLES, *raw_assets(), cdp_dbt_models, probabilistic_links, data_driven_attribution, propensity_scores,
+            _erasure, *_syncs,
             attribution_comparison_report, marketing_dashboard,
             build_serving_asset([*_models, _erasure.key, *(s.key for s in _syncs)], [k.path[-1] for k in _audiences])],
     asset_checks=[build_audience_checks(_audiences), build_mart_expectation_checks(_models)],

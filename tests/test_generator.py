@@ -83,6 +83,36 @@ def test_realistic_identifiers(generated: Path) -> None:
     assert junk > 10 and messy > 10 and mediums >= 10
 
 
+def test_fuzzy_duplicates_are_planted_and_recorded(generated: Path) -> None:
+    """A share of CRM contacts is entered again by hand: the same person in the truth, with an email
+    one or two edits away (its digits kept), a nickname where the name has one, the company in
+    capitals with a legal suffix, and no shared email or phone, so only a fuzzy match can link them."""
+    truth = generated / "ground_truth"
+    pairs = duckdb.sql(f"""
+        with contacts as (select * from read_csv('{generated}/landing/crm_contacts/*.csv', all_varchar = true)),
+             owners as (select * from '{truth}/contact_people/*.parquet')
+        select f.email, o.email, f.first_name, o.first_name, f.company, o.company, f.phone,
+               fo.person_id = oo.person_id
+        from contacts as f
+        inner join contacts as o on o.contact_id = replace(f.contact_id, '-F', '')
+        inner join owners as fo on fo.contact_id = f.contact_id
+        inner join owners as oo on oo.contact_id = o.contact_id
+        where f.contact_id like '%-F'
+    """).fetchall()
+    contacts = duckdb.sql(f"select count(*) from read_csv('{generated}/landing/crm_contacts/*.csv') "
+                          "where contact_id not like '%-%'").fetchall()[0][0]
+    assert 0.02 * contacts < len(pairs) < 0.08 * contacts
+    for fuzzy_email, email, *_, phone, same_person in pairs:
+        typed, original = fuzzy_email.lower(), email.strip().lower()
+        assert same_person and phone is None and typed != original
+        assert "".join(c for c in typed if c.isdigit()) == "".join(c for c in original if c.isdigit())
+        assert sorted(typed) == sorted(original) or len(typed) == len(original) - 1
+    assert {(f, o) for _, _, f, o, *_ in pairs} & {("Vic", "Victor"), ("Dave", "David"), ("Benjamin", "Ben"),
+                                                   ("Jules", "Julia"), ("Marc", "Marco"), ("Rosie", "Rosa"),
+                                                   ("Clo", "Chloe"), ("Georgie", "George")}
+    assert all(c.endswith(" Inc.") and c[:-5] == o.upper() for *_, c, o, _p, _s in pairs if o)
+
+
 def test_channel_mix_and_conversion_are_independent_of_person_id(generated: Path) -> None:
     """The low bits of the person number must not predict channels or conversion.
 

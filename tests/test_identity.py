@@ -47,7 +47,25 @@ HAND_MADE = [
             context={"traits": {"email": "carol@corp-y.example"}}),
     message("hm-c3", "2026-10-07T10:00:00Z", anonymousId="anon-c2", userId="u-c2",
             traits={"email": "carol@corp-y.example"}),
+    # signed up on the web; the CRM has them too, with a mistyped email (HMF-1) or a nickname (HMF-2)
+    message("hm-f1", "2026-10-08T10:00:00Z", anonymousId="anon-f1", userId="u-margaret",
+            traits={"email": "margaret.okafor@outlook.com", "firstName": "Margaret", "lastName": "Okafor",
+                    "company": "Brightwave", "country": "GB"}),
+    message("hm-f2", "2026-10-08T11:00:00Z", anonymousId="anon-f2", userId="u-jon",
+            traits={"email": "jsmith@northwind.example", "firstName": "Jon", "lastName": "Smith",
+                    "company": "Northwind", "country": "US"}),
 ]
+
+#: CRM contacts only the probabilistic tier can place: a typo and a nickname of the web users above,
+#: and two different people with the same common name, who must stay apart
+FUZZY_CONTACTS = (
+    "HMF-1,margaret.okafro@outlok.com,,Margaret,Okafor,Brightwave Ltd,CMO,Media,50,GB,event,"
+    "2026-10-09T10:00:00Z,2026-10-09T10:00:00Z\n"
+    "HMF-2,jon.smith@northwind.example,,Jonathan,Smith,NORTHWIND Inc.,CTO,Software,200,US,event,"
+    "2026-10-09T10:00:00Z,2026-10-09T10:00:00Z\n"
+    "HMF-3,john.smith@gmail.com,(415) 555-0111,John,Smith,,,,,US,web,2026-10-09T10:00:00Z,2026-10-09T10:00:00Z\n"
+    "HMF-4,jsmith88@yahoo.com,(312) 555-0199,John,Smith,Globex,AE,Retail,20,US,event,"
+    "2026-10-09T10:00:00Z,2026-10-09T10:00:00Z\n")
 
 
 def write_events(path: Path, messages: list[dict]) -> None:
@@ -67,9 +85,22 @@ def test_identity_rules_stable_ids_merges_and_rebuild(sample_workspace: Workspac
         "contact_id,email,phone,first_name,last_name,company,job_title,industry,company_size,country,"
         "lead_source,created_at,updated_at\n" + "".join(
             f"HM-{i},rep{i}@corp-s.example,(415) 555-0100,Rep,{i},Corp S,AE,Software,50,US,event,"
-            "2026-10-01T10:00:00Z,2026-10-01T10:00:00Z\n" for i in range(4)))
+            "2026-10-01T10:00:00Z,2026-10-01T10:00:00Z\n" for i in range(4)) + FUZZY_CONTACTS)
     assert run_pipeline() is True
     first = profiles(ws)
+
+    # the probabilistic tier: a typo and a nickname merged, two John Smiths kept apart
+    assert first["crm_contact_id:HMF-1"] == first["user_id:u-margaret"]
+    assert first["crm_contact_id:HMF-2"] == first["user_id:u-jon"]
+    assert first["crm_contact_id:HMF-3"] != first["crm_contact_id:HMF-4"]
+    links = ws.query("select left_value, right_value, evidence from intermediate.identity_probabilistic_links "
+                     "where 'HMF-2' in (left_value, right_value)")
+    assert len(links) == 1 and "first_name nickname" in links[0][2] and "u-jon" in links[0][:2]
+    assert main(["explain-profile", first["user_id:u-jon"]]) == 0
+    explained = capsys.readouterr().out
+    assert "rule probabilistic" in explained and "first_name nickname" in explained and "p=0.99" in explained
+    # the sample's own people are all deterministic: nobody else was linked by probability
+    assert ws.query("select count(*) from intermediate.identity_probabilistic_links") == [(2,)]
 
     # shared tablet: cut, so mum and kid stay two people; each keeps their own email
     assert first["user_id:u-mum"] != first["user_id:u-kid"]

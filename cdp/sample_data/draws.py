@@ -94,7 +94,21 @@ def draw_chunk(
     events = _draw_events(rng, journeys, sessions.num_rows, persons.has_user_id)
     people = _draw_people_table(rng, local, first_person + local, persons, journeys)
     opportunities = _draw_opportunities(rng, persons.is_b2b)
+    # drawn last, so the draws above are what they were before fuzzy duplicates were planted
+    people = _add_fuzzy_duplicates(rng, people)
     return ChunkDraws(people, devices, sessions, events, opportunities)
+
+
+#: share of CRM contacts entered a second time by hand, with a mistyped email, a nickname and a
+#: company written another way: the cases only the probabilistic identity tier can link
+FUZZY_DUPLICATE_RATE = 0.05
+
+
+def _add_fuzzy_duplicates(rng: np.random.Generator, people: pa.Table) -> pa.Table:
+    n = people.num_rows
+    in_crm = people.column("in_crm").to_numpy(zero_copy_only=False)
+    people = people.append_column("crm_fuzzy_duplicate", pa.array(in_crm & (rng.random(n) < FUZZY_DUPLICATE_RATE)))
+    return people.append_column("fuzzy_typo_kind", pa.array(rng.integers(0, 3, size=n)))
 
 
 def _draw_persons(rng: np.random.Generator, n: int, end_epoch: float, span_days: int) -> _Persons:

@@ -37,6 +37,7 @@ from cdp.sample_data.vocabulary import (
     JUNK_PHONES,
     LAST_NAMES,
     LEAD_SOURCES,
+    NICKNAMES,
     OPPORTUNITY_STAGES,
     PAGE_PATHS,
     SITE,
@@ -144,6 +145,26 @@ def _email_variant(email: str, variant: str) -> str:
         when 2 then '  ' || {email} || ' '
         when 3 then upper({email})
         else {email} end"""
+
+
+def _typo_email() -> str:
+    """The person's email as mistyped on a second CRM entry (the digits of the local part kept): two
+    letters of the first name swapped, two letters of the domain swapped, or the last name's first
+    letter dropped."""
+    local, domain = "split_part(email, '@', 1)", "split_part(email, '@', 2)"
+    first_len = f"length(split_part({local}, '.', 1))"
+    return f"""case fuzzy_typo_kind
+        when 0 then substr({local}, 1, 1) || substr({local}, 3, 1) || substr({local}, 2, 1) || substr({local}, 4)
+                    || '@' || {domain}
+        when 1 then {local} || '@' || substr({domain}, 1, 2) || substr({domain}, 4, 1) || substr({domain}, 3, 1)
+                    || substr({domain}, 5)
+        else substr({local}, 1, {first_len} + 1) || substr({local}, {first_len} + 3) || '@' || {domain} end"""
+
+
+def _nickname_map() -> str:
+    keys = ", ".join(sql_string(k) for k in NICKNAMES)
+    values = ", ".join(sql_string(v) for v in NICKNAMES.values())
+    return f"map([{keys}], [{values}])"
 
 
 def _phone_variant(variant: str) -> str:
@@ -331,6 +352,15 @@ def write_crm(con: duckdb.DuckDBPyConnection, landing: Path, truth_dir: Path, ch
                 least(last_seen_at, {end_epoch}), least(last_seen_at + 60, {end_epoch})
             from people_v
             where crm_duplicate
+            union all
+            -- entered again by hand: a mistyped email, a nickname, the company written another way
+            select
+                person_id, contact_id || '-F', 100000, {_typo_email()},
+                null, coalesce(map_extract({_nickname_map()}, first_name_s)[1], first_name_s), last_name_s,
+                case when is_b2b then upper(company_s) || ' Inc.' end, null, null, null, country_code, 'webinar',
+                least(last_seen_at + 120, {end_epoch}), least(last_seen_at + 180, {end_epoch})
+            from people_v
+            where crm_fuzzy_duplicate
         )
         select
             person_id,

@@ -68,6 +68,9 @@ LAST_NAMES = (
     "Smith", "Garcia", "Müller", "Dubois", "Rossi", "Nakamura", "Okafor", "Kowalski", "Jensen", "Silva",
     "Chen", "Patel", "O'Brien", "van Dijk", "Haddad", "Novak", "Lindqvist", "Moreau", "Schmidt", "Kim",
 )
+#: the other form a person's first name takes on a second CRM entry (each pair is in seed identity_nicknames)
+NICKNAMES = {"Ben": "Benjamin", "David": "Dave", "Victor": "Vic", "George": "Georgie", "Julia": "Jules",
+             "Marco": "Marc", "Rosa": "Rosie", "Chloe": "Clo"}
 EMAIL_DOMAINS = ("gmail.com", "yahoo.com", "outlook.com", "icloud.com", "proton.me", "web.de")
 COMPANIES = (
     "Acme Analytics", "Globex", "Initech", "Umbrella Retail", "Hooli", "Vandelay Imports", "Stark Logistics",

@@ -116,3 +116,19 @@ left join {{ ref('phone_numbering_plans') }} as {{ alias }}
     on {{ alias }}.country = case when {{ has_phone }}
                                   then coalesce({{ country }}, {{ cdp_literal(var("cdp__default_phone_country")) }}) end
 {%- endmacro %}
+
+{#- Every match of a regular expression replaced (PostgreSQL and DuckDB replace the first only
+    unless told 'g'; Spark replaces all). Patterns passed here use only classes and alternations
+    that the three engines read alike (no \b: PostgreSQL spells a word boundary \y). -#}
+{% macro cdp_regexp_replace_all(column, pattern, replacement) -%}
+    {{ return(adapter.dispatch('cdp_regexp_replace_all', 'cdp')(column, pattern, replacement)) }}
+{%- endmacro %}
+{% macro default__cdp_regexp_replace_all(column, pattern, replacement) -%}
+    regexp_replace({{ column }}, {{ cdp_literal(pattern) }}, {{ cdp_literal(replacement) }})
+{%- endmacro %}
+{% macro duckdb__cdp_regexp_replace_all(column, pattern, replacement) -%}
+    regexp_replace({{ column }}, {{ cdp_literal(pattern) }}, {{ cdp_literal(replacement) }}, 'g')
+{%- endmacro %}
+{% macro postgres__cdp_regexp_replace_all(column, pattern, replacement) -%}
+    regexp_replace({{ column }}, {{ cdp_literal(pattern) }}, {{ cdp_literal(replacement) }}, 'g')
+{%- endmacro %}

@@ -29,6 +29,10 @@ stg_crm__opportunities as {{ cte_not_materialized() }} (
     select * from {{ ref('stg_crm__opportunities') }}
 ),
 
+identity_probabilistic_links as {{ cte_not_materialized() }} (
+    select * from {{ source('identity_probabilistic', 'identity_probabilistic_links') }}
+),
+
 events as {{ cte_not_materialized() }} (
     select
         message_id as source_key, event_type, event_name, occurred_at as observed_at, user_id, anonymous_id,
@@ -48,6 +52,14 @@ contacts as {{ cte_not_materialized() }} (
     select contact_id as source_key, email, phone_e164, coalesce(updated_at, created_at) as observed_at
     from stg_crm__contacts
     where contact_id is not null
+),
+
+probabilistic as {{ cte_not_materialized() }} (
+    select
+        left_type, left_value, right_type, right_value, observed_at,
+        -- what explain-profile shows as the edge's source row: the probability and the evidence
+        'p=' || cast(match_probability as {{ dbt.type_string() }}) || ' (' || evidence || ')' as source_key
+    from identity_probabilistic_links
 ),
 
 opportunities as {{ cte_not_materialized() }} (
@@ -93,6 +105,10 @@ final as (
            {{ aggregates }}
     from opportunities
     group by contact_id, opportunity_id
+    union all
+    select 'probabilistic', 'splink', left_type, left_value, right_type, right_value,
+           observed_at, observed_at, 1, source_key
+    from probabilistic
 )
 
 select * from final
