@@ -33,6 +33,8 @@ EXPECTED_ASSETS = {
     "staging/stg_crm__opportunities", "staging/stg_ads__spend", "staging/stg_consent__records",
     "staging/stg_privacy__deletion_requests",
     "rules/identity_identifier_types", "rules/identity_link_rules", "rules/blocked_identifier_patterns",
+    "rules/identity_nicknames", "intermediate/int_identity__match_records",
+    "intermediate/identity_probabilistic_links",  # the Splink tier's links, read by int_identity__pairs
     "intermediate/int_identity__pairs", "intermediate/int_identity__identifiers", "intermediate/int_identity__edges",
     "intermediate/int_identity__protected_identifiers", "intermediate/int_identity__clusters",
     "intermediate/int_identity__event_profiles", "ops/identity_profile_assignments", "ops/identity_profile_registry",

@@ -25,7 +25,7 @@ LINKS = dg.AssetKey([LINKS_SCHEMA, LINKS_TABLE])
 
 
 @dg.asset(
-    key=LINKS, deps=[RECORDS], group_name="identity", kinds={"python", "splink"},
+    key=LINKS, deps=[RECORDS], group_name="intermediate", kinds={"python", "splink"},
     owners=["team:data-engineering"], pool=WAREHOUSE_POOL,
     description="Pairs of records the probabilistic identity tier (Splink, Fellegi-Sunter) matched at or above "
                 "cdp__identity_probabilistic_min_probability, with the evidence; edges of rule `probabilistic`.",
