@@ -6,15 +6,23 @@ BIN    := $(VENV)/bin
 
 .PHONY: run test setup setup-test lint dev bench clean
 
+# dagster-dbt asks for sqlglot[rs], which brings sqlglot's compiled build (sqlglotc) and a Rust
+# tokenizer this sqlglot no longer uses (it warns at every import). Splink's Spark backend subclasses
+# sqlglot's dialect classes, which the compiled build refuses ("interpreted classes cannot inherit from
+# compiled"); without the two the same sqlglot runs as plain Python.
+UNCOMPILED_SQLGLOT = $(BIN)/python -m pip uninstall --quiet --yes sqlglotc sqlglotrs
+
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(UNCOMPILED_SQLGLOT)
 	touch $@
 
 # The tests also build the models on Spark (tests/test_engine_spark.py): pyspark and dbt-spark.
 $(BIN)/.installed-spark: $(BIN)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[dev,spark]'
+	$(UNCOMPILED_SQLGLOT)
 	touch $@
 
 # The dashboard tests open its pages in Debian's Chromium, driven by Playwright (no browser download).

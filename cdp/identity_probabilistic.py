@@ -43,6 +43,9 @@ LINKS_SCHEMA, LINKS_TABLE = "intermediate", "identity_probabilistic_links"
 RECORDS = f"{RECORDS_SCHEMA}.{RECORDS_TABLE}"
 #: where Splink keeps its working tables on PostgreSQL (dropped after each run)
 SPLINK_POSTGRES_SCHEMA = "splink"
+#: the records as Splink's input: a copy in DuckDB's default schema, a temporary view on Spark (dropped
+#: after each run: it holds personal data that erasure looks for in the intermediate schema only)
+SPLINK_INPUT = "cdp_match_records"
 
 #: the links table when there is nothing to link (the tier is off, or too few records)
 EMPTY_LINKS = """
@@ -161,6 +164,14 @@ def _splink_settings(settings: ProbabilisticSettings) -> Any:
     )
 
 
+def _drop_duckdb_input(engine: Engine) -> None:
+    """Drop Splink's registration of the records (a view or a table, as Splink chose) from DuckDB."""
+    kind = engine.execute("select table_type from information_schema.tables where table_schema = 'main' "
+                          "and table_name = ?", [SPLINK_INPUT]).fetchall()
+    if kind:
+        engine.execute(f"drop {'view' if kind[0][0] == 'VIEW' else 'table'} {SPLINK_INPUT}")
+
+
 def _registered_records(engine: Engine) -> Any:
     """The records as a Splink input on the engine's own connection or session (Splink reads a bare
     table name only from its own schema, so each engine hands it the relation)."""
@@ -168,9 +179,17 @@ def _registered_records(engine: Engine) -> Any:
         from splink import DuckDBAPI
 
         con = engine.con  # type: ignore[attr-defined]
-        return DuckDBAPI(connection=con).register(con.sql(f"select * from {RECORDS}"), table_name="cdp_match_records")
+        con.execute("set enable_progress_bar = false")  # Splink's queries run long enough to draw one
+        _drop_duckdb_input(engine)  # left by a run that was killed
+        return DuckDBAPI(connection=con).register(con.sql(f"select * from {RECORDS}"), table_name=SPLINK_INPUT)
     if engine.name == "spark":
+        import sqlglot.generator
         from splink import SparkAPI
+
+        if not sqlglot.generator.__file__.endswith(".py"):
+            raise RuntimeError("Splink's Spark backend needs sqlglot as plain Python, and the compiled build "
+                               "(sqlglotc, which dagster-dbt's sqlglot[rs] installs) is here: run "
+                               "`pip uninstall sqlglotc` (make setup does)")
 
         spark = engine.spark  # type: ignore[attr-defined]
         if spark.sparkContext.getCheckpointDir() is None:
@@ -178,7 +197,7 @@ def _registered_records(engine: Engine) -> Any:
             spark.sparkContext.setCheckpointDir(str(spark_checkpoint_dir()))
         # Levenshtein is built into Spark: Splink's jar of extra functions is not needed
         api = SparkAPI(spark_session=spark, register_udfs_automatically=False)
-        return api.register(spark.table(RECORDS), table_name="cdp_match_records")
+        return api.register(spark.table(RECORDS), table_name=SPLINK_INPUT)
     if engine.name == "postgres":
         import sqlalchemy
         from splink.backends.postgres import PostgresAPI
@@ -271,7 +290,8 @@ def link_records(engine: Engine, settings: ProbabilisticSettings) -> LinkCard:
 
     # Splink reports every untrained level at WARNING: the card holds what was estimated
     logging.getLogger("splink").setLevel(logging.ERROR)
-    linker = Linker(_registered_records(engine), _splink_settings(settings), log_level=logging.ERROR)
+    records = _registered_records(engine)
+    linker = Linker(records, _splink_settings(settings), log_level=logging.ERROR)
     try:
         exact_email = block_on("email_local_letters", "email_local_digits", "email_domain")
         if _count(engine, f"select count(*) from (select email from {RECORDS} where email is not null "
@@ -279,7 +299,14 @@ def link_records(engine: Engine, settings: ProbabilisticSettings) -> LinkCard:
             # the deterministic links (records sharing an exact email) as labels; a rule of thumb recall
             linker.training.estimate_probability_two_random_records_match([exact_email], recall=0.7)
         linker.training.estimate_u_using_random_sampling(max_pairs=settings.max_u_pairs, seed=settings.seed)
+        # a level no sampled pair reached (a typo, a nickname: rare by chance) has a u below one in the
+        # pairs sampled: that bound, rather than Splink's untrained default
         model = linker.misc.save_model_to_json()
+        for comparison in model["comparisons"]:
+            for level in comparison["comparison_levels"]:
+                if not level.get("is_null_level") and not isinstance(level.get("u_probability"), float):
+                    level["u_probability"] = 1.0 / settings.max_u_pairs
+        linker = Linker(records, model, log_level=logging.ERROR)
         card.probability_two_random_records_match = float(model["probability_two_random_records_match"])
         card.parameters = _parameters(model)
         card.model_id = "probabilistic_" + hashlib.sha256(json.dumps(
@@ -305,6 +332,10 @@ def link_records(engine: Engine, settings: ProbabilisticSettings) -> LinkCard:
         card.links = _count(engine, f"select count(*) from {LINKS_SCHEMA}.{LINKS_TABLE}")
     finally:
         linker.table_management.delete_tables_created_by_splink_from_db()
+        if engine.name == "duckdb":
+            _drop_duckdb_input(engine)
+        elif engine.name == "spark":
+            engine.spark.catalog.dropTempView(SPLINK_INPUT)  # type: ignore[attr-defined]
     card.seconds = round(time.perf_counter() - started, 3)
     return card
 

@@ -180,10 +180,12 @@ open(out, "w").write(f"{ok} {errors} {min(counts)} {max(counts)}")
 """
 
 
-def test_serving_copy_stays_readable_while_a_run_writes(after_good_run: Workspace, generated: Path,
-                                                        tmp_path: Path) -> None:
+def test_serving_copy_stays_readable_while_a_run_writes(after_good_run: Workspace, tmp_path: Path) -> None:
     ws = after_good_run
-    shutil.copy(generated / "landing" / "events" / "events_00001.ndjson.gz", ws.landing / "events" / "new.ndjson.gz")
+    # thirty new visitors: enough for the new copy to differ, small enough for the run to stay the sample's
+    (ws.landing / "events" / "new.ndjson").write_text("".join(
+        json.dumps({"type": "page", "messageId": f"serving-{i}", "anonymousId": f"anon-serving-{i}",
+                    "timestamp": "2026-11-20T10:00:00Z", "name": "/pricing"}) + "\n" for i in range(30)))
     stop, out = tmp_path / "stop", tmp_path / "reader.txt"
     reader = subprocess.Popen([sys.executable, "-c", READER, str(ws.settings.serving_warehouse), str(stop), str(out)],
                               stderr=subprocess.PIPE, text=True)

@@ -93,12 +93,13 @@ def test_identity_rules_stable_ids_merges_and_rebuild(sample_workspace: Workspac
     assert first["crm_contact_id:HMF-1"] == first["user_id:u-margaret"]
     assert first["crm_contact_id:HMF-2"] == first["user_id:u-jon"]
     assert first["crm_contact_id:HMF-3"] != first["crm_contact_id:HMF-4"]
-    links = ws.query("select left_value, right_value, evidence from intermediate.identity_probabilistic_links "
-                     "where 'HMF-2' in (left_value, right_value)")
+    links = ws.query("select left_value, right_value, evidence, match_probability "
+                     "from intermediate.identity_probabilistic_links where 'HMF-2' in (left_value, right_value)")
     assert len(links) == 1 and "first_name nickname" in links[0][2] and "u-jon" in links[0][:2]
+    assert links[0][3] >= 0.99
     assert main(["explain-profile", first["user_id:u-jon"]]) == 0
     explained = capsys.readouterr().out
-    assert "rule probabilistic" in explained and "first_name nickname" in explained and "p=0.99" in explained
+    assert "rule probabilistic" in explained and f"p={links[0][3]} (first_name nickname" in explained
     # the sample's own people are all deterministic: nobody else was linked by probability
     assert ws.query("select count(*) from intermediate.identity_probabilistic_links") == [(2,)]
 
