@@ -206,8 +206,18 @@ def _registered_records(engine: Engine) -> Any:
         url = sqlalchemy.engine.URL.create("postgresql+psycopg", username=parts["user"],
                                            password=parts["password"] or None, host=parts["host"],
                                            port=int(parts["port"]), database=parts["dbname"])
-        api = PostgresAPI(engine=sqlalchemy.create_engine(url), schema=SPLINK_POSTGRES_SCHEMA,
-                          other_schemas_to_search=[RECORDS_SCHEMA])
+        class OfflinePostgresAPI(PostgresAPI):
+            """Splink writes its small helper tables to PostgreSQL through DuckDB's postgres extension,
+            which is downloaded on first use: here they go through SQLAlchemy, with nothing to download."""
+
+            def _table_registration(self, input: Any, table_name: str) -> None:
+                frame = input.to_pandas() if hasattr(input, "to_pandas") else pd.DataFrame(input)
+                frame.to_sql(table_name, con=self._engine, index=False, if_exists="replace", schema=self._db_schema)
+
+        import pandas as pd
+
+        api = OfflinePostgresAPI(engine=sqlalchemy.create_engine(url), schema=SPLINK_POSTGRES_SCHEMA,
+                                 other_schemas_to_search=[RECORDS_SCHEMA])
         return api.register(RECORDS_TABLE)
     raise ValueError(f"the probabilistic identity tier has no Splink backend for engine {engine.name!r}")
 
@@ -321,7 +331,8 @@ def link_records(engine: Engine, settings: ProbabilisticSettings) -> LinkCard:
         engine.create_table_as(LINKS_SCHEMA, LINKS_TABLE, f"""
             select l.identifier_type as left_type, l.identifier as left_value,
                    r.identifier_type as right_type, r.identifier as right_value,
-                   round(p.match_probability, 6) as match_probability, round(p.match_weight, 4) as match_weight,
+                   cast(round(cast(p.match_probability as decimal(20, 10)), 6) as double) as match_probability,
+                   cast(round(cast(p.match_weight as decimal(20, 10)), 4) as double) as match_weight,
                    {_evidence_sql(model)} as evidence,
                    greatest(l.observed_at, r.observed_at) as observed_at,
                    '{card.model_id}' as model_id
