@@ -181,7 +181,12 @@ def sample_good_run(tmp_path_factory: pytest.TempPathFactory) -> GoodRun:
 
 @pytest.fixture(scope="session")
 def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """4,000 generated people in two chunks (seed 7): a second, larger dataset than the sample."""
-    out = tmp_path_factory.mktemp("generated")
-    generate(GenerationSpec(people=4000, seed=7, chunk_size=2000), out, log=lambda _: None)
+    """4,000 generated people in two chunks (seed 7): a second, larger dataset than the sample. Made once
+    per test session under a lock (like the good run); the tests only read it."""
+    out = shared_dir(tmp_path_factory, "generated")
+    with FileLock(str(out) + ".lock"):
+        if not (out / "generation.done").exists():
+            shutil.rmtree(out, ignore_errors=True)
+            generate(GenerationSpec(people=4000, seed=7, chunk_size=2000), out, log=lambda _: None)
+            (out / "generation.done").touch()
     return out
