@@ -28,9 +28,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -135,7 +137,8 @@ def _comparisons(m_probabilities: dict[str, dict[str, float]]) -> list[Any]:
     comparisons = []
     for name, labels in LEVELS.items():
         given = m_probabilities.get(name, {})
-        if set(given) != set(labels) or abs(sum(given.values()) - 1) > 1e-6:
+        numbers = all(isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 1 for v in given.values())
+        if set(given) != set(labels) or not numbers or abs(sum(given.values()) - 1) > 1e-6:
             raise ValueError(f"dbt var cdp__identity_probabilistic_m_probabilities.{name} must give each of "
                              f"{', '.join(labels)} a probability, summing to 1 (got {given})")
         comparison = cl.CustomComparison(
@@ -162,6 +165,34 @@ def _splink_settings(settings: ProbabilisticSettings) -> Any:
         retain_intermediate_calculation_columns=False,
         additional_columns_to_retain=[],
     )
+
+
+def _offline_postgres_api() -> type:
+    """Splink's PostgreSQL API, writing its small helper tables through SQLAlchemy: Splink's own way goes
+    through DuckDB's postgres extension, which is downloaded on first use."""
+    import pandas as pd
+    from splink.backends.postgres import PostgresAPI
+
+    class OfflinePostgresAPI(PostgresAPI):
+        def _table_registration(self, input: Any, table_name: str) -> None:
+            frame = input.to_pandas() if hasattr(input, "to_pandas") else pd.DataFrame(input)
+            frame.to_sql(table_name, con=self._engine, index=False, if_exists="replace", schema=self._db_schema)
+
+    return OfflinePostgresAPI
+
+
+def _drop_spark_work(engine: Engine) -> None:
+    """Drop Splink's registration of the records and the Parquet files it checkpointed (they hold the
+    records' personal data) under this product's checkpoint folder."""
+    spark = engine.spark  # type: ignore[attr-defined]
+    spark.catalog.dropTempView(SPLINK_INPUT)
+    checkpoint = spark.sparkContext.getCheckpointDir()
+    ours = spark_checkpoint_dir().resolve()
+    if checkpoint:
+        folder = Path(checkpoint.removeprefix("file:")).resolve()
+        if folder == ours or ours in folder.parents:
+            for child in folder.iterdir():
+                shutil.rmtree(child, ignore_errors=True)
 
 
 def _drop_duckdb_input(engine: Engine) -> None:
@@ -200,24 +231,13 @@ def _registered_records(engine: Engine) -> Any:
         return api.register(spark.table(RECORDS), table_name=SPLINK_INPUT)
     if engine.name == "postgres":
         import sqlalchemy
-        from splink.backends.postgres import PostgresAPI
 
         parts = postgres_parameters()
         url = sqlalchemy.engine.URL.create("postgresql+psycopg", username=parts["user"],
                                            password=parts["password"] or None, host=parts["host"],
                                            port=int(parts["port"]), database=parts["dbname"])
-        class OfflinePostgresAPI(PostgresAPI):
-            """Splink writes its small helper tables to PostgreSQL through DuckDB's postgres extension,
-            which is downloaded on first use: here they go through SQLAlchemy, with nothing to download."""
-
-            def _table_registration(self, input: Any, table_name: str) -> None:
-                frame = input.to_pandas() if hasattr(input, "to_pandas") else pd.DataFrame(input)
-                frame.to_sql(table_name, con=self._engine, index=False, if_exists="replace", schema=self._db_schema)
-
-        import pandas as pd
-
-        api = OfflinePostgresAPI(engine=sqlalchemy.create_engine(url), schema=SPLINK_POSTGRES_SCHEMA,
-                                 other_schemas_to_search=[RECORDS_SCHEMA])
+        api = _offline_postgres_api()(engine=sqlalchemy.create_engine(url), schema=SPLINK_POSTGRES_SCHEMA,
+                                      other_schemas_to_search=[RECORDS_SCHEMA])
         return api.register(RECORDS_TABLE)
     raise ValueError(f"the probabilistic identity tier has no Splink backend for engine {engine.name!r}")
 
@@ -346,7 +366,7 @@ def link_records(engine: Engine, settings: ProbabilisticSettings) -> LinkCard:
         if engine.name == "duckdb":
             _drop_duckdb_input(engine)
         elif engine.name == "spark":
-            engine.spark.catalog.dropTempView(SPLINK_INPUT)  # type: ignore[attr-defined]
+            _drop_spark_work(engine)
     card.seconds = round(time.perf_counter() - started, 3)
     return card
 

@@ -499,3 +499,23 @@ def test_a_propensity_model_id_is_a_quoted_literal_in_the_scoring_sql() -> None:
 
     assert _literal("propensity_x' as y; drop table marts.dim_profiles; --") == (
         "'propensity_x'' as y; drop table marts.dim_profiles; --'")
+
+
+def test_probabilistic_identity_settings_that_would_become_sql_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tier's threshold and m probabilities become numbers in Splink's SQL and its levels' labels
+    text in the evidence: text where a number belongs, a switch that is not true or false, or a level
+    the comparison does not know is refused naming the var before any SQL is written."""
+    from cdp.identity_probabilistic import _comparisons, probabilistic_settings
+
+    monkeypatch.setenv("CDP_DBT_VARS", '{cdp__identity_probabilistic_min_probability: "0.99) or (1=1"}')
+    with pytest.raises(ValueError):
+        probabilistic_settings()
+    monkeypatch.setenv("CDP_DBT_VARS", '{cdp__identity_probabilistic_enabled: "yes; drop table x"}')
+    with pytest.raises(ValueError, match="cdp__identity_probabilistic_enabled"):
+        probabilistic_settings()
+    monkeypatch.delenv("CDP_DBT_VARS")
+    m = probabilistic_settings().m_probabilities
+    with pytest.raises(ValueError, match=r"m_probabilities\.first_name"):
+        _comparisons({**m, "first_name": {"exact' then 1 end --": 1.0}})
+    with pytest.raises(ValueError):
+        _comparisons({**m, "phone": {"exact": "0.9 or 1=1", "different": 0.1}})

@@ -7,6 +7,12 @@
     cdp__identity_probabilistic_company_suffixes) or punctuation. Blocked emails (placeholders) are
     left out as the deterministic rules leave them. record_key is the node key of the identity graph
     (`type:value`), so an accepted link is an edge between two identifiers. -#}
+{%- for suffix in var('cdp__identity_probabilistic_company_suffixes') %}
+    {%- if not modules.re.fullmatch('[a-z]+', suffix | string) %}
+        {{- exceptions.raise_compiler_error("dbt var cdp__identity_probabilistic_company_suffixes: each suffix must be "
+                                            ~ "lower-case letters only (it becomes part of a pattern), not " ~ suffix) }}
+    {%- endif %}
+{%- endfor %}
 {%- set suffixes = var('cdp__identity_probabilistic_company_suffixes') | join('|') %}
 {%- set suffix_pattern = '(^|[^a-z0-9])(' ~ suffixes ~ ')([^a-z0-9]|$)' %}
 
