@@ -106,8 +106,9 @@ final as (
     from opportunities
     group by contact_id, opportunity_id
     union all
+    -- the link's time is its first and its last sighting: not a clash of names
     select 'probabilistic', 'splink', left_type, left_value, right_type, right_value,
-           observed_at, observed_at, 1, source_key
+           observed_at, observed_at, 1, source_key  -- noqa: AL08
     from probabilistic
 )
 
