@@ -28,7 +28,7 @@ from tests.engine_pipeline import (
     engine_run,
 )
 
-pytestmark = pytest.mark.slow(seconds=420)
+pytestmark = pytest.mark.slow(seconds=480)
 
 #: scored against the planted truth, which the models read as Parquet: on DuckDB only
 DUCKDB_ONLY = ("marts.identity_accuracy",)

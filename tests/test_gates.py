@@ -25,7 +25,7 @@ from cdp.settings import REPO_ROOT
 from orchestration.run import run_pipeline
 from tests.conftest import GoodRun, Workspace
 
-pytestmark = pytest.mark.slow(seconds=205)
+pytestmark = pytest.mark.slow(seconds=250)
 
 DBT_PROJECT = REPO_ROOT / "dbt_project"
 

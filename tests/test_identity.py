@@ -16,7 +16,7 @@ from cdp.cli import main
 from orchestration.run import run_pipeline
 from tests.conftest import Workspace, make_workspace
 
-pytestmark = pytest.mark.slow(seconds=75)
+pytestmark = pytest.mark.slow(seconds=95)
 
 
 def message(message_id: str, ts: str, kind: str = "identify", **fields: object) -> dict:
