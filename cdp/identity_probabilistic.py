@@ -35,10 +35,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from cdp.engines.base import Engine
-from cdp.settings import DBT_PROJECT_DIR, get_settings, postgres_parameters, spark_checkpoint_dir
+from cdp.settings import dbt_vars, postgres_parameters, spark_checkpoint_dir
 
 RECORDS_SCHEMA, RECORDS_TABLE = "intermediate", "int_identity__match_records"
 LINKS_SCHEMA, LINKS_TABLE = "intermediate", "identity_probabilistic_links"
@@ -71,8 +69,7 @@ class ProbabilisticSettings:
 def probabilistic_settings() -> ProbabilisticSettings:
     """The tier's rules, from the dbt vars where they are defined (dbt_project.yml), overridden for a
     run by CDP_DBT_VARS like the models' own."""
-    values = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())["vars"]
-    values.update(yaml.safe_load(get_settings().dbt_vars or "{}") or {})
+    values = dbt_vars()
     enabled = values["cdp__identity_probabilistic_enabled"]
     if not isinstance(enabled, bool):
         raise ValueError(f"dbt var cdp__identity_probabilistic_enabled must be true or false, not {enabled!r}")
@@ -294,13 +291,14 @@ def _evidence_sql(model: dict[str, Any]) -> str:
 
 
 def _parameters(model: dict[str, Any]) -> dict[str, Any]:
-    """m and u per comparison level, rounded: what the card shows and what names the model."""
+    """m and u per comparison level, as the model scores with them: what the card shows and what names
+    the model (a pair's weight can be worked out by hand from them)."""
     out: dict[str, Any] = {}
     for comparison in model["comparisons"]:
         out[comparison["output_column_name"]] = [
             {"level": lv.get("label_for_charts"),
-             "m": None if lv.get("m_probability") is None else round(float(lv["m_probability"]), 6),
-             "u": None if lv.get("u_probability") is None else round(float(lv["u_probability"]), 6)}
+             "m": None if lv.get("m_probability") is None else float(lv["m_probability"]),
+             "u": None if lv.get("u_probability") is None else float(lv["u_probability"])}
             for lv in comparison["comparison_levels"] if not lv.get("is_null_level")]
     return out
 

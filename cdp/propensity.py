@@ -25,10 +25,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import yaml
-
 from cdp.engines.base import Engine
-from cdp.settings import DBT_PROJECT_DIR, get_settings
+from cdp.settings import dbt_vars
 from cdp.sql_text import quote_identifier
 
 FEATURES = "intermediate.int_propensity__features"
@@ -40,8 +38,7 @@ KEYS = ("cutoff_role", "cutoff_at", "profile_id", "sample_key", "converted_in_ho
 def propensity_settings() -> dict[str, Any]:
     """The training settings, from the dbt vars where every propensity rule is defined
     (dbt_project.yml, overridden for a run by CDP_DBT_VARS like the models' own)."""
-    values = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())["vars"]
-    values.update(yaml.safe_load(get_settings().dbt_vars or "{}") or {})
+    values = dbt_vars()
     return {"horizon_days": int(values["cdp__propensity_horizon_days"]),
             "max_training_rows": int(values["cdp__propensity_max_training_rows"]),
             "min_positives": int(values["cdp__propensity_min_positives"]),

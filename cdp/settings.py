@@ -291,6 +291,16 @@ def dagster_home(settings: Settings) -> Path:
     return settings.warehouse.parent / "dagster"
 
 
+def dbt_vars() -> dict:
+    """The dbt vars in force for a run: dbt_project.yml's, overridden by CDP_DBT_VARS, as the models
+    see them (for the Python steps whose rules are defined there)."""
+    import yaml
+
+    values = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())["vars"]
+    values.update(yaml.safe_load(get_settings().dbt_vars or "{}") or {})
+    return values
+
+
 def spark_checkpoint_dir() -> Path:
     """Where Spark jobs that checkpoint (the probabilistic identity tier's Splink) write, beside the tables."""
     return _path("CDP_SPARK_WAREHOUSE_DIR").parent / "checkpoints"

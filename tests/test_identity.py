@@ -8,6 +8,7 @@ through a chain), then a file that merges two existing profiles, then a rebuild 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -97,6 +98,21 @@ def test_identity_rules_stable_ids_merges_and_rebuild(sample_workspace: Workspac
                      "from intermediate.identity_probabilistic_links where 'HMF-2' in (left_value, right_value)")
     assert len(links) == 1 and "first_name nickname" in links[0][2] and "u-jon" in links[0][:2]
     assert links[0][3] >= 0.99
+    # Fellegi and Sunter (1969): the pair's weight is the prior odds of a match plus log2(m / u) of the
+    # level each field reached (a missing field adds nothing), with m, u and the prior from the card
+    weight, = ws.query("select match_weight from intermediate.identity_probabilistic_links "
+                       "where 'HMF-2' in (left_value, right_value)")[0]
+    prior, parameters = ws.query("select probability_two_random_records_match, parameters "
+                                 "from ops.identity_probabilistic_models order by trained_at desc limit 1")[0]
+    levels = {f: {lv["level"]: (lv["m"], lv["u"]) for lv in lvs} for f, lvs in json.loads(parameters).items()}
+    by_hand = math.log2(prior / (1 - prior))
+    for part in links[0][2].split(", "):
+        field, level = part.split(" ", 1)
+        if level != "missing":
+            m, u = levels[field][level]
+            by_hand += math.log2(m / u)
+    assert weight == pytest.approx(by_hand, abs=1e-3)  # the link's weight is kept to 4 places
+    assert links[0][3] == pytest.approx(2 ** weight / (1 + 2 ** weight), abs=1e-5)
     assert main(["explain-profile", first["user_id:u-jon"]]) == 0
     explained = capsys.readouterr().out
     assert "rule probabilistic" in explained and f"p={links[0][3]} (first_name nickname" in explained
