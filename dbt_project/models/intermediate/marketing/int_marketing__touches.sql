@@ -63,39 +63,39 @@ visits as (
     {#- a visit: events no further apart than the timeout -#}
     select
         *,
-        sum(case when previous_at is null or occurred_at > {{ cdp_dateadd('minute', timeout, 'previous_at') }}
-                 then 1 else 0 end)
+        sum(case when starts_visit then 1 else 0 end)
             over (partition by profile_id order by occurred_at, message_id rows between unbounded preceding and current row)
             as visit_number
-    from with_previous
+    from (
+        select
+            *,
+            previous_at is null or occurred_at > {{ cdp_dateadd('minute', timeout, 'previous_at') }} as starts_visit
+        from with_previous
+    ) as ordered
 ),
 
-evidence_groups as (
-    {#- events after the k-th evidence-bearing event of the visit (up to the next one) form group k -#}
+evidence_changes as (
+    {#- Mid-visit, only an event with evidence can start a session, and it does when its evidence
+        differs from the visit's latest evidence before it: the previous evidence-bearing event of the
+        visit (none when the visit landed direct). Windowing over those few events alone keeps this to
+        one more sort of a small part of the table. -#}
     select
         *,
-        count(evidence_key) over (partition by profile_id, visit_number order by occurred_at, message_id
-                                  rows between unbounded preceding and current row) as evidence_group,
-        row_number() over (partition by profile_id, visit_number order by occurred_at, message_id) as visit_step
+        lag(evidence_key) over (partition by profile_id, visit_number order by occurred_at, message_id)
+            as previous_evidence
     from visits
-),
-
-evidence_in_force as (
-    select
-        *,
-        first_value(evidence_key) over (partition by profile_id, visit_number, evidence_group
-                                        order by occurred_at, message_id) as evidence_now
-    from evidence_groups
+    where evidence_key is not null
 ),
 
 starts as (
-    select
-        *,
-        visit_step = 1
-        or (evidence_key is not null
-            and evidence_key <> coalesce(lag(evidence_now) over (partition by profile_id, visit_number
-                                                                 order by occurred_at, message_id), '')) as starts_session
-    from evidence_in_force
+    select profile_id, message_id, occurred_at, channel, utm_source, utm_medium, utm_campaign, referrer_host
+    from visits
+    where starts_visit
+    union all
+    select profile_id, message_id, occurred_at, channel, utm_source, utm_medium, utm_campaign, referrer_host
+    from evidence_changes
+    where not starts_visit
+      and evidence_key <> coalesce(previous_evidence, '')
 ),
 
 final as (
@@ -109,8 +109,7 @@ final as (
         utm_campaign,
         referrer_host
     from starts
-    where starts_session
-      and channel <> 'internal'
+    where channel <> 'internal'
       and profile_id not in (select d.profile_id from deleted_profiles as d)
 )
 

@@ -77,18 +77,46 @@ activity as (
     group by c.cutoff_role, c.cutoff_at, e.profile_id
 ),
 
-channel_mix as (
-    select
-        c.cutoff_at,
-        t.profile_id,
-        count(*) as touches_total,
-        count(distinct t.channel) as channels_touched
-        {%- for channel in channels %},
-        max(case when t.channel = {{ cdp_literal(channel) }} then 1 else 0 end) as touched_{{ channel }}
-        {%- endfor %}
+channel_first_touches as (
+    {#- a channel counts as touched by a cut-off when its first touch came before it: one row per
+        profile and channel keeps the distinct count out of the per-cut-off aggregation -#}
+    select profile_id, channel, min(occurred_at) as first_touch_at
+    from int_marketing__touches
+    group by profile_id, channel
+),
+
+touch_counts as (
+    select c.cutoff_at, t.profile_id, count(*) as touches_total
     from cutoffs as c
     inner join int_marketing__touches as t on t.occurred_at < c.cutoff_at
     group by c.cutoff_at, t.profile_id
+),
+
+channels_by_cutoff as (
+    select
+        c.cutoff_at,
+        f.profile_id,
+        count(*) as channels_touched
+        {%- for channel in channels %},
+        max(case when f.channel = {{ cdp_literal(channel) }} then 1 else 0 end) as touched_{{ channel }}
+        {%- endfor %}
+    from cutoffs as c
+    inner join channel_first_touches as f on f.first_touch_at < c.cutoff_at
+    group by c.cutoff_at, f.profile_id
+),
+
+channel_mix as (
+    {#- the same (cut-off, profile) pairs on both sides: a touch before a cut-off is its channel's first or later -#}
+    select
+        n.cutoff_at,
+        n.profile_id,
+        n.touches_total,
+        b.channels_touched
+        {%- for channel in channels %},
+        b.touched_{{ channel }}
+        {%- endfor %}
+    from touch_counts as n
+    inner join channels_by_cutoff as b on b.cutoff_at = n.cutoff_at and b.profile_id = n.profile_id
 ),
 
 converted_before as (
