@@ -36,6 +36,13 @@ CODE_FOLDERS = (ROOT / "cdp", ROOT / "orchestration", ROOT / "reverse_etl")
 #: settings that say where things are, not what to build
 PATH_VARIABLES = ("CDP_WAREHOUSE", "CDP_GROUND_TRUTH_DIR", "CDP_SPARK_WAREHOUSE_DIR", "CDP_SPARK_METASTORE_DIR")
 
+#: the inputs that say how the models treat rows: an incremental model keeps the rows it made under
+#: the last published run's rules, so when one of these differs from that run's, incremental models
+#: are rebuilt from raw (a new channel rule or own domain must reach last month's events too, or the
+#: marts would differ from a full refresh over the same files)
+RULE_PARTS = {"dbt_project": "the dbt project (models, macros, seeds, dbt_project.yml)",
+              "dbt_vars": "the dbt vars (CDP_DBT_VARS)"}
+
 
 
 def files_signature(root: Path, names: Iterable[str] = ("",), suffixes: tuple[str, ...] = ()) -> str:
@@ -105,6 +112,21 @@ def record_published(con, state: BuildState, run_id: str | None) -> None:
     ensure_build_state_table(con)
     con.execute("insert into ops.build_state values (?, ?, ?, current_timestamp)",
                 [state.fingerprint, json.dumps(state.parts, sort_keys=True, default=str), run_id])
+
+
+def changed_rules(con, settings: Settings) -> list[str]:
+    """What of `RULE_PARTS` differs from the last published run's inputs, described; empty when nothing
+    does, or when no run has published yet (a first build makes every table from raw anyway)."""
+    if not table_exists(con, "ops", "build_state"):
+        return []
+    row = con.execute("select parts from ops.build_state order by recorded_at desc limit 1").fetchone()
+    if not row:
+        return []
+    published = json.loads(row[0])
+    now = current_state(con, settings).parts
+    return [what for part, what in RULE_PARTS.items()
+            if part in published and json.dumps(published[part], sort_keys=True, default=str)
+            != json.dumps(now[part], sort_keys=True, default=str)]
 
 
 def unchanged_since(con, settings: Settings, relations: Iterable[tuple[str, str]]) -> str | None:

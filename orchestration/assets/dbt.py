@@ -26,7 +26,7 @@ import dagster as dg
 from dagster import AssetExecutionContext
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtProject, dbt_assets
 
-from cdp.build_state import DBT_INPUTS, files_signature, unchanged_since
+from cdp.build_state import DBT_INPUTS, changed_rules, files_signature, unchanged_since
 from cdp.engines.catalog import column_types, table_exists
 from cdp.ingest.contract import load_contract
 from cdp.quality.dbt_results import describe_failures, record_dbt_results
@@ -220,6 +220,17 @@ def unchanged_observations(context: AssetExecutionContext, warehouse: WarehouseR
             for key in sorted(context.selected_asset_keys, key=lambda k: k.to_user_string())]
 
 
+def rules_changed(context: AssetExecutionContext, warehouse: WarehouseResource) -> bool:
+    """True when the models' rules differ from the last published run's: incremental models are then
+    rebuilt from raw (`cdp.build_state.RULE_PARTS`), and the step says so."""
+    with warehouse.connect() as con:
+        changed = changed_rules(con, get_settings())
+    if changed:
+        context.log.info(f"{' and '.join(changed)} changed since the last published run: incremental models "
+                         "are rebuilt from raw, so every row is made under the same rules")
+    return bool(changed)
+
+
 @dbt_assets(manifest=ensure_manifest(), project=dbt_project, pool=WAREHOUSE_POOL, name="cdp_dbt_models",
             dagster_dbt_translator=translator)
 def cdp_dbt_models(context: AssetExecutionContext, warehouse: WarehouseResource, config: DbtBuildConfig):
@@ -234,7 +245,8 @@ def cdp_dbt_models(context: AssetExecutionContext, warehouse: WarehouseResource,
         from cdp.engines.spark_engine import shared_spark_engine
 
         shared_spark_engine()
-    args = ["build", *UNIT_TESTS_EXCLUDED, *dbt_vars_args(), *(["--full-refresh"] if config.full_refresh else [])]
+    args = ["build", *UNIT_TESTS_EXCLUDED, *dbt_vars_args(),
+            *(["--full-refresh"] if config.full_refresh or rules_changed(context, warehouse) else [])]
     invocation = dbt_build_in_process(context, args, project=dbt_project, translator=translator,
                                       target_path=target_path, env=dbt_environment())
     events = list(invocation.stream())
