@@ -25,6 +25,8 @@ RUN_COLUMNS = {"assigned_at", "recorded_at", "first_recorded_at", "measured_at",
                "_loaded_at", "ground_truth_dir",
                # where the landing zone was: another folder for each run compared
                "_source_file", "source_file"}
+#: each engine's own 64-bit hash, only ever compared with the same engine's (macros/cross_db/profile_incremental.sql)
+ENGINE_COLUMNS = {"profile_inputs_hash"}
 NUMERIC = ("DOUBLE", "DECIMAL", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "SMALLINT", "UBIGINT")
 #: binary floats: the last bits of a computed value may differ between engines, so their distinct
 #: count is no measure; their sums are compared to 1e-9
@@ -70,7 +72,7 @@ def fingerprint_sql(table: str, columns: list[tuple[str, str]], quote: str,
 
     parts, labels = ["count(*)"], ["rows"]
     for column, kind in columns:
-        if column in RUN_COLUMNS:
+        if column in RUN_COLUMNS or column in ENGINE_COLUMNS:
             continue
         base = kind.split("(")[0].upper()
         parts += [f"count({q(column)})"]

@@ -152,3 +152,12 @@
 {% macro default__cte_not_materialized() -%}{%- endmacro %}
 {% macro duckdb__cte_not_materialized() -%} not materialized {%- endmacro %}
 {% macro postgres__cte_not_materialized() -%} not materialized {%- endmacro %}
+
+{#- `materialized` for a CTE read more than once that costs more to compute again than to keep (a join
+    of two large tables feeding both an aggregate and a window). -#}
+{% macro cte_materialized() -%}
+    {{ return(adapter.dispatch('cte_materialized', 'cdp')()) }}
+{%- endmacro %}
+{% macro default__cte_materialized() -%}{%- endmacro %}
+{% macro duckdb__cte_materialized() -%} materialized {%- endmacro %}
+{% macro postgres__cte_materialized() -%} materialized {%- endmacro %}

@@ -12,9 +12,16 @@
     Navigation inside our own site (channel internal, var cdp__own_domains) carries no channel
     evidence: it never starts a session mid-visit, and a visit that begins with it (a tab left open
     past the timeout) is no new touch either, so it neither inflates direct nor hides the touch that
-    brought the person. -#}
-{%- set session_types = var('cdp__session_event_types') | list %}
+    brought the person.
+
+    Rebuilt per profile (macros/cross_db/profile_incremental.sql): a run recomputes only the profiles
+    whose touch events changed (a new or late event, a merge or split of profiles, a deletion
+    request); the others keep their rows. -#}
 {%- set timeout = var('cdp__session_timeout_minutes') | int %}
+{{ config(materialized=cdp_profile_incremental_materialization(), incremental_strategy='append',
+          on_schema_change='fail',
+          pre_hook="{{ cdp_delete_changed_profiles(this, marketing_touch_fingerprints()) }}",
+          post_hook="{{ cdp_drop_profile_inputs(this) }}") }}
 
 with stg_segment__events as {{ cte_not_materialized() }} (
     select * from {{ ref('stg_segment__events') }}
@@ -28,25 +35,52 @@ int_privacy__deleted_profiles as {{ cte_not_materialized() }} (
     select * from {{ ref('int_privacy__deleted_profiles') }}
 ),
 
-events as (
-    select
-        p.profile_id,
-        e.message_id,
-        e.occurred_at,
-        e.channel,
-        e.utm_source,
-        e.utm_medium,
-        e.utm_campaign,
-        e.referrer_host
-    from stg_segment__events as e
-    inner join int_identity__event_profiles as p on p.message_id = e.message_id
-    where e.event_type in ({% for t in session_types %}{{ cdp_literal(t) }}{% if not loop.last %}, {% endif %}{% endfor %})
-      and e.channel is not null
-      and p.profile_id is not null
+{%- if is_incremental() %}
+
+fingerprints as (
+    {#- kept by the pre-hook, which deleted the rows of every profile whose inputs changed -#}
+    select profile_id, profile_inputs_hash from {{ cdp_profile_inputs_relation(this) }}
 ),
 
-deleted_profiles as (
-    select profile_id from int_privacy__deleted_profiles
+rebuilt_profiles as (
+    {#- the profiles without rows under their current fingerprint -#}
+    select f.profile_id, f.profile_inputs_hash
+    from fingerprints as f
+    where not exists (
+        select 1 from {{ this }} as kept
+        where kept.profile_id = f.profile_id and kept.profile_inputs_hash = f.profile_inputs_hash
+    )
+),
+
+rebuilt_event_profiles as (
+    select p.*
+    from int_identity__event_profiles as p
+    inner join rebuilt_profiles as r on r.profile_id = p.profile_id
+),
+
+touch_events as (
+    {{ marketing_touch_events('stg_segment__events', 'rebuilt_event_profiles', 'int_privacy__deleted_profiles') }}
+),
+
+{%- else %}
+
+touch_events as {{ cte_materialized() }} (
+    {{ marketing_touch_events('stg_segment__events', 'int_identity__event_profiles', 'int_privacy__deleted_profiles') }}
+),
+
+rebuilt_profiles as (
+    {#- a first build or a full refresh: every profile -#}
+    select profile_id, {{ cdp_profile_inputs_hash('message_id') }} as profile_inputs_hash
+    from touch_events
+    group by profile_id
+),
+
+{%- endif %}
+
+events as (
+    select e.*, r.profile_inputs_hash
+    from touch_events as e
+    inner join rebuilt_profiles as r on r.profile_id = e.profile_id
 ),
 
 with_previous as (
@@ -88,11 +122,13 @@ evidence_changes as (
 ),
 
 starts as (
-    select profile_id, message_id, occurred_at, channel, utm_source, utm_medium, utm_campaign, referrer_host
+    select profile_id, message_id, occurred_at, channel, utm_source, utm_medium, utm_campaign, referrer_host,
+           profile_inputs_hash
     from visits
     where starts_visit
     union all
-    select profile_id, message_id, occurred_at, channel, utm_source, utm_medium, utm_campaign, referrer_host
+    select profile_id, message_id, occurred_at, channel, utm_source, utm_medium, utm_campaign, referrer_host,
+           profile_inputs_hash
     from evidence_changes
     where not starts_visit
       and evidence_key <> coalesce(previous_evidence, '')
@@ -107,10 +143,10 @@ final as (
         utm_source,
         utm_medium,
         utm_campaign,
-        referrer_host
+        referrer_host,
+        profile_inputs_hash
     from starts
     where channel <> 'internal'
-      and profile_id not in (select d.profile_id from deleted_profiles as d)
 )
 
 select * from final
