@@ -77,6 +77,11 @@ def raw_rows(con) -> list[list[str]]:
     return [[str(v) for v in row] for row in rows]
 
 
+def rule_parts(settings: Settings) -> dict[str, object]:
+    """The parts of the state named in `RULE_PARTS`: the dbt project's files and the dbt vars."""
+    return {"dbt_project": files_signature(DBT_PROJECT_DIR, DBT_INPUTS), "dbt_vars": settings.dbt_vars}
+
+
 def current_state(con, settings: Settings) -> BuildState:
     # where the warehouse lives is not an input (the state is stored in it); a password is not either
     environment = {k: v for k, v in dbt_environment_variables(settings).items()
@@ -85,8 +90,7 @@ def current_state(con, settings: Settings) -> BuildState:
     config_files = sorted({settings.gates_file, settings.syncs_file, *(ROOT / "cdp").rglob("*.yml")})
     return BuildState({
         "raw": raw_rows(con),
-        "dbt_project": files_signature(DBT_PROJECT_DIR, DBT_INPUTS),
-        "dbt_vars": settings.dbt_vars,
+        **rule_parts(settings),
         "environment": environment,
         "config": [files_signature(f) for f in config_files],
         "code": [files_signature(folder, suffixes=(".py",)) for folder in CODE_FOLDERS],
@@ -123,7 +127,7 @@ def changed_rules(con, settings: Settings) -> list[str]:
     if not row:
         return []
     published = json.loads(row[0])
-    now = current_state(con, settings).parts
+    now = rule_parts(settings)
     return [what for part, what in RULE_PARTS.items()
             if part in published and json.dumps(published[part], sort_keys=True, default=str)
             != json.dumps(now[part], sort_keys=True, default=str)]
