@@ -13,16 +13,20 @@
 {%- endmacro %}
 
 {#- The value of `value` on the row where `order_by` is smallest, within a group, among the rows where
-    `value` is not null (as DuckDB's arg_min); cdp_first_value keeps a null first value. -#}
+    neither is null (as DuckDB's arg_min). A tie on `order_by` goes to the smallest value, so a rebuild
+    gives the same answer whatever order the rows arrive in. cdp_first_value keeps a null first value. -#}
 {% macro cdp_arg_min(value, order_by) -%}
     {{ return(adapter.dispatch('cdp_arg_min', 'cdp')(value, order_by)) }}
 {%- endmacro %}
 {% macro default__cdp_arg_min(value, order_by) -%}
-    (array_agg({{ value }} order by {{ order_by }}) filter (where {{ value }} is not null))[1]
+    (array_agg({{ value }} order by {{ order_by }}, {{ value }})
+        filter (where {{ value }} is not null and {{ order_by }} is not null))[1]
 {%- endmacro %}
-{% macro duckdb__cdp_arg_min(value, order_by) -%} arg_min({{ value }}, {{ order_by }}) {%- endmacro %}
+{% macro duckdb__cdp_arg_min(value, order_by) -%}
+    first({{ value }} order by {{ order_by }}, {{ value }}) filter (where {{ value }} is not null and {{ order_by }} is not null)
+{%- endmacro %}
 {% macro spark__cdp_arg_min(value, order_by) -%}
-    min_by({{ value }}, {{ order_by }}) filter (where {{ value }} is not null)
+    min_by({{ value }}, struct({{ order_by }}, {{ value }})) filter (where {{ value }} is not null and {{ order_by }} is not null)
 {%- endmacro %}
 
 {#- Replace table `name` with the result of `sql`, which may read `name` itself; returns the number
@@ -116,18 +120,25 @@
 {% macro duckdb__cdp_reads_parquet() -%} {{ return(true) }} {%- endmacro %}
 {% macro spark__cdp_reads_parquet() -%} {{ return(true) }} {%- endmacro %}
 
-{#- The value of `value` on the row where `order_by` is largest, ignoring rows where value is null. -#}
+{#- The value of `value` on the row where `order_by` is largest, among the rows where neither is null.
+    A tie on `order_by` goes to the smallest value, as in cdp_arg_min (deterministic). -#}
 {% macro cdp_latest(value, order_by) -%}
     {{ return(adapter.dispatch('cdp_latest', 'cdp')(value, order_by)) }}
 {%- endmacro %}
 {% macro default__cdp_latest(value, order_by) -%}
-    (array_agg({{ value }} order by {{ order_by }} desc) filter (where {{ value }} is not null))[1]
+    (array_agg({{ value }} order by {{ order_by }} desc, {{ value }})
+        filter (where {{ value }} is not null and {{ order_by }} is not null))[1]
 {%- endmacro %}
 {% macro duckdb__cdp_latest(value, order_by) -%}
-    arg_max({{ value }}, {{ order_by }}) filter (where {{ value }} is not null)
+    first({{ value }} order by {{ order_by }} desc, {{ value }}) filter (where {{ value }} is not null and {{ order_by }} is not null)
 {%- endmacro %}
 {% macro spark__cdp_latest(value, order_by) -%}
-    max_by({{ value }}, {{ order_by }}) filter (where {{ value }} is not null)
+    {#- max_by would give the largest value on a tie: sort (key descending, value ascending) instead -#}
+    try_element_at(array_sort(
+        collect_list(named_struct('k', {{ order_by }}, 'v', {{ value }}))
+            filter (where {{ value }} is not null and {{ order_by }} is not null),
+        (l, r) -> case when l.k > r.k then -1 when l.k < r.k then 1
+                       when l.v < r.v then -1 when l.v > r.v then 1 else 0 end), 1).v
 {%- endmacro %}
 
 {#- Operation: connected components of any edge table, for checking the algorithm or resolving a
