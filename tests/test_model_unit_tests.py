@@ -29,6 +29,7 @@ UNIT_TESTS = {
     "pipeline_forecast_from_stage_win_rates_and_velocity",
     "activation_holdout_lift_counts_only_the_window_after_assignment",
     "contact_ledger_counts_the_pressure_on_each_channel",
+    "latest_traits_break_a_tie_to_the_smallest_value",
 }
 
 
