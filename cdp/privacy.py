@@ -167,9 +167,31 @@ def _targets(con: Warehouse) -> list[tuple[str, str, str]]:
 IDENTIFIER_COLUMNS = ("email", "user_id", "anonymous_id", "device_id", "identifier", "contact_id", "crm_contact_id",
                       "phone_e164", "latest_email", "latest_user_id", "latest_phone", "node_key", "left_value",
                       "right_value", "joined_identifier", "previous_id")
-#: identifiers inside raw JSON, as the landing contract places them
-RAW_JSON_IDENTIFIERS = {"raw.events": ("traits->>'email'", "context->'traits'->>'email'", "traits->>'phone'",
-                                       "context->'device'->>'id'")}
+#: identifiers inside raw JSON, as the landing contract places them: table -> JSON column -> paths
+RAW_JSON_IDENTIFIERS = {"raw.events": {"traits": (("email",), ("phone",)),
+                                       "context": (("traits", "email"), ("device", "id"))}}
+
+
+def _with_json_identifiers(con, schema: str, table: str) -> tuple[str, list[str]]:
+    """(relation, columns): `schema.table` with one more column per identifier inside its JSON
+    (RAW_JSON_IDENTIFIERS), and those columns' names. On DuckDB each JSON column is parsed once for
+    all its paths (a path read alone parses the whole document again: the events' context is most
+    of raw); elsewhere each path is read as such."""
+    paths = RAW_JSON_IDENTIFIERS.get(f"{schema}.{table}", {})
+    names = [f"_json_{i}" for i in range(sum(len(p) for p in paths.values()))]
+    if not paths:
+        return f'{schema}."{table}"', []
+    values, lists = [], []
+    for column, column_paths in paths.items():
+        if getattr(con, "name", "duckdb") == "duckdb":
+            listed = ", ".join("'$." + ".".join(p) + "'" for p in column_paths)
+            lists.append(f"json_extract_string({column}, [{listed}]) as _json_{column}")
+            values += [f"_json_{column}[{i}]" for i in range(1, len(column_paths) + 1)]
+        else:
+            values += [column + "".join(f"->'{k}'" for k in p[:-1]) + f"->>'{p[-1]}'" for p in column_paths]
+    inner = f'(select *, {", ".join(lists)} from {schema}."{table}")' if lists else f'{schema}."{table}"'
+    projected = ", ".join(f"{v} as {n}" for v, n in zip(values, names, strict=True))
+    return f"(select *, {projected} from {inner} as j)", names
 
 
 def verify_erasure(con: Warehouse, *, keep_scratch: bool = False) -> dict[str, int]:
@@ -204,8 +226,8 @@ def _verify(con) -> dict[str, int]:
             continue
         probes = [f"lower(cast(t.{c} as varchar)) in (select identifier from _verify_identifiers)"
                   for c in names if c in IDENTIFIER_COLUMNS]
-        probes += [f"lower(trim(t.{path})) in (select identifier from _verify_identifiers)"
-                   for path in RAW_JSON_IDENTIFIERS.get(name, ())]
+        relation, json_values = _with_json_identifiers(con, schema, table)
+        probes += [f"lower(trim(t.{value})) in (select identifier from _verify_identifiers)" for value in json_values]
         probes += [f"t.{c} in (select profile_id from _verify_profiles)" for c in names
                    if c in ("profile_id", "retired_profile_id", "surviving_profile_id", "survivor_profile_id")]
         if name == "ops.quarantine":
@@ -213,7 +235,7 @@ def _verify(con) -> dict[str, int]:
                           "inner join _verify_identifiers as x on x.identifier = q.token "
                           "where q.quarantine_file = t.file_hash and q.quarantine_line = t.line_number)")
         if probes:
-            searches.append((name, f'select count(*) as n from {schema}."{table}" as t where ' + " or ".join(probes)))
+            searches.append((name, f"select count(*) as n from {relation} as t where " + " or ".join(probes)))
     # one query for every table (on Spark one job, not one per table)
     left = {}
     for start in range(0, len(searches), 50):

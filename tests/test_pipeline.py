@@ -204,6 +204,16 @@ def test_full_run_on_the_sample(sample_good_run: GoodRun, tmp_path: Path, monkey
                        from raw.events as e limit 1""")
         assert verify_erasure(con) == {"raw.events": 1}
         con.execute("delete from raw.events where message_id = 'leak-1'")
+        # ... and inside the raw JSON, where the landing contract places a device id and an email
+        identifier = con.execute("select d.identifier from staging.stg_privacy__deletion_requests as d "
+                                 "inner join ops.erased_profiles using (request_id) limit 1").fetchone()[0]
+        con.execute("""insert into raw.events
+                       select e.* replace ('leak-' || k as message_id, null as user_id, null as traits,
+                                           case k when 2 then json_object('device', json_object('id', upper(?)))
+                                                else json_object('traits', json_object('email', ?)) end as context)
+                       from (select * from raw.events limit 1) as e, range(2, 4) as r(k)""", [identifier, identifier])
+        assert verify_erasure(con) == {"raw.events": 2}
+        con.execute("delete from raw.events where message_id in ('leak-2', 'leak-3')")
 
     # Staging against the generator's ground truth: phones in every national format become the
     # person's true E.164 number; emails normalise to the true address.
