@@ -79,14 +79,6 @@ from (
     weight over the sum of the conversion's weights, or an equal share when they are all 0. -#}
 {% macro attribution_journey_share(weight) -%}
     case when sum({{ weight }}) over (partition by conversion_id) > 0
-         then {{ weight }} / {{ cdp_exact_sum(weight, 'over (partition by conversion_id)') }}
+         then {{ weight }} / {{ exact_sum(weight, 'over (partition by conversion_id)') }}
          else 1.0 / touch_count end
-{%- endmacro %}
-
-{#- The sum of a floating-point expression, as an aggregate or over `window` ("over (...)"), added up
-    exactly as a decimal and given back as a double: a floating-point sum depends on the order its terms
-    are added in, which a parallel engine does not fix, so two builds of the same data could differ in
-    the last bit (and a rounded cent with it). -#}
-{% macro cdp_exact_sum(expression, window='') -%}
-    cast(sum(cast({{ expression }} as decimal(38, 18))) {{ window }} as {{ type_double() }})
 {%- endmacro %}

@@ -36,7 +36,7 @@ helpers as (
     select
         *,
         {#- summed exactly (a decimal), so the total does not depend on the order rows are added in -#}
-        {{ cdp_exact_sum('decay_weight', 'over (partition by conversion_id)') }} as decay_total,
+        {{ exact_sum('decay_weight', 'over (partition by conversion_id)') }} as decay_total,
         coalesce(max(case when channel <> 'direct' then touch_position end) over (partition by conversion_id),
                  touch_count) as last_non_direct_position,
         count(case when is_w_key then 1 end) over (partition by conversion_id) as w_keys,

@@ -85,11 +85,11 @@ spread as (
         *,
         {%- for m in models %}
         {{ m }}_channel_conversions * {{ m }}_conversion_in_journey
-            / nullif({{ cdp_exact_sum(m ~ '_conversion_in_journey', 'over (partition by channel)') }}, 0) as {{ m }}_share,
+            / nullif({{ exact_sum(m ~ '_conversion_in_journey', 'over (partition by channel)') }}, 0) as {{ m }}_share,
         round(cast(cast(round({{ m }}_channel_value * 100) as bigint)
-                   * {{ cdp_exact_sum(m ~ '_value_in_journey', 'over (partition by channel order by conversion_id, '
+                   * {{ exact_sum(m ~ '_value_in_journey', 'over (partition by channel order by conversion_id, '
                                       ~ 'touch_position rows between unbounded preceding and current row)') }}
-                   / nullif({{ cdp_exact_sum(m ~ '_value_in_journey', 'over (partition by channel)') }}, 0)
+                   / nullif({{ exact_sum(m ~ '_value_in_journey', 'over (partition by channel)') }}, 0)
                    as decimal(38, 9))) as {{ m }}_cents_to_here{% if not loop.last %},{% endif %}
         {%- endfor %}
     from in_journey
@@ -112,7 +112,7 @@ touched_totals as (
     select
         channel,
         {%- for m in models %}
-        {{ cdp_exact_sum(m ~ '_share') }} as {{ m }}_share,
+        {{ exact_sum(m ~ '_share') }} as {{ m }}_share,
         sum({{ m }}_value) as {{ m }}_value{% if not loop.last %},{% endif %}
         {%- endfor %}
     from touch_credits

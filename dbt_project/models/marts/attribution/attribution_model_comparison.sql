@@ -43,8 +43,7 @@ grouped as (
 final as (
     select
         *,
-        credited_value / nullif(cast(sum(cast(credited_value as decimal(38, 12))) over (partition by model, grain)
-                                     as {{ type_double() }}), 0) as share_of_value
+        credited_value / nullif({{ exact_sum('credited_value', 'over (partition by model, grain)') }}, 0) as share_of_value
     from grouped
 )
 
