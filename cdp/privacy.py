@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 from cdp.engines.catalog import base_tables, column_names, table_exists
 from cdp.engines.types import Warehouse
+from cdp.sql_text import sql_string
 
 ERASED_SCHEMAS = ("staging", "intermediate", "marts", "audiences")
 #: ops tables built from people's data: identity bookkeeping and holdout membership (the engine's sync
@@ -263,29 +264,33 @@ def _count_erased_rows(con, table: str, source: str, condition: str) -> None:
                       f"from ops.load_manifest as m left join ({erased}) as f on m.file_path = f._source_file")
 
 
-def _erased_per_profile(con, targets: list[tuple[str, str, str]]
-                        ) -> dict[str, list[tuple[str, str, list[tuple[str, str, int]]]]]:
-    """Per table about to be erased from: (condition, source, [(request_id, profile_id, rows)]) of each
-    of its targets that matches a row, counted before anything is deleted. All targets are counted in
-    one query (on Spark one job, not one per table); a row two targets of one table match is counted
-    under the first."""
+#: targets counted per statement (each makes a scratch table of its counts)
+COUNT_CHUNK = 50
+
+
+def _count_erased(con, targets: list[tuple[str, str, str]]) -> tuple[dict[int, int], list[str]]:
+    """Rows each target is about to erase, counted before anything is deleted: returns the total per
+    target that matches a row, and the scratch tables holding the counts per request and profile
+    (target, target_table, request_id, profile_id, rows), which become the ledger's rows in SQL. A
+    row two targets of one table match is counted under the first. Counted in a few statements (on
+    Spark a job each, not one per table)."""
     selects = []
     for i, (table, condition, source) in enumerate(targets):
         earlier = [f"not exists (select 1 from {s} as x where {c})" for t, c, s in targets[:i] if t == table]
         only_new = f" where {' and '.join(earlier)}" if earlier else ""
-        selects.append(f"select {i} as target, request_id, profile_id, n from ("
+        selects.append(f"select {i} as target, {sql_string(table.replace(chr(34), ''))} as target_table, "
+                       f"request_id, profile_id, n as rows from ("
                        f"select x.request_id, x.profile_id, count(*) as n from {table} as t "
                        f"inner join (select distinct * from {source}) as x on {condition}{only_new} "
                        f"group by x.request_id, x.profile_id) as c{i}")
-    found: dict[int, list[tuple[str, str, int]]] = {}
-    for start in range(0, len(selects), 50):
-        for i, request, profile, n in con.execute(" union all ".join(selects[start:start + 50])).fetchall():
-            found.setdefault(int(i), []).append((request, profile, int(n)))
-    erased: dict[str, list[tuple[str, str, list[tuple[str, str, int]]]]] = {}
-    for i, (table, condition, source) in enumerate(targets):
-        if i in found:
-            erased.setdefault(table, []).append((condition, source, sorted(found[i])))
-    return erased
+    scratch = []
+    for start in range(0, len(selects), COUNT_CHUNK):
+        name = f"_erase_counts_{start // COUNT_CHUNK}"
+        con.execute(f"create or replace temp table {name} as " + " union all ".join(selects[start:start + COUNT_CHUNK]))
+        scratch.append(name)
+    totals = " union all ".join(f"select target, rows from {name}" for name in scratch)
+    found = con.execute(f"select target, sum(rows) from ({totals}) as c group by target").fetchall() if scratch else []
+    return {int(i): int(n) for i, n in found}, scratch
 
 
 def erase_deleted_profiles(con: Warehouse,
@@ -314,21 +319,25 @@ def _erase(con, say: Callable[[str], None]) -> ErasureReport:
                               'deletion request matched this profile', now()
                        from _erase_profiles as p
                        where not exists (select 1 from ops.erased_profiles as e where e.profile_id = p.profile_id)""")
-        ledger = []
-        for table, entries in _erased_per_profile(con, targets).items():
-            clauses = [f"exists (select 1 from {source} as x where {condition})" for condition, source, _ in entries]
+        found, counts = _count_erased(con, targets)
+        # one ledger row per request, profile and table, inserted set-based (row by row it took seconds
+        # for a thousand requests)
+        for name in counts:
+            con.execute(f"""insert into ops.deletion_ledger
+                            select request_id, profile_id, 'erased', target_table, rows, null, now() from {name}""")
+        matched: dict[str, list[tuple[str, str]]] = {}
+        for i, (table, condition, source) in enumerate(targets):
+            if i in found:
+                matched.setdefault(table, []).append((condition, source))
+                name = table.replace('"', "")
+                report.tables[name] = report.tables.get(name, 0) + found[i]
+                report.rows += found[i]
+        for table, entries in matched.items():
             if table.startswith("raw."):
-                for condition, source, _ in entries:
+                for condition, source in entries:
                     _count_erased_rows(con, table, source, condition)
+            clauses = [f"exists (select 1 from {source} as x where {condition})" for condition, source in entries]
             con.execute(f"delete from {table} as t where {' or '.join(clauses)}")
-            name = table.replace('"', "")
-            for _, _, per_profile in entries:
-                ledger += [[r, p, name, n] for r, p, n in per_profile]
-                removed = sum(n for _, _, n in per_profile)
-                report.tables[name] = report.tables.get(name, 0) + removed
-                report.rows += removed
-        if ledger:
-            con.executemany("insert into ops.deletion_ledger values (?, ?, 'erased', ?, ?, null, now())", ledger)
         con.execute("""insert into ops.erased_profiles
                        select profile_id, request_id, now() from _erase_profiles as p
                        where not exists (select 1 from ops.erased_profiles as e where e.profile_id = p.profile_id)""")
