@@ -78,6 +78,9 @@ def _collect(con: Warehouse) -> int:
     """Temp tables of everything that identifies the deleted people; returns how many profiles."""
     con.execute("""create or replace temp table _erase_profiles as
                    select profile_id, request_id from intermediate.int_privacy__deleted_profiles""")
+    profiles = con.execute("select count(*) from _erase_profiles").fetchone()[0]
+    if not profiles:  # most runs: no new request, so none of the searches below (raw JSON among them)
+        return 0
     con.execute("""create or replace temp table _erase_nodes as
                    select r.node_key, r.identifier_type, r.identifier, r.profile_id, p.request_id
                    from ops.identity_profile_registry as r inner join _erase_profiles as p using (profile_id)""")
@@ -118,7 +121,7 @@ def _collect(con: Warehouse) -> int:
                    from staging.stg_consent__records as c
                    inner join _erase_nodes as n on n.identifier_type = c.identifier_type
                                                and lower(n.identifier) = lower(c.identifier)""")
-    return con.execute("select count(*) from _erase_profiles").fetchone()[0]
+    return profiles
 
 
 def _targets(con: Warehouse) -> list[tuple[str, str, str]]:
