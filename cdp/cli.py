@@ -7,7 +7,7 @@
     cdp dashboard [--open]   rebuild the marketing dashboard from the last good run and say where it is
     cdp sync [NAME ...] [--dry-run] [--full-resync] [--override-guardrails]
                    run reverse-ETL syncs from the last build (dry run: print the plan, send nothing)
-    cdp build-models [--target duckdb|postgres|spark]
+    cdp build-models [--target duckdb|postgres|spark] [--full-refresh]
                    build the dbt models (and Markov/Shapley between them) on an engine, without Dagster
     cdp verify-erasure   list any row still referring to a person with a deletion request
     cdp explain-profile ID   a profile's identifiers, the edges that joined them, merges, protections
@@ -105,7 +105,7 @@ def _dashboard(args: argparse.Namespace) -> int:
 def _build_models(args: argparse.Namespace) -> int:
     from cdp.transform import build_models
 
-    build = build_models(args.target)
+    build = build_models(args.target, full_refresh=args.full_refresh)
     print(f"\n{'built' if build.ok else 'FAILED'} on {build.target}: {build.passed} dbt nodes passed, "
           f"{sum(s.seconds for s in build.steps):.1f}s")
     if not build.ok:
@@ -224,6 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
     models = commands.add_parser("build-models", help="build the dbt models on an engine, without Dagster")
     models.add_argument("--target", choices=["duckdb", "postgres", "spark"], default=None,
                         help="engine (default CDP_TARGET, else duckdb)")
+    models.add_argument("--full-refresh", action="store_true",
+                        help="rebuild the incremental models from raw too (automatic when the dbt project or "
+                             "its vars changed since the last published run)")
     models.set_defaults(func=_build_models)
     dash = commands.add_parser("dashboard", help="rebuild the marketing dashboard from the last good run")
     dash.add_argument("--open", action="store_true", help="also open it in the default browser")

@@ -76,9 +76,15 @@ class ModelBuild:
 UNIT_TESTS_EXCLUDED = ("--exclude-resource-type", "unit_test")
 
 
+def dbt_vars_args() -> list[str]:
+    """`--vars` from CDP_DBT_VARS (a YAML or JSON mapping), to change rules for one run."""
+    raw = get_settings().dbt_vars
+    return ["--vars", raw] if raw else []
+
+
 def _dbt_arguments(target: str, args: list[str], target_path: Path | None, log_path: Path | None) -> list[str]:
     arguments = ["build", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-                 "--target", target, "--no-use-colors", *UNIT_TESTS_EXCLUDED, *args]
+                 "--target", target, "--no-use-colors", *UNIT_TESTS_EXCLUDED, *dbt_vars_args(), *args]
     if target_path:
         arguments += ["--target-path", str(target_path)]
     if log_path:
@@ -129,13 +135,18 @@ def _done_line(output: str) -> str:
 
 
 def build_models(target: str | None = None, *, target_path: Path | None = None, log_path: Path | None = None,
-                 progress: Callable[[str], None] = print, engine: Engine | None = None) -> ModelBuild:
+                 progress: Callable[[str], None] = print, engine: Engine | None = None,
+                 full_refresh: bool = False) -> ModelBuild:
     """dbt build before the data-driven attribution, the attribution, dbt build after it; stops at the
     first step that fails (nothing downstream of a failure is built).
 
     `engine`, when given, is the open engine of `target` the attribution step uses (and, on Spark, the
     session dbt builds in); it stays open for the caller. Otherwise a Spark build opens one session
-    for its steps and stops it at the end."""
+    for its steps and stops it at the end.
+
+    Incremental models are rebuilt from raw with `full_refresh`, and also when the dbt project or its
+    vars differ from those of the last published `cdp run` (`cdp.build_state.changed_rules`), as `cdp
+    run` does: otherwise rows staged under the old rules would stay beside rows staged under the new."""
     target = target or get_settings().dbt_target
     if target not in ENGINES:
         raise ValueError(f"target must be one of {', '.join(ENGINES)}, got {target!r}")
@@ -144,14 +155,19 @@ def build_models(target: str | None = None, *, target_path: Path | None = None, 
     if target == "spark" and engine is None:
         with open_engine("spark") as session:
             return build_models(target, target_path=target_path, log_path=log_path, progress=progress,
-                                engine=session)
+                                engine=session, full_refresh=full_refresh)
+    changed = [] if full_refresh else _changed_rules(target, engine)
+    if changed:
+        progress(f"[{target}] {' and '.join(changed)} changed since the last published run: incremental models "
+                 "are rebuilt from raw, so every row is made under the same rules")
+    refresh = ["--full-refresh"] if full_refresh or changed else []
     env = {**os.environ, **dbt_environment_variables(get_settings()), "CDP_DBT_TARGET": target}
     run_dbt = _dbt_in_process if target == "spark" else _dbt
     build = ModelBuild(target)
 
     def dbt_step(name: str, args: list[str]) -> BuildStep:
         started = time.perf_counter()
-        ok, output = run_dbt(_dbt_arguments(target, args, target_path, log_path), env)
+        ok, output = run_dbt(_dbt_arguments(target, [*args, *refresh], target_path, log_path), env)
         return BuildStep(name, time.perf_counter() - started, ok, _done_line(output), output,
                          _node_seconds(target_path or DBT_PROJECT_DIR / "target"))
 
@@ -174,6 +190,17 @@ def build_models(target: str | None = None, *, target_path: Path | None = None, 
         if not step.ok:
             break
     return build
+
+
+def _changed_rules(target: str, engine: Engine | None) -> list[str]:
+    """What of the models' rules differs from the last published run's (closed again before dbt
+    starts: on DuckDB the file has one writer)."""
+    from cdp.build_state import changed_rules
+
+    if engine is not None:
+        return changed_rules(engine, get_settings())
+    with open_engine(target) as opened:
+        return changed_rules(opened, get_settings())
 
 
 def _node_seconds(target_path: Path) -> dict[str, tuple[str, float]]:

@@ -33,7 +33,7 @@ from cdp.quality.dbt_results import describe_failures, record_dbt_results
 from cdp.quality.preview import PREVIEW_SCHEMAS, markdown_preview
 from cdp.settings import DBT_PROJECT_DIR, dbt_environment_variables, get_settings
 from cdp.sql_text import quote_identifier
-from cdp.transform import UNIT_TESTS_EXCLUDED, dbt_executable
+from cdp.transform import UNIT_TESTS_EXCLUDED, dbt_executable, dbt_vars_args
 from orchestration.assets.dbt_in_process import dbt_build_in_process
 from orchestration.assets.raw import raw_asset_key
 from orchestration.assets.resources import WAREHOUSE_POOL, WarehouseResource
@@ -93,12 +93,6 @@ def dbt_environment() -> dict[str, str]:
     # invocation, and their tests also read that step's tables (dbt sources, ancestors of the subset).
     env["DBT_INDIRECT_SELECTION"] = os.environ.get("DBT_INDIRECT_SELECTION", "buildable")
     return env
-
-
-def dbt_vars_args() -> list[str]:
-    """`--vars` from CDP_DBT_VARS (a YAML or JSON mapping), to change rules for one run."""
-    raw = get_settings().dbt_vars
-    return ["--vars", raw] if raw else []
 
 
 def _relation(event: Any, manifest: dict[str, Any]) -> tuple[str, str] | None:
