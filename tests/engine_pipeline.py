@@ -153,10 +153,16 @@ def assert_same_destination_rows(run: EngineRun) -> None:
 
 
 def assert_erased_and_verified(run: EngineRun) -> None:
-    """As many people erased as on DuckDB, `cdp verify-erasure` finds nothing, `cdp status` says so."""
+    """As many people erased as on DuckDB, with the same raw rows in the ledger; `cdp verify-erasure`
+    finds nothing, `cdp status` says so."""
     erased = run.query("select count(distinct profile_id) from ops.erased_profiles")[0][0]
     assert erased >= 1
     assert erased == run.reference.query("select count(distinct profile_id) from ops.erased_profiles")[0][0]
+    # the raw rows the ledger says were erased, per table, people and rows, as on DuckDB
+    ledger = ("select target, count(distinct profile_id), sum(rows_affected) from ops.deletion_ledger "
+              "where step = 'erased' and target like 'raw.%' group by target order by target")
+    assert run.query(ledger) == run.reference.query(ledger)
+    assert len(run.query(ledger)) >= 1
     assert "nothing remains" in run.verify_erasure
     assert f"deletion requests: {erased} people erased and verified" in run.status
     assert f"{CRM_SYNC}: succeeded" in run.status
