@@ -64,12 +64,15 @@ def _has_rejects(con: duckdb.DuckDBPyConnection) -> bool:
 
 
 def rejected_lines(con: duckdb.DuckDBPyConnection) -> list[tuple[int, str, str]]:
-    """(line, payload, reason) for every line the reader could not decode; few by nature."""
+    """(line, payload, reason) for every line the reader could not decode; few by nature. A line the
+    reader rejected more than once gets its reasons in a fixed order (the reader's threads report
+    them in any order), so a reload or another engine's load gives the same reason."""
     if not _has_rejects(con):
         return []
     rows = con.execute("""
-        select line, any_value(trim(csv_line, e'\\r\\n')),
-               string_agg(distinct error_type || ': ' || error_message, '; ')
+        select line, min(trim(csv_line, e'\\r\\n')),
+               string_agg(distinct error_type || ': ' || error_message, '; '
+                          order by error_type || ': ' || error_message)
         from reject_errors group by line order by line
     """).fetchall()
     return [(int(r[0]), r[1], r[2]) for r in rows]
