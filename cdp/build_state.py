@@ -133,6 +133,12 @@ def changed_rules(con, settings: Settings) -> list[str]:
             != json.dumps(now[part], sort_keys=True, default=str)]
 
 
+def rebuild_reason(changed: list[str]) -> str:
+    """What a build says when `changed_rules` found something: why incremental models start from raw."""
+    return (f"{' and '.join(changed)} changed since the last published run: incremental models are rebuilt "
+            "from raw, so every row is made under the same rules")
+
+
 def unchanged_since(con, settings: Settings, relations: Iterable[tuple[str, str]]) -> str | None:
     """The run id of the last published run when this run has the same raw rows and inputs and every
     relation the build makes still exists (a table dropped by hand is rebuilt); else None."""

@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cdp.build_state import changed_rules, rebuild_reason
 from cdp.data_driven_attribution import build_data_driven_attribution, credits_balance
 from cdp.engines import Engine, open_engine
 from cdp.identity_probabilistic import link_records, probabilistic_settings
@@ -158,8 +159,7 @@ def build_models(target: str | None = None, *, target_path: Path | None = None, 
                                 engine=session, full_refresh=full_refresh)
     changed = [] if full_refresh else _changed_rules(target, engine)
     if changed:
-        progress(f"[{target}] {' and '.join(changed)} changed since the last published run: incremental models "
-                 "are rebuilt from raw, so every row is made under the same rules")
+        progress(f"[{target}] {rebuild_reason(changed)}")
     refresh = ["--full-refresh"] if full_refresh or changed else []
     env = {**os.environ, **dbt_environment_variables(get_settings()), "CDP_DBT_TARGET": target}
     run_dbt = _dbt_in_process if target == "spark" else _dbt
@@ -195,8 +195,6 @@ def build_models(target: str | None = None, *, target_path: Path | None = None, 
 def _changed_rules(target: str, engine: Engine | None) -> list[str]:
     """What of the models' rules differs from the last published run's (closed again before dbt
     starts: on DuckDB the file has one writer)."""
-    from cdp.build_state import changed_rules
-
     if engine is not None:
         return changed_rules(engine, get_settings())
     with open_engine(target) as opened:

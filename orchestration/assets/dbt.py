@@ -26,7 +26,7 @@ import dagster as dg
 from dagster import AssetExecutionContext
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtProject, dbt_assets
 
-from cdp.build_state import DBT_INPUTS, changed_rules, files_signature, unchanged_since
+from cdp.build_state import DBT_INPUTS, changed_rules, files_signature, rebuild_reason, unchanged_since
 from cdp.engines.catalog import column_types, table_exists
 from cdp.ingest.contract import load_contract
 from cdp.quality.dbt_results import describe_failures, record_dbt_results
@@ -220,8 +220,7 @@ def rules_changed(context: AssetExecutionContext, warehouse: WarehouseResource) 
     with warehouse.connect() as con:
         changed = changed_rules(con, get_settings())
     if changed:
-        context.log.info(f"{' and '.join(changed)} changed since the last published run: incremental models "
-                         "are rebuilt from raw, so every row is made under the same rules")
+        context.log.info(rebuild_reason(changed))
     return bool(changed)
 
 
