@@ -30,6 +30,7 @@ UNIT_TESTS = {
     "activation_holdout_lift_counts_only_the_window_after_assignment",
     "contact_ledger_counts_the_pressure_on_each_channel",
     "latest_traits_break_a_tie_to_the_smallest_value",
+    "lead_score_history_decays_from_each_profiles_own_first_step",
 }
 
 

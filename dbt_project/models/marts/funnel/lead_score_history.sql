@@ -6,10 +6,13 @@
     `lead_score` reads the first one); falls_below_threshold_at says when a score at or above the
     threshold went below it, at this step or by decay before the next one (rule `lead_score_below`).
 
-    Decay in one set-based pass: with x = (time - as-of) / half-life, the engagement score right
-    after step k is 2^-x_k * sum_{j<=k} points_j * 2^x_j (a running sum), and right before it
-    2^-x_k * sum_{j<k} points_j * 2^x_j. Exact while no event is more than about 1000 half-lives
-    older than the as-of moment (a dbt test fails the build otherwise). -#}
+    Decay in one set-based pass: with x = (time - the profile's first step) / half-life, the
+    engagement score right after step k is 2^-x_k * sum_{j<=k} points_j * 2^x_j (a running sum), and
+    right before it 2^-x_k * sum_{j<k} points_j * 2^x_j. Anchored at the profile's own first step, a
+    row depends only on that profile's steps up to it: a later as-of moment or another profile's
+    events leave it as it was, to the last bit (anchored at the as-of, every row's floating-point
+    rounding moved with each new day). Exact while a profile's steps span less than about 1000
+    half-lives (a dbt test fails the build otherwise). -#}
 /* depends_on: {{ ref('int_profiles__as_of') }} */
 -- depends_on: {{ ref('lead_score_rules') }}
 {%- set half_life = var('cdp__lead_score_half_life_days') | float %}
@@ -75,8 +78,11 @@ windowed as (
         ) as running_sum,
         lead(s.scored_at) over (partition by s.profile_id order by s.scored_at) as next_scored_at
     from (
-        select steps.*, {{ cdp_days_between('as_of.as_of', 'steps.scored_at') }} / {{ half_life }} as half_lives
-        from steps cross join as_of
+        select anchored.*, {{ cdp_days_between('anchored.first_scored_at', 'anchored.scored_at') }} / {{ half_life }} as half_lives
+        from (
+            select steps.*, min(scored_at) over (partition by profile_id) as first_scored_at
+            from steps
+        ) as anchored
     ) as s
     cross join as_of as a
 ),
