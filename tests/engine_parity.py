@@ -22,11 +22,9 @@ SCHEMAS = ("staging", "intermediate", "marts", "audiences")
 HISTORY = {"data_health_scores", "identity_health"}
 #: when or by which invocation a build ran: different on every build by design
 RUN_COLUMNS = {"assigned_at", "recorded_at", "first_recorded_at", "measured_at", "run_at", "dbt_invocation_id",
-               "_loaded_at", "ground_truth_dir",
+               "_loaded_at", "ground_truth_dir", "_built_at", "_events_loaded_through",
                # where the landing zone was: another folder for each run compared
                "_source_file", "source_file"}
-#: each engine's own 64-bit hash, only ever compared with the same engine's (macros/cross_db/profile_incremental.sql)
-ENGINE_COLUMNS = {"profile_inputs_hash"}
 NUMERIC = ("DOUBLE", "DECIMAL", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "SMALLINT", "UBIGINT")
 #: binary floats: the last bits of a computed value may differ between engines, so their distinct
 #: count is no measure; their sums are compared to 1e-9
@@ -72,7 +70,7 @@ def fingerprint_sql(table: str, columns: list[tuple[str, str]], quote: str,
 
     parts, labels = ["count(*)"], ["rows"]
     for column, kind in columns:
-        if column in RUN_COLUMNS or column in ENGINE_COLUMNS:
+        if column in RUN_COLUMNS:
             continue
         base = kind.split("(")[0].upper()
         parts += [f"count({q(column)})"]

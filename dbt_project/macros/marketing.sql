@@ -20,10 +20,3 @@
       and p.profile_id not in (select d.profile_id from {{ deleted_profiles }} as d)
 {%- endmacro %}
 
-{#- One row per profile with touch events: the fingerprint of those events (cdp_profile_inputs_hash). -#}
-{% macro marketing_touch_fingerprints() -%}
-    select profile_id, {{ cdp_profile_inputs_hash('message_id') }} as profile_inputs_hash
-    from ({{ marketing_touch_events(ref('stg_segment__events'), ref('int_identity__event_profiles'),
-                                    ref('int_privacy__deleted_profiles')) }}) as touch_events
-    group by profile_id
-{%- endmacro %}

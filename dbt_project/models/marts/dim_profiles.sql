@@ -1,9 +1,9 @@
 {#- One row per resolved person: the profile id every other table uses, identifiers by type,
     activity, channels, consent and latest traits. Profiles with a deletion request on any of their
-    identifiers are left out (privacy by default). Lifecycle stage and lead score come from the funnel
+    identifiers are left out (privacy by default). Activity and touches come from
+    int_profiles__activity (rebuilt per changed profile); lifecycle stage and lead score from the funnel
     marts (fct_funnel_profiles, lead_scores); traits from int_profiles__traits; the propensity to
     convert from the propensity step (marts.profile_propensity). -#}
-{%- set session_minutes = var('cdp__session_timeout_minutes') | int -%}
 
 with identity_profile_registry as {{ cte_not_materialized() }} (
     select * from {{ ref('identity_profile_registry') }}
@@ -13,16 +13,8 @@ int_identity__clusters as {{ cte_not_materialized() }} (
     select * from {{ ref('int_identity__clusters') }}
 ),
 
-stg_segment__events as {{ cte_not_materialized() }} (
-    select * from {{ ref('stg_segment__events') }}
-),
-
-int_identity__event_profiles as {{ cte_not_materialized() }} (
-    select * from {{ ref('int_identity__event_profiles') }}
-),
-
-int_marketing__touches as {{ cte_not_materialized() }} (
-    select * from {{ ref('int_marketing__touches') }}
+int_profiles__activity as {{ cte_not_materialized() }} (
+    select * from {{ ref('int_profiles__activity') }}
 ),
 
 stg_consent__records as {{ cte_not_materialized() }} (
@@ -68,59 +60,6 @@ identifiers as (
     from registry as r
     inner join int_identity__clusters as c on c.node_key = r.node_key
     group by r.profile_id
-),
-
-events as {{ cte_not_materialized() }} (
-    select
-        p.profile_id,
-        e.occurred_at,
-        e.event_type,
-        e.event_name,
-        e.channel,
-        e.revenue
-    from stg_segment__events as e
-    inner join int_identity__event_profiles as p on p.message_id = e.message_id
-    where p.profile_id is not null
-),
-
-with_previous as (
-    select
-        *,
-        lag(occurred_at) over (partition by profile_id order by occurred_at) as previous_at
-    from events
-),
-
-sessionised as (
-    select
-        *,
-        case when previous_at is null or occurred_at > {{ cdp_dateadd('minute', session_minutes, 'previous_at') }}
-             then 1 else 0 end as starts_session
-    from with_previous
-),
-
-activity as (
-    select
-        profile_id,
-        min(occurred_at) as first_event_at,
-        max(occurred_at) as last_event_at,
-        count(*) as event_count,
-        cast(sum(starts_session) as bigint) as session_count,
-        count(case when event_name = 'Order Completed' then 1 end) as order_count,
-        coalesce(sum(case when event_name = 'Order Completed' then revenue end), 0) as order_revenue
-    from sessionised
-    group by profile_id
-),
-
-touches as (
-    {#- marketing touches are session starts (intermediate.int_marketing__touches) -#}
-    select
-        profile_id,
-        count(*) as touchpoint_count,
-        {{ cdp_arg_min('channel', 'occurred_at') }} as first_touch_channel,
-        {{ cdp_latest('channel', 'occurred_at') }} as last_touch_channel,
-        {{ string_agg_distinct('channel', "', '") }} as channels_seen
-    from int_marketing__touches
-    group by profile_id
 ),
 
 consent_latest as (
@@ -181,11 +120,11 @@ final as (
         least(i.identifiers_first_seen_at, coalesce(a.first_event_at, i.identifiers_first_seen_at)) as first_seen_at,
         greatest(i.identifiers_last_seen_at, coalesce(a.last_event_at, i.identifiers_last_seen_at)) as last_seen_at,
         coalesce(a.event_count, 0) as event_count,
-        coalesce(tp.touchpoint_count, 0) as touchpoint_count,
+        coalesce(a.touchpoint_count, 0) as touchpoint_count,
         coalesce(a.session_count, 0) as session_count,
-        tp.channels_seen,
-        tp.first_touch_channel,
-        tp.last_touch_channel,
+        a.channels_seen,
+        a.first_touch_channel,
+        a.last_touch_channel,
         coalesce(a.order_count, 0) as order_count,
         cast(coalesce(a.order_revenue, 0) as decimal(38, 2)) as order_revenue,
         l.current_stage as lifecycle_stage,
@@ -211,8 +150,7 @@ final as (
         pp.propensity_score,
         pp.propensity_decile
     from identifiers as i
-    left join activity as a on a.profile_id = i.profile_id
-    left join touches as tp on tp.profile_id = i.profile_id
+    left join int_profiles__activity as a on a.profile_id = i.profile_id
     left join consent as k on k.profile_id = i.profile_id
     left join int_profiles__traits as t on t.profile_id = i.profile_id
     left join fct_funnel_profiles as l on l.profile_id = i.profile_id

@@ -15,13 +15,14 @@
     brought the person.
 
     Rebuilt per profile (macros/cross_db/profile_incremental.sql): a run recomputes only the profiles
-    whose touch events changed (a new or late event, a merge or split of profiles, a deletion
+    whose events may have changed (a new or late event, a merge or split of profiles, a deletion
     request); the others keep their rows. -#}
+-- depends_on: {{ ref('identity_profile_assignments') }}
 {%- set timeout = var('cdp__session_timeout_minutes') | int %}
 {{ config(materialized=cdp_profile_incremental_materialization(), incremental_strategy='append',
           on_schema_change='fail',
-          pre_hook="{{ cdp_delete_changed_profiles(this, marketing_touch_fingerprints()) }}",
-          post_hook="{{ cdp_drop_profile_inputs(this) }}") }}
+          pre_hook="{{ cdp_delete_changed_profiles(this) }}",
+          post_hook="{{ cdp_drop_changed_profiles(this) }}") }}
 
 with stg_segment__events as {{ cte_not_materialized() }} (
     select * from {{ ref('stg_segment__events') }}
@@ -37,25 +38,11 @@ int_privacy__deleted_profiles as {{ cte_not_materialized() }} (
 
 {%- if is_incremental() %}
 
-fingerprints as (
-    {#- kept by the pre-hook, which deleted the rows of every profile whose inputs changed -#}
-    select profile_id, profile_inputs_hash from {{ cdp_profile_inputs_relation(this) }}
-),
-
-rebuilt_profiles as (
-    {#- the profiles without rows under their current fingerprint -#}
-    select f.profile_id, f.profile_inputs_hash
-    from fingerprints as f
-    where not exists (
-        select 1 from {{ this }} as kept
-        where kept.profile_id = f.profile_id and kept.profile_inputs_hash = f.profile_inputs_hash
-    )
-),
-
 rebuilt_event_profiles as (
+    {#- the events of the profiles the pre-hook found changed (and deleted the rows of) -#}
     select p.*
     from int_identity__event_profiles as p
-    inner join rebuilt_profiles as r on r.profile_id = p.profile_id
+    where p.profile_id in (select c.profile_id from {{ cdp_changed_profiles_relation(this) }} as c)
 ),
 
 touch_events as (
@@ -64,23 +51,14 @@ touch_events as (
 
 {%- else %}
 
-touch_events as {{ cte_materialized() }} (
+touch_events as (
     {{ marketing_touch_events('stg_segment__events', 'int_identity__event_profiles', 'int_privacy__deleted_profiles') }}
-),
-
-rebuilt_profiles as (
-    {#- a first build or a full refresh: every profile -#}
-    select profile_id, {{ cdp_profile_inputs_hash('message_id') }} as profile_inputs_hash
-    from touch_events
-    group by profile_id
 ),
 
 {%- endif %}
 
 events as (
-    select e.*, r.profile_inputs_hash
-    from touch_events as e
-    inner join rebuilt_profiles as r on r.profile_id = e.profile_id
+    select * from touch_events
 ),
 
 with_previous as (
@@ -122,13 +100,11 @@ evidence_changes as (
 ),
 
 starts as (
-    select profile_id, message_id, occurred_at, channel, utm_source, utm_medium, utm_campaign, referrer_host,
-           profile_inputs_hash
+    select profile_id, message_id, occurred_at, channel, utm_source, utm_medium, utm_campaign, referrer_host
     from visits
     where starts_visit
     union all
-    select profile_id, message_id, occurred_at, channel, utm_source, utm_medium, utm_campaign, referrer_host,
-           profile_inputs_hash
+    select profile_id, message_id, occurred_at, channel, utm_source, utm_medium, utm_campaign, referrer_host
     from evidence_changes
     where not starts_visit
       and evidence_key <> coalesce(previous_evidence, '')
@@ -144,7 +120,7 @@ final as (
         utm_medium,
         utm_campaign,
         referrer_host,
-        profile_inputs_hash
+        {{ cdp_profile_build_columns('stg_segment__events') }}
     from starts
     where channel <> 'internal'
 )
