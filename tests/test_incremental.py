@@ -103,6 +103,13 @@ def test_increments_equal_a_full_refresh(after_good_run: Workspace, capsys: pyte
         group by profile_id having count(*) filter (where identifier_type = 'user_id') = 1
         order by profile_id limit 1""")[0]
     assert anonymous_only[0] != with_user[0]
+    # and a third who just comes back from a campaign: new events, no change of identity
+    returning = ws.query("""
+        select profile_id, min(identifier) from marts.profile_identifiers group by profile_id
+        having count(*) = 1 and min(identifier_type) = 'anonymous_id' and profile_id <> ?
+        order by profile_id limit 1""", [anonymous_only[0]])[0]
+    touches_before = ws.query("select touchpoint_count, event_count from marts.dim_profiles where profile_id = ?",
+                              [returning[0]])[0]
     profiles = ws.query("select count(*) from marts.dim_profiles")[0][0]
     builds = ws.query("select count(*) from ops.build_state")[0][0]
 
@@ -115,6 +122,8 @@ def test_increments_equal_a_full_refresh(after_good_run: Workspace, capsys: pyte
          "timestamp": "2026-10-01T09:00:00Z", "properties": {"product_id": "sku-1", "price": 10}},
         {"type": "identify", "messageId": "inc-d1-2", "anonymousId": anonymous_only[1], "userId": with_user[1],
          "timestamp": "2026-11-15T10:00:00Z"},
+        {"type": "page", "messageId": "inc-d1-3", "anonymousId": returning[1], "timestamp": "2026-11-15T11:00:00Z",
+         "name": "/spring-sale", "context": {"campaign": {"source": "newsletter", "medium": "email", "name": "spring"}}},
     ])
     printed = run(capsys)
     assert NOTHING_NEW not in printed  # new events are a reason to rebuild, and the build is published
@@ -123,6 +132,9 @@ def test_increments_equal_a_full_refresh(after_good_run: Workspace, capsys: pyte
     assert ws.query("select count(*) from ops.identity_merge_events where retired_profile_id in (?, ?)",
                     [anonymous_only[0], with_user[0]])[0][0] == 1
     assert ws.query("select count(*) from staging.stg_segment__events where message_id = 'inc-d1-late'") == [(1,)]
+    # the returning visitor's profile is rebuilt though nothing about who they are changed
+    assert ws.query("select touchpoint_count, event_count from marts.dim_profiles where profile_id = ?",
+                    [returning[0]]) == [(touches_before[0] + 1, touches_before[1] + 1)]
     # day 2: someone asks to be deleted, and the partner's blog becomes one of our own domains: a rule
     # change reaches the events staged before it (incremental models are rebuilt from raw), or the
     # marts would differ from the full refresh below, which runs under the new rule
