@@ -123,7 +123,8 @@ def test_increments_equal_a_full_refresh(after_good_run: Workspace, capsys: pyte
         {"type": "identify", "messageId": "inc-d1-2", "anonymousId": anonymous_only[1], "userId": with_user[1],
          "timestamp": "2026-11-15T10:00:00Z"},
         {"type": "page", "messageId": "inc-d1-3", "anonymousId": returning[1], "timestamp": "2026-11-15T11:00:00Z",
-         "name": "/spring-sale", "context": {"campaign": {"source": "newsletter", "medium": "email", "name": "spring"}}},
+         "name": "/spring-sale",
+         "context": {"campaign": {"source": "newsletter", "medium": "email", "name": "spring"}}},
     ])
     printed = run(capsys)
     assert NOTHING_NEW not in printed  # new events are a reason to rebuild, and the build is published

@@ -18,6 +18,8 @@
 
     Spark's Parquet tables cannot delete rows: there the model is a table, rebuilt whole. -#}
 
+{#- The materialization of a model kept up to date rather than rebuilt, per profile (above) or by key
+    (delete+insert: the identity registry, the event profiles): incremental, but a table on Spark. -#}
 {% macro cdp_profile_incremental_materialization() -%}
     {{ return(adapter.dispatch('cdp_profile_incremental_materialization', 'cdp')()) }}
 {%- endmacro %}
