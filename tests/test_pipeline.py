@@ -48,7 +48,7 @@ EXPECTED_ASSETS = {
     "rules/conversion_definitions", "rules/currency_rates", "rules/lifecycle_stages", "rules/lifecycle_stage_rules",
     "rules/lead_score_rules",
     "intermediate/int_privacy__deleted_profiles", "intermediate/int_profiles__traits",
-    "intermediate/int_profiles__as_of",
+    "intermediate/int_profiles__activity", "intermediate/int_profiles__as_of",
     "intermediate/int_marketing__touches", "intermediate/int_funnel__profile_events",
     "intermediate/int_funnel__opportunities", "intermediate/int_scoring__fit_matches",
     "intermediate/int_scoring__engagement_matches",

@@ -6,6 +6,7 @@
     it holds and the events carrying an identifier that changed profile since it was last built
     (ops.identity_profile_assignments), replacing their rows (delete+insert on message_id). Spark's
     Parquet tables cannot delete rows: there it is rebuilt whole. -#}
+-- depends_on: {{ ref('identity_profile_assignments') }}
 {%- set by_type = [('user_id', 'user_id'), ('anonymous_id', 'anonymous_id'), ('device_id', 'device_id')] %}
 {{ config(materialized=cdp_profile_incremental_materialization(), incremental_strategy='delete+insert',
           unique_key='message_id', on_schema_change='fail') }}
@@ -18,9 +19,6 @@ stg_segment__events as {{ cte_not_materialized() }} (
     select * from {{ ref('stg_segment__events') }}
 ),
 
-identity_profile_assignments as {{ cte_not_materialized() }} (
-    select * from {{ ref('identity_profile_assignments') }}
-),
 {%- for identifier_type, column in by_type %}
 
 {{ identifier_type }}_profiles as (
@@ -30,6 +28,10 @@ identity_profile_assignments as {{ cte_not_materialized() }} (
 ),
 {%- endfor %}
 {%- if is_incremental() %}
+
+identity_profile_assignments as {{ cte_not_materialized() }} (
+    select * from {{ ref('identity_profile_assignments') }}
+),
 
 reassigned as (
     {#- identifiers whose profile changed since this table was last built -#}
