@@ -190,13 +190,16 @@ def _guardrails(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, plan: Plan
         problems.append(f"delete_share: {other_deletes:,} of the {plan.state_rows:,} rows this sync holds at the "
                         f"destination would be deleted ({other_deletes / plan.state_rows:.0%} > "
                         f"max_delete_share {g.max_delete_share:.0%})")
-    # Recent runs that diffed against a baseline: not the first (it sends everything), not full resyncs.
+    # Recent runs that diffed against a baseline: not the first (it sends everything), not full resyncs,
+    # and not runs with nothing to send: a rerun over unchanged data says nothing about how much a day's
+    # new data changes, and counting it would make the next ordinary day look like a spike.
     history = [r[0] for r in con.execute("""
         select coalesce(r.rows_added, 0) + coalesce(r.rows_changed, 0) + coalesce(r.rows_removed, 0)
         from ops.sync_runs as r
         left join ops.sync_plans as p on p.sync_name = r.sync_name and p.plan_id = r.plan_id
         where r.sync_name = ? and r.status in ('succeeded', 'partial') and not coalesce(r.resumed, false)
           and r.rows_added is not null and not coalesce(p.full_resync, false)
+          and coalesce(r.rows_added, 0) + coalesce(r.rows_changed, 0) + coalesce(r.rows_removed, 0) > 0
           and r.started_at > (select min(started_at) from ops.sync_runs
                               where sync_name = ? and status in ('succeeded', 'partial'))
         order by r.started_at desc limit ?""", [sync.name, sync.name, g.history_runs]).fetchall()]
@@ -204,7 +207,8 @@ def _guardrails(con: duckdb.DuckDBPyConnection, sync: SyncDefinition, plan: Plan
         limit = max(g.min_change_rows, g.max_change_multiple * statistics.median(history))
         if plan.rows_planned > limit:
             problems.append(f"change_spike: {plan.rows_planned:,} changes planned, more than {limit:,.0f} "
-                            f"({g.max_change_multiple:g}x the median of the last {len(history)} runs, "
+                            f"({g.max_change_multiple:g}x the median of the last {len(history)} runs "
+                            f"that changed something, "
                             f"at least {g.min_change_rows:,})")
     return problems
 

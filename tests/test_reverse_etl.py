@@ -273,6 +273,32 @@ def test_guardrails_block_before_anything_is_sent(warehouse: Path) -> None:
     assert statuses.count("blocked") == 4
 
 
+def test_a_run_with_nothing_to_send_is_no_baseline_for_the_change_spike(warehouse: Path) -> None:
+    """A rerun over unchanged data changes nothing; the next ordinary day (scores that moved for the
+    same members as before) is measured against the days that changed something, not against that 0."""
+    api = FakeApi()
+    with FakeApiServer(api) as server:
+        config = config_for(http_destination(server), mode="upsert",
+                            guardrails={"min_change_rows": 5, "max_change_multiple": 2, "history_runs": 1})
+        sync(warehouse, config)
+
+        def a_day_of_changes() -> SyncOutcome:
+            sql(warehouse, "update audiences.aud_members set score = score + 1 "
+                           "where cast(substr(profile_id, 5) as integer) between 2 and 41")
+            return sync(warehouse, config)
+
+        # 40 members' scores move; 8 of them lack email consent (every 10th and 10th + 1) and are held back
+        assert a_day_of_changes().plan.rows_changed == 32
+        quiet = sync(warehouse, config)
+        assert (quiet.status, quiet.plan.rows_planned) == ("succeeded", 0)
+        assert a_day_of_changes().plan.rows_changed == 32
+        # still a guardrail: every eligible member (160) is more than twice an ordinary day's 32
+
+        sql(warehouse, "update audiences.aud_members set score = score + 1")
+        with pytest.raises(GuardrailError, match="change_spike: 160 changes planned, more than 64"):
+            sync(warehouse, config)
+
+
 def test_dry_run_prints_the_plan_and_sends_nothing(warehouse: Path) -> None:
     api = FakeApi()
     with FakeApiServer(api) as server:
