@@ -99,7 +99,7 @@ ENVIRONMENT: dict[str, tuple[str, str]] = {
     "CDP_RECORD_RUNS": (
         "true",
         "Record each `cdp run` in the Dagster instance beside the warehouse (or DAGSTER_HOME), so it shows in"
-        " `cdp dev`; `false` runs on a throw-away instance, about 20 s faster on the sample (SQLite stores"
+        " `cdp dev`; `false` runs on a throw-away instance, a few seconds faster on the sample (SQLite stores"
         " every one of a run's ~1,500 events).",
     ),
     "CDP_RUN_LOCK_WAIT_SECONDS": (

@@ -96,7 +96,7 @@ def make_workspace(root: Path, landing: Path, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.delenv("CDP_GROUND_TRUTH_DIR", raising=False)
     monkeypatch.delenv("CDP_IDENTITY_MAX_CLUSTER_SIZE", raising=False)
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
-    # Recording a run in the Dagster instance (SQLite, an insert per event) costs ~20 s a run; the
+    # Recording a run in the Dagster instance (SQLite, an insert per event) costs seconds a run; the
     # tests that check the recording (the session's good run, the killed run) turn it on.
     monkeypatch.setenv("CDP_RECORD_RUNS", "false")
     return Workspace(root, landing, get_settings())
