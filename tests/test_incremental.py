@@ -136,6 +136,17 @@ def test_increments_equal_a_full_refresh(after_good_run: Workspace, capsys: pyte
     # the returning visitor's profile is rebuilt though nothing about who they are changed
     assert ws.query("select touchpoint_count, event_count from marts.dim_profiles where profile_id = ?",
                     [returning[0]]) == [(touches_before[0] + 1, touches_before[1] + 1)]
+    # identity clustered again only the components the day touched: the merged profile's and the
+    # returning visitor's (seen again), every other identifier kept the row of the last build
+    survivor = ws.query("select surviving_profile_id from ops.identity_merge_events where retired_profile_id in (?, ?)",
+                        [anonymous_only[0], with_user[0]])[0][0]
+    touched = {k for (k,) in ws.query("select node_key from marts.profile_identifiers where profile_id in (?, ?)",
+                                      [survivor, returning[0]])}
+    reclustered = {k for (k,) in ws.query("""
+        select node_key from intermediate.int_identity__clusters
+        where _built_at = (select max(_built_at) from intermediate.int_identity__clusters)""")}
+    assert reclustered == touched
+    assert ws.query("select count(*) from intermediate.int_identity__clusters")[0][0] > 10 * len(touched)
     # day 2: someone asks to be deleted, and the partner's blog becomes one of our own domains: a rule
     # change reaches the events staged before it (incremental models are rebuilt from raw), or the
     # marts would differ from the full refresh below, which runs under the new rule

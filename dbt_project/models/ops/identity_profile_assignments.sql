@@ -9,7 +9,8 @@
     profile gets a new id derived from its earliest identifier, 'prf_' + 24 hex digits of its MD5, so
     a rebuild from scratch over the same data gives the same ids as the incremental path. When a
     protection splits an earlier profile, the part holding its earliest identifier keeps the id.
-    Each run appends only the rows that are new or changed. -#}
+    Each run appends only the rows that are new or changed, and looks only at the identifiers
+    int_identity__clusters clustered since the latest assignment (the components that changed). -#}
 {{ config(materialized='incremental', incremental_strategy='append', full_refresh=false,
           on_schema_change='append_new_columns') }}
 {#- A warehouse from before this table kept the state in ops.identity_profile_registry itself (one row
@@ -25,6 +26,12 @@ clusters as (
     select node_key, identifier_type, identifier, first_seen_at, cluster_node_id
     from int_identity__clusters
     where not is_blocked
+    {%- if is_incremental() %}
+      {#- only the identifiers clustered since the latest assignment: the clustering keeps every other
+          component as it was, so their identifiers keep their profile (a component holds all the
+          identifiers of any profile it had, so no claim below reaches outside these) #}
+      and _built_at >= (select coalesce(max(t.assigned_at), cast('1900-01-01' as timestamp)) from {{ this }} as t)
+    {%- endif %}
 ),
 
 anchors as (
@@ -49,6 +56,7 @@ previous as (
         select node_key, profile_id, profile_first_seen_at,
                row_number() over (partition by node_key order by assigned_at desc) as recency
         from {{ this }}
+        where node_key in (select c.node_key from clusters as c)
     ) as ranked
     where recency = 1
     {%- else %}

@@ -2,7 +2,9 @@
     and last seen, its type's rules (seed identity_identifier_types) and whether it is blocked: an
     exact placeholder from seed blocked_identifiers or a full match of a pattern from seed
     blocked_identifier_patterns (type `any` applies to every type). Blocked identifiers link nothing.
-    node_id is an internal number for the clustering, not stable from run to run (node_key is). -#}
+    node_id is an internal number for the clustering: a hash of node_key (cdp_hash_id), so the ids
+    need no sort of every identifier; the rare identifiers whose hashes collide are numbered -1, -2, ..
+    in node_key order instead. node_key is the identifier's durable name. -#}
 -- depends_on: {{ ref('blocked_identifier_patterns') }}
 {%- set blocked_patterns = cdp_compile_time_rows("select identifier_type, pattern, reason from "
                                              ~ cdp_seed_relation('blocked_identifier_patterns') ~ " order by identifier_type, pattern") %}
@@ -62,9 +64,28 @@ checked as (
     left join exact_blocks as e on e.identifier_type = n.identifier_type and e.identifier = n.identifier
 ),
 
+hashed as (
+    select c.*, {{ cdp_hash_id("c.identifier_type || ':' || c.identifier") }} as hashed_id
+    from checked as c
+),
+
+collided as (
+    select hashed_id from hashed group by hashed_id having count(*) > 1
+),
+
+numbered as (
+    select h.*, h.hashed_id as node_id
+    from hashed as h
+    where h.hashed_id not in (select x.hashed_id from collided as x)
+    union all
+    select h.*, -row_number() over (order by h.identifier_type, h.identifier)
+    from hashed as h
+    where h.hashed_id in (select x.hashed_id from collided as x)
+),
+
 final as (
     select
-        row_number() over (order by c.identifier_type, c.identifier) as node_id,
+        c.node_id,
         c.identifier_type || ':' || c.identifier as node_key,
         c.identifier_type,
         c.identifier,
@@ -75,7 +96,7 @@ final as (
         coalesce(t.may_link, false) as type_may_link,
         c.blocked_reason is not null as is_blocked,
         c.blocked_reason
-    from checked as c
+    from numbered as c
     left join identity_identifier_types as t on t.identifier_type = c.identifier_type
 )
 

@@ -61,7 +61,8 @@ derived as (
         select profile_id, cast(null as {{ dbt.type_string() }}), 1 from registry
     ) as candidates
     group by retired_profile_id
-    having count(distinct survivor_profile_id) = 1 and max(taken) = 0
+    -- one survivor: min = max over the non-null ones (a distinct count would hash every value)
+    having min(survivor_profile_id) = max(survivor_profile_id) and max(taken) = 0
 ),
 
 final as (

@@ -75,7 +75,8 @@ evaluated as (
         t.node_key,
         t.person_id,
         r.profile_id,
-        coalesce(l.label, -row_number() over (order by t.node_key)) as linkable_group
+        -- a node no same-person pair reaches is a group of its own: its id is no component's label
+        coalesce(l.label, n.node_id) as linkable_group
     from truth as t
     inner join identity_profile_registry as r on r.node_key = t.node_key
     inner join int_identity__identifiers as n on n.node_key = t.node_key

@@ -120,8 +120,11 @@ final as (
         (select count(*) from profile_sizes) as profiles,
         (select max(s.identifiers) from profile_sizes as s) as largest_profile_identifiers,
         (select count(*) from profile_sizes as s where s.identifiers = 1) as single_identifier_profiles,
-        (select max(c.resolution_rounds) from clusters as c) as resolution_rounds,
-        (select max(c.repair_rounds) from clusters as c) as repair_rounds,
+        -- this run's clustering: the rows it built (every row on a full build, the changed components otherwise)
+        (select max(c.resolution_rounds) from clusters as c
+         where c._built_at = (select max(b._built_at) from clusters as b)) as resolution_rounds,
+        (select max(c.repair_rounds) from clusters as c
+         where c._built_at = (select max(b._built_at) from clusters as b)) as repair_rounds,
         cast(coalesce(d.invalid_emails, 0) as bigint) as invalid_email_records,
         cast(coalesce(d.invalid_phones, 0) as bigint) as invalid_phone_records,
         cast(coalesce(d.given, 0) as bigint) as email_or_phone_records,
