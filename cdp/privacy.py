@@ -8,7 +8,8 @@ request covers. For those people this step deletes, set-based inside DuckDB:
   record of their identifiers), and quarantined payloads that contain one of their identifiers;
 - every table of staging, intermediate, marts and audiences, and the identity bookkeeping and
   holdout assignments in ops, that refers to them by profile_id, message_id, node_key, contact_id
-  or identifier.
+  or identifier; from the clustering's table and the state it keeps for the next run, the whole
+  component (before repair) of each of their identifiers, which the next run clusters again.
 
 Each table's removed rows are recorded per request and profile; the profile is added to
 `ops.erased_profiles` (so later runs still send deletes to destinations that hold them), and
@@ -87,6 +88,20 @@ def _collect(con: Warehouse) -> int:
     con.execute("""create or replace temp table _erase_node_ids as
                    select i.node_id, n.profile_id, n.request_id
                    from intermediate.int_identity__identifiers as i inner join _erase_nodes as n using (node_key)""")
+    # the whole component (before repair) of each erased identifier leaves the clustering's table and
+    # the state the next run compares with: the next run clusters what remains of it again, as a
+    # rebuild without the person would (identifiers cut from it may link again), and no hash of
+    # the person's identifiers stays behind in the state
+    components = ("component_node_id" in column_names(con, "intermediate", "int_identity__clusters")
+                  if table_exists(con, "intermediate", "int_identity__clusters") else False)
+    con.execute("create or replace temp table _erase_component_nodes as " + (
+        """select distinct c.node_id, k.profile_id, k.request_id
+           from intermediate.int_identity__clusters as c
+           inner join (select distinct e.component_node_id, n.profile_id, n.request_id
+                       from intermediate.int_identity__clusters as e
+                       inner join _erase_node_ids as n on n.node_id = e.node_id) as k
+             on k.component_node_id = c.component_node_id""" if components else
+        "select node_id, profile_id, request_id from _erase_node_ids"))
     con.execute("""create or replace temp table _erase_resolved_events as
                    select e.message_id, e.profile_id, p.request_id
                    from intermediate.int_identity__event_profiles as e
@@ -140,6 +155,10 @@ def _targets(con: Warehouse) -> list[tuple[str, str, str]]:
          "_erase_nodes"),
         ("intermediate.int_identity__pairs", "t.right_type = x.identifier_type and t.right_value = x.identifier",
          "_erase_nodes"),
+        ("intermediate.int_identity__clusters", "t.node_id = x.node_id", "_erase_component_nodes"),
+        ("intermediate.int_identity__clusters__allowed_state", "t.u = x.node_id", "_erase_component_nodes"),
+        ("intermediate.int_identity__clusters__allowed_state", "t.v = x.node_id", "_erase_component_nodes"),
+        ("intermediate.int_identity__clusters__protected_state", "t.node_id = x.node_id", "_erase_component_nodes"),
         ("intermediate.int_identity__match_records",
          "t.identifier_type = x.identifier_type and t.identifier = x.identifier", "_erase_nodes"),
         ("intermediate.identity_probabilistic_links",

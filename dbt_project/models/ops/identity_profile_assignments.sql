@@ -27,10 +27,12 @@ clusters as (
     from int_identity__clusters
     where not is_blocked
     {%- if is_incremental() %}
-      {#- only the identifiers clustered since the latest assignment: the clustering keeps every other
-          component as it was, so their identifiers keep their profile (a component holds all the
-          identifiers of any profile it had, so no claim below reaches outside these) #}
-      and _built_at >= (select coalesce(max(t.assigned_at), cast('1900-01-01' as timestamp)) from {{ this }} as t)
+      {#- only the identifiers clustered after the latest assignment (the clustering of that run was
+          assigned then): the clustering keeps every other component as it was, so their identifiers
+          keep their profile (a component holds all the identifiers of any profile it had, so no claim
+          below reaches outside these). A run whose clustering changed no profile leaves its rows to
+          be looked at again next time, which changes nothing. #}
+      and _built_at > (select coalesce(max(t.assigned_at), cast('1900-01-01' as timestamp)) from {{ this }} as t)
     {%- endif %}
 ),
 
