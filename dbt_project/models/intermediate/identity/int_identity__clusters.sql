@@ -63,20 +63,29 @@
         ~ ref('int_identity__edges') ~ " as e where e.is_allowed and e.left_node_id <> e.right_node_id and e.left_node_id not in " ~ protected
         ~ " and e.right_node_id not in " ~ protected) -%}
     {%- if state.incremental -%}
-        {%- set node_columns = 'node_id, node_key, identifier_type, identifier, type_priority, first_seen_at, last_seen_at, is_blocked, blocked_reason' -%}
+        {#- one full outer join per pair of tables (an EXCEPT each way would read both twice) -#}
+        {%- set node_columns = ['node_key', 'identifier_type', 'identifier', 'type_priority', 'first_seen_at', 'last_seen_at',
+                                'is_blocked', 'blocked_reason'] -%}
         {%- set changed_sql -%}
-            select node_id from (select {{ node_columns }} from {{ identifiers }}
-                                 except select {{ node_columns }} from {{ this }}) as seen_now
-            union select node_id from (select {{ node_columns }} from {{ this }}
-                                       except select {{ node_columns }} from {{ identifiers }}) as seen_before
-            union select node_id from (select node_id, rule, detail from {{ protected_model }}
-                                       except select node_id, rule, detail from {{ protected_state }}) as protected_now
-            union select node_id from (select node_id, rule, detail from {{ protected_state }}
-                                       except select node_id, rule, detail from {{ protected_model }}) as protected_before
-            union select u from (select u, v from {{ work }}_allowed_all except select u, v from {{ allowed_state }}) as added
-            union select v from (select u, v from {{ work }}_allowed_all except select u, v from {{ allowed_state }}) as added
-            union select u from (select u, v from {{ allowed_state }} except select u, v from {{ work }}_allowed_all) as gone
-            union select v from (select u, v from {{ allowed_state }} except select u, v from {{ work }}_allowed_all) as gone
+            select coalesce(n.node_id, t.node_id) as node_id
+            from {{ identifiers }} as n
+            full outer join {{ this }} as t on t.node_id = n.node_id
+            where n.node_id is null or t.node_id is null
+            {%- for c in node_columns %} or n.{{ c }} is distinct from t.{{ c }}{% endfor %}
+            union
+            select coalesce(p.node_id, s.node_id)
+            from {{ protected_model }} as p
+            full outer join {{ protected_state }} as s on s.node_id = p.node_id
+            where p.node_id is null or s.node_id is null or p.rule is distinct from s.rule or p.detail is distinct from s.detail
+            union
+            select case when k.side = 1 then d.u else d.v end
+            from (
+                select coalesce(a.u, s.u) as u, coalesce(a.v, s.v) as v
+                from {{ work }}_allowed_all as a
+                full outer join {{ allowed_state }} as s on s.u = a.u and s.v = a.v
+                where a.u is null or s.u is null
+            ) as d
+            cross join (select 1 as side union all select 2) as k
         {%- endset -%}
         {%- do cdp_replace_table(work ~ '_changed', changed_sql) -%}
         {#- the nodes to cluster again: every node of a component before repair that holds a change,
