@@ -163,8 +163,20 @@ def test_increments_equal_a_full_refresh(after_good_run: Workspace, capsys: pyte
         writer = csv.writer(handle)
         writer.writerow(["request_id", "identifier_type", "identifier", "requested_at"])
         writer.writerow(["DSR-INC-1", "email", email, "2026-11-15T12:00:00Z"])
+    their_nodes = [n for (n,) in ws.query("""
+        select c.node_id from intermediate.int_identity__clusters as c
+        inner join marts.profile_identifiers as p on p.node_key = c.node_key where p.profile_id = ?""", [profile])]
+    assert their_nodes
     run(capsys)
     assert ws.query("select count(*) from ops.erased_profiles where request_id = 'DSR-INC-1'") == [(1,)]
+    # nothing of theirs stays in the clustering or the state the next run compares with, not even the
+    # hashes of their identifiers
+    marks = ", ".join("?" * len(their_nodes))
+    assert ws.query(f"""select (select count(*) from intermediate.int_identity__clusters where node_id in ({marks}))
+                               + (select count(*) from intermediate.int_identity__clusters__allowed_state
+                                  where u in ({marks}) or v in ({marks}))
+                               + (select count(*) from intermediate.int_identity__clusters__protected_state
+                                  where node_id in ({marks}))""", their_nodes * 4) == [(0,)]
     assert set(dict(ws.query(untagged_from_blog, [PARTNER_BLOG]))) == {"internal"}
     # day 3: their browser comes back, without the email the request named: still them, erased again
     write_events(ws, "day3.ndjson", [{"type": "page", "messageId": "inc-d3-1", "anonymousId": browser,
