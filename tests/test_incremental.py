@@ -24,6 +24,10 @@ pytestmark = pytest.mark.slow(seconds=240)
 
 #: tables that keep one row per run by design (history), so a further run adds a row to them
 PER_RUN_HISTORY = {"marts.identity_health", "marts.data_health_scores"}
+#: intermediate tables kept up to date per profile that no mart shows whole, compared like the marts
+ALSO_COMPARED = ("intermediate.int_propensity__training_rows", "intermediate.int_propensity__features")
+#: bookkeeping columns of per-profile tables: when a row was built differs between runs by design
+BUILD_COLUMNS = ("_built_at", "_events_loaded_through", "_crm_loaded_through")
 #: tables built from what the syncs sent: the syncs run after the models, so each build adds the sends
 #: of the run before it (compared on their own below)
 SYNC_RECORDS = {"marts.contact_ledger"}
@@ -44,13 +48,18 @@ def run(capsys: pytest.CaptureFixture, **kwargs) -> str:
 
 
 def marts(ws: Workspace) -> dict[str, list[tuple]]:
-    """Every row of every mart and audience (history tables aside), sorted."""
+    """Every row of every mart and audience (history tables aside) and of ALSO_COMPARED, sorted."""
     con = duckdb.connect(str(ws.settings.warehouse), read_only=True)
     try:
         tables = con.execute("select table_schema || '.' || table_name from information_schema.tables "
                              "where table_schema in ('marts', 'audiences') order by 1").fetchall()
-        return {t: con.execute(f"select * from {t} order by all").fetchall()
+        rows = {t: con.execute(f"select * from {t} order by all").fetchall()
                 for (t,) in tables if t not in PER_RUN_HISTORY}
+        for table in ALSO_COMPARED:
+            excluded = ", ".join(BUILD_COLUMNS)
+            rows[table] = con.execute(f"select * exclude ({excluded}) from {table} order by all"
+                                      if "training" in table else f"select * from {table} order by all").fetchall()
+        return rows
     finally:
         con.close()
 
@@ -112,6 +121,19 @@ def test_increments_equal_a_full_refresh(after_good_run: Workspace, capsys: pyte
                               [returning[0]])[0]
     profiles = ws.query("select count(*) from marts.dim_profiles")[0][0]
     builds = ws.query("select count(*) from ops.build_state")[0][0]
+    # and a CRM contact of a small company with labelled propensity rows, which the CRM says is now an
+    # enterprise: its fit score and firmographics change though none of its events did
+    contact, grown = ws.query("""
+        select c.contact_id, p.profile_id from staging.stg_crm__contacts as c
+        inner join marts.profile_identifiers as p
+            on p.identifier_type = 'crm_contact_id' and p.identifier = c.contact_id
+        where c.company_size < 50 and p.profile_id in (select profile_id from intermediate.int_propensity__training_rows
+                                                         where log_company_size > 0)
+          and p.profile_id not in (?, ?, ?)
+        order by 1 limit 1""", [anonymous_only[0], with_user[0], returning[0]])[0]
+    size_feature = ("select cutoff_at, log_company_size from intermediate.int_propensity__training_rows "
+                    "where profile_id = ? order by 1")
+    small = ws.query(size_feature, [grown])
 
     # day 1: the browser comes back, an event of weeks ago arrives late, and the browser logs in as the
     # other person: the two profiles merge, the older id survives
@@ -126,8 +148,22 @@ def test_increments_equal_a_full_refresh(after_good_run: Workspace, capsys: pyte
          "name": "/spring-sale",
          "context": {"campaign": {"source": "newsletter", "medium": "email", "name": "spring"}}},
     ])
+    columns = ["contact_id", "email", "phone", "first_name", "last_name", "company", "job_title", "industry",
+               "company_size", "country", "lead_source", "created_at", "updated_at"]
+    record = dict(zip(columns, ws.query(f"select {', '.join(columns)} from raw.crm_contacts where contact_id = ? "
+                                        "order by updated_at desc limit 1", [contact])[0], strict=True))
+    with (ws.landing / "crm_contacts" / "day1.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerow({**record, "company_size": "5000", "updated_at": "2026-11-15T08:00:00Z"})
     printed = run(capsys)
     assert NOTHING_NEW not in printed  # new events are a reason to rebuild, and the build is published
+    # the CRM change reached the propensity rows of its profile at every labelled cut-off: the
+    # firmographics now come from a record first seen after them (the full refresh below checks values)
+    grown_rows = ws.query(size_feature, [grown])
+    assert [c for c, _ in grown_rows] == [c for c, _ in small]
+    assert all(after != before for (_, before), (_, after) in zip(small, grown_rows, strict=True) if before > 0)
+    assert any(before > 0 for _, before in small)
     assert ws.query("select count(*) from ops.build_state")[0][0] == builds + 1
     assert ws.query("select count(*) from marts.dim_profiles")[0][0] == profiles - 1
     assert ws.query("select count(*) from ops.identity_merge_events where retired_profile_id in (?, ?)",
@@ -136,12 +172,13 @@ def test_increments_equal_a_full_refresh(after_good_run: Workspace, capsys: pyte
     # the returning visitor's profile is rebuilt though nothing about who they are changed
     assert ws.query("select touchpoint_count, event_count from marts.dim_profiles where profile_id = ?",
                     [returning[0]]) == [(touches_before[0] + 1, touches_before[1] + 1)]
-    # identity clustered again only the components the day touched: the merged profile's and the
-    # returning visitor's (seen again), every other identifier kept the row of the last build
+    # identity clustered again only the components the day touched: the merged profile's, the
+    # returning visitor's (seen again) and the updated contact's; every other identifier kept the row
+    # of the last build
     survivor = ws.query("select surviving_profile_id from ops.identity_merge_events where retired_profile_id in (?, ?)",
                         [anonymous_only[0], with_user[0]])[0][0]
-    touched = {k for (k,) in ws.query("select node_key from marts.profile_identifiers where profile_id in (?, ?)",
-                                      [survivor, returning[0]])}
+    touched = {k for (k,) in ws.query("select node_key from marts.profile_identifiers where profile_id in (?, ?, ?)",
+                                      [survivor, returning[0], grown])}
     reclustered = {k for (k,) in ws.query("""
         select node_key from intermediate.int_identity__clusters
         where _built_at = (select max(_built_at) from intermediate.int_identity__clusters)""")}

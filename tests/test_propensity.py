@@ -27,7 +27,9 @@ def sample(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sample_good_run: Goo
 
 def _rebuild_features(tmp_path: Path) -> None:
     env = {**os.environ, **dbt_environment_variables(get_settings())}
-    done = subprocess.run([dbt_executable(), "run", "--select", "int_propensity__features", "--project-dir",
+    # the labelled rows are kept up to date per profile: rebuilt whole here, as a full refresh would
+    done = subprocess.run([dbt_executable(), "run", "--select", "int_propensity__training_rows",
+                           "int_propensity__features", "--full-refresh", "--project-dir",
                            str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR), "--target", "duckdb",
                            "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs")],
                           env=env, capture_output=True, text=True, check=False)
