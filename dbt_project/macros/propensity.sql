@@ -221,29 +221,12 @@ left join traits as tr on tr.profile_id = a.profile_id
 where cb.profile_id is null
 {%- endmacro %}
 
-{#- Pre-hook of int_propensity__training_rows on an incremental run: the changed profiles
-    (cdp_changed_profiles, and the profiles of CRM contacts and opportunity snapshots staged since the
-    last build: their fit score, traits and CRM conversions) go into the work table and lose their
-    rows, and rows at cut-offs the grid no longer holds are deleted. Nothing on a first build or a
-    full refresh. -#}
+{#- Pre-hook of int_propensity__training_rows on an incremental run: the changed profiles (with the
+    profiles of CRM rows staged since: their fit score, traits and CRM conversions) lose their rows,
+    and so do the cut-offs the grid no longer holds. Nothing on a first build or a full refresh. -#}
 {% macro cdp_propensity_prepare_training_rows(relation) -%}
-    {%- set changed = cdp_changed_profiles_relation(relation) -%}
     {%- if is_incremental() -%}
-    {%- set crm_loaded = "(select coalesce(max(b._crm_loaded_through), cast('1900-01-01' as " ~ type_timestamptz()
-                         ~ ")) from " ~ relation ~ " as b)" -%}
-    drop table if exists {{ changed }};
-    create table {{ changed }} {{ cdp_table_format() }} as
-    {{ cdp_changed_profiles(relation) }}
-    union
-    select r.profile_id
-    from {{ ref('identity_profile_registry') }} as r
-    inner join (
-        select contact_id from {{ ref('stg_crm__contacts') }} where _loaded_at > {{ crm_loaded }}
-        union
-        select contact_id from {{ ref('stg_crm__opportunity_snapshots') }} where _loaded_at > {{ crm_loaded }}
-    ) as c on c.contact_id = r.identifier
-    where r.identifier_type = 'crm_contact_id' and r.profile_id is not null;
-    delete from {{ relation }} where profile_id in (select c.profile_id from {{ changed }} as c);
+    {{ cdp_delete_changed_profiles(relation, ['crm']) }};
     delete from {{ relation }} where cutoff_at not in ({{ cdp_propensity_labelled_cutoffs() }})
     {%- else -%}
     select 1

@@ -37,8 +37,13 @@
     (select max(loaded._loaded_at) from {{ events }} as loaded) as _events_loaded_through
 {%- endmacro %}
 
-{#- The profiles whose rows in `relation` may be out of date (see the top of this file). -#}
-{% macro cdp_changed_profiles(relation) -%}
+{#- The profiles whose rows in `relation` may be out of date (see the top of this file). A model that
+    also reads other staged records names them in `records`, and carries a column saying how far each
+    was loaded when it was built (cdp_records_loaded_through):
+    - 'crm': CRM contacts and opportunity snapshots staged since (traits, fit score, CRM conversions);
+    - 'consent': consent records staged since;
+    - 'clusters': identifiers clustered again since the model's last build (first and last seen). -#}
+{% macro cdp_changed_profiles(relation, records=[]) -%}
     {%- set built = "(select coalesce(max(b._built_at), cast('1900-01-01' as timestamp)) from " ~ relation ~ " as b)" -%}
     {%- set loaded = "(select coalesce(max(b._events_loaded_through), cast('1900-01-01' as " ~ type_timestamptz() ~ ")) from "
                      ~ relation ~ " as b)" -%}
@@ -53,15 +58,58 @@
     where assigned_at > {{ built }} and previous_profile_id is not null
     union
     select profile_id from {{ ref('int_privacy__deleted_profiles') }}
+    {%- for kind in records %}
+    {%- set since = "(select coalesce(max(b._" ~ kind ~ "_loaded_through), cast('1900-01-01' as " ~ type_timestamptz()
+                    ~ ")) from " ~ relation ~ " as b)" %}
+    union
+    select r.profile_id
+    from {{ ref('identity_profile_registry') }} as r
+    {%- if kind == 'crm' %}
+    inner join (
+        select contact_id from {{ ref('stg_crm__contacts') }} where _loaded_at > {{ since }}
+        union
+        select contact_id from {{ ref('stg_crm__opportunity_snapshots') }} where _loaded_at > {{ since }}
+    ) as c on c.contact_id = r.identifier
+    where r.identifier_type = 'crm_contact_id' and r.profile_id is not null
+    {%- elif kind == 'consent' %}
+    inner join {{ ref('stg_consent__records') }} as k
+        on r.node_key = k.identifier_type || ':' || case when k.identifier_type = 'email'
+                                                         then {{ identity_email_key('k.identifier') }}
+                                                         else k.identifier end
+    where k._loaded_at > {{ since }} and r.profile_id is not null
+    {%- elif kind == 'clusters' %}
+    inner join {{ ref('int_identity__clusters') }} as c on c.node_key = r.node_key
+    where c._built_at > {{ built }} and r.profile_id is not null
+    {%- else %}
+    {{ exceptions.raise_compiler_error("cdp_changed_profiles: unknown records '" ~ kind ~ "' (crm, consent or clusters)") }}
+    {%- endif %}
+    {%- endfor %}
+{%- endmacro %}
+
+{#- The columns saying how far the `records` of cdp_changed_profiles (crm, consent) were loaded when a
+    row was built: _crm_loaded_through, _consent_loaded_through. -#}
+{% macro cdp_records_loaded_through(records) -%}
+    {%- for kind in records if kind in ('crm', 'consent') %}
+    {%- if not loop.first %},{% endif %}
+    (select max(x.loaded_at) from (
+        {%- if kind == 'crm' %}
+        select _loaded_at as loaded_at from {{ ref('stg_crm__contacts') }}
+        union all
+        select _loaded_at from {{ ref('stg_crm__opportunity_snapshots') }}
+        {%- else %}
+        select _loaded_at as loaded_at from {{ ref('stg_consent__records') }}
+        {%- endif %}
+    ) as x) as _{{ kind }}_loaded_through
+    {%- endfor %}
 {%- endmacro %}
 
 {#- Pre-hooks of an incremental run: keep the changed profiles in the work table and delete their
     rows from `relation`. Nothing on a first build or a full refresh (every profile is built). -#}
-{% macro cdp_delete_changed_profiles(relation) -%}
+{% macro cdp_delete_changed_profiles(relation, records=[]) -%}
     {%- set changed = cdp_changed_profiles_relation(relation) -%}
     {%- if is_incremental() -%}
     drop table if exists {{ changed }};
-    create table {{ changed }} {{ cdp_table_format() }} as {{ cdp_changed_profiles(relation) }};
+    create table {{ changed }} {{ cdp_table_format() }} as {{ cdp_changed_profiles(relation, records) }};
     delete from {{ relation }} where profile_id in (select c.profile_id from {{ changed }} as c)
     {%- else -%}
     select 1

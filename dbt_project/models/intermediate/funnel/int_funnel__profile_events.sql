@@ -1,7 +1,14 @@
 {#- The events the funnel rules read, each with its resolved profile: every track event (conversions,
     lifecycle signals, engagement scoring) and the page/screen views whose path an engagement rule in
-    seeds/lead_score_rules.csv names. Deleted profiles are left out. -#}
--- depends_on: {{ ref('lead_score_rules') }}
+    seeds/lead_score_rules.csv names. Deleted profiles are left out.
+
+    Rebuilt per profile (macros/cross_db/profile_incremental.sql): a run recomputes only the profiles
+    whose events may have changed; the others keep their rows. -#}
+-- depends_on: {{ ref('lead_score_rules') }}, {{ ref('identity_profile_assignments') }}
+{{ config(materialized=cdp_profile_incremental_materialization(), incremental_strategy='append',
+          on_schema_change='fail',
+          pre_hook="{{ cdp_delete_changed_profiles(this) }}",
+          post_hook="{{ cdp_drop_changed_profiles(this) }}") }}
 {%- set paths = [] -%}
 {%- for rule in cdp_rule_rows('lead_score_rules', 'rule_id') if rule.attribute == 'page_path' -%}
     {%- for p in (rule.value ~ '').split('|') %}{% do paths.append(p | trim | lower) %}{% endfor -%}
@@ -30,10 +37,14 @@ final as (
         case when e.event_type in ('page', 'screen') then coalesce(e.page_path, e.event_name) end as page_path,
         e.revenue,
         e.currency,
-        e.order_id
+        e.order_id,
+        {{ cdp_profile_build_columns('stg_segment__events') }}
     from stg_segment__events as e
     inner join int_identity__event_profiles as p on p.message_id = e.message_id
     where p.profile_id is not null
+      {%- if is_incremental() %}
+      and p.profile_id in (select c.profile_id from {{ cdp_changed_profiles_relation(this) }} as c)
+      {%- endif %}
       and (e.event_type = 'track'
            {%- if paths %}
            or (e.event_type in ('page', 'screen')

@@ -1,6 +1,15 @@
 {#- Latest known traits of every profile, from identify messages and CRM contacts (the most recently
     observed non-null value of each trait wins), plus when traits were first seen. Read by
-    dim_profiles and by lead scoring (fit rules). -#}
+    dim_profiles and by lead scoring (fit rules).
+
+    Rebuilt per profile (macros/cross_db/profile_incremental.sql), with the profiles of CRM rows staged
+    since the last build among the changed ones. -#}
+-- depends_on: {{ ref('identity_profile_assignments') }}, {{ ref('int_privacy__deleted_profiles') }}, {{ ref('stg_crm__opportunity_snapshots') }}
+{{ config(materialized=cdp_profile_incremental_materialization(), incremental_strategy='append',
+          on_schema_change='fail',
+          pre_hook="{{ cdp_delete_changed_profiles(this, ['crm']) }}",
+          post_hook="{{ cdp_drop_changed_profiles(this) }}") }}
+
 with identity_profile_registry as {{ cte_not_materialized() }} (
     select * from {{ ref('identity_profile_registry') }}
 ),
@@ -19,6 +28,9 @@ stg_crm__contacts as {{ cte_not_materialized() }} (
 
 registry as (
     select profile_id, node_key from identity_profile_registry
+    {%- if is_incremental() %}
+    where profile_id in (select c.profile_id from {{ cdp_changed_profiles_relation(this) }} as c)
+    {%- endif %}
 ),
 
 observations as (
@@ -28,6 +40,9 @@ observations as (
     from stg_segment__events as e
     inner join int_identity__event_profiles as p on p.message_id = e.message_id
     where e.event_type = 'identify' and p.profile_id is not null
+    {%- if is_incremental() %}
+      and p.profile_id in (select c.profile_id from {{ cdp_changed_profiles_relation(this) }} as c)
+    {%- endif %}
     union all
     select
         r.profile_id, c.updated_at, c.first_name, c.last_name, c.company, c.job_title, c.country,
@@ -36,7 +51,7 @@ observations as (
     inner join registry as r on r.node_key = 'crm_contact_id:' || c.contact_id
 ),
 
-final as (
+latest as (
     select
         profile_id,
         {%- for f in ['first_name', 'last_name', 'company', 'job_title', 'country', 'industry', 'company_size'] %}
@@ -45,6 +60,14 @@ final as (
         min(observed_at) as traits_first_observed_at
     from observations
     group by profile_id
+),
+
+final as (
+    select
+        l.*,
+        {{ cdp_profile_build_columns('stg_segment__events') }},
+        {{ cdp_records_loaded_through(['crm']) }}
+    from latest as l
 )
 
 select * from final

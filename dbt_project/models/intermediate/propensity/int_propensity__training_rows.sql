@@ -16,14 +16,6 @@ with stg_segment__events as {{ cte_not_materialized() }} (
     select * from {{ ref('stg_segment__events') }}
 ),
 
-stg_crm__contacts as {{ cte_not_materialized() }} (
-    select * from {{ ref('stg_crm__contacts') }}
-),
-
-stg_crm__opportunity_snapshots as {{ cte_not_materialized() }} (
-    select * from {{ ref('stg_crm__opportunity_snapshots') }}
-),
-
 grid as (
     {{ cdp_propensity_labelled_cutoffs() }}
 ),
@@ -56,11 +48,7 @@ final as (
     select
         f.*,
         {{ cdp_profile_build_columns('stg_segment__events') }},
-        (select max(c.loaded_at) from (
-            select _loaded_at as loaded_at from stg_crm__contacts
-            union all
-            select _loaded_at from stg_crm__opportunity_snapshots
-        ) as c) as _crm_loaded_through
+        {{ cdp_records_loaded_through(['crm']) }}
     from feature_rows as f
 )
 
