@@ -23,6 +23,7 @@ HISTORY = {"data_health_scores", "identity_health"}
 #: when or by which invocation a build ran: different on every build by design
 RUN_COLUMNS = {"assigned_at", "recorded_at", "first_recorded_at", "measured_at", "run_at", "dbt_invocation_id",
                "_loaded_at", "ground_truth_dir", "_built_at", "_events_loaded_through", "_crm_loaded_through",
+               "_consent_loaded_through",
                # where the landing zone was: another folder for each run compared
                "_source_file", "source_file"}
 #: internal ids hashed by each engine's own hash function (cdp_hash_id): their values differ between
