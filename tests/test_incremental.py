@@ -25,9 +25,8 @@ pytestmark = pytest.mark.slow(seconds=240)
 #: tables that keep one row per run by design (history), so a further run adds a row to them
 PER_RUN_HISTORY = {"marts.identity_health", "marts.data_health_scores"}
 #: intermediate tables kept up to date per profile that no mart shows whole, compared like the marts
-ALSO_COMPARED = ("intermediate.int_propensity__training_rows", "intermediate.int_propensity__features")
-#: bookkeeping columns of per-profile tables: when a row was built differs between runs by design
-BUILD_COLUMNS = ("_built_at", "_events_loaded_through", "_crm_loaded_through")
+ALSO_COMPARED = ("intermediate.int_propensity__training_rows", "intermediate.int_propensity__features",
+                 "intermediate.int_scoring__score_steps", "intermediate.int_profiles__attributes")
 #: tables built from what the syncs sent: the syncs run after the models, so each build adds the sends
 #: of the run before it (compared on their own below)
 SYNC_RECORDS = {"marts.contact_ledger"}
@@ -56,9 +55,13 @@ def marts(ws: Workspace) -> dict[str, list[tuple]]:
         rows = {t: con.execute(f"select * from {t} order by all").fetchall()
                 for (t,) in tables if t not in PER_RUN_HISTORY}
         for table in ALSO_COMPARED:
-            excluded = ", ".join(BUILD_COLUMNS)
-            rows[table] = con.execute(f"select * exclude ({excluded}) from {table} order by all"
-                                      if "training" in table else f"select * from {table} order by all").fetchall()
+            # the bookkeeping of per-profile tables (when a row was built, how far staging had loaded
+            # then) differs between runs by design
+            schema, name = table.split(".")
+            columns = [c for (c,) in con.execute("select column_name from information_schema.columns where "
+                                                 "table_schema = ? and table_name = ? order by ordinal_position",
+                                                 [schema, name]).fetchall() if not c.startswith("_")]
+            rows[table] = con.execute(f"select {', '.join(columns)} from {table} order by all").fetchall()
         return rows
     finally:
         con.close()

@@ -42,7 +42,10 @@
     was loaded when it was built (cdp_records_loaded_through):
     - 'crm': CRM contacts and opportunity snapshots staged since (traits, fit score, CRM conversions);
     - 'consent': consent records staged since;
-    - 'clusters': identifiers clustered again since the model's last build (first and last seen). -#}
+    - 'clusters': identifiers clustered again since the model's last build (first and last seen);
+    - 'as_of': every profile of the table when the as-of moment went back since its last build (an
+      erasure removed the latest records): rows that read only records up to the as-of moment are
+      otherwise up to date, as every record staged before the last build was at or before it then. -#}
 {% macro cdp_changed_profiles(relation, records=[]) -%}
     {%- set built = "(select coalesce(max(b._built_at), cast('1900-01-01' as timestamp)) from " ~ relation ~ " as b)" -%}
     {%- set loaded = "(select coalesce(max(b._events_loaded_through), cast('1900-01-01' as " ~ type_timestamptz() ~ ")) from "
@@ -58,7 +61,7 @@
     where assigned_at > {{ built }} and previous_profile_id is not null
     union
     select profile_id from {{ ref('int_privacy__deleted_profiles') }}
-    {%- for kind in records %}
+    {%- for kind in records if kind != 'as_of' %}
     {%- set since = "(select coalesce(max(b._" ~ kind ~ "_loaded_through), cast('1900-01-01' as " ~ type_timestamptz()
                     ~ ")) from " ~ relation ~ " as b)" %}
     union
@@ -84,13 +87,21 @@
     {{ exceptions.raise_compiler_error("cdp_changed_profiles: unknown records '" ~ kind ~ "' (crm, consent or clusters)") }}
     {%- endif %}
     {%- endfor %}
+    {%- if 'as_of' in records %}
+    union
+    select b.profile_id from {{ relation }} as b
+    where {{ cdp_as_of() }} < (select max(m._as_of) from {{ relation }} as m)
+    {%- endif %}
 {%- endmacro %}
 
 {#- The columns saying how far the `records` of cdp_changed_profiles (crm, consent) were loaded when a
-    row was built: _crm_loaded_through, _consent_loaded_through. -#}
+    row was built: _crm_loaded_through, _consent_loaded_through; and for 'as_of' the as-of moment then. -#}
 {% macro cdp_records_loaded_through(records) -%}
-    {%- for kind in records if kind in ('crm', 'consent') %}
+    {%- for kind in records if kind in ('crm', 'consent', 'as_of') %}
     {%- if not loop.first %},{% endif %}
+    {%- if kind == 'as_of' %}
+    {{ cdp_as_of() }} as _as_of
+    {%- else %}
     (select max(x.loaded_at) from (
         {%- if kind == 'crm' %}
         select _loaded_at as loaded_at from {{ ref('stg_crm__contacts') }}
@@ -100,6 +111,7 @@
         select _loaded_at as loaded_at from {{ ref('stg_consent__records') }}
         {%- endif %}
     ) as x) as _{{ kind }}_loaded_through
+    {%- endif %}
     {%- endfor %}
 {%- endmacro %}
 

@@ -1,141 +1,37 @@
 {#- How every lead score moved: one row per profile and moment its score changed by a step (its
     engagement events, grouped when simultaneous, and the moment its traits were first seen, when
-    fit is added). Fit uses the person's current traits throughout. Between steps the engagement
-    part halves every var cdp__lead_score_half_life_days days. A step that takes the score from
-    below var cdp__mql_score_threshold to at or above it `crosses_threshold` (the lifecycle rule
-    `lead_score` reads the first one); falls_below_threshold_at says when a score at or above the
-    threshold went below it, at this step or by decay before the next one (rule `lead_score_below`).
-
-    Decay in one set-based pass: with x = (time - the profile's first step) / half-life, the
-    engagement score right after step k is 2^-x_k * sum_{j<=k} points_j * 2^x_j (a running sum), and
-    right before it 2^-x_k * sum_{j<k} points_j * 2^x_j. Anchored at the profile's own first step, a
-    row depends only on that profile's steps up to it: a later as-of moment or another profile's
-    events leave it as it was, to the last bit (anchored at the as-of, every row's floating-point
-    rounding moved with each new day). Exact while a profile's steps span less than about 1000
-    half-lives (a dbt test fails the build otherwise). -#}
-/* depends_on: {{ ref('int_profiles__as_of') }} */
--- depends_on: {{ ref('lead_score_rules') }}
-{%- set half_life = var('cdp__lead_score_half_life_days') | float %}
-{%- set threshold = var('cdp__mql_score_threshold') | float %}
-{%- set rule_ids = cdp_rule_rows('lead_score_rules', 'rule_id') | selectattr('category', 'equalto', 'engagement')
-                   | map(attribute='rule_id') | list + ['fit'] %}
-
-with int_scoring__fit_matches as {{ cte_not_materialized() }} (
-    select * from {{ ref('int_scoring__fit_matches') }}
-),
-
-int_scoring__engagement_matches as {{ cte_not_materialized() }} (
-    select * from {{ ref('int_scoring__engagement_matches') }}
-),
-
-int_profiles__traits as {{ cte_not_materialized() }} (
-    select * from {{ ref('int_profiles__traits') }}
+    fit is added), from intermediate.int_scoring__score_steps (rebuilt per profile, where the decay is
+    reckoned). A step that takes the score from below var cdp__mql_score_threshold to at or above it
+    `crosses_threshold` (the lifecycle rule `lead_score` reads the first one); falls_below_threshold_at
+    says when a score at or above the threshold went below it, at this step or by decay before the
+    next one or the as-of moment (rule `lead_score_below`): the one column here the as-of moment
+    decides. -#}
+with int_scoring__score_steps as {{ cte_not_materialized() }} (
+    select * from {{ ref('int_scoring__score_steps') }}
 ),
 
 as_of as (
     select {{ cdp_as_of() }} as as_of
 ),
 
-fit as (
-    select profile_id, sum(points) as fit_score
-    from int_scoring__fit_matches
-    group by profile_id
-),
-
-raw_steps as (
-    select profile_id, occurred_at as scored_at, points, rule_id
-    from int_scoring__engagement_matches
-    union all
-    select f.profile_id, least(t.traits_first_observed_at, a.as_of), cast(0 as decimal(18, 2)), 'fit'
-    from fit as f
-    inner join int_profiles__traits as t on t.profile_id = f.profile_id
-    cross join as_of as a
-),
-
-steps as (
-    select
-        profile_id,
-        scored_at,
-        sum(points) as engagement_points_added,
-        {#- which rules fired, in seed order (one cheap flag per rule, no ordered string aggregate) #}
-        concat_ws(','
-            {%- for r in rule_ids %}, case when count(case when rule_id = {{ cdp_literal(r) }} then 1 end) > 0
-                                          then {{ cdp_literal(r) }} end{% endfor %}) as rule_ids
-    from raw_steps
-    group by profile_id, scored_at
-),
-
-windowed as (
+final as (
     select
         s.profile_id,
         s.scored_at,
         s.rule_ids,
         s.engagement_points_added,
-        s.half_lives,
-        a.as_of,
-        sum(s.engagement_points_added * power(2.0, s.half_lives)) over (
-            partition by s.profile_id order by s.scored_at rows between unbounded preceding and current row
-        ) as running_sum,
-        lead(s.scored_at) over (partition by s.profile_id order by s.scored_at) as next_scored_at
-    from (
-        select anchored.*, {{ cdp_days_between('anchored.first_scored_at', 'anchored.scored_at') }} / {{ half_life }} as half_lives
-        from (
-            select steps.*, min(scored_at) over (partition by profile_id) as first_scored_at
-            from steps
-        ) as anchored
-    ) as s
+        s.fit_score,
+        s.engagement_score,
+        s.lead_score,
+        s.lead_score_before,
+        s.crosses_threshold,
+        case when s.falls_at_step then s.scored_at
+             when s.decay_below_at < coalesce(s.next_scored_at, a.as_of)
+                  or (s.next_scored_at is null and s.decay_below_at <= a.as_of)
+                  then s.decay_below_at end as falls_below_threshold_at,
+        s.mql_score_threshold
+    from int_scoring__score_steps as s
     cross join as_of as a
-),
-
-scored as (
-    select
-        *,
-        {#- compared with the threshold at 1e-9: the decay's floating-point rounding differs between
-            engines, and a score of exactly the threshold must cross it on every one -#}
-        round(cast(fit_score + engagement_score as decimal(38, 12)), 9) as score_after,
-        round(cast(fit_score + engagement_before as decimal(38, 12)), 9) as score_before
-    from (
-        select
-            w.*,
-            coalesce(f.fit_score, 0) as fit_score,
-            w.running_sum * power(2.0, -w.half_lives) as engagement_score,
-            (w.running_sum - w.engagement_points_added * power(2.0, w.half_lives)) * power(2.0, -w.half_lives)
-                as engagement_before
-        from windowed as w
-        left join fit as f on f.profile_id = w.profile_id
-    ) as unrounded
-),
-
-with_decay as (
-    select
-        *,
-        case when score_after >= {{ threshold }} and fit_score < {{ threshold }}
-              and engagement_score > 0
-             then {{ cdp_dateadd('second',
-                        'cast(86400 * ' ~ half_life ~ ' * ln(engagement_score / (' ~ threshold ~ ' - fit_score)) / ln(2.0) as bigint)',
-                        'scored_at') }}
-        end as decay_below_at
-    from scored
-),
-
-final as (
-    select
-        profile_id,
-        scored_at,
-        rule_ids,
-        cast(engagement_points_added as decimal(38, 2)) as engagement_points_added,
-        cast(fit_score as {{ type_double() }}) as fit_score,
-        cast(engagement_score as {{ type_double() }}) as engagement_score,
-        cast(fit_score + engagement_score as {{ type_double() }}) as lead_score,
-        cast(fit_score + engagement_before as {{ type_double() }}) as lead_score_before,
-        score_after >= {{ threshold }} and score_before < {{ threshold }} as crosses_threshold,
-        case when score_after < {{ threshold }} and score_before >= {{ threshold }}
-                  then scored_at
-             when decay_below_at < coalesce(next_scored_at, as_of)
-                  or (next_scored_at is null and decay_below_at <= as_of)
-                  then decay_below_at end as falls_below_threshold_at,
-        cast({{ threshold }} as {{ type_double() }}) as mql_score_threshold
-    from with_decay
 )
 
 select * from final
