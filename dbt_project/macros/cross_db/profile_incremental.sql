@@ -84,7 +84,7 @@
     inner join {{ ref('int_identity__clusters') }} as c on c.node_key = r.node_key
     where c._built_at > {{ built }} and r.profile_id is not null
     {%- else %}
-    {{ exceptions.raise_compiler_error("cdp_changed_profiles: unknown records '" ~ kind ~ "' (crm, consent or clusters)") }}
+    {{ exceptions.raise_compiler_error("cdp_changed_profiles: unknown records '" ~ kind ~ "' (crm, consent, clusters or as_of)") }}
     {%- endif %}
     {%- endfor %}
     {%- if 'as_of' in records %}
