@@ -20,26 +20,24 @@
     {{ return(columns + ['is_b2b', 'log_company_size']) }}
 {%- endmacro %}
 
-{#- SQL: the labelled cut-offs of the grid (one column, cutoff_at), the latest first. -#}
-{% macro cdp_propensity_labelled_cutoffs() -%}
+{#- SQL: the k-th grid point before the as-of moment (k = 1: the latest whose horizon after it has
+    ended by then, the validation cut-off). -#}
+{% macro cdp_propensity_grid_cutoff(k) -%}
     {%- set horizon = var('cdp__propensity_horizon_days') | int -%}
     {%- set epoch = "cast('1970-01-01' as " ~ type_timestamptz() ~ ")" -%}
     {#- whole horizons from the epoch to the as-of moment: the latest grid point at or before it -#}
     {%- set horizons = "cast(floor(" ~ cdp_days_between(epoch, cdp_as_of()) ~ " / " ~ horizon ~ ") as integer)" -%}
+    {{ cdp_dateadd('day', '(' ~ horizons ~ ' - ' ~ k ~ ') * ' ~ horizon, epoch) }}
+{%- endmacro %}
+
+{#- SQL: the labelled cut-offs of the grid (one column, cutoff_at), the latest first. -#}
+{% macro cdp_propensity_labelled_cutoffs() -%}
     {%- for k in range(1, (var('cdp__propensity_training_cutoffs') | int) + 2) %}
-    select {{ cdp_dateadd('day', '(' ~ horizons ~ ' - ' ~ k ~ ') * ' ~ horizon, epoch) }} as cutoff_at
+    select {{ cdp_propensity_grid_cutoff(k) }} as cutoff_at
     {%- if not loop.last %}
     union all
     {%- endif %}
     {%- endfor %}
-{%- endmacro %}
-
-{#- SQL: the validation cut-off (the latest labelled one). -#}
-{% macro cdp_propensity_validation_cutoff() -%}
-    {%- set horizon = var('cdp__propensity_horizon_days') | int -%}
-    {%- set epoch = "cast('1970-01-01' as " ~ type_timestamptz() ~ ")" -%}
-    {%- set horizons = "cast(floor(" ~ cdp_days_between(epoch, cdp_as_of()) ~ " / " ~ horizon ~ ") as integer)" -%}
-    {{ cdp_dateadd('day', '(' ~ horizons ~ ' - 1) * ' ~ horizon, epoch) }}
 {%- endmacro %}
 
 {#- A select of feature rows (cutoff_at, profile_id, converted_in_horizon, then

@@ -20,7 +20,7 @@ score_rows as (
 
 labelled_rows as (
     select
-        case when t.cutoff_at = {{ cdp_propensity_validation_cutoff() }} then 'validate' else 'train' end
+        case when t.cutoff_at = {{ cdp_propensity_grid_cutoff(1) }} then 'validate' else 'train' end
             as cutoff_role,
         t.*
     from int_propensity__training_rows as t
